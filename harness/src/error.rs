@@ -1,0 +1,35 @@
+//! Errors of the harness; each says what to change.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+const HINT: &str = "set ORT_DYLIB_PATH to an ONNX Runtime ≥ 1.31 shared library (e.g. onnxruntime/capi/libonnxruntime.so.1.31.1 from the onnxruntime==1.31.1 wheel)";
+
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    #[error("ORT_DYLIB_PATH is set to {path}, which is not a file; {HINT}, or unset it to let slmbench fetch one")]
+    DylibPathMissing { path: PathBuf },
+    #[error("no ONNX Runtime build is published for {os}/{arch}; {HINT}")]
+    UnsupportedHost { os: &'static str, arch: &'static str },
+    #[error("cannot fetch ONNX Runtime: no working pip found (tried {tried}); install pip or {HINT}")]
+    PipMissing { tried: String },
+    #[error("cannot fetch ONNX Runtime: `{command}` failed: {stderr}; {HINT}")]
+    FetchFailed { command: String, stderr: String },
+    #[error("downloaded wheel {wheel} has sha256 {actual}, expected {expected}; refusing it. {HINT}")]
+    HashMismatch { wheel: PathBuf, expected: String, actual: String },
+    #[error("wheel {wheel} is not usable: {reason}; {HINT}")]
+    BadWheel { wheel: PathBuf, reason: String },
+    #[error("cannot load ONNX Runtime from {path}: {message}; {HINT}")]
+    Load { path: PathBuf, message: String },
+    #[error("I/O error at {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("ONNX Runtime failed on {path}: {message}")]
+    Session { path: PathBuf, message: String },
+    #[error("{0}")]
+    Unavailable(String),
+}

@@ -1,0 +1,78 @@
+//! Plain ONNX Runtime sessions with host-side inputs and outputs: what correctness checks and
+//! `generate` need. (The timed generation loops hand caches over without host copies.)
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::{DynValue, Tensor};
+
+use crate::error::RuntimeError;
+use crate::runtime;
+
+/// A host tensor to feed.
+#[derive(Debug, Clone)]
+pub enum Input {
+    I64(Vec<usize>, Vec<i64>),
+    F32(Vec<usize>, Vec<f32>),
+    Bool(Vec<usize>, Vec<bool>),
+}
+
+/// A float output copied to the host.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+fn ort_err(path: &Path) -> impl Fn(ort::Error) -> RuntimeError + '_ {
+    move |e| RuntimeError::Session { path: path.to_path_buf(), message: e.to_string() }
+}
+
+/// Opens a session on the CPU provider.
+pub fn open(path: &Path, threads: usize) -> Result<Session, RuntimeError> {
+    let env = runtime::environment()?;
+    let err = ort_err(path);
+    let builder = Session::builder(env).map_err(&err)?;
+    let builder = builder
+        .with_intra_threads(threads)
+        .map_err(|e| err(e.into()))?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| err(e.into()))?;
+    let mut builder = builder;
+    builder.commit_from_file(path).map_err(&err)
+}
+
+/// Input names of a session, in graph order.
+pub fn input_names(session: &Session) -> Vec<String> {
+    session.inputs().iter().map(|i| i.name().to_string()).collect()
+}
+
+/// Runs `session` on named host inputs and copies every float output back.
+pub fn run(
+    session: &mut Session,
+    path: &Path,
+    inputs: Vec<(String, Input)>,
+) -> Result<BTreeMap<String, Output>, RuntimeError> {
+    let err = ort_err(path);
+    let mut values: Vec<(String, DynValue)> = Vec::with_capacity(inputs.len());
+    for (name, input) in inputs {
+        let v: DynValue = match input {
+            Input::I64(shape, data) => Tensor::from_array((shape, data)).map_err(&err)?.into_dyn(),
+            Input::F32(shape, data) => Tensor::from_array((shape, data)).map_err(&err)?.into_dyn(),
+            Input::Bool(shape, data) => Tensor::from_array((shape, data)).map_err(&err)?.into_dyn(),
+        };
+        values.push((name, v));
+    }
+    let outputs = session.run(values).map_err(&err)?;
+    let mut result = BTreeMap::new();
+    for (name, value) in outputs.iter() {
+        let (shape, data) = value.try_extract_tensor::<f32>().map_err(&err)?;
+        result.insert(
+            name.to_string(),
+            Output { shape: shape.iter().map(|&d| d as usize).collect(), data: data.to_vec() },
+        );
+    }
+    Ok(result)
+}

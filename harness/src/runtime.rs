@@ -1,0 +1,394 @@
+//! Finding and loading ONNX Runtime.
+//!
+//! Order: `ORT_DYLIB_PATH`; else the user cache; else the official build fetched from PyPI with
+//! `pip download` (the only registry this suite may assume), checked against a pinned sha256 and
+//! unpacked into the cache. The library is loaded with `ort::init_from`, which returns an error
+//! where `ort::init` would panic.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::RuntimeError;
+
+/// The ONNX Runtime release this suite is pinned to (ort 2.0.0-rc.15 needs ≥ 1.31).
+pub const DEFAULT_VERSION: &str = "1.31.1";
+pub const DEFAULT_PACKAGE: &str = "onnxruntime";
+
+/// sha256 of the official `onnxruntime==1.31.1` cp311 wheels, by platform tag.
+const PINNED: &[(&str, &str, &str, &str)] = &[
+    (
+        "onnxruntime",
+        "1.31.1",
+        "manylinux_2_28_x86_64",
+        "5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f",
+    ),
+    (
+        "onnxruntime",
+        "1.31.1",
+        "manylinux_2_28_aarch64",
+        "da05378364c44d4407e463982d2bf8d5e4cfea873283757e48beeb41df97b7f3",
+    ),
+    ("onnxruntime", "1.31.1", "macosx_14_0_arm64", "60b6b69bfe580eab576cacc5d132a0e9cf2a37fcfd18d46dd191042b1d1ed0d7"),
+    ("onnxruntime", "1.31.1", "win_amd64", "c3d91b5de31e2fc82d71bd65b2b22bddee8b49057a3a36338e9a868e0ea90c05"),
+];
+
+/// Which official build to fetch: package, version and wheel platform tag. Each can be changed
+/// by an environment variable, e.g. `SLMBENCH_ORT_PACKAGE=onnxruntime-gpu` for CUDA/TensorRT or
+/// `onnxruntime-qnn` on ARM64.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuntimeChoice {
+    pub package: String,
+    pub version: String,
+    pub platform: String,
+    /// Expected wheel sha256: pinned for the defaults, `SLMBENCH_ORT_SHA256` otherwise.
+    pub sha256: Option<String>,
+}
+
+/// The wheel platform tag of this host, if ONNX Runtime publishes one for it.
+pub fn host_platform_tag() -> Option<&'static str> {
+    match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "x86_64") => Some("manylinux_2_28_x86_64"),
+        ("linux", "aarch64") => Some("manylinux_2_28_aarch64"),
+        ("macos", "aarch64") => Some("macosx_14_0_arm64"),
+        ("windows", "x86_64") => Some("win_amd64"),
+        ("windows", "aarch64") => Some("win_arm64"),
+        _ => None,
+    }
+}
+
+fn env_nonempty(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl RuntimeChoice {
+    pub fn from_env() -> Result<RuntimeChoice, RuntimeError> {
+        let package = env_nonempty("SLMBENCH_ORT_PACKAGE").unwrap_or_else(|| DEFAULT_PACKAGE.into());
+        let version = env_nonempty("SLMBENCH_ORT_VERSION").unwrap_or_else(|| DEFAULT_VERSION.into());
+        let platform = match env_nonempty("SLMBENCH_ORT_PLATFORM") {
+            Some(p) => p,
+            None => host_platform_tag()
+                .ok_or(RuntimeError::UnsupportedHost {
+                    os: std::env::consts::OS,
+                    arch: std::env::consts::ARCH,
+                })?
+                .to_string(),
+        };
+        let sha256 = env_nonempty("SLMBENCH_ORT_SHA256").or_else(|| {
+            PINNED
+                .iter()
+                .find(|(p, v, t, _)| *p == package && *v == version && *t == platform)
+                .map(|(_, _, _, h)| h.to_string())
+        });
+        Ok(RuntimeChoice { package, version, platform, sha256 })
+    }
+
+    fn cache_key(&self) -> String {
+        format!("{}-{}-{}", self.package, self.version, self.platform)
+    }
+}
+
+/// Where fetched runtimes live: `SLMBENCH_CACHE_DIR`, else the platform's user cache.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = env_nonempty("SLMBENCH_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = env_nonempty("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("slmbench");
+    }
+    if cfg!(windows)
+        && let Some(d) = env_nonempty("LOCALAPPDATA")
+    {
+        return PathBuf::from(d).join("slmbench");
+    }
+    if cfg!(target_os = "macos")
+        && let Some(h) = env_nonempty("HOME")
+    {
+        return PathBuf::from(h).join("Library/Caches/slmbench");
+    }
+    match env_nonempty("HOME") {
+        Some(h) => PathBuf::from(h).join(".cache/slmbench"),
+        None => std::env::temp_dir().join("slmbench-cache"),
+    }
+}
+
+/// How the library was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LibrarySource {
+    OrtDylibPath,
+    Cache,
+    Fetched,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedLibrary {
+    pub path: PathBuf,
+    pub source: LibrarySource,
+    /// The official build it came from (absent for `ORT_DYLIB_PATH`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choice: Option<RuntimeChoice>,
+}
+
+/// Is this wheel member one of the runtime's shared libraries (core or provider), not Python glue?
+fn is_runtime_library(member: &str) -> bool {
+    let Some(name) = member.strip_prefix("onnxruntime/capi/") else {
+        return false;
+    };
+    if name.contains('/') || name.contains("pybind") || !name.contains("onnxruntime") {
+        return false;
+    }
+    name.ends_with(".dll") || name.ends_with(".dylib") || name.contains(".so")
+}
+
+/// The core library's file name among the unpacked members.
+fn core_library(dir: &Path) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    let mut names: Vec<String> =
+        entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+        .into_iter()
+        .find(|n| (n.starts_with("libonnxruntime.") || n == "onnxruntime.dll") && !n.contains("providers"))
+        .map(|n| dir.join(n))
+}
+
+/// Finds the library, fetching it when neither `ORT_DYLIB_PATH` nor the cache has it.
+pub fn resolve_library() -> Result<ResolvedLibrary, RuntimeError> {
+    if let Some(p) = env_nonempty("ORT_DYLIB_PATH") {
+        let path = PathBuf::from(p);
+        if !path.is_file() {
+            return Err(RuntimeError::DylibPathMissing { path });
+        }
+        return Ok(ResolvedLibrary { path, source: LibrarySource::OrtDylibPath, choice: None });
+    }
+    let choice = RuntimeChoice::from_env()?;
+    let dir = cache_dir().join("onnxruntime").join(choice.cache_key());
+    if let Some(path) = core_library(&dir) {
+        return Ok(ResolvedLibrary { path, source: LibrarySource::Cache, choice: Some(choice) });
+    }
+    let path = fetch(&choice, &dir)?;
+    Ok(ResolvedLibrary { path, source: LibrarySource::Fetched, choice: Some(choice) })
+}
+
+/// The pip to use: `SLMBENCH_PIP` (a command line), else `pip`, `pip3`, `python3 -m pip`.
+fn pip_candidates() -> Vec<Vec<String>> {
+    if let Some(p) = env_nonempty("SLMBENCH_PIP") {
+        return vec![p.split_whitespace().map(String::from).collect()];
+    }
+    let split = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+    vec![split("pip"), split("pip3"), split("python3 -m pip"), split("python -m pip")]
+}
+
+fn fetch(choice: &RuntimeChoice, dest: &Path) -> Result<PathBuf, RuntimeError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RuntimeError::Io { path, source }
+    };
+    let root = dest.parent().unwrap_or(dest);
+    std::fs::create_dir_all(root).map_err(io(root))?;
+    let work = root.join(format!(".fetch-{}-{}", choice.cache_key(), std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(io(&work))?;
+    let result = fetch_into(choice, &work, dest);
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+fn fetch_into(choice: &RuntimeChoice, work: &Path, dest: &Path) -> Result<PathBuf, RuntimeError> {
+    let spec = format!("{}=={}", choice.package, choice.version);
+    eprintln!(
+        "slmbench: ONNX Runtime not found (ORT_DYLIB_PATH unset, nothing in {}); fetching the official {spec} build for {} with pip",
+        dest.display(),
+        choice.platform
+    );
+    let wheel_dir = work.join("wheel");
+    let args = [
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "--platform",
+        &choice.platform,
+        "--disable-pip-version-check",
+        "--quiet",
+        "-d",
+        wheel_dir.to_str().unwrap_or("wheel"),
+        &spec,
+    ];
+    let mut tried = Vec::new();
+    let mut last_failure = None;
+    for cand in pip_candidates() {
+        let (prog, pre) = cand.split_first().expect("non-empty pip command");
+        tried.push(cand.join(" "));
+        match Command::new(prog).args(pre).args(args).output() {
+            Err(_) => continue, // not installed: try the next spelling
+            Ok(out) if out.status.success() => {
+                last_failure = None;
+                break;
+            }
+            Ok(out) => {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                if stderr.contains("No module named pip") {
+                    continue;
+                }
+                last_failure = Some(RuntimeError::FetchFailed {
+                    command: format!("{} {}", cand.join(" "), args.join(" ")),
+                    stderr: stderr.trim().lines().rev().take(3).collect::<Vec<_>>().join(" | "),
+                });
+                break;
+            }
+        }
+    }
+    if let Some(e) = last_failure {
+        return Err(e);
+    }
+    let wheel = std::fs::read_dir(&wheel_dir)
+        .ok()
+        .and_then(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "whl")))
+        .ok_or(RuntimeError::PipMissing { tried: tried.join(", ") })?;
+
+    let bytes = std::fs::read(&wheel).map_err(|source| RuntimeError::Io { path: wheel.clone(), source })?;
+    let actual = hex(&Sha256::digest(&bytes));
+    match &choice.sha256 {
+        Some(expected) if !expected.eq_ignore_ascii_case(&actual) => {
+            return Err(RuntimeError::HashMismatch { wheel, expected: expected.clone(), actual });
+        }
+        Some(_) => {}
+        None => eprintln!(
+            "slmbench: warning: no pinned sha256 for {spec} ({}); accepting wheel with sha256 {actual} (set SLMBENCH_ORT_SHA256 to pin it)",
+            choice.platform
+        ),
+    }
+
+    let staged = work.join("lib");
+    std::fs::create_dir_all(&staged).map_err(|source| RuntimeError::Io { path: staged.clone(), source })?;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| RuntimeError::BadWheel { wheel: wheel.clone(), reason: e.to_string() })?;
+    for i in 0..archive.len() {
+        let mut entry =
+            archive.by_index(i).map_err(|e| RuntimeError::BadWheel { wheel: wheel.clone(), reason: e.to_string() })?;
+        let name = match entry.name() {
+            Ok(n) => n.to_string(),
+            Err(_) => continue, // a non-UTF-8 member name is no library of ours
+        };
+        if !is_runtime_library(&name) {
+            continue;
+        }
+        let file_name = name.rsplit('/').next().unwrap_or(&name).to_string();
+        let out_path = staged.join(&file_name);
+        let mut out =
+            std::fs::File::create(&out_path).map_err(|source| RuntimeError::Io { path: out_path.clone(), source })?;
+        std::io::copy(&mut entry, &mut out).map_err(|source| RuntimeError::Io { path: out_path.clone(), source })?;
+    }
+    if core_library(&staged).is_none() {
+        return Err(RuntimeError::BadWheel { wheel, reason: "it holds no onnxruntime/capi/ core library".into() });
+    }
+    // Rename into place as a whole, so a concurrent or interrupted fetch never leaves half a cache.
+    if let Err(source) = std::fs::rename(&staged, dest)
+        && core_library(dest).is_none()
+    {
+        return Err(RuntimeError::Io { path: dest.to_path_buf(), source });
+    }
+    let path = core_library(dest).expect("checked above");
+    eprintln!("slmbench: ONNX Runtime {} cached at {}", choice.version, path.display());
+    Ok(path)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct Loaded {
+    library: ResolvedLibrary,
+    env: ort::environment::Environment,
+}
+
+static RUNTIME: OnceLock<Result<Loaded, String>> = OnceLock::new();
+
+fn load() -> Result<Loaded, RuntimeError> {
+    let library = resolve_library()?;
+    let builder = ort::init_from(&library.path)
+        .map_err(|e| RuntimeError::Load { path: library.path.clone(), message: e.to_string() })?;
+    let env = builder
+        .with_name("slmbench")
+        .with_telemetry(false)
+        .build()
+        .map_err(|e| RuntimeError::Load { path: library.path.clone(), message: e.to_string() })?;
+    Ok(Loaded { library, env })
+}
+
+/// The process-wide ONNX Runtime environment (ONNX Runtime allows one per process).
+pub fn environment() -> Result<&'static ort::environment::Environment, RuntimeError> {
+    match RUNTIME.get_or_init(|| load().map_err(|e| e.to_string())) {
+        Ok(l) => Ok(&l.env),
+        Err(e) => Err(RuntimeError::Unavailable(e.clone())),
+    }
+}
+
+/// The library the environment was loaded from.
+pub fn loaded_library() -> Option<&'static ResolvedLibrary> {
+    RUNTIME.get().and_then(|r| r.as_ref().ok()).map(|l| &l.library)
+}
+
+/// Execution providers compiled into the loaded runtime (`CPUExecutionProvider`, …).
+pub fn available_providers() -> Result<Vec<String>, RuntimeError> {
+    environment()?;
+    let api = ort::api();
+    let mut ptr: *mut *mut std::ffi::c_char = std::ptr::null_mut();
+    let mut n: std::ffi::c_int = 0;
+    // SAFETY: the API table is initialised by `environment()`; the list is released below.
+    let status = unsafe { (api.GetAvailableProviders)(&mut ptr, &mut n) };
+    if !status.0.is_null() || ptr.is_null() {
+        return Err(RuntimeError::Unavailable("GetAvailableProviders failed".into()));
+    }
+    let names = (0..n as isize)
+        .map(|i| {
+            // SAFETY: ONNX Runtime returned `n` valid C strings.
+            unsafe { std::ffi::CStr::from_ptr(*ptr.offset(i)) }.to_string_lossy().into_owned()
+        })
+        .collect();
+    // SAFETY: releasing exactly what GetAvailableProviders returned.
+    unsafe {
+        let _ = (api.ReleaseAvailableProviders)(ptr, n);
+    }
+    Ok(names)
+}
+
+/// `slmbench doctor`: what runtime this process loads and what it offers.
+#[derive(Debug, Serialize)]
+pub struct DoctorReport {
+    pub library: ResolvedLibrary,
+    pub build_info: String,
+    pub providers: Vec<String>,
+    pub host: Host,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Host {
+    pub os: &'static str,
+    pub arch: &'static str,
+    pub logical_cpus: usize,
+    pub cache_dir: PathBuf,
+}
+
+pub fn doctor() -> Result<DoctorReport, RuntimeError> {
+    environment()?;
+    Ok(DoctorReport {
+        library: loaded_library().cloned().expect("environment loaded"),
+        build_info: ort::info().to_string(),
+        providers: available_providers()?,
+        host: Host {
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+            logical_cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            cache_dir: cache_dir(),
+        },
+    })
+}

@@ -1,0 +1,213 @@
+//! Writes a model, or a matched pair, to disk in Optimum's layout with `config.json` and
+//! `manifest.json` beside the ONNX files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::{Config, Kind};
+use crate::error::BuildError;
+use crate::flops::{self, Flops};
+use crate::graph::{Fault, GraphSpec, decoder_only, encdec};
+use crate::onnx::writer::{self, ExternalData, Written};
+use crate::params::{self, ParamCounts};
+use crate::presets::{Pair, PairCounts};
+use crate::weights;
+
+/// Version of `manifest.json`'s layout.
+pub const MANIFEST_VERSION: u32 = 1;
+/// Folder names of the two models of a pair.
+pub const ENCODER_DECODER_DIR: &str = "encoder-decoder";
+pub const DECODER_ONLY_DIR: &str = "decoder-only";
+
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub seed: u64,
+    /// Also write `decoder_model.onnx` + `decoder_with_past_model.onnx`.
+    pub split_decoder: bool,
+    /// Also write `model.safetensors` with Hugging Face names.
+    pub safetensors: bool,
+    pub external_data: ExternalData,
+    #[doc(hidden)]
+    pub fault: Option<Fault>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileEntry {
+    pub name: String,
+    pub bytes: u64,
+}
+
+/// `manifest.json`: what was built, from what, and how big it is.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub manifest_version: u32,
+    pub producer: String,
+    pub kind: Kind,
+    pub seed: u64,
+    pub config: Config,
+    pub params: ParamCounts,
+    pub files: Vec<FileEntry>,
+    /// Bytes of every file of the model together.
+    pub total_bytes: u64,
+    pub flops: Flops,
+    /// How weights are laid out, for anyone reading the initializers directly.
+    pub weight_layout: String,
+}
+
+/// `pair.json` at the top of a built pair.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairManifest {
+    pub name: String,
+    pub encoder_decoder: Manifest,
+    pub decoder_only: Manifest,
+    pub params: PairCounts,
+}
+
+fn prepare_dir(dir: &Path) -> Result<(), BuildError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(BuildError::OutDir { path: dir.to_path_buf(), reason: "it exists and is not a directory".into() });
+    }
+    std::fs::create_dir_all(dir).map_err(|e| BuildError::OutDir { path: dir.to_path_buf(), reason: e.to_string() })
+}
+
+/// Builds one model into `dir`.
+pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Manifest, BuildError> {
+    cfg.validate()?;
+    prepare_dir(dir)?;
+    let mut graphs: Vec<(&str, GraphSpec)> = Vec::new();
+    match cfg.kind {
+        Kind::EncoderDecoder => {
+            graphs.push(("encoder_model.onnx", encdec::encoder(cfg, opts.fault)));
+            graphs.push(("decoder_model_merged.onnx", encdec::decoder(cfg, encdec::DecoderFile::Merged, opts.fault)));
+            if opts.split_decoder {
+                graphs.push(("decoder_model.onnx", encdec::decoder(cfg, encdec::DecoderFile::NoPast, opts.fault)));
+                graphs.push((
+                    "decoder_with_past_model.onnx",
+                    encdec::decoder(cfg, encdec::DecoderFile::WithPast, opts.fault),
+                ));
+            }
+        }
+        Kind::DecoderOnly => graphs.push(("model.onnx", decoder_only::model(cfg, opts.fault))),
+    }
+    let mut files = Vec::new();
+    for (name, spec) in graphs {
+        let w: Written = writer::write_model(&dir.join(name), &spec, opts.seed, opts.external_data)?;
+        files.push(FileEntry { name: name.to_string(), bytes: w.bytes });
+        if let Some(d) = &w.data_path {
+            files.push(FileEntry { name: file_name(d), bytes: w.data_bytes });
+        }
+    }
+    if opts.safetensors {
+        let meta = BTreeMap::from([
+            ("format".to_string(), "pt".to_string()),
+            ("producer".to_string(), "slmbench".to_string()),
+            ("seed".to_string(), opts.seed.to_string()),
+        ]);
+        let path = dir.join("model.safetensors");
+        let bytes = crate::safetensors::write(&path, &weights::model_tensors(cfg), opts.seed, &meta)?;
+        files.push(FileEntry { name: "model.safetensors".into(), bytes });
+    }
+    write_json(&dir.join("config.json"), &hf_config(cfg))?;
+    write_json(&dir.join("generation_config.json"), &generation_config(cfg))?;
+    let manifest = Manifest {
+        manifest_version: MANIFEST_VERSION,
+        producer: format!("slmbench {}", env!("CARGO_PKG_VERSION")),
+        kind: cfg.kind,
+        seed: opts.seed,
+        config: cfg.clone(),
+        params: params::count(cfg),
+        total_bytes: files.iter().map(|f| f.bytes).sum(),
+        files,
+        flops: flops::flops(cfg),
+        weight_layout: "float32; ONNX linear weights are [in, out] (the transpose of the Hugging Face [out, in] in model.safetensors); names are Hugging Face names".into(),
+    };
+    write_json(&dir.join("manifest.json"), &manifest)?;
+    Ok(manifest)
+}
+
+/// Builds both models of a pair under `out/encoder-decoder` and `out/decoder-only`.
+pub fn build_pair(pair: &Pair, out: &Path, opts: &BuildOptions) -> Result<PairManifest, BuildError> {
+    prepare_dir(out)?;
+    let encoder_decoder = build_model(&pair.encoder_decoder, &out.join(ENCODER_DECODER_DIR), opts)?;
+    let decoder_only = build_model(&pair.decoder_only, &out.join(DECODER_ONLY_DIR), opts)?;
+    let manifest = PairManifest { name: pair.name.clone(), encoder_decoder, decoder_only, params: pair.counts() };
+    write_json(&out.join("pair.json"), &manifest)?;
+    Ok(manifest)
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<(), BuildError> {
+    let mut text = serde_json::to_string_pretty(value).expect("manifest types serialise");
+    text.push('\n');
+    std::fs::write(path, text).map_err(BuildError::write(PathBuf::from(path)))
+}
+
+/// A Hugging Face style `config.json` (T5 field names for encoder-decoder, Llama's for
+/// decoder-only), with the full slmbench config under `slmbench`.
+pub fn hf_config(cfg: &Config) -> serde_json::Value {
+    let act = match cfg.ffn {
+        crate::config::FfnKind::Gelu => "gelu",
+        crate::config::FfnKind::GatedGelu => "gated-gelu",
+        crate::config::FfnKind::Swiglu => "silu",
+    };
+    match cfg.kind {
+        Kind::EncoderDecoder => json!({
+            "architectures": ["SlmbenchEncoderDecoder"],
+            "model_type": "slmbench-encoder-decoder",
+            "is_encoder_decoder": true,
+            "d_model": cfg.d_model,
+            "d_kv": cfg.head_dim(),
+            "d_ff": cfg.d_ff,
+            "num_heads": cfg.num_heads,
+            "num_key_value_heads": cfg.num_kv_heads,
+            "num_layers": cfg.encoder_layers,
+            "num_decoder_layers": cfg.decoder_layers,
+            "feed_forward_proj": act,
+            "layer_norm_epsilon": cfg.norm_eps,
+            "rope_theta": cfg.rope_theta(),
+            "vocab_size": cfg.vocab_size,
+            "tie_word_embeddings": cfg.tie_embeddings,
+            "max_position_embeddings": cfg.max_positions,
+            "decoder_start_token_id": cfg.decoder_start_token_id,
+            "pad_token_id": cfg.decoder_start_token_id,
+            "eos_token_id": cfg.eos_token_id,
+            "use_cache": true,
+            "slmbench": cfg,
+        }),
+        Kind::DecoderOnly => json!({
+            "architectures": ["SlmbenchDecoderOnly"],
+            "model_type": "slmbench-decoder-only",
+            "is_encoder_decoder": false,
+            "hidden_size": cfg.d_model,
+            "head_dim": cfg.head_dim(),
+            "intermediate_size": cfg.d_ff,
+            "num_attention_heads": cfg.num_heads,
+            "num_key_value_heads": cfg.num_kv_heads,
+            "num_hidden_layers": cfg.decoder_layers,
+            "hidden_act": act,
+            "rms_norm_eps": cfg.norm_eps,
+            "rope_theta": cfg.rope_theta(),
+            "vocab_size": cfg.vocab_size,
+            "tie_word_embeddings": cfg.tie_embeddings,
+            "max_position_embeddings": cfg.max_positions,
+            "bos_token_id": cfg.decoder_start_token_id,
+            "eos_token_id": cfg.eos_token_id,
+            "use_cache": true,
+            "slmbench": cfg,
+        }),
+    }
+}
+
+fn generation_config(cfg: &Config) -> serde_json::Value {
+    json!({
+        "decoder_start_token_id": cfg.is_encoder_decoder().then_some(cfg.decoder_start_token_id),
+        "eos_token_id": cfg.eos_token_id,
+        "do_sample": false,
+    })
+}

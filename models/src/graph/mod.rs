@@ -1,0 +1,52 @@
+//! Transformer graphs in standard opset-18 operators, one file per family; `layers` holds the
+//! blocks both families share.
+
+pub mod decoder_only;
+pub mod encdec;
+pub mod layers;
+
+/// A deliberate bug, for proving that the reference test catches each kind of mistake.
+/// Never set in a normal build.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `rotate_half` with the sign on the wrong half.
+    RopeSign,
+    /// Decoder self-attention without the causal mask.
+    NoCausalMask,
+    /// Query head h uses KV head h mod kv_heads instead of h div group_size.
+    GqaGrouping,
+    /// New keys/values placed before the cached ones.
+    CacheOrder,
+}
+
+use crate::onnx::proto::GraphProto;
+use crate::weights::TensorSpec;
+
+/// A graph without weight data, and the weights it references (written as initializers).
+pub struct GraphSpec {
+    pub graph: GraphProto,
+    pub tensors: Vec<TensorSpec>,
+}
+
+impl GraphSpec {
+    /// Keeps only the tensors some node (in any subgraph) reads: `decoder_with_past_model.onnx`
+    /// has no use for the cross-attention key/value projections.
+    pub fn new(graph: GraphProto, tensors: Vec<TensorSpec>) -> GraphSpec {
+        let mut used = std::collections::HashSet::new();
+        collect_inputs(&graph, &mut used);
+        let tensors = tensors.into_iter().filter(|t| used.contains(t.name.as_str())).collect();
+        GraphSpec { graph, tensors }
+    }
+}
+
+fn collect_inputs<'a>(g: &'a GraphProto, used: &mut std::collections::HashSet<&'a str>) {
+    for n in &g.node {
+        used.extend(n.input.iter().map(String::as_str));
+        for a in &n.attribute {
+            if let Some(sub) = &a.g {
+                collect_inputs(sub, used);
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Reports: exporters, charts and the HTML report arrive with the reports issue.

@@ -1,0 +1,15 @@
+//! The `slmbench` command line: a thin layer over the models and harness crates.
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match cli::run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(cli::EXIT_USAGE)
+        }
+    }
+}
