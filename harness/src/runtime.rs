@@ -71,10 +71,7 @@ impl RuntimeChoice {
         let platform = match env_nonempty("SLMBENCH_ORT_PLATFORM") {
             Some(p) => p,
             None => host_platform_tag()
-                .ok_or(RuntimeError::UnsupportedHost {
-                    os: std::env::consts::OS,
-                    arch: std::env::consts::ARCH,
-                })?
+                .ok_or(RuntimeError::UnsupportedHost { os: std::env::consts::OS, arch: std::env::consts::ARCH })?
                 .to_string(),
         };
         let sha256 = env_nonempty("SLMBENCH_ORT_SHA256").or_else(|| {

@@ -14,7 +14,7 @@ use ort::session::Session;
 use slmbench_harness::candle::{decoder_only::DecoderOnly, encoder_decoder::EncoderDecoder, var_builder};
 use slmbench_harness::onnx::{self, Input, Output};
 use slmbench_models::graph::Fault;
-use slmbench_models::{BuildOptions, Config, FfnKind, Kind, Pair, Positions, build_model};
+use slmbench_models::{BuildOptions, Config, ExternalData, FfnKind, Kind, Pair, Positions, build_model};
 
 const TOL: f64 = 1e-4;
 const STEPS: usize = 16;
@@ -103,7 +103,16 @@ fn as_input(o: &Output) -> Input {
 }
 
 fn build(cfg: &Config, dir: &Path, fault: Option<Fault>) {
-    let opts = BuildOptions { seed: 7, split_decoder: true, safetensors: true, fault, ..Default::default() };
+    // Weights in `<file>_data` files for the external-data test (its folder says so).
+    let external = if dir.to_string_lossy().contains("external") { ExternalData::Always } else { ExternalData::Auto };
+    let opts = BuildOptions {
+        seed: 7,
+        split_decoder: true,
+        safetensors: true,
+        external_data: external,
+        fault,
+        ..Default::default()
+    };
     build_model(cfg, dir, &opts).unwrap_or_else(|e| panic!("{e}"));
 }
 
@@ -331,6 +340,17 @@ fn tiny_pair_matches_reference() {
     let dir = tempfile::tempdir().unwrap();
     let pair = Pair::preset("tiny").unwrap();
     check_pair(&pair, dir.path(), None, &[1, 2, 3, 4, 5]).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Weights in external data files (as above 2 GB) load and compute the same.
+#[test]
+fn external_data_matches_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("external");
+    let pair = Pair::preset("tiny").unwrap();
+    check_pair(&pair, &root, None, &[6]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(root.join("decoder-only/model.onnx_data").is_file());
+    assert!(root.join("encoder-decoder/decoder_model_merged.onnx_data").is_file());
 }
 
 /// Other architecture options: gated GELU and SwiGLU, no positions, untied output projection,

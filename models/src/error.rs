@@ -19,7 +19,7 @@ pub enum ConfigError {
     #[error("unknown preset `{name}`; known presets: {known}")]
     UnknownPreset { name: String, known: String },
     #[error(
-        "cannot match parameters: the closest decoder-only ({layers} layers, {params} parameters) is {off_pct:.1}% away from the encoder-decoder's {target}; matching needs ≤ 2%"
+        "cannot match parameters: the closest decoder-only ({layers} layers, {params} parameters) is {off_pct:.1}% away from the encoder-decoder's {target}; matching needs ≤ 2%: change encoder_layers, decoder_layers or vocab_size so a whole number of decoder-only layers fits"
     )]
     NoMatch { layers: usize, params: u64, target: u64, off_pct: f64 },
 }
