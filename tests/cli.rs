@@ -109,3 +109,90 @@ fn bad_inputs_exit_2_with_a_clear_message() {
     fails_with(&["models", "build", "--out", d], "--preset");
     fails_with(&["models", "build", "--preset", "tiny", "--seed", "minus-one", "--out", d], "invalid value");
 }
+
+// ---- doctor and ONNX Runtime resolution --------------------------------------------------------
+
+/// The binary with a private, empty cache and no ORT_DYLIB_PATH.
+fn fresh(cache: &std::path::Path) -> Command {
+    let mut c = slmbench();
+    c.env_remove("ORT_DYLIB_PATH").env("SLMBENCH_CACHE_DIR", cache);
+    c
+}
+
+#[test]
+fn doctor_fetches_into_an_empty_cache_and_says_so() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = fresh(cache.path())
+        .arg("doctor")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("fetching the official onnxruntime==1.31.1 build"))
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["version"], "1.31.1");
+    assert_eq!(v["library"]["source"], "fetched");
+    assert!(v["providers"].as_array().unwrap().iter().any(|p| p == "CPUExecutionProvider"));
+    // Only the runtime libraries are unpacked, not the Python module.
+    let dir = std::fs::read_dir(cache.path().join("onnxruntime")).unwrap().next().unwrap().unwrap().path();
+    let names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    assert!(names.iter().all(|n| n.contains("onnxruntime") && !n.contains("pybind")), "{names:?}");
+    // Second run: from the cache, silently.
+    let out = fresh(cache.path()).arg("doctor").assert().success().get_output().clone();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("fetching"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["library"]["source"], "cache");
+}
+
+#[test]
+fn runtime_errors_say_how_to_set_ort_dylib_path() {
+    let cache = tempfile::tempdir().unwrap();
+    let missing = cache.path().join("nope.so");
+    slmbench()
+        .env("ORT_DYLIB_PATH", &missing)
+        .arg("doctor")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("ORT_DYLIB_PATH is set to").and(predicate::str::contains("nope.so")));
+
+    let not_a_lib = cache.path().join("fake.so");
+    std::fs::write(&not_a_lib, "not a library").unwrap();
+    slmbench().env("ORT_DYLIB_PATH", &not_a_lib).arg("doctor").assert().code(2).stderr(
+        predicate::str::contains("cannot load ONNX Runtime from").and(predicate::str::contains("set ORT_DYLIB_PATH")),
+    );
+
+    fresh(cache.path())
+        .env("SLMBENCH_PIP", "/nonexistent/pip")
+        .arg("doctor")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no working pip found").and(predicate::str::contains("set ORT_DYLIB_PATH")));
+
+    fresh(cache.path())
+        .env("SLMBENCH_ORT_SHA256", "0".repeat(64))
+        .arg("doctor")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("expected 0000").and(predicate::str::contains("refusing it")));
+
+    fresh(cache.path())
+        .env("SLMBENCH_ORT_VERSION", "0.0.1")
+        .arg("doctor")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("onnxruntime==0.0.1").and(predicate::str::contains("set ORT_DYLIB_PATH")));
+    assert!(
+        !cache
+            .path()
+            .join("onnxruntime")
+            .read_dir()
+            .map(|mut d| d.any(|e| {
+                let e = e.unwrap();
+                e.path().join("libonnxruntime.so.1.31.1").exists()
+            }))
+            .unwrap_or(false),
+        "a refused fetch must leave no library in the cache"
+    );
+}

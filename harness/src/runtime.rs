@@ -304,13 +304,33 @@ fn hex(bytes: &[u8]) -> String {
 
 struct Loaded {
     library: ResolvedLibrary,
+    version: String,
     env: ort::environment::Environment,
+}
+
+/// The library's own version string (`OrtGetApiBase()->GetVersionString()`).
+fn library_version(path: &Path) -> Result<String, RuntimeError> {
+    let err = |message: String| RuntimeError::Load { path: path.to_path_buf(), message };
+    // SAFETY: loading the same ONNX Runtime library ort loads; only its C API entry point is called.
+    unsafe {
+        let lib = libloading::Library::new(path).map_err(|e| err(e.to_string()))?;
+        let get_base: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> = lib
+            .get(b"OrtGetApiBase")
+            .map_err(|_| err("it has no OrtGetApiBase: not an ONNX Runtime library".into()))?;
+        let base = get_base();
+        if base.is_null() {
+            return Err(err("OrtGetApiBase returned null".into()));
+        }
+        let v = ((*base).GetVersionString)();
+        Ok(std::ffi::CStr::from_ptr(v).to_string_lossy().into_owned())
+    }
 }
 
 static RUNTIME: OnceLock<Result<Loaded, String>> = OnceLock::new();
 
 fn load() -> Result<Loaded, RuntimeError> {
     let library = resolve_library()?;
+    let version = library_version(&library.path)?;
     let builder = ort::init_from(&library.path)
         .map_err(|e| RuntimeError::Load { path: library.path.clone(), message: e.to_string() })?;
     let env = builder
@@ -318,7 +338,7 @@ fn load() -> Result<Loaded, RuntimeError> {
         .with_telemetry(false)
         .build()
         .map_err(|e| RuntimeError::Load { path: library.path.clone(), message: e.to_string() })?;
-    Ok(Loaded { library, env })
+    Ok(Loaded { library, version, env })
 }
 
 /// The process-wide ONNX Runtime environment (ONNX Runtime allows one per process).
@@ -327,6 +347,12 @@ pub fn environment() -> Result<&'static ort::environment::Environment, RuntimeEr
         Ok(l) => Ok(&l.env),
         Err(e) => Err(RuntimeError::Unavailable(e.clone())),
     }
+}
+
+/// Version of the loaded ONNX Runtime (e.g. `1.31.1`).
+pub fn version() -> Result<&'static str, RuntimeError> {
+    environment()?;
+    Ok(RUNTIME.get().and_then(|r| r.as_ref().ok()).map(|l| l.version.as_str()).unwrap_or("unknown"))
 }
 
 /// The library the environment was loaded from.
@@ -361,6 +387,7 @@ pub fn available_providers() -> Result<Vec<String>, RuntimeError> {
 /// `slmbench doctor`: what runtime this process loads and what it offers.
 #[derive(Debug, Serialize)]
 pub struct DoctorReport {
+    pub version: String,
     pub library: ResolvedLibrary,
     pub build_info: String,
     pub providers: Vec<String>,
@@ -378,6 +405,7 @@ pub struct Host {
 pub fn doctor() -> Result<DoctorReport, RuntimeError> {
     environment()?;
     Ok(DoctorReport {
+        version: version()?.to_string(),
         library: loaded_library().cloned().expect("environment loaded"),
         build_info: ort::info().to_string(),
         providers: available_providers()?,
