@@ -33,3 +33,40 @@ pub enum RuntimeError {
     #[error("{0}")]
     Unavailable(String),
 }
+
+/// Errors of measuring: bad model directories, providers, inputs.
+#[derive(Debug, Error)]
+pub enum HarnessError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("unknown execution provider `{name}`; known: {known}")]
+    UnknownEp { name: String, known: String },
+    #[error("bad --ep-opt `{text}`: {reason}")]
+    BadEpOption { text: String, reason: String },
+    #[error(
+        "execution provider `{ep}` is not in this runtime: {runtime} offers {offered}. Get a build with it: {hint}"
+    )]
+    EpUnavailable { ep: crate::ep::Ep, runtime: String, offered: String, hint: &'static str },
+    #[error("model directory {path} does not exist")]
+    NoModelDir { path: PathBuf },
+    #[error("no known model layout in {path}: found [{found}]; expected {expected}")]
+    UnknownLayout { path: PathBuf, found: String, expected: String },
+    #[error("model {path}: {reason}")]
+    BadModel { path: PathBuf, reason: String },
+    #[error("{0}")]
+    BadInput(String),
+    #[error("ONNX Runtime failed on {path}: {message}")]
+    Ort { path: PathBuf, message: String },
+    #[error("I/O error at {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl HarnessError {
+    pub fn ort(path: &std::path::Path) -> impl Fn(ort::Error) -> HarnessError + '_ {
+        move |e| HarnessError::Ort { path: path.to_path_buf(), message: e.to_string() }
+    }
+}

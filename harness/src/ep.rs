@@ -1,0 +1,204 @@
+//! Execution providers: names, per-provider options, and registration that fails loudly.
+//!
+//! Every provider is registered with `error_on_failure`, and before that its presence in the
+//! loaded runtime is checked, so a benchmark never silently runs on the CPU instead.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ort::ep::{self, ArbitrarilyConfigurableExecutionProvider, ExecutionProviderDispatch};
+use serde::{Deserialize, Serialize};
+
+use crate::error::HarnessError;
+use crate::runtime;
+
+/// An execution provider slmbench can request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ep {
+    Cpu,
+    Cuda,
+    Tensorrt,
+    Qnn,
+    Nnapi,
+    Coreml,
+    Directml,
+    Openvino,
+    Xnnpack,
+}
+
+pub const ALL: [Ep; 9] =
+    [Ep::Cpu, Ep::Cuda, Ep::Tensorrt, Ep::Qnn, Ep::Nnapi, Ep::Coreml, Ep::Directml, Ep::Openvino, Ep::Xnnpack];
+
+impl Ep {
+    pub fn name(self) -> &'static str {
+        match self {
+            Ep::Cpu => "cpu",
+            Ep::Cuda => "cuda",
+            Ep::Tensorrt => "tensorrt",
+            Ep::Qnn => "qnn",
+            Ep::Nnapi => "nnapi",
+            Ep::Coreml => "coreml",
+            Ep::Directml => "directml",
+            Ep::Openvino => "openvino",
+            Ep::Xnnpack => "xnnpack",
+        }
+    }
+
+    /// The name ONNX Runtime reports in `GetAvailableProviders`.
+    pub fn runtime_name(self) -> &'static str {
+        match self {
+            Ep::Cpu => "CPUExecutionProvider",
+            Ep::Cuda => "CUDAExecutionProvider",
+            Ep::Tensorrt => "TensorrtExecutionProvider",
+            Ep::Qnn => "QNNExecutionProvider",
+            Ep::Nnapi => "NnapiExecutionProvider",
+            Ep::Coreml => "CoreMLExecutionProvider",
+            Ep::Directml => "DmlExecutionProvider",
+            Ep::Openvino => "OpenVINOExecutionProvider",
+            Ep::Xnnpack => "XnnpackExecutionProvider",
+        }
+    }
+
+    /// Which official build carries the provider.
+    pub fn where_to_get(self) -> &'static str {
+        match self {
+            Ep::Cpu => "every build",
+            Ep::Cuda | Ep::Tensorrt => {
+                "SLMBENCH_ORT_PACKAGE=onnxruntime-gpu (Linux x86_64, Windows; needs CUDA 13 and cuDNN 9 libraries)"
+            }
+            Ep::Qnn => "SLMBENCH_ORT_PACKAGE=onnxruntime-qnn (Windows ARM64/x64, Linux aarch64)",
+            Ep::Nnapi => "an Android build of ONNX Runtime (onnxruntime-android), via ORT_DYLIB_PATH",
+            Ep::Coreml => "the macOS build (the default onnxruntime wheel on macOS)",
+            Ep::Directml => "SLMBENCH_ORT_PACKAGE=onnxruntime-directml (Windows)",
+            Ep::Openvino => "SLMBENCH_ORT_PACKAGE=onnxruntime-openvino",
+            Ep::Xnnpack => "a build with --use_xnnpack (Android/iOS packages), via ORT_DYLIB_PATH",
+        }
+    }
+
+    /// Options accepted by providers whose ort binding takes fixed settings only.
+    fn fixed_options(self) -> Option<&'static [&'static str]> {
+        match self {
+            Ep::Cpu => Some(&["arena"]),
+            Ep::Nnapi => Some(&["fp16", "nchw", "disable_cpu", "cpu_only"]),
+            Ep::Directml => Some(&["device_id"]),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Ep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Ep {
+    type Err = HarnessError;
+    fn from_str(s: &str) -> Result<Ep, HarnessError> {
+        let lower = s.trim().to_ascii_lowercase();
+        ALL.into_iter().find(|e| e.name() == lower).ok_or_else(|| HarnessError::UnknownEp {
+            name: s.to_string(),
+            known: ALL.iter().map(|e| e.name()).collect::<Vec<_>>().join(", "),
+        })
+    }
+}
+
+/// One `--ep-opt PROVIDER:KEY=VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpOption {
+    pub ep: Ep,
+    pub key: String,
+    pub value: String,
+}
+
+impl FromStr for EpOption {
+    type Err = HarnessError;
+    fn from_str(s: &str) -> Result<EpOption, HarnessError> {
+        let bad = |why: &str| HarnessError::BadEpOption { text: s.to_string(), reason: why.to_string() };
+        let (ep, kv) = s.split_once(':').ok_or_else(|| bad("expected PROVIDER:KEY=VALUE"))?;
+        let (key, value) = kv.split_once('=').ok_or_else(|| bad("expected PROVIDER:KEY=VALUE"))?;
+        if key.trim().is_empty() {
+            return Err(bad("empty key"));
+        }
+        let ep: Ep = ep.parse()?;
+        if let Some(allowed) = ep.fixed_options()
+            && !allowed.contains(&key.trim())
+        {
+            return Err(bad(&format!("{ep} accepts only {}", allowed.join(", "))));
+        }
+        Ok(EpOption { ep, key: key.trim().to_string(), value: value.trim().to_string() })
+    }
+}
+
+fn parse_bool(o: &EpOption) -> Result<bool, HarnessError> {
+    match o.value.as_str() {
+        "1" | "true" | "on" => Ok(true),
+        "0" | "false" | "off" => Ok(false),
+        _ => Err(HarnessError::BadEpOption {
+            text: format!("{}:{}={}", o.ep, o.key, o.value),
+            reason: "expected 1/0, true/false or on/off".into(),
+        }),
+    }
+}
+
+/// The provider with its options, ready to register. Errors if the loaded runtime lacks it.
+pub fn dispatch(ep: Ep, options: &[EpOption]) -> Result<ExecutionProviderDispatch, HarnessError> {
+    let offered = runtime::available_providers()?;
+    if !offered.iter().any(|p| p == ep.runtime_name()) {
+        let library = runtime::loaded_library().map(|l| l.path.display().to_string()).unwrap_or_default();
+        return Err(HarnessError::EpUnavailable {
+            ep,
+            runtime: format!("ONNX Runtime {} ({library})", runtime::version().unwrap_or("?")),
+            offered: offered.join(", "),
+            hint: ep.where_to_get(),
+        });
+    }
+    let mine: Vec<&EpOption> = options.iter().filter(|o| o.ep == ep).collect();
+    fn arbitrary<T: ArbitrarilyConfigurableExecutionProvider>(mut e: T, opts: &[&EpOption]) -> T {
+        for o in opts {
+            e = e.with_arbitrary_config(&o.key, &o.value);
+        }
+        e
+    }
+    let d = match ep {
+        Ep::Cpu => {
+            let mut e = ep::CPU::default();
+            for o in &mine {
+                e = e.with_arena_allocator(parse_bool(o)?);
+            }
+            e.build()
+        }
+        Ep::Cuda => arbitrary(ep::CUDA::default(), &mine).build(),
+        Ep::Tensorrt => arbitrary(ep::TensorRT::default(), &mine).build(),
+        Ep::Qnn => arbitrary(ep::QNN::default(), &mine).build(),
+        Ep::Coreml => arbitrary(ep::CoreML::default(), &mine).build(),
+        Ep::Openvino => arbitrary(ep::OpenVINO::default(), &mine).build(),
+        Ep::Xnnpack => arbitrary(ep::XNNPACK::default(), &mine).build(),
+        Ep::Nnapi => {
+            let mut e = ep::NNAPI::default();
+            for o in &mine {
+                let on = parse_bool(o)?;
+                e = match o.key.as_str() {
+                    "fp16" => e.with_fp16(on),
+                    "nchw" => e.with_nchw(on),
+                    "disable_cpu" => e.with_disable_cpu(on),
+                    _ => e.with_cpu_only(on),
+                };
+            }
+            e.build()
+        }
+        Ep::Directml => {
+            let mut e = ep::DirectML::default();
+            for o in &mine {
+                let id = o.value.parse::<i32>().map_err(|_| HarnessError::BadEpOption {
+                    text: format!("directml:device_id={}", o.value),
+                    reason: "expected an integer".into(),
+                })?;
+                e = e.with_device_id(id);
+            }
+            e.build()
+        }
+    };
+    Ok(d.error_on_failure())
+}

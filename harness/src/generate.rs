@@ -1,0 +1,385 @@
+//! The generation loops: greedy decoding of a fixed number of tokens with the KV cache, for both
+//! families and every layout, timed the way MLPerf Client and onnxruntime-genai define it.
+//!
+//! Inside the timed region there is only: writing the previous token into a tensor allocated
+//! beforehand, `Session::run`, reading the new token ids, and moving the `present.*` outputs into
+//! the next step's `past_key_values.*` (ONNX Runtime's own values: no host copy of the cache).
+//! Every other input (attention masks and position ids of every step, empty caches) is built
+//! before the clock starts.
+
+use std::path::Path;
+use std::time::Instant;
+
+use ort::session::{Session, SessionInputValue};
+use ort::value::{DynValue, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::HarnessError;
+use crate::session::LoadedModel;
+
+/// Prompt token ids, `batch` rows of `len` each, row-major.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prompt {
+    pub batch: usize,
+    pub len: usize,
+    pub ids: Vec<i64>,
+}
+
+impl Prompt {
+    /// Seeded synthetic ids in `[4, vocab)` (clear of the usual special tokens).
+    pub fn synthetic(seed: u64, batch: usize, len: usize, vocab: usize) -> Prompt {
+        let mut s = seed ^ 0x9E37_79B9_7F4A_7C15;
+        let span = (vocab.max(5) - 4) as u64;
+        let ids = (0..batch * len)
+            .map(|_| {
+                s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = s;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                4 + ((z ^ (z >> 31)) % span) as i64
+            })
+            .collect();
+        Prompt { batch, len, ids }
+    }
+
+    /// The same ids for every row.
+    pub fn repeated(ids: &[i64], batch: usize) -> Prompt {
+        Prompt { batch, len: ids.len(), ids: (0..batch).flat_map(|_| ids.iter().copied()).collect() }
+    }
+}
+
+/// One generation: the token ids and the clock readings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Generation {
+    /// `new_tokens` ids per row (fewer with `stop_at_eos`).
+    pub tokens: Vec<Vec<i64>>,
+    /// Start of inference to the first new token id in host memory.
+    pub ttft_ns: u64,
+    /// Encoder pass (encoder-decoder only; part of TTFT).
+    pub encoder_ns: Option<u64>,
+    /// First decoder step, or the prefill (the rest of TTFT).
+    pub first_step_ns: u64,
+    /// Time of each later token (2..N): from the previous token in host memory to this one.
+    pub itl_ns: Vec<u64>,
+    /// Σ time inside `Session::run` over the later tokens.
+    pub decode_run_ns: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Src {
+    InputIds,
+    Mask,
+    Positions,
+    EncMask,
+    EncHidden,
+    UseCache,
+    SelfPast(usize),
+    CrossPast(usize),
+}
+
+fn past_index(rest: &str) -> Option<(usize, &str)> {
+    let (layer, kind) = rest.split_once('.')?;
+    Some((layer.parse().ok()?, kind))
+}
+
+/// How each input of a session is fed, in the session's input order.
+fn plan(session: &Session, path: &Path, enc_dec: bool) -> Result<Vec<Src>, HarnessError> {
+    session
+        .inputs()
+        .iter()
+        .map(|i| {
+            let name = i.name();
+            let kv = |kind: &str| match kind {
+                "key" => Some(0),
+                "value" => Some(1),
+                _ => None,
+            };
+            let src = match name {
+                "input_ids" => Some(Src::InputIds),
+                "attention_mask" if !enc_dec => Some(Src::Mask),
+                "position_ids" => Some(Src::Positions),
+                "encoder_attention_mask" => Some(Src::EncMask),
+                "encoder_hidden_states" => Some(Src::EncHidden),
+                "use_cache_branch" => Some(Src::UseCache),
+                _ => name.strip_prefix("past_key_values.").and_then(past_index).and_then(|(l, kind)| {
+                    match kind.split_once('.') {
+                        Some(("decoder", k)) => kv(k).map(|j| Src::SelfPast(2 * l + j)),
+                        Some(("encoder", k)) => kv(k).map(|j| Src::CrossPast(2 * l + j)),
+                        None => kv(kind).map(|j| Src::SelfPast(2 * l + j)),
+                        _ => None,
+                    }
+                }),
+            };
+            src.ok_or_else(|| HarnessError::BadModel {
+                path: path.to_path_buf(),
+                reason: format!("input `{name}` is not one slmbench knows how to feed"),
+            })
+        })
+        .collect()
+}
+
+/// Inputs prepared before the clock starts.
+struct Feeds {
+    prompt: DynValue,
+    token: Tensor<i64>,
+    /// Decoder-only: attention mask of step t, `[B, S + t]`.
+    masks: Vec<DynValue>,
+    /// Decoder-only: position ids of step t.
+    positions: Vec<DynValue>,
+    enc_mask: Option<DynValue>,
+    use_cache: [DynValue; 2],
+    empty_self: Vec<DynValue>,
+    empty_cross: Vec<DynValue>,
+}
+
+fn tensor_i64(shape: Vec<usize>, data: Vec<i64>) -> Result<DynValue, ort::Error> {
+    Ok(Tensor::from_array((shape, data))?.into_dyn())
+}
+
+/// Greedy ids of the last position of each row of `logits` `[B, S, V]`.
+fn argmax_last(v: &DynValue, out: &mut [i64]) -> Result<(), ort::Error> {
+    let (shape, data) = v.try_extract_tensor::<f32>()?;
+    let (s, vocab) = (shape[1] as usize, shape[2] as usize);
+    for (r, slot) in out.iter_mut().enumerate() {
+        let row = &data[(r * s + s - 1) * vocab..(r * s + s) * vocab];
+        let mut best = (0usize, f32::NEG_INFINITY);
+        for (i, &x) in row.iter().enumerate() {
+            if x > best.1 {
+                best = (i, x);
+            }
+        }
+        *slot = best.0 as i64;
+    }
+    Ok(())
+}
+
+impl LoadedModel {
+    fn feeds(&self, prompt: &Prompt, new_tokens: usize, start: i64) -> Result<Feeds, ort::Error> {
+        let (b, s) = (prompt.batch, prompt.len);
+        let g = self.geometry;
+        let enc_dec = self.files.layout.is_encoder_decoder();
+        let empty = |heads: usize, dim: usize| -> Result<DynValue, ort::Error> {
+            Ok(Tensor::<f32>::from_array((vec![b, heads, 0, dim], Vec::<f32>::new()))?.into_dyn())
+        };
+        let mut masks = vec![];
+        let mut positions = vec![];
+        if !enc_dec {
+            for t in 0..new_tokens {
+                let total = s + t;
+                masks.push(tensor_i64(vec![b, total], vec![1; b * total])?);
+                let pos: Vec<i64> =
+                    if t == 0 { (0..b).flat_map(|_| 0..s as i64).collect() } else { vec![(s + t - 1) as i64; b] };
+                positions.push(tensor_i64(vec![b, if t == 0 { s } else { 1 }], pos)?);
+            }
+        }
+        Ok(Feeds {
+            prompt: tensor_i64(vec![b, s], prompt.ids.clone())?,
+            token: Tensor::from_array((vec![b, 1], vec![start; b]))?,
+            masks,
+            positions,
+            enc_mask: if enc_dec { Some(tensor_i64(vec![b, s], vec![1; b * s])?) } else { None },
+            use_cache: [
+                Tensor::from_array((vec![1], vec![false]))?.into_dyn(),
+                Tensor::from_array((vec![1], vec![true]))?.into_dyn(),
+            ],
+            empty_self: (0..2 * g.layers).map(|_| empty(g.kv_heads, g.head_dim)).collect::<Result<_, _>>()?,
+            empty_cross: if enc_dec {
+                (0..2 * g.layers).map(|_| empty(g.cross_kv_heads, g.cross_head_dim)).collect::<Result<_, _>>()?
+            } else {
+                vec![]
+            },
+        })
+    }
+
+    /// Greedy generation of `new_tokens` tokens after `prompt`, timed.
+    pub fn generate(
+        &mut self,
+        prompt: &Prompt,
+        new_tokens: usize,
+        stop_at_eos: bool,
+    ) -> Result<Generation, HarnessError> {
+        if new_tokens == 0 {
+            return Err(HarnessError::BadInput("the number of new tokens (-n) must be at least 1".into()));
+        }
+        if prompt.len == 0 || prompt.batch == 0 || prompt.ids.len() != prompt.batch * prompt.len {
+            return Err(HarnessError::BadInput("the prompt must hold at least one token per row".into()));
+        }
+        let vocab = self.geometry.vocab_size as i64;
+        if let Some(bad) = prompt.ids.iter().find(|&&i| i < 0 || i >= vocab) {
+            return Err(HarnessError::BadInput(format!(
+                "prompt token id {bad} is outside the vocabulary (0..{vocab})"
+            )));
+        }
+        let enc_dec = self.files.layout.is_encoder_decoder();
+        if let Some(max) = self.config.max_positions {
+            let needed = if enc_dec { prompt.len.max(new_tokens) } else { prompt.len + new_tokens };
+            if needed > max {
+                return Err(HarnessError::BadInput(format!(
+                    "{} positions are needed ({} prompt + {} new tokens) but the model has {max} (max_position_embeddings in {})",
+                    needed,
+                    prompt.len,
+                    new_tokens,
+                    self.files.dir.join("config.json").display()
+                )));
+            }
+        }
+        let start = self.config.decoder_start_token_id.unwrap_or(0);
+        let eos = self.config.eos_token_id;
+        let feeds = self.feeds(prompt, new_tokens, start).map_err(HarnessError::ort(&self.files.dir))?;
+        let first_plan = plan(&self.first, &self.files.first, enc_dec)?;
+        let next_plan = match &self.next {
+            Some(n) => plan(n, &self.files.next, enc_dec)?,
+            None => first_plan.clone(),
+        };
+        let layers = self.geometry.layers;
+        let self_names: Vec<String> = (0..layers)
+            .flat_map(|i| {
+                ["key", "value"]
+                    .map(|kv| if enc_dec { format!("present.{i}.decoder.{kv}") } else { format!("present.{i}.{kv}") })
+            })
+            .collect();
+        let cross_names: Vec<String> =
+            (0..layers).flat_map(|i| ["key", "value"].map(|kv| format!("present.{i}.encoder.{kv}"))).collect();
+        run_loop(
+            self,
+            feeds,
+            &first_plan,
+            &next_plan,
+            &self_names,
+            &cross_names,
+            new_tokens,
+            stop_at_eos.then_some(eos).flatten(),
+        )
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // the loop's fixed inputs, prepared by `generate`
+fn run_loop(
+    m: &mut LoadedModel,
+    mut feeds: Feeds,
+    first_plan: &[Src],
+    next_plan: &[Src],
+    self_names: &[String],
+    cross_names: &[String],
+    new_tokens: usize,
+    eos: Option<i64>,
+) -> Result<Generation, HarnessError> {
+    let batch = feeds.token.shape()[0] as usize;
+    let enc_dec = m.files.layout.is_encoder_decoder();
+    let dir = m.files.dir.clone();
+    let err = HarnessError::ort(&dir);
+    let mut tokens: Vec<Vec<i64>> = vec![Vec::with_capacity(new_tokens); batch];
+    let mut current = vec![0i64; batch];
+    let mut itl_ns = Vec::with_capacity(new_tokens.saturating_sub(1));
+    let mut decode_run_ns = 0u64;
+
+    let clock = Instant::now();
+    let mut encoder_ns = None;
+    let mut enc_hidden: Option<DynValue> = None;
+    if let Some(enc) = m.encoder.as_mut() {
+        let mask = feeds.enc_mask.as_ref().expect("encoder-decoder feeds have a mask");
+        let names = enc.inputs().iter().map(|i| i.name().to_string()).collect::<Vec<_>>();
+        let ordered: Vec<SessionInputValue> = names
+            .iter()
+            .map(|n| match n.as_str() {
+                "input_ids" => Ok(SessionInputValue::from(&feeds.prompt)),
+                "attention_mask" => Ok(SessionInputValue::from(mask)),
+                other => Err(HarnessError::BadModel {
+                    path: m.files.encoder.clone().unwrap_or_default(),
+                    reason: format!("encoder input `{other}` is not one slmbench knows how to feed"),
+                }),
+            })
+            .collect::<Result<_, _>>()?;
+        let mut out = enc.run(ordered.as_slice()).map_err(&err)?;
+        enc_hidden = Some(out.remove("last_hidden_state").ok_or_else(|| HarnessError::BadModel {
+            path: m.files.encoder.clone().unwrap_or_default(),
+            reason: "no `last_hidden_state` output".into(),
+        })?);
+        encoder_ns = Some(clock.elapsed().as_nanos() as u64);
+    }
+
+    let mut self_past: Vec<DynValue> = vec![];
+    let mut cross_past: Vec<DynValue> = vec![];
+    let mut last = clock.elapsed().as_nanos() as u64;
+    let mut ttft_ns = 0;
+    let mut first_step_ns = 0;
+    for step in 0..new_tokens {
+        if step > 0 {
+            let (_, data) = feeds.token.extract_tensor_mut();
+            data.copy_from_slice(&current);
+        }
+        let plan = if step == 0 { first_plan } else { next_plan };
+        let (run_ns, new_self, new_cross) = {
+            let sp = if step == 0 { &feeds.empty_self } else { &self_past };
+            let cp = if step == 0 { &feeds.empty_cross } else { &cross_past };
+            let inputs: Vec<SessionInputValue> = plan
+                .iter()
+                .map(|src| match *src {
+                    Src::InputIds => {
+                        if step == 0 && !enc_dec {
+                            SessionInputValue::from(&feeds.prompt)
+                        } else {
+                            SessionInputValue::from(&feeds.token)
+                        }
+                    }
+                    Src::Mask => SessionInputValue::from(&feeds.masks[step]),
+                    Src::Positions => SessionInputValue::from(&feeds.positions[step]),
+                    Src::EncMask => SessionInputValue::from(feeds.enc_mask.as_ref().expect("enc-dec")),
+                    Src::EncHidden => SessionInputValue::from(enc_hidden.as_ref().expect("encoder ran")),
+                    Src::UseCache => SessionInputValue::from(&feeds.use_cache[usize::from(step > 0)]),
+                    Src::SelfPast(i) => SessionInputValue::from(&sp[i]),
+                    Src::CrossPast(i) => SessionInputValue::from(&cp[i]),
+                })
+                .collect();
+            let session = match (&mut m.next, step) {
+                (Some(n), s) if s > 0 => n,
+                _ => &mut m.first,
+            };
+            let t0 = Instant::now();
+            let mut out = session.run(inputs.as_slice()).map_err(&err)?;
+            let run_ns = t0.elapsed().as_nanos() as u64;
+            let logits = out
+                .get("logits")
+                .ok_or_else(|| HarnessError::BadModel { path: dir.clone(), reason: "no `logits` output".into() })?;
+            argmax_last(logits, &mut current).map_err(&err)?;
+            let take =
+                |out: &mut ort::session::SessionOutputs, names: &[String]| -> Result<Vec<DynValue>, HarnessError> {
+                    names
+                        .iter()
+                        .map(|n| {
+                            out.remove(n).ok_or_else(|| HarnessError::BadModel {
+                                path: dir.clone(),
+                                reason: format!("no `{n}` output to carry the cache"),
+                            })
+                        })
+                        .collect()
+                };
+            let new_self = take(&mut out, self_names)?;
+            // Cross-attention keys/values come from the first step only and are kept.
+            let new_cross = if enc_dec && step == 0 { take(&mut out, cross_names)? } else { vec![] };
+            (run_ns, new_self, new_cross)
+        };
+        let now = clock.elapsed().as_nanos() as u64;
+        self_past = new_self;
+        if step == 0 {
+            if enc_dec {
+                cross_past = new_cross;
+            }
+            ttft_ns = now;
+            first_step_ns = now - encoder_ns.unwrap_or(0);
+        } else {
+            itl_ns.push(now - last);
+            decode_run_ns += run_ns;
+        }
+        last = now;
+        for (row, &t) in tokens.iter_mut().zip(&current) {
+            row.push(t);
+        }
+        if let Some(e) = eos
+            && current.iter().all(|&t| t == e)
+        {
+            break;
+        }
+    }
+    Ok(Generation { tokens, ttft_ns, encoder_ns, first_step_ns, itl_ns, decode_run_ns })
+}

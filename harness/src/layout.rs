@@ -1,0 +1,149 @@
+//! Recognising a model directory: which files, which family, and the cache geometry read from
+//! the graphs' `past_key_values` inputs.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::HarnessError;
+
+/// The file layouts slmbench drives (see `shared/fixtures/optimum/README.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// `encoder_model.onnx` + `decoder_model_merged.onnx`.
+    EncoderDecoderMerged,
+    /// `encoder_model.onnx` + `decoder_model.onnx` + `decoder_with_past_model.onnx`.
+    EncoderDecoderSplit,
+    /// Optimum's current decoder-only `model.onnx`.
+    DecoderOnly,
+    /// Optimum < 1.14: `decoder_model_merged.onnx`, or `decoder_model.onnx` + `decoder_with_past_model.onnx`.
+    DecoderOnlyLegacy,
+    /// onnxruntime-genai builder output: `model.onnx` + `genai_config.json`.
+    GenAi,
+}
+
+impl Layout {
+    pub fn is_encoder_decoder(self) -> bool {
+        matches!(self, Layout::EncoderDecoderMerged | Layout::EncoderDecoderSplit)
+    }
+}
+
+/// Model files found in a directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelFiles {
+    pub dir: PathBuf,
+    pub layout: Layout,
+    pub encoder: Option<PathBuf>,
+    /// The decoder that runs the first step (merged, no-past, or the only model).
+    pub first: PathBuf,
+    /// The decoder of later steps (the same file for merged and single-file layouts).
+    pub next: PathBuf,
+    /// Whether `first` is a merged decoder driven by `use_cache_branch`.
+    pub merged: bool,
+}
+
+const EXPECTED: &str = "encoder_model.onnx with decoder_model_merged.onnx (or decoder_model.onnx + decoder_with_past_model.onnx); \
+                        or model.onnx (Optimum, or onnxruntime-genai with genai_config.json); \
+                        or decoder_model_merged.onnx / decoder_model.onnx + decoder_with_past_model.onnx (older decoder-only exports)";
+
+/// Which decoder files to drive when a directory holds both the merged and the split decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecoderChoice {
+    /// The merged decoder when present (Optimum's default).
+    #[default]
+    Auto,
+    Merged,
+    Split,
+}
+
+/// Detects the layout from the file names alone.
+pub fn detect(dir: &Path) -> Result<ModelFiles, HarnessError> {
+    detect_with(dir, DecoderChoice::Auto)
+}
+
+/// As [`detect`], choosing between merged and split decoders when both are there.
+pub fn detect_with(dir: &Path, choice: DecoderChoice) -> Result<ModelFiles, HarnessError> {
+    if !dir.is_dir() {
+        return Err(HarnessError::NoModelDir { path: dir.to_path_buf() });
+    }
+    let has = |f: &str| dir.join(f).is_file();
+    let p = |f: &str| dir.join(f);
+    let files = |layout, encoder: Option<&str>, first: &str, next: &str, merged| ModelFiles {
+        dir: dir.to_path_buf(),
+        layout,
+        encoder: encoder.map(p),
+        first: p(first),
+        next: p(next),
+        merged,
+    };
+    let merged = "decoder_model_merged.onnx";
+    let (no_past, with_past) = ("decoder_model.onnx", "decoder_with_past_model.onnx");
+    let want_split = choice == DecoderChoice::Split;
+    let want_merged = choice == DecoderChoice::Merged;
+    if want_split && !(has(no_past) && has(with_past)) {
+        return Err(HarnessError::BadModel {
+            path: dir.to_path_buf(),
+            reason: format!("split decoder requested but {no_past} and {with_past} are not both there"),
+        });
+    }
+    if want_merged && !has(merged) {
+        return Err(HarnessError::BadModel {
+            path: dir.to_path_buf(),
+            reason: format!("merged decoder requested but there is no {merged}"),
+        });
+    }
+    if has("encoder_model.onnx") {
+        if has(merged) && !want_split {
+            return Ok(files(Layout::EncoderDecoderMerged, Some("encoder_model.onnx"), merged, merged, true));
+        }
+        if has(no_past) && has(with_past) {
+            return Ok(files(Layout::EncoderDecoderSplit, Some("encoder_model.onnx"), no_past, with_past, false));
+        }
+    } else if has("model.onnx") {
+        let layout = if has("genai_config.json") { Layout::GenAi } else { Layout::DecoderOnly };
+        return Ok(files(layout, None, "model.onnx", "model.onnx", false));
+    } else if has(merged) && !want_split {
+        return Ok(files(Layout::DecoderOnlyLegacy, None, merged, merged, true));
+    } else if has(no_past) && has(with_past) {
+        return Ok(files(Layout::DecoderOnlyLegacy, None, no_past, with_past, false));
+    }
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|source| HarnessError::Io { path: dir.to_path_buf(), source })?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    Err(HarnessError::UnknownLayout { path: dir.to_path_buf(), found: found.join(", "), expected: EXPECTED.into() })
+}
+
+/// Token ids a model needs from its `config.json` / `generation_config.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub model_type: Option<String>,
+    pub vocab_size: Option<usize>,
+    pub decoder_start_token_id: Option<i64>,
+    pub eos_token_id: Option<i64>,
+    pub max_positions: Option<usize>,
+}
+
+/// Reads `config.json` (absent is fine: everything is optional).
+pub fn read_config(dir: &Path) -> Result<ModelConfig, HarnessError> {
+    let path = dir.join("config.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(ModelConfig::default());
+    };
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| HarnessError::BadModel { path: path.clone(), reason: format!("config.json is not JSON: {e}") })?;
+    let num = |k: &str| v.get(k).and_then(|x| x.as_i64());
+    // eos_token_id may be a list in Hugging Face configs: take the first.
+    let eos = num("eos_token_id").or_else(|| v.get("eos_token_id")?.as_array()?.first()?.as_i64());
+    Ok(ModelConfig {
+        model_type: v.get("model_type").and_then(|x| x.as_str()).map(String::from),
+        vocab_size: num("vocab_size").map(|x| x as usize),
+        decoder_start_token_id: num("decoder_start_token_id"),
+        eos_token_id: eos,
+        max_positions: num("max_position_embeddings").or_else(|| num("n_positions")).map(|x| x as usize),
+    })
+}

@@ -1,0 +1,223 @@
+//! Opening a model's sessions with recorded settings: provider, threads, optimisation, spinning.
+
+use std::path::Path;
+use std::time::Instant;
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use serde::{Deserialize, Serialize};
+
+use crate::ep::{self, Ep, EpOption};
+use crate::error::HarnessError;
+use crate::layout::{self, Layout, ModelConfig, ModelFiles};
+use crate::runtime;
+
+/// Graph optimisation level (ONNX Runtime's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OptLevel {
+    Disable,
+    Basic,
+    Extended,
+    Layout,
+    #[default]
+    All,
+}
+
+impl std::str::FromStr for OptLevel {
+    type Err = HarnessError;
+    fn from_str(s: &str) -> Result<OptLevel, HarnessError> {
+        match s {
+            "disable" => Ok(OptLevel::Disable),
+            "basic" => Ok(OptLevel::Basic),
+            "extended" => Ok(OptLevel::Extended),
+            "layout" => Ok(OptLevel::Layout),
+            "all" => Ok(OptLevel::All),
+            _ => Err(HarnessError::BadInput(format!(
+                "unknown graph optimisation level `{s}`; use disable, basic, extended, layout or all"
+            ))),
+        }
+    }
+}
+
+/// Settings of every session of a cell; all recorded in results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionSettings {
+    pub ep: Ep,
+    pub ep_options: Vec<EpOption>,
+    /// Intra-op threads (0 = ONNX Runtime's default).
+    pub threads: usize,
+    pub opt_level: OptLevel,
+    /// Intra-op thread spinning; off is steadier on shared machines.
+    pub spinning: bool,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings { ep: Ep::Cpu, ep_options: vec![], threads: 1, opt_level: OptLevel::All, spinning: false }
+    }
+}
+
+fn open(path: &Path, s: &SessionSettings) -> Result<Session, HarnessError> {
+    let env = runtime::environment()?;
+    let err = HarnessError::ort(path);
+    let dispatch = ep::dispatch(s.ep, &s.ep_options)?;
+    let level = match s.opt_level {
+        OptLevel::Disable => GraphOptimizationLevel::Disable,
+        OptLevel::Basic => GraphOptimizationLevel::Level1,
+        OptLevel::Extended => GraphOptimizationLevel::Level2,
+        OptLevel::Layout => GraphOptimizationLevel::Level3,
+        OptLevel::All => GraphOptimizationLevel::All,
+    };
+    let b = Session::builder(env).map_err(&err)?;
+    let b = b.with_optimization_level(level).map_err(|e| err(e.into()))?;
+    let b = b.with_intra_threads(s.threads).map_err(|e| err(e.into()))?;
+    let b = b.with_inter_threads(1).map_err(|e| err(e.into()))?;
+    let b = b.with_intra_op_spinning(s.spinning).map_err(|e| err(e.into()))?;
+    let mut b = b.with_execution_providers([dispatch]).map_err(|e| err(e.into()))?;
+    b.commit_from_file(path).map_err(|e| {
+        let message = e.to_string();
+        if !path.is_file() {
+            HarnessError::BadModel { path: path.to_path_buf(), reason: "file is missing".into() }
+        } else if message.contains("Protobuf parsing failed") || message.contains("ModelProto") {
+            HarnessError::BadModel {
+                path: path.to_path_buf(),
+                reason: format!("not a valid ONNX file ({message}); rebuild or re-export it"),
+            }
+        } else {
+            err(e)
+        }
+    })
+}
+
+/// Cache geometry read from a graph's `past_key_values.*` inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Geometry {
+    pub layers: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    /// Cross-attention heads and size (encoder-decoder), from `past_key_values.*.encoder.*`.
+    pub cross_kv_heads: usize,
+    pub cross_head_dim: usize,
+    pub vocab_size: usize,
+}
+
+/// A model with its sessions open, ready to generate.
+pub struct LoadedModel {
+    pub files: ModelFiles,
+    pub config: ModelConfig,
+    pub geometry: Geometry,
+    pub settings: SessionSettings,
+    pub(crate) encoder: Option<Session>,
+    pub(crate) first: Session,
+    /// The later-steps decoder when it is another file (split layouts).
+    pub(crate) next: Option<Session>,
+    /// Whether the step graphs take `position_ids`.
+    pub has_position_ids: bool,
+    /// Session creation time of all files, ns.
+    pub load_ns: u64,
+    /// Bytes of the model's files on disk.
+    pub bytes: u64,
+}
+
+fn dims_of(session: &Session, name: &str) -> Option<Vec<i64>> {
+    session.inputs().iter().find(|i| i.name() == name).and_then(|i| match i.dtype() {
+        ort::value::ValueType::Tensor { shape, .. } => Some(shape.iter().copied().collect()),
+        _ => None,
+    })
+}
+
+fn has_input(session: &Session, name: &str) -> bool {
+    session.inputs().iter().any(|i| i.name() == name)
+}
+
+fn model_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.ends_with(".onnx") || n.ends_with(".onnx_data") || n.ends_with(".onnx.data")
+                })
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+impl LoadedModel {
+    pub fn load(dir: &Path, settings: &SessionSettings) -> Result<LoadedModel, HarnessError> {
+        LoadedModel::load_with(dir, settings, layout::DecoderChoice::Auto)
+    }
+
+    pub fn load_with(
+        dir: &Path,
+        settings: &SessionSettings,
+        choice: layout::DecoderChoice,
+    ) -> Result<LoadedModel, HarnessError> {
+        let files = layout::detect_with(dir, choice)?;
+        let config = layout::read_config(dir)?;
+        let start = Instant::now();
+        let encoder = match &files.encoder {
+            Some(p) => Some(open(p, settings)?),
+            None => None,
+        };
+        let first = open(&files.first, settings)?;
+        let next = if files.next != files.first { Some(open(&files.next, settings)?) } else { None };
+        let load_ns = start.elapsed().as_nanos() as u64;
+
+        // The graph that takes a cache: `next` for split layouts, else the only decoder.
+        let cached = next.as_ref().unwrap_or(&first);
+        let enc_dec = files.layout.is_encoder_decoder();
+        let self_key = |i: usize| {
+            if enc_dec { format!("past_key_values.{i}.decoder.key") } else { format!("past_key_values.{i}.key") }
+        };
+        let layers = (0..).take_while(|&i| has_input(cached, &self_key(i))).count();
+        let bad = |reason: String| HarnessError::BadModel { path: files.next.clone(), reason };
+        if layers == 0 {
+            return Err(bad(format!("no `{}` input: not a decoder with a KV cache", self_key(0))));
+        }
+        let kv = dims_of(cached, &self_key(0)).unwrap_or_default();
+        let fixed = |d: &[i64], i: usize| d.get(i).copied().filter(|&x| x > 0).map(|x| x as usize);
+        let (Some(kv_heads), Some(head_dim)) = (fixed(&kv, 1), fixed(&kv, 3)) else {
+            return Err(bad(format!("`{}` has shape {kv:?}; expected [batch, heads, past, head_dim]", self_key(0))));
+        };
+        let (cross_kv_heads, cross_head_dim) = if enc_dec {
+            let c = dims_of(cached, "past_key_values.0.encoder.key").unwrap_or_default();
+            match (fixed(&c, 1), fixed(&c, 3)) {
+                (Some(h), Some(d)) => (h, d),
+                _ => return Err(bad("no usable `past_key_values.0.encoder.key` input".into())),
+            }
+        } else {
+            (0, 0)
+        };
+        let vocab_size = first
+            .outputs()
+            .iter()
+            .find(|o| o.name() == "logits")
+            .and_then(|o| match o.dtype() {
+                ort::value::ValueType::Tensor { shape, .. } => shape.get(2).copied().filter(|&v| v > 0),
+                _ => None,
+            })
+            .map(|v| v as usize)
+            .or(config.vocab_size)
+            .ok_or_else(|| bad("no `logits` output with a fixed vocabulary size".into()))?;
+        let has_position_ids = has_input(&first, "position_ids");
+        if files.layout == Layout::EncoderDecoderMerged && !has_input(&first, "use_cache_branch") {
+            return Err(bad("decoder_model_merged.onnx has no `use_cache_branch` input".into()));
+        }
+        Ok(LoadedModel {
+            bytes: model_bytes(dir),
+            geometry: Geometry { layers, kv_heads, head_dim, cross_kv_heads, cross_head_dim, vocab_size },
+            files,
+            config,
+            settings: settings.clone(),
+            encoder,
+            first,
+            next,
+            has_position_ids,
+            load_ns,
+        })
+    }
+}

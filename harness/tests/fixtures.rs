@@ -1,0 +1,126 @@
+//! Optimum exports (T5 merged and split, Llama) and the generated `tiny` pair, driven by the
+//! generation loops: greedy ids must equal PyTorch's (fixtures) and the candle reference's (tiny).
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use slmbench_harness::candle::{decoder_only::DecoderOnly, encoder_decoder::EncoderDecoder, var_builder};
+use slmbench_harness::layout::{DecoderChoice, Layout};
+use slmbench_harness::{LoadedModel, Prompt, SessionSettings};
+use slmbench_models::{BuildOptions, Pair, build_pair};
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/optimum").join(name)
+}
+
+fn cases(dir: &Path) -> Vec<(Vec<i64>, Vec<i64>)> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    v["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let ids = |k: &str| c[k].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect::<Vec<_>>();
+            (ids("prompt_ids"), ids("pytorch_tokens"))
+        })
+        .collect()
+}
+
+fn check_fixture(name: &str, choice: DecoderChoice, layout: Layout) {
+    let dir = data(name);
+    let mut m = LoadedModel::load_with(&dir, &SessionSettings::default(), choice).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.files.layout, layout);
+    for (prompt, expected) in cases(&dir) {
+        for batch in [1, 2] {
+            let g =
+                m.generate(&Prompt::repeated(&prompt, batch), expected.len(), false).unwrap_or_else(|e| panic!("{e}"));
+            for row in &g.tokens {
+                assert_eq!(row, &expected, "{name} {choice:?} batch {batch}, prompt of {} tokens", prompt.len());
+            }
+            assert_eq!(g.itl_ns.len(), expected.len() - 1);
+            assert!(g.ttft_ns >= g.first_step_ns && g.decode_run_ns <= g.itl_ns.iter().sum::<u64>());
+            assert_eq!(g.encoder_ns.is_some(), layout.is_encoder_decoder());
+        }
+    }
+}
+
+#[test]
+fn t5_merged_matches_pytorch() {
+    check_fixture("t5-tiny", DecoderChoice::Auto, Layout::EncoderDecoderMerged);
+}
+
+#[test]
+fn t5_split_matches_pytorch() {
+    check_fixture("t5-tiny", DecoderChoice::Split, Layout::EncoderDecoderSplit);
+}
+
+#[test]
+fn llama_matches_pytorch() {
+    check_fixture("llama-tiny", DecoderChoice::Auto, Layout::DecoderOnly);
+}
+
+#[test]
+fn geometry_is_read_from_the_graphs() {
+    let m = LoadedModel::load(&data("llama-tiny"), &SessionSettings::default()).unwrap();
+    let g = m.geometry;
+    assert_eq!((g.layers, g.kv_heads, g.head_dim, g.vocab_size), (2, 2, 16, 1024));
+    assert!(m.has_position_ids);
+    let m = LoadedModel::load(&data("t5-tiny"), &SessionSettings::default()).unwrap();
+    let g = m.geometry;
+    assert_eq!((g.layers, g.kv_heads, g.head_dim, g.cross_kv_heads), (2, 4, 16, 4));
+}
+
+/// The generated pair through the same loops, against the candle reference's greedy ids.
+#[test]
+fn tiny_pair_generates_the_reference_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::preset("tiny").unwrap();
+    let opts = BuildOptions { split_decoder: true, safetensors: true, ..Default::default() };
+    build_pair(&pair, dir.path(), &opts).unwrap();
+    let n = 16;
+    let prompt = Prompt::synthetic(9, 2, 12, pair.encoder_decoder.vocab_size);
+    let to_tensor = |ids: &[i64], b: usize| {
+        Tensor::from_vec(ids.iter().map(|&i| i as u32).collect::<Vec<_>>(), (b, ids.len() / b), &Device::Cpu).unwrap()
+    };
+    let argmax = |t: &Tensor| -> Vec<i64> {
+        let t = t.squeeze(1).unwrap().argmax(1).unwrap();
+        t.to_vec1::<u32>().unwrap().into_iter().map(i64::from).collect()
+    };
+
+    let ed_dir = dir.path().join("encoder-decoder");
+    let mut reference =
+        EncoderDecoder::new(&pair.encoder_decoder, var_builder(&ed_dir.join("model.safetensors")).unwrap()).unwrap();
+    reference
+        .encode(&to_tensor(&prompt.ids, 2), &Tensor::ones((2, 12), candle_core::DType::U32, &Device::Cpu).unwrap())
+        .unwrap();
+    let mut current = vec![0i64; 2];
+    let mut want = vec![vec![]; 2];
+    for step in 0..n {
+        let logits = reference.forward(&to_tensor(&current, 2), step).unwrap();
+        current = argmax(&logits);
+        for r in 0..2 {
+            want[r].push(current[r]);
+        }
+    }
+    for choice in [DecoderChoice::Merged, DecoderChoice::Split] {
+        let mut m = LoadedModel::load_with(&ed_dir, &SessionSettings::default(), choice).unwrap();
+        assert_eq!(m.generate(&prompt, n, false).unwrap().tokens, want, "{choice:?}");
+    }
+
+    let do_dir = dir.path().join("decoder-only");
+    let mut reference =
+        DecoderOnly::new(&pair.decoder_only, var_builder(&do_dir.join("model.safetensors")).unwrap()).unwrap();
+    let logits = reference.forward(&to_tensor(&prompt.ids, 2), 0).unwrap();
+    let last = logits.narrow(1, 11, 1).unwrap();
+    current = argmax(&last);
+    let mut want = vec![vec![current[0]], vec![current[1]]];
+    for step in 1..n {
+        let logits = reference.forward(&to_tensor(&current, 2), 11 + step).unwrap();
+        current = argmax(&logits);
+        for r in 0..2 {
+            want[r].push(current[r]);
+        }
+    }
+    let mut m = LoadedModel::load(&do_dir, &SessionSettings::default()).unwrap();
+    assert_eq!(m.generate(&prompt, n, false).unwrap().tokens, want);
+}
