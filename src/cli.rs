@@ -2,10 +2,15 @@
 //!
 //! Exit codes: 0 success, 2 bad input or a failed step (the message names what to fix).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use slmbench_harness::ep::{Ep, EpOption};
+use slmbench_harness::layout::DecoderChoice;
+use slmbench_harness::run::{self, ModelEntry, RunPlan};
+use slmbench_harness::stats::Policy;
+use slmbench_harness::{LoadedModel, Prompt, SessionSettings, sweep};
 use slmbench_models::{BuildOptions, Config, ExternalData, Pair, presets};
 
 pub const EXIT_USAGE: u8 = 2;
@@ -22,8 +27,106 @@ enum Command {
     /// Build, describe and list model pairs.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Measure TTFT and throughput over a sweep (no arguments: the `small` pair on the CPU).
+    Run(Box<RunArgs>),
+    /// Greedy-generate from given prompt ids and print the output ids as JSON (to check a model).
+    Generate(GenerateArgs),
     /// Show the ONNX Runtime this build loads, its providers, and the host.
     Doctor,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Model directories (a built pair directory counts as both of its models).
+    #[arg(long, env = "SLMBENCH_MODEL")]
+    model: Option<String>,
+    /// An encoder-decoder and a decoder-only directory to compare: ED_DIR,DO_DIR.
+    #[arg(long)]
+    pair: Option<String>,
+    /// Presets to build (once, into the cache) and run.
+    #[arg(long, env = "SLMBENCH_PRESET")]
+    preset: Option<String>,
+    /// Input (prompt) lengths: a,b,c or ranges like 16-512*2.
+    #[arg(short = 'p', long = "input-tokens", default_value = "32,128", env = "SLMBENCH_INPUT_TOKENS")]
+    input_tokens: String,
+    /// New tokens per generation.
+    #[arg(short = 'n', long = "output-tokens", default_value = "32", env = "SLMBENCH_OUTPUT_TOKENS")]
+    output_tokens: String,
+    /// Batch sizes.
+    #[arg(short = 'b', long = "batch", default_value = "1", env = "SLMBENCH_BATCH")]
+    batch: String,
+    /// Intra-op threads (default: the logical cores).
+    #[arg(short = 't', long = "threads", env = "SLMBENCH_THREADS")]
+    threads: Option<String>,
+    /// Execution providers: cpu, cuda, tensorrt, qnn, nnapi, coreml, directml, openvino, xnnpack.
+    #[arg(long, default_value = "cpu", env = "SLMBENCH_EP")]
+    ep: String,
+    /// Provider option PROVIDER:KEY=VALUE (repeatable), e.g. qnn:backend_path=libQnnHtp.so.
+    #[arg(long = "ep-opt")]
+    ep_opt: Vec<String>,
+    /// Most measured repetitions per cell.
+    #[arg(short = 'r', long = "repetitions", default_value_t = 30, env = "SLMBENCH_REPETITIONS")]
+    repetitions: usize,
+    /// Fewest measured repetitions per cell before the confidence rule may stop it.
+    #[arg(long, default_value_t = 5)]
+    min_repetitions: usize,
+    /// Unmeasured warm-up generations per cell.
+    #[arg(long, default_value_t = 1, env = "SLMBENCH_WARMUP")]
+    warmup: usize,
+    /// Most seconds of measured repetitions per cell.
+    #[arg(long = "max-time", default_value_t = 30.0, env = "SLMBENCH_MAX_TIME")]
+    max_time: f64,
+    /// Stop repeating once the 95% CI of median TTFT and ITL is within ± this fraction.
+    #[arg(long, default_value_t = 0.03)]
+    target_ci: f64,
+    /// Graph optimisation: disable, basic, extended, layout, all.
+    #[arg(long, default_value = "all")]
+    opt_level: String,
+    /// Let intra-op threads spin (off is steadier on shared machines).
+    #[arg(long)]
+    spinning: bool,
+    /// Stop a generation when every row has produced the end-of-sequence token.
+    #[arg(long)]
+    stop_at_eos: bool,
+    /// Use these prompt ids (one row, repeated over the batch) instead of synthetic ones; replaces -p.
+    #[arg(long)]
+    prompt_ids: Option<String>,
+    /// Seed of the synthetic prompts.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Decoder files when both are present: auto, merged, split.
+    #[arg(long, default_value = "auto")]
+    decoder: String,
+    /// Results file (.jsonl, .json, .csv, .md) or - for Markdown on stdout.
+    #[arg(short = 'o', long, default_value = "reports/latest/results.jsonl", env = "SLMBENCH_OUTPUT")]
+    output: String,
+}
+
+#[derive(Args, Debug)]
+struct GenerateArgs {
+    /// A model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Prompt token ids, e.g. 1,2,3.
+    #[arg(long)]
+    prompt_ids: String,
+    /// New tokens.
+    #[arg(short = 'n', default_value_t = 20)]
+    n: usize,
+    /// Rows (the prompt repeated).
+    #[arg(short = 'b', long, default_value_t = 1)]
+    batch: usize,
+    #[arg(long, default_value = "cpu")]
+    ep: String,
+    #[arg(long = "ep-opt")]
+    ep_opt: Vec<String>,
+    #[arg(short = 't', long, default_value_t = 1)]
+    threads: usize,
+    /// Decoder files when both are present: auto, merged, split.
+    #[arg(long, default_value = "auto")]
+    decoder: String,
+    #[arg(long)]
+    stop_at_eos: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -82,8 +185,154 @@ pub fn run() -> Result<()> {
         Command::Models(ModelsCommand::Build(a)) => build(a),
         Command::Models(ModelsCommand::Describe(a)) => describe(a),
         Command::Models(ModelsCommand::List) => list(),
+        Command::Run(a) => run_sweep(*a),
+        Command::Generate(a) => generate(a),
         Command::Doctor => doctor(),
     }
+}
+
+fn parse_ids(text: &str) -> Result<Vec<i64>> {
+    let ids: Result<Vec<i64>, _> = text.split(',').map(|s| s.trim().parse::<i64>()).collect();
+    match ids {
+        Ok(v) if !v.is_empty() => Ok(v),
+        _ => bail!("--prompt-ids: `{text}` is not a comma-separated list of token ids"),
+    }
+}
+
+fn parse_decoder(text: &str) -> Result<DecoderChoice> {
+    match text {
+        "auto" => Ok(DecoderChoice::Auto),
+        "merged" => Ok(DecoderChoice::Merged),
+        "split" => Ok(DecoderChoice::Split),
+        _ => bail!("--decoder: `{text}` is not auto, merged or split"),
+    }
+}
+
+/// Builds a preset into the cache unless it is already there.
+fn preset_dir(name: &str) -> Result<PathBuf> {
+    let pair = Pair::preset(name)?;
+    let dir = slmbench_harness::runtime::cache_dir()
+        .join("models")
+        .join(format!("{name}-seed0-v{}", env!("CARGO_PKG_VERSION")));
+    if !dir.join("pair.json").is_file() {
+        eprintln!("slmbench: building the `{name}` pair into {}", dir.display());
+        let _ = std::fs::remove_dir_all(&dir);
+        slmbench_models::build_pair(&pair, &dir, &BuildOptions::default())
+            .with_context(|| format!("building preset `{name}`"))?;
+    }
+    Ok(dir)
+}
+
+fn run_sweep(a: RunArgs) -> Result<()> {
+    let mut models: Vec<ModelEntry> = Vec::new();
+    if let Some(list) = &a.model {
+        for d in sweep::parse_list("--model", list)? {
+            models.extend(run::expand_dir(Path::new(&d)));
+        }
+    }
+    if let Some(list) = &a.pair {
+        let dirs = sweep::parse_list("--pair", list)?;
+        if dirs.len() != 2 {
+            bail!("--pair takes two directories, ENCODER_DECODER_DIR,DECODER_ONLY_DIR; got {}", dirs.len());
+        }
+        let tag = dirs
+            .iter()
+            .map(|d| Path::new(d).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("+");
+        for d in dirs {
+            let name = format!(
+                "{tag}/{}",
+                Path::new(&d).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            );
+            models.push(ModelEntry { dir: PathBuf::from(d), name, pair: Some(tag.clone()) });
+        }
+    }
+    let presets = match &a.preset {
+        Some(list) => sweep::parse_list("--preset", list)?,
+        None if models.is_empty() => vec!["small".to_string()],
+        None => vec![],
+    };
+    for p in &presets {
+        Pair::preset(p)?; // unknown names fail before anything is built
+    }
+    let eps = sweep::parse_list("--ep", &a.ep)?.iter().map(|e| e.parse::<Ep>()).collect::<Result<Vec<_>, _>>()?;
+    let ep_options = a.ep_opt.iter().map(|o| o.parse::<EpOption>()).collect::<Result<Vec<_>, _>>()?;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = match &a.threads {
+        Some(t) => sweep::parse_usize_list("-t", t)?,
+        None => vec![cores],
+    };
+    let prompt_ids = a.prompt_ids.as_deref().map(parse_ids).transpose()?;
+    if a.repetitions == 0 {
+        bail!("-r must be at least 1");
+    }
+    if !(a.max_time > 0.0) {
+        bail!("--max-time must be a positive number of seconds");
+    }
+    let plan = RunPlan {
+        eps,
+        ep_options,
+        threads,
+        batches: sweep::parse_usize_list("-b", &a.batch)?,
+        input_tokens: sweep::parse_usize_list("-p", &a.input_tokens)?,
+        output_tokens: sweep::parse_usize_list("-n", &a.output_tokens)?,
+        prompt_ids,
+        seed: a.seed,
+        stop_at_eos: a.stop_at_eos,
+        opt_level: a.opt_level.parse()?,
+        spinning: a.spinning,
+        decoder: parse_decoder(&a.decoder)?,
+        policy: Policy {
+            warmup: a.warmup,
+            min_repetitions: a.min_repetitions.min(a.repetitions),
+            max_repetitions: a.repetitions,
+            max_time_s: a.max_time,
+            target_ci: a.target_ci,
+        },
+        output: a.output.clone(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        models,
+    };
+    slmbench_harness::export::Format::from_path(&plan.output)?;
+    let mut plan = plan;
+    for p in &presets {
+        plan.models.extend(run::expand_dir(&preset_dir(p)?));
+    }
+    let cells = plan.execute()?;
+    if plan.output != "-" {
+        print!("{}", slmbench_harness::export::markdown::table(&cells));
+        eprintln!("slmbench: {} cells written to {}", cells.len(), plan.output);
+    }
+    Ok(())
+}
+
+fn generate(a: GenerateArgs) -> Result<()> {
+    let ids = parse_ids(&a.prompt_ids)?;
+    if a.n == 0 {
+        bail!("-n must be at least 1");
+    }
+    if a.batch == 0 {
+        bail!("-b must be at least 1");
+    }
+    let settings = SessionSettings {
+        ep: a.ep.parse()?,
+        ep_options: a.ep_opt.iter().map(|o| o.parse::<EpOption>()).collect::<Result<Vec<_>, _>>()?,
+        threads: a.threads,
+        ..SessionSettings::default()
+    };
+    let mut model = LoadedModel::load_with(&a.model, &settings, parse_decoder(&a.decoder)?)?;
+    let g = model.generate(&Prompt::repeated(&ids, a.batch), a.n, a.stop_at_eos)?;
+    let out = serde_json::json!({
+        "model": a.model.display().to_string(),
+        "layout": model.files.layout,
+        "prompt_ids": ids,
+        "output_token_ids": if a.batch == 1 { serde_json::json!(g.tokens[0]) } else { serde_json::json!(g.tokens) },
+        "ttft_ms": g.ttft_ns as f64 / 1e6,
+        "itl_ms": g.itl_ns.iter().map(|&x| x as f64 / 1e6).collect::<Vec<_>>(),
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
 }
 
 fn pair_from(preset: Option<&str>, config: Option<&PathBuf>) -> Result<Pair> {

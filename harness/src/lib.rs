@@ -1,14 +1,22 @@
 //! slmbench harness: loading ONNX Runtime, running the models, and the candle reference
 //! implementation that checks them.
 
+pub mod bench;
 pub mod candle;
+pub mod context;
 pub mod ep;
 pub mod error;
+pub mod export;
 pub mod generate;
 pub mod layout;
 pub mod onnx;
+pub mod progress;
+pub mod results;
+pub mod run;
 pub mod runtime;
 pub mod session;
+pub mod stats;
+pub mod sweep;
 
 pub use error::{HarnessError, RuntimeError};
 pub use generate::{Generation, Prompt};

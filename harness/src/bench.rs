@@ -1,0 +1,122 @@
+//! Measuring one sweep cell: warm-up, repetitions until the stopping rule says enough, and the
+//! metrics derived from the raw clock readings.
+
+use std::time::Instant;
+
+use crate::context::{self, Context};
+use crate::error::HarnessError;
+use crate::generate::{Generation, Prompt};
+use crate::results::{self, CellResult, Metrics, ModelInfo, Repetitions, Samples, Settings, SweepPoint};
+use crate::session::LoadedModel;
+use crate::stats::{Policy, StopReason, Summary};
+
+fn median(v: &[f64]) -> f64 {
+    Summary::of(v).map(|s| s.median).unwrap_or(f64::NAN)
+}
+
+/// Reports progress of repetitions (the CLI draws it).
+pub trait Progress {
+    fn repetition(&mut self, done: usize, max: usize, warmup: bool);
+}
+
+impl Progress for () {
+    fn repetition(&mut self, _: usize, _: usize, _: bool) {}
+}
+
+/// Runs one cell on a loaded model.
+pub fn measure(
+    model: &mut LoadedModel,
+    info: &ModelInfo,
+    sweep: &SweepPoint,
+    prompt: &Prompt,
+    policy: &Policy,
+    context: &Context,
+    progress: &mut dyn Progress,
+) -> Result<CellResult, HarnessError> {
+    for w in 0..policy.warmup {
+        progress.repetition(w, policy.warmup, true);
+        model.generate(prompt, sweep.output_tokens, sweep.stop_at_eos)?;
+    }
+    let start = Instant::now();
+    let mut runs: Vec<Generation> = Vec::new();
+    let stop_reason = loop {
+        progress.repetition(runs.len(), policy.max_repetitions, false);
+        let g = model.generate(prompt, sweep.output_tokens, sweep.stop_at_eos)?;
+        runs.push(g);
+        let ttft: Vec<f64> = runs.iter().map(|g| g.ttft_ns as f64).collect();
+        let itl: Vec<f64> = runs.iter().flat_map(|g| g.itl_ns.iter().map(|&x| x as f64)).collect();
+        if let Some(r) = policy.stop(
+            runs.len(),
+            start.elapsed().as_secs_f64(),
+            Summary::of(&ttft).as_ref(),
+            Summary::of(&itl).as_ref(),
+        ) {
+            break r;
+        }
+    };
+    let wall_ns = start.elapsed().as_nanos() as u64;
+    let stop_reason = if sweep.stop_at_eos && runs.iter().any(|g| g.tokens[0].len() < sweep.output_tokens) {
+        StopReason::EndOfSequence
+    } else {
+        stop_reason
+    };
+
+    let b = prompt.batch as f64;
+    let ttft: Vec<f64> = runs.iter().map(|g| g.ttft_ns as f64).collect();
+    let first: Vec<f64> = runs.iter().map(|g| g.first_step_ns as f64).collect();
+    let enc: Vec<f64> = runs.iter().filter_map(|g| g.encoder_ns.map(|x| x as f64)).collect();
+    let itl: Vec<f64> = runs.iter().flat_map(|g| g.itl_ns.iter().map(|&x| x as f64)).collect();
+    let decode: Vec<f64> = runs
+        .iter()
+        .filter(|g| !g.itl_ns.is_empty())
+        .map(|g| g.itl_ns.len() as f64 / (g.itl_ns.iter().sum::<u64>() as f64 / 1e9))
+        .collect();
+    let e2e: Vec<f64> = runs
+        .iter()
+        .map(|g| g.tokens[0].len() as f64 / ((g.ttft_ns + g.itl_ns.iter().sum::<u64>()) as f64 / 1e9))
+        .collect();
+    let prefill: Vec<f64> = runs.iter().map(|g| prompt.len as f64 / (g.ttft_ns as f64 / 1e9)).collect();
+    let outside: u64 = runs.iter().map(|g| g.itl_ns.iter().sum::<u64>().saturating_sub(g.decode_run_ns)).sum();
+    let inside: u64 = runs.iter().map(|g| g.decode_run_ns).sum();
+    let decode_tps = (!decode.is_empty()).then(|| median(&decode));
+    let metrics = Metrics {
+        ttft_ns: Summary::of(&ttft).expect("at least one repetition"),
+        encoder_ns: Summary::of(&enc),
+        first_decoder_step_ns: Summary::of(&first).expect("at least one repetition"),
+        itl_ns: Summary::of(&itl),
+        decode_tokens_per_s: decode_tps,
+        decode_tokens_per_s_batch: decode_tps.map(|x| x * b),
+        e2e_tokens_per_s: median(&e2e),
+        e2e_tokens_per_s_batch: median(&e2e) * b,
+        prefill_tokens_per_s: median(&prefill),
+        prefill_tokens_per_s_batch: median(&prefill) * b,
+        session_load_ns: model.load_ns,
+        peak_rss_bytes: context::peak_rss_bytes(),
+        harness_overhead_ratio: (inside > 0).then(|| outside as f64 / inside as f64),
+    };
+    let settings = Settings {
+        ep_requested: model.settings.ep,
+        ep_used: model.settings.ep,
+        ep_options: model.settings.ep_options.clone(),
+        threads: model.settings.threads,
+        graph_optimization: model.settings.opt_level,
+        intra_op_spinning: model.settings.spinning,
+    };
+    Ok(CellResult {
+        schema_version: results::SCHEMA_VERSION,
+        cell_id: results::cell_id(info, &context.ort_version, &settings, sweep),
+        model: info.clone(),
+        settings,
+        sweep: sweep.clone(),
+        repetitions: Repetitions { warmup: policy.warmup, measured: runs.len(), stop_reason, wall_ns },
+        metrics,
+        samples: Samples {
+            ttft_ns: runs.iter().map(|g| g.ttft_ns).collect(),
+            encoder_ns: runs.iter().filter_map(|g| g.encoder_ns).collect(),
+            first_decoder_step_ns: runs.iter().map(|g| g.first_step_ns).collect(),
+            itl_ns: runs.iter().map(|g| g.itl_ns.clone()).collect(),
+        },
+        output_token_ids: runs[0].tokens.clone(),
+        context: context.clone(),
+    })
+}

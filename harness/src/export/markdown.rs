@@ -1,0 +1,46 @@
+//! GitHub-flavoured Markdown table, fit for a pull-request comment or a CI job summary.
+
+use super::{Exporter, ms};
+use crate::results::CellResult;
+
+pub struct Markdown;
+
+fn cell_text(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// The table printed at the end of every run.
+pub fn table(cells: &[CellResult]) -> String {
+    let mut out = String::from(
+        "| model | kind | ep | t | b | in | out | TTFT ms (95% CI) | encoder ms | ITL ms | decode tok/s | e2e tok/s | reps |\n\
+         | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for c in cells {
+        let m = &c.metrics;
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} ({}–{}) | {} | {} | {} | {:.1} | {} |\n",
+            cell_text(&c.model.name),
+            cell_text(&c.model.kind),
+            c.settings.ep_used,
+            c.settings.threads,
+            c.sweep.batch,
+            c.sweep.input_tokens,
+            c.sweep.output_tokens,
+            ms(m.ttft_ns.median),
+            ms(m.ttft_ns.ci95_low),
+            ms(m.ttft_ns.ci95_high),
+            m.encoder_ns.map(|s| ms(s.median)).unwrap_or_else(|| "–".into()),
+            m.itl_ns.map(|s| ms(s.median)).unwrap_or_else(|| "–".into()),
+            m.decode_tokens_per_s.map(|x| format!("{x:.1}")).unwrap_or_else(|| "–".into()),
+            m.e2e_tokens_per_s,
+            c.repetitions.measured,
+        ));
+    }
+    out
+}
+
+impl Exporter for Markdown {
+    fn finish(&self, cells: &[CellResult]) -> Vec<u8> {
+        table(cells).into_bytes()
+    }
+}

@@ -1,0 +1,86 @@
+//! Progress on stderr: a redrawn bar (cell, repetition, ETA) on a terminal, plain lines otherwise.
+
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+use crate::bench::Progress;
+
+pub struct Bar {
+    tty: bool,
+    total_cells: usize,
+    cell: usize,
+    label: String,
+    started: Instant,
+    cell_started: Instant,
+}
+
+fn fmt_secs(s: f64) -> String {
+    if s >= 60.0 { format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64) } else { format!("{s:.0}s") }
+}
+
+impl Bar {
+    pub fn new(total_cells: usize) -> Bar {
+        Bar {
+            tty: std::io::stderr().is_terminal(),
+            total_cells,
+            cell: 0,
+            label: String::new(),
+            started: Instant::now(),
+            cell_started: Instant::now(),
+        }
+    }
+
+    fn eta(&self) -> String {
+        if self.cell == 0 {
+            return "?".into();
+        }
+        let per = self.started.elapsed().as_secs_f64() / self.cell as f64;
+        fmt_secs(per * (self.total_cells - self.cell) as f64)
+    }
+
+    pub fn start_cell(&mut self, label: String) {
+        self.label = label;
+        self.cell_started = Instant::now();
+        if !self.tty {
+            eprintln!("slmbench: cell {}/{}: {} (ETA {})", self.cell + 1, self.total_cells, self.label, self.eta());
+        }
+    }
+
+    pub fn end_cell(&mut self, summary: &str) {
+        self.cell += 1;
+        let took = fmt_secs(self.cell_started.elapsed().as_secs_f64());
+        if self.tty {
+            eprint!("\r\x1b[2K");
+        }
+        eprintln!("slmbench: cell {}/{} done in {took}: {} — {summary}", self.cell, self.total_cells, self.label);
+    }
+
+    pub fn note(&mut self, text: &str) {
+        if self.tty {
+            eprint!("\r\x1b[2K");
+        }
+        eprintln!("slmbench: {text}");
+    }
+}
+
+impl Progress for Bar {
+    fn repetition(&mut self, done: usize, max: usize, warmup: bool) {
+        if !self.tty {
+            return;
+        }
+        let width = 24;
+        let filled = (self.cell * width) / self.total_cells.max(1);
+        let bar: String = (0..width).map(|i| if i < filled { '█' } else { '░' }).collect();
+        let what = if warmup { "warm-up" } else { "rep" };
+        eprint!(
+            "\r\x1b[2K{bar} cell {}/{} {} | {what} {}/{} | ETA {}",
+            self.cell + 1,
+            self.total_cells,
+            self.label,
+            done + 1,
+            max,
+            self.eta()
+        );
+        let _ = std::io::stderr().flush();
+    }
+}
