@@ -267,7 +267,7 @@ fn run_sweep(a: RunArgs) -> Result<()> {
     if a.repetitions == 0 {
         bail!("-r must be at least 1");
     }
-    if !(a.max_time > 0.0) {
+    if !a.max_time.is_finite() || a.max_time <= 0.0 {
         bail!("--max-time must be a positive number of seconds");
     }
     let plan = RunPlan {
