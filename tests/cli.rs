@@ -196,3 +196,172 @@ fn runtime_errors_say_how_to_set_ort_dylib_path() {
         "a refused fetch must leave no library in the cache"
     );
 }
+
+// ---- run and generate ------------------------------------------------------------------------
+
+fn tiny_pair(dir: &std::path::Path) -> std::path::PathBuf {
+    let out = dir.join("tiny");
+    slmbench().args(["models", "build", "--preset", "tiny", "--out"]).arg(&out).assert().success();
+    out
+}
+
+/// Fast settings: every test cell runs in well under a second.
+const QUICK: &[&str] = &["-r", "2", "--min-repetitions", "1", "--warmup", "0", "--max-time", "5", "-t", "1"];
+
+#[test]
+fn run_writes_results_and_prints_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = tiny_pair(dir.path());
+    let results = dir.path().join("out/results.jsonl");
+    let out = slmbench()
+        .args(["run", "--model", pair.to_str().unwrap(), "-p", "8,16", "-n", "4", "-b", "1,2", "-o"])
+        .arg(&results)
+        .args(QUICK)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.starts_with("| model | kind | ep |"), "{table}");
+    assert_eq!(table.lines().count(), 2 + 8, "{table}");
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&results).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 8);
+    let mut ids = std::collections::HashSet::new();
+    for c in &lines {
+        assert_eq!(c["schema_version"], 1);
+        assert!(ids.insert(c["cell_id"].as_str().unwrap().to_string()), "cell ids are unique");
+        assert_eq!(c["model"]["pair"], "tiny");
+        assert_eq!(c["settings"]["ep_requested"], "cpu");
+        assert_eq!(c["settings"]["ep_used"], "cpu");
+        let b = c["sweep"]["batch"].as_u64().unwrap() as usize;
+        let toks = c["output_token_ids"].as_array().unwrap();
+        assert_eq!(toks.len(), b);
+        assert!(toks.iter().all(|r| r.as_array().unwrap().len() == 4));
+        let m = &c["metrics"];
+        assert!(m["ttft_ns"]["median"].as_f64().unwrap() > 0.0);
+        assert!(m["harness_overhead_ratio"].as_f64().unwrap() >= 0.0);
+        assert_eq!(c["samples"]["itl_ns"][0].as_array().unwrap().len(), 3);
+        assert_eq!(c["context"]["ort_version"], "1.31.1");
+        let enc = c["model"]["kind"] == "encoder-decoder";
+        assert_eq!(m["encoder_ns"].is_object(), enc);
+        assert_eq!(c["model"]["params"], if enc { 361664 } else { 361536 });
+    }
+    // Each model's session is loaded once: the load time is shared by its cells.
+    let loads: std::collections::HashSet<u64> =
+        lines.iter().map(|c| c["metrics"]["session_load_ns"].as_u64().unwrap()).collect();
+    assert_eq!(loads.len(), 2);
+}
+
+#[test]
+fn run_output_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = tiny_pair(dir.path());
+    for ext in ["csv", "json", "md"] {
+        let path = dir.path().join(format!("r.{ext}"));
+        slmbench()
+            .args(["run", "--model", pair.join("decoder-only").to_str().unwrap(), "-p", "4", "-n", "3", "-o"])
+            .arg(&path)
+            .args(QUICK)
+            .assert()
+            .success();
+        let text = std::fs::read_to_string(&path).unwrap();
+        match ext {
+            "csv" => assert!(text.starts_with("cell_id,model,") && text.lines().count() == 2, "{text}"),
+            "json" => {
+                assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap().as_array().unwrap().len(), 1)
+            }
+            _ => assert!(text.contains("| decoder-only |"), "{text}"),
+        }
+    }
+    let out = slmbench()
+        .args(["run", "--model", pair.join("decoder-only").to_str().unwrap(), "-p", "4", "-n", "3", "-o", "-"])
+        .args(QUICK)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(String::from_utf8(out).unwrap().starts_with("| model |"));
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/tests/data/optimum").join(name)
+}
+
+#[test]
+fn generate_reproduces_the_fixtures() {
+    for (name, decoder) in [("llama-tiny", "auto"), ("t5-tiny", "merged"), ("t5-tiny", "split")] {
+        let exp: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(fixture(name).join("expected.json")).unwrap()).unwrap();
+        let case = &exp["cases"][1];
+        let ids: Vec<String> = case["prompt_ids"].as_array().unwrap().iter().map(|x| x.to_string()).collect();
+        let out = slmbench()
+            .args([
+                "generate",
+                "--model",
+                fixture(name).to_str().unwrap(),
+                "--decoder",
+                decoder,
+                "-n",
+                "20",
+                "--prompt-ids",
+            ])
+            .arg(ids.join(","))
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["output_token_ids"], case["pytorch_tokens"], "{name} {decoder}");
+    }
+}
+
+/// Runs a bad command: exit 2, one `Error:` line, no panic, and `keep` untouched.
+fn run_fails(args: &[&str], needle: &str, keep: &std::path::Path) {
+    let before = std::fs::read(keep).unwrap();
+    let out = slmbench().args(args).arg("-o").arg(keep).args(QUICK).assert().code(2).get_output().clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Error:") || l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one error line expected:\n{stderr}");
+    assert!(stderr.contains(needle), "stderr lacks {needle:?}:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(std::fs::read(keep).unwrap(), before, "results file changed by a failed run");
+}
+
+#[test]
+fn run_rejects_bad_input_without_touching_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = tiny_pair(dir.path());
+    let keep = dir.path().join("kept.jsonl");
+    std::fs::write(&keep, "{\"earlier\": \"results\"}\n").unwrap();
+    let d = |s: &str| dir.path().join(s).to_str().unwrap().to_string();
+    let dec = pair.join("decoder-only");
+    let dec = dec.to_str().unwrap();
+
+    run_fails(&["run", "--model", &d("absent")], "does not exist", &keep);
+    std::fs::create_dir(d("empty")).unwrap();
+    std::fs::write(dir.path().join("empty/notes.txt"), "x").unwrap();
+    run_fails(&["run", "--model", &d("empty")], "no known model layout", &keep);
+    run_fails(&["run", "--model", &d("empty")], "found [notes.txt]", &keep);
+    let corrupt = d("corrupt");
+    std::fs::create_dir(&corrupt).unwrap();
+    std::fs::write(dir.path().join("corrupt/model.onnx"), b"\x08\x07garbage not protobuf").unwrap();
+    run_fails(&["run", "--model", &corrupt, "-p", "4", "-n", "2"], "corrupt/model.onnx", &keep);
+    run_fails(&["run", "--model", dec, "-p", "250", "-n", "10"], "max_position_embeddings", &keep);
+    run_fails(&["run", "--model", dec, "-n", "0"], "-n: `0` must be at least 1", &keep);
+    run_fails(&["run", "--model", dec, "--ep", "gpu"], "unknown execution provider `gpu`", &keep);
+    run_fails(&["run", "--model", dec, "--ep", "cpu,cuda"], "execution provider `cuda` is not in this runtime", &keep);
+    run_fails(&["run", "--model", dec, "--ep", "cpu,cuda"], "onnxruntime-gpu", &keep);
+    run_fails(&["run", "--model", dec, "-p", "8-4"], "-p: `8-4` ends before it starts", &keep);
+    run_fails(&["run", "--model", dec, "-p", "1,,2"], "-p: ", &keep);
+    run_fails(&["run", "--model", dec, "-b", "x"], "-b: `x` is not a whole number", &keep);
+    run_fails(&["run", "--model", dec, "--prompt-ids", "5,99999"], "outside", &keep);
+    run_fails(&["run", "--model", dec, "--ep-opt", "cpu:threads=4"], "cpu accepts only arena", &keep);
+    run_fails(&["run", "--preset", "nope"], "unknown preset `nope`", &keep);
+
+    fails_with(&["generate", "--model", dec, "--prompt-ids", "1,2", "-n", "0"], "-n must be at least 1");
+    fails_with(&["generate", "--model", dec, "--prompt-ids", "a,b"], "--prompt-ids");
+    fails_with(&["generate", "--model", &d("absent"), "--prompt-ids", "1"], "does not exist");
+}

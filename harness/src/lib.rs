@@ -2,6 +2,7 @@
 //! implementation that checks them.
 
 pub mod bench;
+#[cfg(feature = "candle")]
 pub mod candle;
 pub mod context;
 pub mod ep;

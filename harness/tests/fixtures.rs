@@ -124,3 +124,52 @@ fn tiny_pair_generates_the_reference_tokens() {
     let mut m = LoadedModel::load(&do_dir, &SessionSettings::default()).unwrap();
     assert_eq!(m.generate(&prompt, n, false).unwrap().tokens, want);
 }
+
+/// The same decoder-only graph under the older file names and with a genai_config.json is
+/// detected as those layouts and generates the same ids; a model without positions has no
+/// `position_ids` input. (A real onnxruntime-genai export, with its fused operators, is not
+/// among the fixtures: only its file layout is checked here.)
+#[test]
+fn other_decoder_only_layouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::preset("tiny").unwrap();
+    build_pair(&pair, dir.path(), &BuildOptions::default()).unwrap();
+    let model = dir.path().join("decoder-only");
+    let prompt = Prompt::synthetic(3, 1, 7, 1024);
+    let mut base = LoadedModel::load(&model, &SessionSettings::default()).unwrap();
+    let want = base.generate(&prompt, 8, false).unwrap().tokens;
+
+    let legacy = dir.path().join("legacy");
+    std::fs::create_dir(&legacy).unwrap();
+    for f in ["decoder_model.onnx", "decoder_with_past_model.onnx"] {
+        std::fs::copy(model.join("model.onnx"), legacy.join(f)).unwrap();
+    }
+    std::fs::copy(model.join("config.json"), legacy.join("config.json")).unwrap();
+    let mut m = LoadedModel::load(&legacy, &SessionSettings::default()).unwrap();
+    assert_eq!(m.files.layout, Layout::DecoderOnlyLegacy);
+    assert_eq!(m.generate(&prompt, 8, false).unwrap().tokens, want);
+
+    let genai = dir.path().join("genai");
+    std::fs::create_dir(&genai).unwrap();
+    std::fs::copy(model.join("model.onnx"), genai.join("model.onnx")).unwrap();
+    std::fs::write(genai.join("genai_config.json"), "{}").unwrap();
+    let mut m = LoadedModel::load(&genai, &SessionSettings::default()).unwrap();
+    assert_eq!(m.files.layout, Layout::GenAi);
+    assert_eq!(m.generate(&prompt, 8, false).unwrap().tokens, want);
+
+    let cfg = slmbench_models::Config { positions: slmbench_models::Positions::None, ..pair.decoder_only.clone() };
+    let nopos = dir.path().join("nopos");
+    slmbench_models::build_model(&cfg, &nopos, &BuildOptions::default()).unwrap();
+    let mut m = LoadedModel::load(&nopos, &SessionSettings::default()).unwrap();
+    assert!(!m.has_position_ids);
+    assert_eq!(m.generate(&prompt, 8, false).unwrap().tokens[0].len(), 8);
+}
+
+#[test]
+fn bad_generation_requests_are_errors() {
+    let mut m = LoadedModel::load(&data("llama-tiny"), &SessionSettings::default()).unwrap();
+    let p = Prompt::repeated(&[5, 6, 7], 1);
+    assert!(m.generate(&p, 0, false).unwrap_err().to_string().contains("at least 1"));
+    assert!(m.generate(&Prompt::repeated(&[5, 5000], 1), 3, false).unwrap_err().to_string().contains("vocabulary"));
+    assert!(m.generate(&Prompt { batch: 1, len: 0, ids: vec![] }, 3, false).is_err());
+}
