@@ -31,8 +31,33 @@ enum Command {
     Run(Box<RunArgs>),
     /// Greedy-generate from given prompt ids and print the output ids as JSON (to check a model).
     Generate(GenerateArgs),
+    /// Write the HTML report, charts, Markdown and CSV of one or more results files.
+    Report(ReportArgs),
+    /// Compare two results files cell by cell: change of each metric with its CI and a verdict.
+    Compare(CompareArgs),
     /// Show the ONNX Runtime this build loads, its providers, and the host.
     Doctor,
+}
+
+#[derive(Args, Debug)]
+struct ReportArgs {
+    /// Results files (.jsonl or .json); several are merged.
+    #[arg(required = true)]
+    results: Vec<PathBuf>,
+    /// Output directory.
+    #[arg(short = 'o', long, default_value = "reports/latest")]
+    out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct CompareArgs {
+    /// The baseline results file.
+    base: PathBuf,
+    /// The results file to compare with it.
+    current: PathBuf,
+    /// Also write the comparison as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -97,6 +122,9 @@ struct RunArgs {
     /// Decoder files when both are present: auto, merged, split.
     #[arg(long, default_value = "auto")]
     decoder: String,
+    /// Do not write the HTML report next to the results file.
+    #[arg(long)]
+    no_report: bool,
     /// Results file (.jsonl, .json, .csv, .md) or - for Markdown on stdout.
     #[arg(short = 'o', long, default_value = "reports/latest/results.jsonl", env = "SLMBENCH_OUTPUT")]
     output: String,
@@ -187,8 +215,38 @@ pub fn run() -> Result<()> {
         Command::Models(ModelsCommand::List) => list(),
         Command::Run(a) => run_sweep(*a),
         Command::Generate(a) => generate(a),
+        Command::Report(a) => report(a),
+        Command::Compare(a) => compare(a),
         Command::Doctor => doctor(),
     }
+}
+
+fn report(a: ReportArgs) -> Result<()> {
+    let set = slmbench_reports::read::read_all(&a.results)?;
+    for w in &set.warnings {
+        eprintln!("slmbench: warning: {w}");
+    }
+    let written = slmbench_reports::write::report(&set, &a.out)?;
+    eprintln!("slmbench: report of {} cells written to {}", set.cells.len(), written.index.display());
+    print!("{}", slmbench_harness::export::markdown::table(&set.cells));
+    Ok(())
+}
+
+fn compare(a: CompareArgs) -> Result<()> {
+    let base = slmbench_reports::read::read_all(std::slice::from_ref(&a.base))?;
+    let current = slmbench_reports::read::read_all(std::slice::from_ref(&a.current))?;
+    for w in base.warnings.iter().chain(&current.warnings) {
+        eprintln!("slmbench: warning: {w}");
+    }
+    let cmp = slmbench_reports::compare::compare(&base.cells, &current.cells);
+    if cmp.changes.is_empty() {
+        bail!("no cell of {} matches one of {}: compare runs of the same models and sweep points", a.base.display(), a.current.display());
+    }
+    print!("{}", slmbench_reports::compare::markdown(&cmp));
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_string_pretty(&cmp)?).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn parse_ids(text: &str) -> Result<Vec<i64>> {
@@ -303,6 +361,12 @@ fn run_sweep(a: RunArgs) -> Result<()> {
     if plan.output != "-" {
         print!("{}", slmbench_harness::export::markdown::table(&cells));
         eprintln!("slmbench: {} cells written to {}", cells.len(), plan.output);
+        if !a.no_report && !cells.is_empty() {
+            let dir = Path::new(&plan.output).parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let set = slmbench_reports::read::ResultSet { cells, warnings: vec![], sources: vec![PathBuf::from(&plan.output)] };
+            let written = slmbench_reports::write::report(&set, dir)?;
+            eprintln!("slmbench: report written to {}", written.index.display());
+        }
     }
     Ok(())
 }

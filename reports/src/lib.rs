@@ -1,1 +1,12 @@
-//! Reports: exporters, charts and the HTML report arrive with the reports issue.
+//! slmbench reports: read result files, pair encoder-decoder and decoder-only cells, draw charts,
+//! write a self-contained HTML report, and compare two runs.
+
+pub mod analysis;
+pub mod charts;
+pub mod compare;
+pub mod error;
+pub mod html;
+pub mod read;
+pub mod write;
+
+pub use error::ReportError;

@@ -1,0 +1,157 @@
+//! Pairing encoder-decoder and decoder-only cells, and their ratios with confidence intervals.
+//!
+//! A ratio of two medians gets the conservative interval from the two medians' 95% intervals:
+//! [low₁ / high₂, high₁ / low₂]. It is wider than a joint interval would be, never narrower.
+
+use serde::Serialize;
+use slmbench_harness::results::CellResult;
+use slmbench_harness::stats::Summary;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Ratio {
+    pub value: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+impl Ratio {
+    pub fn of(num: &Summary, den: &Summary) -> Ratio {
+        Ratio { value: num.median / den.median, low: num.ci95_low / den.ci95_high, high: num.ci95_high / den.ci95_low }
+    }
+}
+
+/// End-to-end tokens/s of each repetition, from the raw samples.
+pub fn e2e_summary(c: &CellResult) -> Option<Summary> {
+    let n = c.output_token_ids.first().map(|r| r.len()).unwrap_or(c.sweep.output_tokens) as f64;
+    let v: Vec<f64> = c
+        .samples
+        .ttft_ns
+        .iter()
+        .zip(&c.samples.itl_ns)
+        .map(|(&t, itl)| n / ((t + itl.iter().sum::<u64>()) as f64 / 1e9))
+        .collect();
+    Summary::of(&v)
+}
+
+/// What identifies a cell within a model: where it ran and the sweep point.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Point {
+    pub ep: String,
+    pub threads: usize,
+    pub batch: usize,
+    pub input_tokens: usize,
+    pub output_tokens: usize,
+}
+
+pub fn point(c: &CellResult) -> Point {
+    Point {
+        ep: c.settings.ep_used.to_string(),
+        threads: c.settings.threads,
+        batch: c.sweep.batch,
+        input_tokens: c.sweep.input_tokens,
+        output_tokens: c.sweep.output_tokens,
+    }
+}
+
+/// An encoder-decoder cell and its decoder-only partner at the same point.
+#[derive(Debug, Clone)]
+pub struct PairedCell<'a> {
+    pub pair: String,
+    pub point: Point,
+    pub encoder_decoder: &'a CellResult,
+    pub decoder_only: &'a CellResult,
+    /// TTFT encoder-decoder / decoder-only (below 1: the encoder-decoder is sooner).
+    pub ttft: Ratio,
+    /// End-to-end throughput encoder-decoder / decoder-only (above 1: the encoder-decoder is faster).
+    pub e2e: Option<Ratio>,
+}
+
+pub fn paired(cells: &[CellResult]) -> Vec<PairedCell<'_>> {
+    let mut out = Vec::new();
+    for ed in cells.iter().filter(|c| c.model.kind == "encoder-decoder") {
+        let Some(tag) = &ed.model.pair else { continue };
+        let p = point(ed);
+        let partner = cells
+            .iter()
+            .find(|c| c.model.kind == "decoder-only" && c.model.pair.as_ref() == Some(tag) && point(c) == p);
+        if let Some(dec) = partner {
+            let e2e = match (e2e_summary(ed), e2e_summary(dec)) {
+                (Some(a), Some(b)) => Some(Ratio::of(&a, &b)),
+                _ => None,
+            };
+            out.push(PairedCell {
+                pair: tag.clone(),
+                point: p,
+                encoder_decoder: ed,
+                decoder_only: dec,
+                ttft: Ratio::of(&ed.metrics.ttft_ns, &dec.metrics.ttft_ns),
+                e2e,
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.pair, &a.point).cmp(&(&b.pair, &b.point)));
+    out
+}
+
+/// The claim at a glance, per pair: the point with the longest input (then output), batch 1
+/// where there is one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Headline {
+    pub pair: String,
+    pub point: Point,
+    pub ttft: Ratio,
+    pub e2e: Option<Ratio>,
+    pub ttft_text: String,
+    pub e2e_text: Option<String>,
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.0}%", x * 100.0)
+}
+
+pub fn ttft_sentence(r: &Ratio, input_tokens: usize) -> String {
+    if r.value < 1.0 {
+        format!(
+            "encoder-decoder reached the first token {} sooner at {input_tokens} input tokens (95% CI {}–{})",
+            pct(1.0 - r.value),
+            pct(1.0 - r.high),
+            pct(1.0 - r.low)
+        )
+    } else {
+        format!(
+            "encoder-decoder reached the first token {} later at {input_tokens} input tokens (95% CI {}–{})",
+            pct(r.value - 1.0),
+            pct(r.low - 1.0),
+            pct(r.high - 1.0)
+        )
+    }
+}
+
+pub fn e2e_sentence(r: &Ratio, p: &Point) -> String {
+    format!(
+        "encoder-decoder end-to-end throughput was {:.2}× the decoder-only's at {} input / {} output tokens (95% CI {:.2}–{:.2}×)",
+        r.value, p.input_tokens, p.output_tokens, r.low, r.high
+    )
+}
+
+pub fn headlines(cells: &[CellResult]) -> Vec<Headline> {
+    let pairs = paired(cells);
+    let mut tags: Vec<&String> = pairs.iter().map(|p| &p.pair).collect();
+    tags.dedup();
+    tags.iter()
+        .filter_map(|tag| {
+            pairs
+                .iter()
+                .filter(|p| &&p.pair == tag)
+                .max_by_key(|p| (p.point.batch == 1, p.point.input_tokens, p.point.output_tokens))
+                .map(|p| Headline {
+                    pair: p.pair.clone(),
+                    point: p.point.clone(),
+                    ttft: p.ttft,
+                    e2e: p.e2e,
+                    ttft_text: ttft_sentence(&p.ttft, p.point.input_tokens),
+                    e2e_text: p.e2e.as_ref().map(|r| e2e_sentence(r, &p.point)),
+                })
+        })
+        .collect()
+}

@@ -1,0 +1,126 @@
+//! The paper's claim at a glance: encoder-decoder / decoder-only ratio over input × output
+//! length, for TTFT and for end-to-end throughput, one pair each. Green is where the
+//! encoder-decoder wins, red where it loses; each cell is labelled with its ratio.
+
+use plotters::prelude::*;
+use slmbench_harness::results::CellResult;
+
+use super::{Chart, chart_err};
+use crate::analysis::{PairedCell, paired};
+use crate::error::ReportError;
+
+fn shade(good: f64) -> RGBColor {
+    // good in [-1, 1]: +1 deep green, -1 deep red, 0 white.
+    let t = good.clamp(-1.0, 1.0);
+    let mix = |a: u8, b: u8, f: f64| (a as f64 + (b as f64 - a as f64) * f) as u8;
+    if t >= 0.0 {
+        RGBColor(mix(255, 26, t), mix(255, 152, t), mix(255, 80, t))
+    } else {
+        RGBColor(mix(255, 215, -t), mix(255, 48, -t), mix(255, 39, -t))
+    }
+}
+
+fn safe(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+}
+
+fn draw(name: &str, title: &str, cells: &[&PairedCell], ratio: fn(&PairedCell) -> Option<f64>, lower_is_better: bool) -> Result<String, ReportError> {
+    let err = chart_err(name);
+    let mut ins: Vec<usize> = cells.iter().map(|p| p.point.input_tokens).collect();
+    let mut outs: Vec<usize> = cells.iter().map(|p| p.point.output_tokens).collect();
+    ins.sort();
+    ins.dedup();
+    outs.sort();
+    outs.dedup();
+    let (nx, ny) = (ins.len() as i32, outs.len() as i32);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 140 + 70 * ny.max(3) as u32)).into_drawing_area();
+        root.fill(&WHITE).map_err(&err)?;
+        let mut c = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(80)
+            .build_cartesian_2d((0..nx - 1).into_segmented(), (0..ny - 1).into_segmented())
+            .map_err(&err)?;
+        let label = |v: &SegmentValue<i32>, axis: &[usize]| match v {
+            SegmentValue::CenterOf(i) => axis.get(*i as usize).map(|x| x.to_string()).unwrap_or_default(),
+            _ => String::new(),
+        };
+        c.configure_mesh()
+            .disable_mesh()
+            .x_desc("input tokens")
+            .y_desc("output tokens")
+            .x_labels(ins.len())
+            .y_labels(outs.len())
+            .x_label_formatter(&|v| label(v, &ins))
+            .y_label_formatter(&|v| label(v, &outs))
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(&err)?;
+        for p in cells {
+            let (Some(i), Some(j)) = (
+                ins.iter().position(|&x| x == p.point.input_tokens),
+                outs.iter().position(|&x| x == p.point.output_tokens),
+            ) else {
+                continue;
+            };
+            let Some(r) = ratio(p) else { continue };
+            // log₄ of the ratio: 4× better or worse is full colour.
+            let mut good = r.log2() / 2.0;
+            if lower_is_better {
+                good = -good;
+            }
+            let (i, j) = (i as i32, j as i32);
+            c.draw_series(std::iter::once(Rectangle::new(
+                [(SegmentValue::Exact(i), SegmentValue::Exact(j)), (SegmentValue::Exact(i + 1), SegmentValue::Exact(j + 1))],
+                shade(good).filled(),
+            )))
+            .map_err(&err)?;
+            c.draw_series(std::iter::once(Text::new(
+                format!("{r:.2}×"),
+                (SegmentValue::CenterOf(i), SegmentValue::CenterOf(j)),
+                ("sans-serif", 16).into_font().color(&BLACK).pos(plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Center,
+                )),
+            )))
+            .map_err(&err)?;
+        }
+        root.present().map_err(&err)?;
+    }
+    Ok(svg)
+}
+
+pub fn charts(cells: &[CellResult]) -> Result<Vec<Chart>, ReportError> {
+    let pairs = paired(cells);
+    let mut tags: Vec<String> = pairs.iter().map(|p| p.pair.clone()).collect();
+    tags.dedup();
+    let mut out = Vec::new();
+    for tag in tags {
+        // One provider / thread count / batch per map: the first (batch 1 preferred).
+        let Some(first) = pairs.iter().filter(|p| p.pair == tag).min_by_key(|p| (p.point.batch != 1, p.point.clone())) else {
+            continue;
+        };
+        let (ep, t, b) = (first.point.ep.clone(), first.point.threads, first.point.batch);
+        let sel: Vec<&PairedCell> =
+            pairs.iter().filter(|p| p.pair == tag && p.point.ep == ep && p.point.threads == t && p.point.batch == b).collect();
+        let where_ = format!("{tag}, {ep}, {t} threads, batch {b}");
+        let name = format!("ratio_ttft_{}", safe(&tag));
+        out.push(Chart {
+            svg: draw(&name, &format!("TTFT ratio encoder-decoder / decoder-only ({where_})"), &sel, |p| Some(p.ttft.value), true)?,
+            name,
+            title: format!("TTFT ratio — {tag}"),
+            caption: "Below 1× (green) the encoder-decoder reaches the first token sooner; the paper claims 0.53× (47% lower).".into(),
+        });
+        let name = format!("ratio_e2e_{}", safe(&tag));
+        out.push(Chart {
+            svg: draw(&name, &format!("End-to-end throughput ratio encoder-decoder / decoder-only ({where_})"), &sel, |p| p.e2e.map(|r| r.value), false)?,
+            name,
+            title: format!("Throughput ratio — {tag}"),
+            caption: "Above 1× (green) the encoder-decoder generates faster end to end; the paper claims 4.7×.".into(),
+        });
+    }
+    Ok(out)
+}

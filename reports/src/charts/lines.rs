@@ -1,0 +1,101 @@
+//! The line chart behind TTFT and throughput: one line per model (pairs share a colour:
+//! encoder-decoder solid with circles, decoder-only dashed with triangles), error bars from the
+//! recorded 95% confidence intervals.
+
+use plotters::prelude::*;
+use slmbench_harness::results::CellResult;
+
+use super::{HEIGHT, SeriesKey, WIDTH, chart_err, padded, series};
+use crate::error::ReportError;
+
+/// A value with its interval, or just a value (then no bar is drawn).
+pub type Point = (f64, f64, Option<(f64, f64)>);
+
+pub struct LineSpec<'a> {
+    pub name: &'a str,
+    pub caption: &'a str,
+    pub x_desc: &'a str,
+    pub y_desc: &'a str,
+    pub log_x: bool,
+    pub x: fn(&CellResult) -> f64,
+    pub y: fn(&CellResult) -> Option<(f64, Option<(f64, f64)>)>,
+}
+
+pub fn draw(spec: &LineSpec, cells: &[&CellResult]) -> Result<String, ReportError> {
+    let err = chart_err(spec.name);
+    let pts: Vec<(&CellResult, Point)> = cells
+        .iter()
+        .filter_map(|c| (spec.y)(c).map(|(y, ci)| (*c, ((spec.x)(c), y, ci))))
+        .filter(|(_, (_, y, _))| y.is_finite())
+        .collect();
+    let xs: Vec<f64> = pts.iter().map(|(_, p)| p.0).collect();
+    let y_top = pts.iter().map(|(_, p)| p.2.map(|ci| ci.1).unwrap_or(p.1)).fold(0.0, f64::max);
+    let (x0, x1) = padded(xs.iter().cloned().fold(f64::MAX, f64::min).min(1e12), xs.iter().cloned().fold(0.0, f64::max), spec.log_x);
+    let (_, y1) = padded(0.0, y_top, false);
+    // Ticks exactly at the lengths that were run.
+    let mut keys: Vec<f64> = xs.clone();
+    keys.sort_by(f64::total_cmp);
+    keys.dedup();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(&err)?;
+        let mut b = ChartBuilder::on(&root);
+        b.caption(spec.caption, ("sans-serif", 22)).margin(16).x_label_area_size(48).y_label_area_size(70);
+        // Log and linear x axes are different types in plotters: one closure draws either.
+        macro_rules! body {
+            ($c:expr) => {{
+                let mut c = $c;
+                c.configure_mesh()
+                    .x_desc(spec.x_desc)
+                    .y_desc(spec.y_desc)
+                    .x_label_formatter(&|x| format!("{x:.0}"))
+                    .label_style(("sans-serif", 14))
+                    .draw()
+                    .map_err(&err)?;
+                let keyed: Vec<&CellResult> = pts.iter().map(|(c, _)| *c).collect();
+                for (key, label, color) in series(&keyed) {
+                    let mut line: Vec<Point> =
+                        pts.iter().filter(|(c, _)| SeriesKey::of(c) == key).map(|(_, p)| *p).collect();
+                    line.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    let xy: Vec<(f64, f64)> = line.iter().map(|p| (p.0, p.1)).collect();
+                    if key.encoder_decoder {
+                        c.draw_series(LineSeries::new(xy.clone(), color.stroke_width(2)))
+                            .map_err(&err)?
+                            .label(label)
+                            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2)));
+                        c.draw_series(xy.iter().map(|&p| Circle::new(p, 4, color.filled()))).map_err(&err)?;
+                    } else {
+                        c.draw_series(DashedLineSeries::new(xy.clone(), 8, 5, color.stroke_width(2)))
+                            .map_err(&err)?
+                            .label(label)
+                            .legend(move |(x, y)| {
+                                EmptyElement::at((x, y))
+                                    + PathElement::new(vec![(0, 0), (9, 0)], color.stroke_width(2))
+                                    + PathElement::new(vec![(15, 0), (24, 0)], color.stroke_width(2))
+                            });
+                        c.draw_series(xy.iter().map(|&p| TriangleMarker::new(p, 5, color.filled()))).map_err(&err)?;
+                    }
+                    c.draw_series(line.iter().filter_map(|p| {
+                        p.2.map(|(lo, hi)| ErrorBar::new_vertical(p.0, lo, p.1, hi, color.stroke_width(1), 8))
+                    }))
+                    .map_err(&err)?;
+                }
+                c.configure_series_labels()
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK.mix(0.4))
+                    .label_font(("sans-serif", 14))
+                    .position(SeriesLabelPosition::UpperLeft)
+                    .draw()
+                    .map_err(&err)?;
+            }};
+        }
+        if spec.log_x {
+            body!(b.build_cartesian_2d((x0..x1).log_scale().with_key_points(keys), 0f64..y1).map_err(&err)?);
+        } else {
+            body!(b.build_cartesian_2d(x0..x1, 0f64..y1).map_err(&err)?);
+        }
+        root.present().map_err(&err)?;
+    }
+    Ok(svg)
+}

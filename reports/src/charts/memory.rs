@@ -1,0 +1,63 @@
+//! Peak resident memory per model (the highest over its cells).
+
+use plotters::prelude::*;
+use slmbench_harness::results::CellResult;
+
+use super::{Chart, HEIGHT, WIDTH, chart_err, padded, series};
+use crate::error::ReportError;
+
+pub fn chart(cells: &[CellResult]) -> Result<Chart, ReportError> {
+    let name = "peak_memory";
+    let err = chart_err(name);
+    let refs: Vec<&CellResult> = cells.iter().collect();
+    let mut bars: Vec<(String, f64, RGBColor)> = Vec::new();
+    let mut models: Vec<&str> = cells.iter().map(|c| c.model.name.as_str()).collect();
+    models.sort();
+    models.dedup();
+    let colors = series(&refs);
+    for m in models {
+        let peak = cells.iter().filter(|c| c.model.name == m).filter_map(|c| c.metrics.peak_rss_bytes).max().unwrap_or(0);
+        let color = colors.iter().find(|(k, _, _)| k.model == m).map(|(_, _, c)| *c).unwrap_or(BLACK);
+        bars.push((m.to_string(), peak as f64 / 1e6, color));
+    }
+    let (_, y1) = padded(0.0, bars.iter().map(|b| b.1).fold(0.0, f64::max), false);
+    let n = bars.len().max(1) as i32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(&err)?;
+        let mut c = ChartBuilder::on(&root)
+            .caption("Peak resident memory per model", ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(70)
+            .build_cartesian_2d((0..n - 1).into_segmented(), 0f64..y1)
+            .map_err(&err)?;
+        let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+        c.configure_mesh()
+            .x_desc("model")
+            .y_desc("peak RSS (MB)")
+            .x_labels(labels.len())
+            .x_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
+                _ => String::new(),
+            })
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(&err)?;
+        c.draw_series(bars.iter().enumerate().map(|(i, (_, mb, color))| {
+            let i = i as i32;
+            let mut r = Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *mb)], color.mix(0.75).filled());
+            r.set_margin(0, 0, 30, 30);
+            r
+        }))
+        .map_err(&err)?;
+        root.present().map_err(&err)?;
+    }
+    Ok(Chart {
+        name: name.into(),
+        title: "Peak memory".into(),
+        caption: "Highest resident set size of the process while each model's sessions were loaded and run (Linux VmHWM, reset per model).".into(),
+        svg,
+    })
+}

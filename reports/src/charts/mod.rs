@@ -1,0 +1,121 @@
+//! Charts as SVG, one file per chart, each a function from results to an SVG string.
+//! Text is drawn by the browser (no font library needed); plotters escapes every label.
+
+pub mod heatmap;
+pub mod lines;
+pub mod itl;
+pub mod memory;
+pub mod throughput;
+pub mod ttft;
+
+use plotters::prelude::*;
+use slmbench_harness::results::CellResult;
+
+use crate::error::ReportError;
+
+pub const WIDTH: u32 = 900;
+pub const HEIGHT: u32 = 520;
+
+/// One chart: a file name (without extension), a title, and the SVG.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    pub name: String,
+    pub title: String,
+    /// What the reader should look at, in one sentence.
+    pub caption: String,
+    pub svg: String,
+}
+
+/// Pair colours: both models of a pair share one; single models take the next free one.
+pub const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
+/// A line of a chart: one model at one provider / thread count / batch.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
+    pub group: String,
+    pub model: String,
+    pub encoder_decoder: bool,
+    pub ep: String,
+    pub threads: usize,
+    pub batch: usize,
+}
+
+impl SeriesKey {
+    pub fn of(c: &CellResult) -> SeriesKey {
+        SeriesKey {
+            group: c.model.pair.clone().unwrap_or_else(|| c.model.name.clone()),
+            model: c.model.name.clone(),
+            encoder_decoder: c.model.kind == "encoder-decoder",
+            ep: c.settings.ep_used.to_string(),
+            threads: c.settings.threads,
+            batch: c.sweep.batch,
+        }
+    }
+}
+
+/// Series keys of `cells`, each with its label and colour. Labels name the provider, threads and
+/// batch only when they vary.
+pub fn series(cells: &[&CellResult]) -> Vec<(SeriesKey, String, RGBColor)> {
+    let mut keys: Vec<SeriesKey> = cells.iter().map(|c| SeriesKey::of(c)).collect();
+    keys.sort();
+    keys.dedup();
+    let vary = |f: &dyn Fn(&SeriesKey) -> String| {
+        let mut v: Vec<String> = keys.iter().map(f).collect();
+        v.sort();
+        v.dedup();
+        v.len() > 1
+    };
+    let (ep, t, b) = (vary(&|k| k.ep.clone()), vary(&|k| k.threads.to_string()), vary(&|k| k.batch.to_string()));
+    let mut groups: Vec<String> = keys.iter().map(|k| format!("{}|{}|{}|{}", k.group, k.ep, k.threads, k.batch)).collect();
+    groups.dedup();
+    keys.into_iter()
+        .map(|k| {
+            let g = groups.iter().position(|x| x == &format!("{}|{}|{}|{}", k.group, k.ep, k.threads, k.batch)).unwrap_or(0);
+            let mut label = k.model.clone();
+            if ep {
+                label.push_str(&format!(" · {}", k.ep));
+            }
+            if t {
+                label.push_str(&format!(" · t{}", k.threads));
+            }
+            if b {
+                label.push_str(&format!(" · b{}", k.batch));
+            }
+            (k, label, PALETTE[g % PALETTE.len()])
+        })
+        .collect()
+}
+
+pub(crate) fn chart_err<E: std::fmt::Display>(name: &str) -> impl Fn(E) -> ReportError + '_ {
+    move |e| ReportError::Chart { name: name.to_string(), message: e.to_string() }
+}
+
+/// An axis range around `lo..hi` with some room, never empty.
+pub(crate) fn padded(lo: f64, hi: f64, log: bool) -> (f64, f64) {
+    if log {
+        let (lo, hi) = (lo.max(1e-9), hi.max(1e-9));
+        if (hi / lo) < 1.5 { (lo / 1.5, hi * 1.5) } else { (lo / 1.2, hi * 1.2) }
+    } else {
+        let span = (hi - lo).abs().max(hi.abs() * 0.1).max(1e-9);
+        ((lo - span * 0.1).max(0.0), hi + span * 0.15)
+    }
+}
+
+/// Every chart the results support.
+pub fn all(cells: &[CellResult]) -> Result<Vec<Chart>, ReportError> {
+    let mut charts = vec![ttft::chart(cells)?];
+    charts.extend(throughput::charts(cells)?);
+    charts.extend(heatmap::charts(cells)?);
+    charts.push(itl::chart(cells)?);
+    charts.push(memory::chart(cells)?);
+    Ok(charts)
+}

@@ -1,0 +1,48 @@
+//! Decode and end-to-end tokens/s against output length, at the longest input length run.
+
+use slmbench_harness::results::CellResult;
+
+use super::Chart;
+use super::lines::{self, LineSpec};
+use crate::analysis::e2e_summary;
+use crate::error::ReportError;
+
+pub fn charts(cells: &[CellResult]) -> Result<Vec<Chart>, ReportError> {
+    let max_p = cells.iter().map(|c| c.sweep.input_tokens).max().unwrap_or(0);
+    let used: Vec<&CellResult> = cells.iter().filter(|c| c.sweep.input_tokens == max_p).collect();
+    let decode = LineSpec {
+        name: "decode_tps_vs_output",
+        caption: "Decode throughput vs output length",
+        x_desc: "output tokens (log scale)",
+        y_desc: "decode tokens/s per sequence: median, 95% CI",
+        log_x: true,
+        x: |c| c.sweep.output_tokens as f64,
+        // tokens/s = 1 / ITL: the ITL interval maps to a throughput interval.
+        y: |c| {
+            c.metrics.decode_tokens_per_s.map(|v| (v, c.metrics.itl_ns.map(|s| (1e9 / s.ci95_high, 1e9 / s.ci95_low))))
+        },
+    };
+    let e2e = LineSpec {
+        name: "e2e_tps_vs_output",
+        caption: "End-to-end throughput vs output length",
+        x_desc: "output tokens (log scale)",
+        y_desc: "end-to-end tokens/s per sequence: median, 95% CI",
+        log_x: true,
+        x: |c| c.sweep.output_tokens as f64,
+        y: |c| e2e_summary(c).map(|s| (s.median, Some((s.ci95_low, s.ci95_high)))),
+    };
+    Ok(vec![
+        Chart {
+            name: decode.name.into(),
+            title: "Decode tokens/s vs output length".into(),
+            caption: format!("Tokens per second after the first, at {max_p} input tokens; bars from the 95% CI of the median inter-token latency."),
+            svg: lines::draw(&decode, &used)?,
+        },
+        Chart {
+            name: e2e.name.into(),
+            title: "End-to-end tokens/s vs output length".into(),
+            caption: format!("N / (TTFT + Σ ITL) at {max_p} input tokens: the throughput a user waiting for the whole answer sees."),
+            svg: lines::draw(&e2e, &used)?,
+        },
+    ])
+}

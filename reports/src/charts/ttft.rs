@@ -1,0 +1,33 @@
+//! TTFT against input length.
+
+use slmbench_harness::results::CellResult;
+
+use super::Chart;
+use super::lines::{self, LineSpec};
+use crate::error::ReportError;
+
+pub fn chart(cells: &[CellResult]) -> Result<Chart, ReportError> {
+    // TTFT does not depend on the output length: use the shortest that was run.
+    let min_n = cells.iter().map(|c| c.sweep.output_tokens).min().unwrap_or(0);
+    let used: Vec<&CellResult> = cells.iter().filter(|c| c.sweep.output_tokens == min_n).collect();
+    let spec = LineSpec {
+        name: "ttft_vs_input",
+        caption: "Time to first token vs input length",
+        x_desc: "input tokens (log scale)",
+        y_desc: "TTFT (ms): median, 95% CI",
+        log_x: true,
+        x: |c| c.sweep.input_tokens as f64,
+        y: |c| {
+            let s = &c.metrics.ttft_ns;
+            Some((s.median / 1e6, Some((s.ci95_low / 1e6, s.ci95_high / 1e6))))
+        },
+    };
+    Ok(Chart {
+        name: spec.name.into(),
+        title: "TTFT vs input length".into(),
+        caption: format!(
+            "Median time to first token ({min_n} output tokens); bars are 95% confidence intervals. Encoder-decoder solid with circles, decoder-only dashed with triangles, a pair in one colour. Where the lines part is where the encoder-decoder's advantage appears."
+        ),
+        svg: lines::draw(&spec, &used)?,
+    })
+}

@@ -1,0 +1,135 @@
+//! Comparing two result sets cell by cell.
+//!
+//! Cells match on model name, provider, threads, batch, input and output length. For each metric
+//! the change is current / base − 1, with the conservative interval from the two medians' 95%
+//! intervals; the verdict is "faster" or "slower" only when that whole interval lies on one side
+//! of no change.
+
+use serde::Serialize;
+use slmbench_harness::results::CellResult;
+use slmbench_harness::stats::Summary;
+
+use crate::analysis::{Point, Ratio, e2e_summary, point};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Faster,
+    Slower,
+    NoSignificantChange,
+}
+
+impl Verdict {
+    pub fn text(self) -> &'static str {
+        match self {
+            Verdict::Faster => "faster",
+            Verdict::Slower => "slower",
+            Verdict::NoSignificantChange => "no significant change",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub model: String,
+    pub point: Point,
+    pub metric: &'static str,
+    pub base: f64,
+    pub current: f64,
+    /// current / base − 1, with its interval.
+    pub change: f64,
+    pub low: f64,
+    pub high: f64,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Comparison {
+    pub changes: Vec<Change>,
+    pub only_in_base: Vec<String>,
+    pub only_in_current: Vec<String>,
+}
+
+fn key(c: &CellResult) -> (String, Point) {
+    (c.model.name.clone(), point(c))
+}
+
+fn describe(k: &(String, Point)) -> String {
+    format!("{} {} t{} b{} p{} n{}", k.0, k.1.ep, k.1.threads, k.1.batch, k.1.input_tokens, k.1.output_tokens)
+}
+
+fn change(model: &str, p: &Point, metric: &'static str, base: &Summary, cur: &Summary, lower_is_better: bool) -> Change {
+    let r = Ratio::of(cur, base);
+    let verdict = if r.high < 1.0 {
+        if lower_is_better { Verdict::Faster } else { Verdict::Slower }
+    } else if r.low > 1.0 {
+        if lower_is_better { Verdict::Slower } else { Verdict::Faster }
+    } else {
+        Verdict::NoSignificantChange
+    };
+    Change {
+        model: model.to_string(),
+        point: p.clone(),
+        metric,
+        base: base.median,
+        current: cur.median,
+        change: r.value - 1.0,
+        low: r.low - 1.0,
+        high: r.high - 1.0,
+        verdict,
+    }
+}
+
+pub fn compare(base: &[CellResult], current: &[CellResult]) -> Comparison {
+    let mut out = Comparison::default();
+    for b in base {
+        let k = key(b);
+        let Some(c) = current.iter().find(|c| key(c) == k) else {
+            out.only_in_base.push(describe(&k));
+            continue;
+        };
+        out.changes.push(change(&k.0, &k.1, "ttft_ms", &b.metrics.ttft_ns, &c.metrics.ttft_ns, true));
+        if let (Some(bi), Some(ci)) = (&b.metrics.itl_ns, &c.metrics.itl_ns) {
+            out.changes.push(change(&k.0, &k.1, "itl_ms", bi, ci, true));
+        }
+        if let (Some(be), Some(ce)) = (e2e_summary(b), e2e_summary(c)) {
+            out.changes.push(change(&k.0, &k.1, "e2e_tokens_per_s", &be, &ce, false));
+        }
+    }
+    for c in current {
+        let k = key(c);
+        if !base.iter().any(|b| key(b) == k) {
+            out.only_in_current.push(describe(&k));
+        }
+    }
+    out
+}
+
+/// GitHub-flavoured Markdown of a comparison.
+pub fn markdown(cmp: &Comparison) -> String {
+    let mut s = String::from("| cell | metric | base | current | change (95% CI) | verdict |\n| --- | --- | ---: | ---: | ---: | --- |\n");
+    for c in &cmp.changes {
+        let scale = if c.metric.ends_with("_ms") { 1e-6 } else { 1.0 };
+        s.push_str(&format!(
+            "| {} | {} | {:.3} | {:.3} | {:+.1}% ({:+.1}% … {:+.1}%) | {} |\n",
+            describe(&(c.model.replace('|', "\\|"), c.point.clone())),
+            c.metric,
+            c.base * scale,
+            c.current * scale,
+            c.change * 100.0,
+            c.low * 100.0,
+            c.high * 100.0,
+            c.verdict.text()
+        ));
+    }
+    for k in &cmp.only_in_base {
+        s.push_str(&format!("\nOnly in base: {}", k.replace('|', "\\|")));
+    }
+    for k in &cmp.only_in_current {
+        s.push_str(&format!("\nOnly in current: {}", k.replace('|', "\\|")));
+    }
+    if !cmp.only_in_base.is_empty() || !cmp.only_in_current.is_empty() {
+        s.push('\n');
+    }
+    s
+}

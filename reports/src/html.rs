@@ -1,0 +1,216 @@
+//! The self-contained HTML report: inline SVG and CSS, no script, no network; every string that
+//! comes from a results file is escaped.
+
+use slmbench_harness::results::CellResult;
+
+use crate::analysis::{self, Headline};
+use crate::charts::Chart;
+use crate::read::ResultSet;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+const CSS: &str = r#"
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
+main{max-width:1000px;margin:0 auto;padding:24px 20px 60px}
+h1{font-size:1.7rem;margin:0 0 4px}h2{margin-top:2.2rem;border-bottom:2px solid #dde2e8;padding-bottom:4px}
+.sub{color:#5b6672;margin:0 0 18px}
+.headline{background:#fff;border-left:5px solid #1f77b4;padding:12px 16px;margin:10px 0;font-size:1.1rem;border-radius:4px}
+.claim{color:#5b6672;font-size:.95rem}
+figure{background:#fff;margin:18px 0;padding:12px;border-radius:6px;box-shadow:0 1px 3px #0001}
+figure svg{width:100%;height:auto;display:block}
+figcaption{color:#3c4650;font-size:.93rem;margin-top:6px}
+table{border-collapse:collapse;width:100%;background:#fff;font-size:.85rem}
+th,td{border:1px solid #dde2e8;padding:4px 6px;text-align:right}th{background:#eef1f4}
+td.l,th.l{text-align:left}
+dl{background:#fff;padding:12px 16px;border-radius:6px}dt{font-weight:600;margin-top:8px}dd{margin-left:16px}
+pre{background:#1d232a;color:#e8edf2;padding:12px;border-radius:6px;overflow-x:auto;white-space:pre-wrap}
+.warn{color:#a15c00}
+"#;
+
+fn headline_html(h: &Headline) -> String {
+    let mut s = format!(
+        "<p class=\"headline\" data-pair=\"{}\" data-ttft-ratio=\"{:.6}\" data-ttft-ratio-low=\"{:.6}\" data-ttft-ratio-high=\"{:.6}\"",
+        esc(&h.pair),
+        h.ttft.value,
+        h.ttft.low,
+        h.ttft.high
+    );
+    if let Some(e) = &h.e2e {
+        s.push_str(&format!(" data-e2e-ratio=\"{:.6}\"", e.value));
+    }
+    s.push_str(&format!(
+        "><strong>{}</strong> ({}, {} threads, batch {}): <span class=\"ttft-text\">{}</span>",
+        esc(&h.pair),
+        esc(&h.point.ep),
+        h.point.threads,
+        h.point.batch,
+        esc(&h.ttft_text)
+    ));
+    if let Some(t) = &h.e2e_text {
+        s.push_str(&format!("; <span class=\"e2e-text\">{}</span>", esc(t)));
+    }
+    s.push_str(".</p>\n");
+    s
+}
+
+fn fmt_ms(ns: f64) -> String {
+    format!("{:.2}", ns / 1e6)
+}
+
+fn results_table(cells: &[CellResult]) -> String {
+    let mut s = String::from(
+        "<table id=\"results\"><thead><tr><th class=\"l\">model</th><th class=\"l\">kind</th><th class=\"l\">ep</th><th>threads</th><th>batch</th><th>input</th><th>output</th><th>TTFT ms</th><th>TTFT 95% CI</th><th>encoder ms</th><th>ITL ms</th><th>ITL p90</th><th>decode tok/s</th><th>e2e tok/s</th><th>prefill tok/s</th><th>peak MB</th><th>reps</th></tr></thead><tbody>\n",
+    );
+    for c in cells {
+        let m = &c.metrics;
+        s.push_str(&format!(
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}–{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td></tr>\n",
+            esc(&c.model.name),
+            esc(&c.model.kind),
+            esc(&c.settings.ep_used.to_string()),
+            c.settings.threads,
+            c.sweep.batch,
+            c.sweep.input_tokens,
+            c.sweep.output_tokens,
+            fmt_ms(m.ttft_ns.median),
+            fmt_ms(m.ttft_ns.ci95_low),
+            fmt_ms(m.ttft_ns.ci95_high),
+            m.encoder_ns.map(|s| fmt_ms(s.median)).unwrap_or_else(|| "–".into()),
+            m.itl_ns.map(|s| fmt_ms(s.median)).unwrap_or_else(|| "–".into()),
+            m.itl_ns.map(|s| fmt_ms(s.p90)).unwrap_or_else(|| "–".into()),
+            m.decode_tokens_per_s.map(|x| format!("{x:.1}")).unwrap_or_else(|| "–".into()),
+            m.e2e_tokens_per_s,
+            m.prefill_tokens_per_s,
+            m.peak_rss_bytes.map(|b| format!("{:.0}", b as f64 / 1e6)).unwrap_or_else(|| "–".into()),
+            c.repetitions.measured
+        ));
+    }
+    s.push_str("</tbody></table>\n");
+    s
+}
+
+fn models_table(cells: &[CellResult]) -> String {
+    let mut seen = std::collections::BTreeMap::new();
+    for c in cells {
+        seen.entry(c.model.name.clone()).or_insert(&c.model);
+    }
+    let mut s = String::from(
+        "<table id=\"models\"><thead><tr><th class=\"l\">model</th><th class=\"l\">pair</th><th class=\"l\">kind</th><th class=\"l\">layout</th><th>parameters</th><th>MB on disk</th></tr></thead><tbody>\n",
+    );
+    for m in seen.values() {
+        let layout = serde_json::to_value(m.layout).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        s.push_str(&format!(
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{:.1}</td></tr>\n",
+            esc(&m.name),
+            esc(m.pair.as_deref().unwrap_or("–")),
+            esc(&m.kind),
+            esc(&layout),
+            m.params.map(|p| format!("{:.1} M", p as f64 / 1e6)).unwrap_or_else(|| "–".into()),
+            m.bytes_on_disk as f64 / 1e6
+        ));
+    }
+    s.push_str("</tbody></table>\n");
+    s
+}
+
+const DEFINITIONS: &str = r#"<dl>
+<dt>TTFT (first-token latency)</dt><dd>From the start of inference to the first new token id in host memory; prompt ids are ready before the clock starts. Encoder-decoder: encoder pass + first decoder step (both reported). Decoder-only: the prefill over the whole prompt.</dd>
+<dt>ITL (inter-token latency)</dt><dd>Time of each later token (2..N), from the previous token id in host memory to this one; raw samples kept.</dd>
+<dt>Decode throughput</dt><dd>(N − 1) / Σ ITL, tokens/s per sequence (× batch for the batch figure).</dd>
+<dt>End-to-end throughput</dt><dd>N / (TTFT + Σ ITL), tokens/s.</dd>
+<dt>Prefill throughput</dt><dd>Prompt tokens / TTFT.</dd>
+<dt>Median and 95% CI</dt><dd>Median over repetitions (ITL: over all later tokens), with a distribution-free interval from order statistics. A ratio of two medians gets the conservative interval [low₁/high₂, high₁/low₂].</dd>
+<dt>Peak memory</dt><dd>The process's resident-set high-water mark, reset before each model's sessions load (Linux).</dd>
+<dt>Harness overhead</dt><dd>Per decode step, time outside Session::run over time inside it.</dd>
+</dl>"#;
+
+/// Renders the report page.
+pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
+    let cells = &set.cells;
+    let heads = analysis::headlines(cells);
+    let ctx = cells.first().map(|c| &c.context);
+    let mut h = String::new();
+    h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>slmbench report</title>\n<style>");
+    h.push_str(CSS);
+    h.push_str("</style></head><body><main>\n<h1>slmbench report</h1>\n");
+    h.push_str(&format!(
+        "<p class=\"sub\">Encoder-decoder vs decoder-only small language models on ONNX Runtime — {} cells{}</p>\n",
+        cells.len(),
+        ctx.map(|c| format!(", measured {}", esc(&c.time_rfc3339))).unwrap_or_default()
+    ));
+
+    h.push_str("<section id=\"summary\"><h2>Summary</h2>\n");
+    if heads.is_empty() {
+        h.push_str("<p>No encoder-decoder / decoder-only pair in these results: run a pair (<code>--preset</code>, <code>--pair</code>) to compare them.</p>\n");
+    }
+    for hd in &heads {
+        h.push_str(&headline_html(hd));
+    }
+    h.push_str("<p class=\"claim\">The claim under test (2025 paper on encoder-decoder SLMs): 47% lower first-token latency and 4.7× higher throughput than a decoder-only model of the same size on edge devices.</p>\n");
+    for w in &set.warnings {
+        h.push_str(&format!("<p class=\"warn\">Note: {}</p>\n", esc(w)));
+    }
+    h.push_str("</section>\n");
+
+    h.push_str("<section id=\"environment\"><h2>Environment</h2>\n<table><tbody>\n");
+    if let Some(c) = ctx {
+        let rows = [
+            ("CPU", c.cpu_model.clone()),
+            ("logical cores", c.cpu_logical_cores.to_string()),
+            ("CPU MHz", c.cpu_mhz.map(|m| format!("{m:.0}")).unwrap_or_else(|| "–".into())),
+            ("memory", c.memory_bytes.map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)).unwrap_or_else(|| "–".into())),
+            ("OS / arch", format!("{} / {}", c.os, c.arch)),
+            ("ONNX Runtime", format!("{} — {}", c.ort_version, c.ort_build_info)),
+            ("slmbench", format!("{} ({}), {} build", c.suite_version, c.suite_commit, c.build_profile)),
+            ("measured", c.time_rfc3339.clone()),
+        ];
+        for (k, v) in rows {
+            h.push_str(&format!("<tr><th class=\"l\">{}</th><td class=\"l\">{}</td></tr>\n", esc(k), esc(&v)));
+        }
+        for w in &c.warnings {
+            h.push_str(&format!("<tr><th class=\"l\">warning</th><td class=\"l warn\">{}</td></tr>\n", esc(w)));
+        }
+    }
+    h.push_str("</tbody></table></section>\n");
+
+    h.push_str("<section id=\"models\"><h2>Models</h2>\n");
+    h.push_str(&models_table(cells));
+    h.push_str("</section>\n<section id=\"charts\"><h2>Charts</h2>\n");
+    for c in charts {
+        let svg = c.svg.trim_start_matches(|ch| ch != '<');
+        let svg = if svg.starts_with("<?xml") { svg.split_once("?>").map(|x| x.1).unwrap_or(svg) } else { svg };
+        h.push_str(&format!(
+            "<figure id=\"chart-{}\" class=\"chart\">{}<figcaption><strong>{}.</strong> {}</figcaption></figure>\n",
+            esc(&c.name),
+            svg,
+            esc(&c.title),
+            esc(&c.caption)
+        ));
+    }
+    h.push_str("</section>\n<section id=\"results-section\"><h2>Results</h2>\n");
+    h.push_str(&results_table(cells));
+    h.push_str("</section>\n<section id=\"definitions\"><h2>Definitions</h2>\n");
+    h.push_str(DEFINITIONS);
+    h.push_str("</section>\n<section id=\"command\"><h2>Command</h2>\n");
+    let mut cmds: Vec<&str> = cells.iter().map(|c| c.context.command.as_str()).collect();
+    cmds.dedup();
+    for c in cmds {
+        h.push_str(&format!("<pre>{}</pre>\n", esc(c)));
+    }
+    h.push_str("</section>\n</main></body></html>\n");
+    h
+}

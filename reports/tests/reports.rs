@@ -1,0 +1,204 @@
+//! Readers, exporters, analysis and comparison on synthetic result records with known numbers.
+//! (Measured records are exercised end to end by the binary's tests in `tests/report.rs`.)
+
+use slmbench_harness::context::Context;
+use slmbench_harness::ep::Ep;
+use slmbench_harness::layout::Layout;
+use slmbench_harness::results::{CellResult, Metrics, ModelInfo, Repetitions, Samples, Settings, SweepPoint};
+use slmbench_harness::session::OptLevel;
+use slmbench_harness::stats::{StopReason, Summary};
+use slmbench_reports::{analysis, compare, read, write};
+
+fn context() -> Context {
+    Context {
+        suite_version: "0.1.0".into(),
+        suite_commit: "abc123".into(),
+        build_profile: "release".into(),
+        ort_version: "1.31.1".into(),
+        ort_build_info: "ORT Build Info".into(),
+        ort_library: "/lib/libonnxruntime.so".into(),
+        cpu_model: "Test CPU".into(),
+        cpu_logical_cores: 2,
+        cpu_mhz: Some(2000.0),
+        memory_bytes: Some(1 << 34),
+        os: "linux".into(),
+        arch: "x86_64".into(),
+        time_rfc3339: "2026-11-29T06:00:00Z".into(),
+        command: "slmbench run --preset tiny".into(),
+        warnings: vec![],
+    }
+}
+
+/// A cell whose TTFT samples are `ttft_ms` and ITL samples `itl_ms` (ms), fixed and exact.
+fn cell(kind: &str, p: usize, n: usize, ttft_ms: &[f64], itl_ms: f64) -> CellResult {
+    let ed = kind == "encoder-decoder";
+    let ttft_ns: Vec<u64> = ttft_ms.iter().map(|t| (t * 1e6) as u64).collect();
+    let itl: Vec<Vec<u64>> = ttft_ms.iter().map(|_| vec![(itl_ms * 1e6) as u64; n - 1]).collect();
+    let f = |v: &[u64]| Summary::of(&v.iter().map(|&x| x as f64).collect::<Vec<_>>()).unwrap();
+    let itl_flat: Vec<u64> = itl.iter().flatten().copied().collect();
+    let model = ModelInfo {
+        name: format!("tiny/{kind}"),
+        dir: format!("/m/{kind}"),
+        kind: kind.into(),
+        layout: if ed { Layout::EncoderDecoderMerged } else { Layout::DecoderOnly },
+        params: Some(if ed { 361664 } else { 361536 }),
+        bytes_on_disk: 1_500_000,
+        pair: Some("tiny".into()),
+    };
+    let settings = Settings {
+        ep_requested: Ep::Cpu,
+        ep_used: Ep::Cpu,
+        ep_options: vec![],
+        threads: 1,
+        graph_optimization: OptLevel::All,
+        intra_op_spinning: false,
+    };
+    let sweep = SweepPoint { batch: 1, input_tokens: p, output_tokens: n, stop_at_eos: false, prompt_seed: Some(0) };
+    let ttft = f(&ttft_ns);
+    let itl_s = f(&itl_flat);
+    CellResult {
+        schema_version: 1,
+        cell_id: slmbench_harness::results::cell_id(&model, "1.31.1", &settings, &sweep),
+        model,
+        settings,
+        sweep,
+        repetitions: Repetitions { warmup: 1, measured: ttft_ms.len(), stop_reason: StopReason::ConfidenceReached, wall_ns: 1_000_000_000 },
+        metrics: Metrics {
+            ttft_ns: ttft,
+            encoder_ns: ed.then(|| f(&ttft_ns.iter().map(|t| t / 2).collect::<Vec<_>>())),
+            first_decoder_step_ns: f(&ttft_ns),
+            itl_ns: Some(itl_s),
+            decode_tokens_per_s: Some(1000.0 / itl_ms),
+            decode_tokens_per_s_batch: Some(1000.0 / itl_ms),
+            e2e_tokens_per_s: n as f64 / ((ttft.median + itl_s.median * (n - 1) as f64) / 1e9),
+            e2e_tokens_per_s_batch: n as f64 / ((ttft.median + itl_s.median * (n - 1) as f64) / 1e9),
+            prefill_tokens_per_s: p as f64 / (ttft.median / 1e9),
+            prefill_tokens_per_s_batch: p as f64 / (ttft.median / 1e9),
+            session_load_ns: 5_000_000,
+            peak_rss_bytes: Some(100_000_000),
+            harness_overhead_ratio: Some(0.01),
+        },
+        samples: Samples { ttft_ns: ttft_ns.clone(), encoder_ns: vec![], first_decoder_step_ns: ttft_ns, itl_ns: itl },
+        output_token_ids: vec![(0..n as i64).collect()],
+        context: context(),
+    }
+}
+
+fn pair_cells() -> Vec<CellResult> {
+    let mut v = vec![];
+    for (p, n) in [(32, 8), (128, 8), (32, 32), (128, 32)] {
+        v.push(cell("encoder-decoder", p, n, &[10.0 * p as f64 / 32.0, 11.0 * p as f64 / 32.0, 10.5 * p as f64 / 32.0], 5.0));
+        v.push(cell("decoder-only", p, n, &[20.0 * p as f64 / 32.0, 21.0 * p as f64 / 32.0, 20.5 * p as f64 / 32.0], 10.0));
+    }
+    v
+}
+
+#[test]
+fn markdown_snapshot() {
+    insta::assert_snapshot!(slmbench_harness::export::markdown::table(&pair_cells()));
+}
+
+#[test]
+fn csv_snapshot() {
+    let set = read::ResultSet { cells: pair_cells(), ..Default::default() };
+    insta::assert_snapshot!(String::from_utf8(write::csv(&set)).unwrap());
+}
+
+#[test]
+fn headline_ratio_and_words() {
+    let cells = pair_cells();
+    let h = &analysis::headlines(&cells)[0];
+    assert_eq!((h.point.input_tokens, h.point.output_tokens), (128, 32));
+    assert!((h.ttft.value - 42.0 / 82.0).abs() < 1e-9, "{}", h.ttft.value);
+    assert!(h.ttft.low <= h.ttft.value && h.ttft.value <= h.ttft.high);
+    assert!(h.ttft_text.starts_with("encoder-decoder reached the first token 49% sooner at 128 input tokens (95% CI "), "{}", h.ttft_text);
+    let e2e = h.e2e.unwrap();
+    assert!(e2e.value > 1.0);
+    assert!(h.e2e_text.as_ref().unwrap().contains("× the decoder-only's at 128 input / 32 output tokens"));
+}
+
+#[test]
+fn json_round_trip_through_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let cells = pair_cells();
+    let jsonl = dir.path().join("r.jsonl");
+    let json = dir.path().join("r.json");
+    std::fs::write(&jsonl, cells.iter().map(|c| serde_json::to_string(c).unwrap() + "\n").collect::<String>()).unwrap();
+    std::fs::write(&json, serde_json::to_string(&cells).unwrap()).unwrap();
+    for path in [&jsonl, &json] {
+        let set = read::read_all(std::slice::from_ref(path)).unwrap();
+        assert_eq!(set.cells, cells, "{}", path.display());
+        let out = dir.path().join("report");
+        write::report(&set, &out).unwrap();
+        // Numbers in the CSV equal those in the records.
+        let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+        let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+        for (row, c) in rows.iter().zip(&cells) {
+            assert_eq!(row[0], c.cell_id);
+            assert_eq!(row[11].parse::<f64>().unwrap(), c.metrics.ttft_ns.median / 1e6);
+        }
+        // The headline ratio in the HTML equals the one computed from the records.
+        let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+        let want = analysis::headlines(&cells)[0].ttft.value;
+        assert!(html.contains(&format!("data-ttft-ratio=\"{want:.6}\"")), "headline ratio missing");
+        assert!(html.contains("<section id=\"definitions\">") && html.contains("slmbench run --preset tiny"));
+    }
+}
+
+#[test]
+fn torn_and_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let cells = pair_cells();
+    let path = dir.path().join("r.jsonl");
+    let mut text: String = cells.iter().map(|c| serde_json::to_string(c).unwrap() + "\n").collect();
+    text.push_str(&serde_json::to_string(&cells[0]).unwrap()[..100]);
+    std::fs::write(&path, &text).unwrap();
+    let set = read::read_all(std::slice::from_ref(&path)).unwrap();
+    assert_eq!(set.cells.len(), cells.len());
+    assert!(set.warnings[0].contains("torn final record"), "{:?}", set.warnings);
+
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, format!("{}\nnot json\n", serde_json::to_string(&cells[0]).unwrap())).unwrap();
+    let e = read::read_all(std::slice::from_ref(&bad)).unwrap_err().to_string();
+    assert!(e.contains("bad.jsonl:2"), "{e}");
+
+    let old = dir.path().join("old.jsonl");
+    let mut v = serde_json::to_value(&cells[0]).unwrap();
+    v["schema_version"] = 0.into();
+    std::fs::write(&old, format!("{v}\n")).unwrap();
+    assert!(read::read_all(&[old]).unwrap_err().to_string().contains("schema_version 0"));
+
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    assert!(read::read_all(&[empty]).unwrap_err().to_string().contains("no result records"));
+}
+
+#[test]
+fn comparison_verdicts() {
+    let base = pair_cells();
+    let same = compare::compare(&base, &base);
+    assert!(same.changes.iter().all(|c| c.verdict == compare::Verdict::NoSignificantChange));
+    // 50% slower TTFT and ITL on every cell; whole intervals beyond no change.
+    let slow: Vec<CellResult> = base
+        .iter()
+        .map(|c| {
+            let t: Vec<f64> = c.samples.ttft_ns.iter().map(|&x| x as f64 * 1.5 / 1e6).collect();
+            let itl = c.samples.itl_ns[0][0] as f64 * 1.5 / 1e6;
+            cell(&c.model.kind, c.sweep.input_tokens, c.sweep.output_tokens, &t, itl)
+        })
+        .collect();
+    let cmp = compare::compare(&base, &slow);
+    for c in &cmp.changes {
+        // Latency up and throughput down: every metric says slower.
+        assert_eq!(c.verdict, compare::Verdict::Slower, "{c:?}");
+        if c.metric == "ttft_ms" {
+            assert!((c.change - 0.5).abs() < 1e-3, "{}", c.change);
+        }
+    }
+    let back = compare::compare(&slow, &base);
+    assert!(back.changes.iter().all(|c| c.verdict == compare::Verdict::Faster));
+    let md = compare::markdown(&cmp);
+    assert!(md.contains("| ttft_ms |") && md.contains("slower"), "{md}");
+    let partial = compare::compare(&base, &base[..2]);
+    assert_eq!(partial.only_in_base.len(), base.len() - 2);
+}

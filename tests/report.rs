@@ -1,0 +1,161 @@
+//! The HTML report in a real headless Chromium (Debian's `chromium`; `.ci/run` installs it):
+//! no console errors, every chart drawn with a non-zero size, the headline ratio equal to the
+//! one computed from the results, strings from results files shown as text; and a screenshot.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::Command as Cmd;
+
+fn slmbench() -> Cmd {
+    Cmd::cargo_bin("slmbench").unwrap()
+}
+
+fn chromium() -> PathBuf {
+    for c in ["chromium", "chromium-browser", "google-chrome"] {
+        if let Ok(out) = Command::new("which").arg(c).output()
+            && out.status.success()
+        {
+            return PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        }
+    }
+    panic!("no Chromium found: install Debian's `chromium` package (.ci/run does) to run the report's browser test");
+}
+
+fn browser(args: &[&str], page: &Path) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap()
+}
+
+/// Loads `page` with a probe appended: the DOM after it ran, and Chromium's log.
+fn probe(page: &Path) -> (String, String) {
+    let html = std::fs::read_to_string(page).unwrap();
+    let script = r#"<script>
+(() => {
+  const out = {
+    charts: [...document.querySelectorAll('figure.chart svg')].map(s => { const r = s.getBoundingClientRect(); return [s.closest('figure').id, r.width, r.height]; }),
+    headlines: [...document.querySelectorAll('p.headline')].map(p => ({ pair: p.dataset.pair, ttft: parseFloat(p.dataset.ttftRatio), text: p.querySelector('.ttft-text').textContent })),
+    scripts: document.scripts.length,
+    models: [...document.querySelectorAll('#models td:first-child')].map(t => t.textContent),
+    env: document.querySelector('#environment').textContent,
+  };
+  const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
+})();
+</script>"#;
+    let probed = page.with_file_name("probed.html");
+    std::fs::write(&probed, html.replace("</body>", &format!("{script}</body>"))).unwrap();
+    let out = browser(&["--dump-dom"], &probed);
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn probe_json(dom: &str) -> serde_json::Value {
+    let start = dom.find("<pre id=\"probe\">").expect("probe ran") + "<pre id=\"probe\">".len();
+    let end = start + dom[start..].find("</pre>").unwrap();
+    let text = dom[start..end].replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn console_errors(log: &str) -> Vec<&str> {
+    log.lines().filter(|l| l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("ERR_FILE_NOT_FOUND")).collect()
+}
+
+fn median_ttft(cells: &[serde_json::Value], kind: &str, p: u64, n: u64) -> f64 {
+    cells
+        .iter()
+        .find(|c| c["model"]["kind"] == kind && c["sweep"]["input_tokens"] == p && c["sweep"]["output_tokens"] == n && c["sweep"]["batch"] == 1)
+        .unwrap()["metrics"]["ttft_ns"]["median"]
+        .as_f64()
+        .unwrap()
+}
+
+#[test]
+fn report_renders_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("run/results.jsonl");
+    slmbench()
+        .env("SLMBENCH_CACHE_DIR", dir.path().join("cache"))
+        .args(["run", "--preset", "tiny", "-p", "8,32", "-n", "4,8", "-t", "1", "-r", "3", "--min-repetitions", "1", "--warmup", "0", "-o"])
+        .arg(&results)
+        .assert()
+        .success();
+    let page = dir.path().join("run/index.html");
+    assert!(page.is_file(), "run writes the report next to its results");
+
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report.png");
+    let out = browser(&[&format!("--screenshot={}", shot.display()), "--window-size=1100,2400", "--hide-scrollbars"], &page);
+    assert!(shot.is_file() && std::fs::metadata(&shot).unwrap().len() > 10_000, "screenshot");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(console_errors(&log).is_empty(), "console errors: {:?}", console_errors(&log));
+
+    let (dom, log) = probe(&page);
+    assert!(console_errors(&log).is_empty(), "console errors: {:?}", console_errors(&log));
+    let v = probe_json(&dom);
+    let charts = v["charts"].as_array().unwrap();
+    assert!(charts.len() >= 7, "{charts:?}");
+    for c in charts {
+        assert!(c[1].as_f64().unwrap() > 100.0 && c[2].as_f64().unwrap() > 50.0, "chart drawn too small: {c}");
+    }
+    // The headline: TTFT ratio at the longest input and output, computed again from the results.
+    let cells: Vec<serde_json::Value> =
+        std::fs::read_to_string(&results).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let want = median_ttft(&cells, "encoder-decoder", 32, 8) / median_ttft(&cells, "decoder-only", 32, 8);
+    let h = &v["headlines"][0];
+    assert_eq!(h["pair"], "tiny");
+    assert!((h["ttft"].as_f64().unwrap() - want).abs() < 1e-5, "{h} vs {want}");
+    let text = h["text"].as_str().unwrap();
+    let pct = if want < 1.0 { (1.0 - want) * 100.0 } else { (want - 1.0) * 100.0 };
+    let word = if want < 1.0 { "sooner" } else { "later" };
+    assert!(text.contains(&format!("{pct:.0}% {word} at 32 input tokens")), "{text} (ratio {want})");
+    assert_eq!(v["scripts"], 1, "the report itself has no script");
+}
+
+#[test]
+fn strings_from_results_are_shown_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results.jsonl");
+    slmbench()
+        .env("SLMBENCH_CACHE_DIR", dir.path().join("cache"))
+        .args(["run", "--preset", "tiny", "-p", "8", "-n", "3", "-t", "1", "-r", "1", "--warmup", "0", "--no-report", "-o"])
+        .arg(&results)
+        .assert()
+        .success();
+    let evil = "<script>alert(\"x\")</script>'\"&<b>";
+    let mut lines = vec![];
+    for l in std::fs::read_to_string(&results).unwrap().lines() {
+        let mut c: serde_json::Value = serde_json::from_str(l).unwrap();
+        c["model"]["name"] = format!("{evil}{}", c["model"]["kind"].as_str().unwrap()).into();
+        c["model"]["pair"] = evil.into();
+        c["context"]["cpu_model"] = evil.into();
+        c["context"]["command"] = evil.into();
+        lines.push(c.to_string());
+    }
+    std::fs::write(&results, lines.join("\n") + "\n").unwrap();
+    let out = dir.path().join("report");
+    slmbench().arg("report").arg(&results).arg("-o").arg(&out).assert().success();
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(!html.contains("<script>"), "raw script tag in the report");
+    let (dom, log) = probe(&out.join("index.html"));
+    assert!(console_errors(&log).is_empty(), "{:?}", console_errors(&log));
+    let v = probe_json(&dom);
+    assert_eq!(v["scripts"], 1, "only the probe runs");
+    assert!(v["models"].as_array().unwrap().iter().any(|m| m.as_str().unwrap().starts_with(evil)), "{}", v["models"]);
+    assert!(v["env"].as_str().unwrap().contains(evil));
+    assert_eq!(v["headlines"][0]["pair"], evil);
+}
