@@ -240,11 +240,16 @@ fn compare(a: CompareArgs) -> Result<()> {
     }
     let cmp = slmbench_reports::compare::compare(&base.cells, &current.cells);
     if cmp.changes.is_empty() {
-        bail!("no cell of {} matches one of {}: compare runs of the same models and sweep points", a.base.display(), a.current.display());
+        bail!(
+            "no cell of {} matches one of {}: compare runs of the same models and sweep points",
+            a.base.display(),
+            a.current.display()
+        );
     }
     print!("{}", slmbench_reports::compare::markdown(&cmp));
     if let Some(path) = &a.json {
-        std::fs::write(path, serde_json::to_string_pretty(&cmp)?).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&cmp)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }
@@ -363,7 +368,11 @@ fn run_sweep(a: RunArgs) -> Result<()> {
         eprintln!("slmbench: {} cells written to {}", cells.len(), plan.output);
         if !a.no_report && !cells.is_empty() {
             let dir = Path::new(&plan.output).parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let set = slmbench_reports::read::ResultSet { cells, warnings: vec![], sources: vec![PathBuf::from(&plan.output)] };
+            let set = slmbench_reports::read::ResultSet {
+                cells,
+                warnings: vec![],
+                sources: vec![PathBuf::from(&plan.output)],
+            };
             let written = slmbench_reports::write::report(&set, dir)?;
             eprintln!("slmbench: report written to {}", written.index.display());
         }

@@ -73,13 +73,20 @@ fn probe_json(dom: &str) -> serde_json::Value {
 }
 
 fn console_errors(log: &str) -> Vec<&str> {
-    log.lines().filter(|l| l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("ERR_FILE_NOT_FOUND")).collect()
+    log.lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("ERR_FILE_NOT_FOUND"))
+        .collect()
 }
 
 fn median_ttft(cells: &[serde_json::Value], kind: &str, p: u64, n: u64) -> f64 {
     cells
         .iter()
-        .find(|c| c["model"]["kind"] == kind && c["sweep"]["input_tokens"] == p && c["sweep"]["output_tokens"] == n && c["sweep"]["batch"] == 1)
+        .find(|c| {
+            c["model"]["kind"] == kind
+                && c["sweep"]["input_tokens"] == p
+                && c["sweep"]["output_tokens"] == n
+                && c["sweep"]["batch"] == 1
+        })
         .unwrap()["metrics"]["ttft_ns"]["median"]
         .as_f64()
         .unwrap()
@@ -91,7 +98,24 @@ fn report_renders_in_chromium() {
     let results = dir.path().join("run/results.jsonl");
     slmbench()
         .env("SLMBENCH_CACHE_DIR", dir.path().join("cache"))
-        .args(["run", "--preset", "tiny", "-p", "8,32", "-n", "4,8", "-t", "1", "-r", "3", "--min-repetitions", "1", "--warmup", "0", "-o"])
+        .args([
+            "run",
+            "--preset",
+            "tiny",
+            "-p",
+            "8,32",
+            "-n",
+            "4,8",
+            "-t",
+            "1",
+            "-r",
+            "3",
+            "--min-repetitions",
+            "1",
+            "--warmup",
+            "0",
+            "-o",
+        ])
         .arg(&results)
         .assert()
         .success();
@@ -99,7 +123,8 @@ fn report_renders_in_chromium() {
     assert!(page.is_file(), "run writes the report next to its results");
 
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report.png");
-    let out = browser(&[&format!("--screenshot={}", shot.display()), "--window-size=1100,2400", "--hide-scrollbars"], &page);
+    let out =
+        browser(&[&format!("--screenshot={}", shot.display()), "--window-size=1100,2400", "--hide-scrollbars"], &page);
     assert!(shot.is_file() && std::fs::metadata(&shot).unwrap().len() > 10_000, "screenshot");
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(console_errors(&log).is_empty(), "console errors: {:?}", console_errors(&log));
@@ -132,7 +157,23 @@ fn strings_from_results_are_shown_as_text() {
     let results = dir.path().join("results.jsonl");
     slmbench()
         .env("SLMBENCH_CACHE_DIR", dir.path().join("cache"))
-        .args(["run", "--preset", "tiny", "-p", "8", "-n", "3", "-t", "1", "-r", "1", "--warmup", "0", "--no-report", "-o"])
+        .args([
+            "run",
+            "--preset",
+            "tiny",
+            "-p",
+            "8",
+            "-n",
+            "3",
+            "-t",
+            "1",
+            "-r",
+            "1",
+            "--warmup",
+            "0",
+            "--no-report",
+            "-o",
+        ])
         .arg(&results)
         .assert()
         .success();

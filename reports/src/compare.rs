@@ -58,7 +58,14 @@ fn describe(k: &(String, Point)) -> String {
     format!("{} {} t{} b{} p{} n{}", k.0, k.1.ep, k.1.threads, k.1.batch, k.1.input_tokens, k.1.output_tokens)
 }
 
-fn change(model: &str, p: &Point, metric: &'static str, base: &Summary, cur: &Summary, lower_is_better: bool) -> Change {
+fn change(
+    model: &str,
+    p: &Point,
+    metric: &'static str,
+    base: &Summary,
+    cur: &Summary,
+    lower_is_better: bool,
+) -> Change {
     let r = Ratio::of(cur, base);
     let verdict = if r.high < 1.0 {
         if lower_is_better { Verdict::Faster } else { Verdict::Slower }
@@ -107,7 +114,9 @@ pub fn compare(base: &[CellResult], current: &[CellResult]) -> Comparison {
 
 /// GitHub-flavoured Markdown of a comparison.
 pub fn markdown(cmp: &Comparison) -> String {
-    let mut s = String::from("| cell | metric | base | current | change (95% CI) | verdict |\n| --- | --- | ---: | ---: | ---: | --- |\n");
+    let mut s = String::from(
+        "| cell | metric | base | current | change (95% CI) | verdict |\n| --- | --- | ---: | ---: | ---: | --- |\n",
+    );
     for c in &cmp.changes {
         let scale = if c.metric.ends_with("_ms") { 1e-6 } else { 1.0 };
         s.push_str(&format!(

@@ -14,7 +14,9 @@ pub enum ReportError {
     },
     #[error("{path}:{line}: not a result record: {message}")]
     Parse { path: PathBuf, line: usize, message: String },
-    #[error("{path}: schema_version {found}, this slmbench reads {expected}; re-run the sweep or use a matching slmbench")]
+    #[error(
+        "{path}: schema_version {found}, this slmbench reads {expected}; re-run the sweep or use a matching slmbench"
+    )]
     Schema { path: PathBuf, found: u64, expected: u32 },
     #[error("{path}: no result records")]
     Empty { path: PathBuf },

@@ -39,6 +39,7 @@ td.l,th.l{text-align:left}
 dl{background:#fff;padding:12px 16px;border-radius:6px}dt{font-weight:600;margin-top:8px}dd{margin-left:16px}
 pre{background:#1d232a;color:#e8edf2;padding:12px;border-radius:6px;overflow-x:auto;white-space:pre-wrap}
 .warn{color:#a15c00}
+.scroll{overflow-x:auto}
 "#;
 
 fn headline_html(h: &Headline) -> String {
@@ -172,7 +173,12 @@ pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
             ("CPU", c.cpu_model.clone()),
             ("logical cores", c.cpu_logical_cores.to_string()),
             ("CPU MHz", c.cpu_mhz.map(|m| format!("{m:.0}")).unwrap_or_else(|| "–".into())),
-            ("memory", c.memory_bytes.map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)).unwrap_or_else(|| "–".into())),
+            (
+                "memory",
+                c.memory_bytes
+                    .map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64))
+                    .unwrap_or_else(|| "–".into()),
+            ),
             ("OS / arch", format!("{} / {}", c.os, c.arch)),
             ("ONNX Runtime", format!("{} — {}", c.ort_version, c.ort_build_info)),
             ("slmbench", format!("{} ({}), {} build", c.suite_version, c.suite_commit, c.build_profile)),
@@ -202,7 +208,9 @@ pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
         ));
     }
     h.push_str("</section>\n<section id=\"results-section\"><h2>Results</h2>\n");
+    h.push_str("<div class=\"scroll\">");
     h.push_str(&results_table(cells));
+    h.push_str("</div>");
     h.push_str("</section>\n<section id=\"definitions\"><h2>Definitions</h2>\n");
     h.push_str(DEFINITIONS);
     h.push_str("</section>\n<section id=\"command\"><h2>Command</h2>\n");

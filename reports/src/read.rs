@@ -32,11 +32,15 @@ fn parse_cell(path: &Path, line: usize, v: serde_json::Value) -> Result<CellResu
 
 /// Reads one file into `set`.
 pub fn read_into(path: &Path, set: &mut ResultSet) -> Result<(), ReportError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read { path: path.to_path_buf(), source })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ReportError::Read { path: path.to_path_buf(), source })?;
     let before = set.cells.len();
     if text.trim_start().starts_with('[') {
-        let values: Vec<serde_json::Value> = serde_json::from_str(&text)
-            .map_err(|e| ReportError::Parse { path: path.to_path_buf(), line: e.line(), message: e.to_string() })?;
+        let values: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| ReportError::Parse {
+            path: path.to_path_buf(),
+            line: e.line(),
+            message: e.to_string(),
+        })?;
         for (i, v) in values.into_iter().enumerate() {
             set.cells.push(parse_cell(path, i + 1, v)?);
         }

@@ -62,7 +62,12 @@ fn cell(kind: &str, p: usize, n: usize, ttft_ms: &[f64], itl_ms: f64) -> CellRes
         model,
         settings,
         sweep,
-        repetitions: Repetitions { warmup: 1, measured: ttft_ms.len(), stop_reason: StopReason::ConfidenceReached, wall_ns: 1_000_000_000 },
+        repetitions: Repetitions {
+            warmup: 1,
+            measured: ttft_ms.len(),
+            stop_reason: StopReason::ConfidenceReached,
+            wall_ns: 1_000_000_000,
+        },
         metrics: Metrics {
             ttft_ns: ttft,
             encoder_ns: ed.then(|| f(&ttft_ns.iter().map(|t| t / 2).collect::<Vec<_>>())),
@@ -87,8 +92,20 @@ fn cell(kind: &str, p: usize, n: usize, ttft_ms: &[f64], itl_ms: f64) -> CellRes
 fn pair_cells() -> Vec<CellResult> {
     let mut v = vec![];
     for (p, n) in [(32, 8), (128, 8), (32, 32), (128, 32)] {
-        v.push(cell("encoder-decoder", p, n, &[10.0 * p as f64 / 32.0, 11.0 * p as f64 / 32.0, 10.5 * p as f64 / 32.0], 5.0));
-        v.push(cell("decoder-only", p, n, &[20.0 * p as f64 / 32.0, 21.0 * p as f64 / 32.0, 20.5 * p as f64 / 32.0], 10.0));
+        v.push(cell(
+            "encoder-decoder",
+            p,
+            n,
+            &[10.0 * p as f64 / 32.0, 11.0 * p as f64 / 32.0, 10.5 * p as f64 / 32.0],
+            5.0,
+        ));
+        v.push(cell(
+            "decoder-only",
+            p,
+            n,
+            &[20.0 * p as f64 / 32.0, 21.0 * p as f64 / 32.0, 20.5 * p as f64 / 32.0],
+            10.0,
+        ));
     }
     v
 }
@@ -111,7 +128,11 @@ fn headline_ratio_and_words() {
     assert_eq!((h.point.input_tokens, h.point.output_tokens), (128, 32));
     assert!((h.ttft.value - 42.0 / 82.0).abs() < 1e-9, "{}", h.ttft.value);
     assert!(h.ttft.low <= h.ttft.value && h.ttft.value <= h.ttft.high);
-    assert!(h.ttft_text.starts_with("encoder-decoder reached the first token 49% sooner at 128 input tokens (95% CI "), "{}", h.ttft_text);
+    assert!(
+        h.ttft_text.starts_with("encoder-decoder reached the first token 49% sooner at 128 input tokens (95% CI "),
+        "{}",
+        h.ttft_text
+    );
     let e2e = h.e2e.unwrap();
     assert!(e2e.value > 1.0);
     assert!(h.e2e_text.as_ref().unwrap().contains("× the decoder-only's at 128 input / 32 output tokens"));

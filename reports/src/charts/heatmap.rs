@@ -24,7 +24,13 @@ fn safe(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
 }
 
-fn draw(name: &str, title: &str, cells: &[&PairedCell], ratio: fn(&PairedCell) -> Option<f64>, lower_is_better: bool) -> Result<String, ReportError> {
+fn draw(
+    name: &str,
+    title: &str,
+    cells: &[&PairedCell],
+    ratio: fn(&PairedCell) -> Option<f64>,
+    lower_is_better: bool,
+) -> Result<String, ReportError> {
     let err = chart_err(name);
     let mut ins: Vec<usize> = cells.iter().map(|p| p.point.input_tokens).collect();
     let mut outs: Vec<usize> = cells.iter().map(|p| p.point.output_tokens).collect();
@@ -32,7 +38,7 @@ fn draw(name: &str, title: &str, cells: &[&PairedCell], ratio: fn(&PairedCell) -
     ins.dedup();
     outs.sort();
     outs.dedup();
-    let (nx, ny) = (ins.len() as i32, outs.len() as i32);
+    let (nx, ny) = (ins.len(), outs.len());
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, 140 + 70 * ny.max(3) as u32)).into_drawing_area();
@@ -42,23 +48,20 @@ fn draw(name: &str, title: &str, cells: &[&PairedCell], ratio: fn(&PairedCell) -
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(80)
-            .build_cartesian_2d((0..nx - 1).into_segmented(), (0..ny - 1).into_segmented())
+            .build_cartesian_2d(0f64..nx as f64, 0f64..ny as f64)
             .map_err(&err)?;
-        let label = |v: &SegmentValue<i32>, axis: &[usize]| match v {
-            SegmentValue::CenterOf(i) => axis.get(*i as usize).map(|x| x.to_string()).unwrap_or_default(),
-            _ => String::new(),
-        };
         c.configure_mesh()
             .disable_mesh()
             .x_desc("input tokens")
             .y_desc("output tokens")
-            .x_labels(ins.len())
-            .y_labels(outs.len())
-            .x_label_formatter(&|v| label(v, &ins))
-            .y_label_formatter(&|v| label(v, &outs))
-            .label_style(("sans-serif", 14))
+            .x_labels(0)
+            .y_labels(0)
+            .axis_desc_style(("sans-serif", 14))
             .draw()
             .map_err(&err)?;
+        let names = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        super::category_labels(&root, |v| c.backend_coord(&(v, 0.0)), &names(&ins), false, false).map_err(&err)?;
+        super::category_labels(&root, |v| c.backend_coord(&(0.0, v)), &names(&outs), true, false).map_err(&err)?;
         for p in cells {
             let (Some(i), Some(j)) = (
                 ins.iter().position(|&x| x == p.point.input_tokens),
@@ -72,15 +75,12 @@ fn draw(name: &str, title: &str, cells: &[&PairedCell], ratio: fn(&PairedCell) -
             if lower_is_better {
                 good = -good;
             }
-            let (i, j) = (i as i32, j as i32);
-            c.draw_series(std::iter::once(Rectangle::new(
-                [(SegmentValue::Exact(i), SegmentValue::Exact(j)), (SegmentValue::Exact(i + 1), SegmentValue::Exact(j + 1))],
-                shade(good).filled(),
-            )))
-            .map_err(&err)?;
+            let (i, j) = (i as f64, j as f64);
+            c.draw_series(std::iter::once(Rectangle::new([(i, j), (i + 1.0, j + 1.0)], shade(good).filled())))
+                .map_err(&err)?;
             c.draw_series(std::iter::once(Text::new(
                 format!("{r:.2}×"),
-                (SegmentValue::CenterOf(i), SegmentValue::CenterOf(j)),
+                (i + 0.5, j + 0.5),
                 ("sans-serif", 16).into_font().color(&BLACK).pos(plotters::style::text_anchor::Pos::new(
                     plotters::style::text_anchor::HPos::Center,
                     plotters::style::text_anchor::VPos::Center,
@@ -100,12 +100,15 @@ pub fn charts(cells: &[CellResult]) -> Result<Vec<Chart>, ReportError> {
     let mut out = Vec::new();
     for tag in tags {
         // One provider / thread count / batch per map: the first (batch 1 preferred).
-        let Some(first) = pairs.iter().filter(|p| p.pair == tag).min_by_key(|p| (p.point.batch != 1, p.point.clone())) else {
+        let Some(first) = pairs.iter().filter(|p| p.pair == tag).min_by_key(|p| (p.point.batch != 1, p.point.clone()))
+        else {
             continue;
         };
         let (ep, t, b) = (first.point.ep.clone(), first.point.threads, first.point.batch);
-        let sel: Vec<&PairedCell> =
-            pairs.iter().filter(|p| p.pair == tag && p.point.ep == ep && p.point.threads == t && p.point.batch == b).collect();
+        let sel: Vec<&PairedCell> = pairs
+            .iter()
+            .filter(|p| p.pair == tag && p.point.ep == ep && p.point.threads == t && p.point.batch == b)
+            .collect();
         let where_ = format!("{tag}, {ep}, {t} threads, batch {b}");
         let name = format!("ratio_ttft_{}", safe(&tag));
         out.push(Chart {
@@ -116,7 +119,13 @@ pub fn charts(cells: &[CellResult]) -> Result<Vec<Chart>, ReportError> {
         });
         let name = format!("ratio_e2e_{}", safe(&tag));
         out.push(Chart {
-            svg: draw(&name, &format!("End-to-end throughput ratio encoder-decoder / decoder-only ({where_})"), &sel, |p| p.e2e.map(|r| r.value), false)?,
+            svg: draw(
+                &name,
+                &format!("End-to-end throughput ratio encoder-decoder / decoder-only ({where_})"),
+                &sel,
+                |p| p.e2e.map(|r| r.value),
+                false,
+            )?,
             name,
             title: format!("Throughput ratio — {tag}"),
             caption: "Above 1× (green) the encoder-decoder generates faster end to end; the paper claims 4.7×.".into(),

@@ -5,15 +5,17 @@ use plotters::data::Quartiles;
 use plotters::prelude::*;
 use slmbench_harness::results::CellResult;
 
-use super::{Chart, HEIGHT, WIDTH, chart_err, padded, series, SeriesKey};
+use super::{Chart, HEIGHT, SeriesKey, WIDTH, chart_err, padded, series};
 use crate::error::ReportError;
 
 pub fn chart(cells: &[CellResult]) -> Result<Chart, ReportError> {
     let name = "itl_distribution";
     let err = chart_err(name);
     let max_p = cells.iter().map(|c| c.sweep.input_tokens).max().unwrap_or(0);
-    let mut used: Vec<&CellResult> =
-        cells.iter().filter(|c| c.sweep.input_tokens == max_p && c.samples.itl_ns.iter().any(|v| !v.is_empty())).collect();
+    let mut used: Vec<&CellResult> = cells
+        .iter()
+        .filter(|c| c.sweep.input_tokens == max_p && c.samples.itl_ns.iter().any(|v| !v.is_empty()))
+        .collect();
     used.sort_by_key(|c| (SeriesKey::of(c), c.sweep.output_tokens));
     let colors = series(&used);
     let boxes: Vec<(String, Quartiles, RGBColor)> = used
@@ -21,39 +23,36 @@ pub fn chart(cells: &[CellResult]) -> Result<Chart, ReportError> {
         .map(|c| {
             let ms: Vec<f64> = c.samples.itl_ns.iter().flatten().map(|&x| x as f64 / 1e6).collect();
             let key = SeriesKey::of(c);
-            let (label, color) = colors.iter().find(|(k, _, _)| *k == key).map(|(_, l, c)| (l.clone(), *c)).unwrap_or_default();
+            let (label, color) =
+                colors.iter().find(|(k, _, _)| *k == key).map(|(_, l, c)| (l.clone(), *c)).unwrap_or_default();
             (format!("{label} n{}", c.sweep.output_tokens), Quartiles::new(&ms), color)
         })
         .collect();
     let top = boxes.iter().map(|(_, q, _)| q.values()[4] as f64).fold(0.0, f64::max);
     let (_, y1) = padded(0.0, top, false);
-    let n = boxes.len().max(1) as i32;
+    let n = boxes.len().max(1) as f64;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT + 60)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT + 120)).into_drawing_area();
         root.fill(&WHITE).map_err(&err)?;
         let mut c = ChartBuilder::on(&root)
             .caption(format!("Inter-token latency distribution ({max_p} input tokens)"), ("sans-serif", 22))
             .margin(16)
-            .x_label_area_size(110)
+            .x_label_area_size(170)
             .y_label_area_size(70)
-            .build_cartesian_2d((0..n - 1).into_segmented(), 0f32..y1 as f32)
+            .build_cartesian_2d(0f64..n, 0f32..y1 as f32)
             .map_err(&err)?;
         let labels: Vec<String> = boxes.iter().map(|(l, _, _)| l.clone()).collect();
         c.configure_mesh()
             .x_desc("cell")
             .y_desc("ITL (ms)")
-            .x_labels(labels.len())
-            .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
-                _ => String::new(),
-            })
-            .x_label_style(("sans-serif", 12).into_font().transform(FontTransform::Rotate90))
+            .x_labels(0)
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(&err)?;
+        super::category_labels(&root, |v| c.backend_coord(&(v, 0f32)), &labels, false, true).map_err(&err)?;
         c.draw_series(boxes.iter().enumerate().map(|(i, (_, q, color))| {
-            Boxplot::new_vertical(SegmentValue::CenterOf(i as i32), q).width(18).whisker_width(0.6).style(color.stroke_width(2))
+            Boxplot::new_vertical(i as f64 + 0.5, q).width(18).whisker_width(0.6).style(color.stroke_width(2))
         }))
         .map_err(&err)?;
         root.present().map_err(&err)?;

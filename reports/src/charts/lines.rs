@@ -8,8 +8,10 @@ use slmbench_harness::results::CellResult;
 use super::{HEIGHT, SeriesKey, WIDTH, chart_err, padded, series};
 use crate::error::ReportError;
 
-/// A value with its interval, or just a value (then no bar is drawn).
+/// x, y and the interval of y, if any (then a bar is drawn).
 pub type Point = (f64, f64, Option<(f64, f64)>);
+/// A cell's y value and its interval.
+pub type YValue = Option<(f64, Option<(f64, f64)>)>;
 
 pub struct LineSpec<'a> {
     pub name: &'a str,
@@ -18,7 +20,7 @@ pub struct LineSpec<'a> {
     pub y_desc: &'a str,
     pub log_x: bool,
     pub x: fn(&CellResult) -> f64,
-    pub y: fn(&CellResult) -> Option<(f64, Option<(f64, f64)>)>,
+    pub y: fn(&CellResult) -> YValue,
 }
 
 pub fn draw(spec: &LineSpec, cells: &[&CellResult]) -> Result<String, ReportError> {
@@ -30,7 +32,11 @@ pub fn draw(spec: &LineSpec, cells: &[&CellResult]) -> Result<String, ReportErro
         .collect();
     let xs: Vec<f64> = pts.iter().map(|(_, p)| p.0).collect();
     let y_top = pts.iter().map(|(_, p)| p.2.map(|ci| ci.1).unwrap_or(p.1)).fold(0.0, f64::max);
-    let (x0, x1) = padded(xs.iter().cloned().fold(f64::MAX, f64::min).min(1e12), xs.iter().cloned().fold(0.0, f64::max), spec.log_x);
+    let (x0, x1) = padded(
+        xs.iter().cloned().fold(f64::MAX, f64::min).min(1e12),
+        xs.iter().cloned().fold(0.0, f64::max),
+        spec.log_x,
+    );
     let (_, y1) = padded(0.0, y_top, false);
     // Ticks exactly at the lengths that were run.
     let mut keys: Vec<f64> = xs.clone();

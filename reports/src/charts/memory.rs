@@ -16,12 +16,13 @@ pub fn chart(cells: &[CellResult]) -> Result<Chart, ReportError> {
     models.dedup();
     let colors = series(&refs);
     for m in models {
-        let peak = cells.iter().filter(|c| c.model.name == m).filter_map(|c| c.metrics.peak_rss_bytes).max().unwrap_or(0);
+        let peak =
+            cells.iter().filter(|c| c.model.name == m).filter_map(|c| c.metrics.peak_rss_bytes).max().unwrap_or(0);
         let color = colors.iter().find(|(k, _, _)| k.model == m).map(|(_, _, c)| *c).unwrap_or(BLACK);
         bars.push((m.to_string(), peak as f64 / 1e6, color));
     }
     let (_, y1) = padded(0.0, bars.iter().map(|b| b.1).fold(0.0, f64::max), false);
-    let n = bars.len().max(1) as i32;
+    let n = bars.len().max(1) as f64;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
@@ -31,25 +32,20 @@ pub fn chart(cells: &[CellResult]) -> Result<Chart, ReportError> {
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(70)
-            .build_cartesian_2d((0..n - 1).into_segmented(), 0f64..y1)
+            .build_cartesian_2d(0f64..n, 0f64..y1)
             .map_err(&err)?;
         let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
         c.configure_mesh()
             .x_desc("model")
             .y_desc("peak RSS (MB)")
-            .x_labels(labels.len())
-            .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
-                _ => String::new(),
-            })
+            .x_labels(0)
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(&err)?;
+        super::category_labels(&root, |v| c.backend_coord(&(v, 0.0)), &labels, false, false).map_err(&err)?;
         c.draw_series(bars.iter().enumerate().map(|(i, (_, mb, color))| {
-            let i = i as i32;
-            let mut r = Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *mb)], color.mix(0.75).filled());
-            r.set_margin(0, 0, 30, 30);
-            r
+            let i = i as f64;
+            Rectangle::new([(i + 0.2, 0.0), (i + 0.8, *mb)], color.mix(0.75).filled())
         }))
         .map_err(&err)?;
         root.present().map_err(&err)?;

@@ -2,8 +2,8 @@
 //! Text is drawn by the browser (no font library needed); plotters escapes every label.
 
 pub mod heatmap;
-pub mod lines;
 pub mod itl;
+pub mod lines;
 pub mod memory;
 pub mod throughput;
 pub mod ttft;
@@ -75,11 +75,15 @@ pub fn series(cells: &[&CellResult]) -> Vec<(SeriesKey, String, RGBColor)> {
         v.len() > 1
     };
     let (ep, t, b) = (vary(&|k| k.ep.clone()), vary(&|k| k.threads.to_string()), vary(&|k| k.batch.to_string()));
-    let mut groups: Vec<String> = keys.iter().map(|k| format!("{}|{}|{}|{}", k.group, k.ep, k.threads, k.batch)).collect();
+    let mut groups: Vec<String> =
+        keys.iter().map(|k| format!("{}|{}|{}|{}", k.group, k.ep, k.threads, k.batch)).collect();
     groups.dedup();
     keys.into_iter()
         .map(|k| {
-            let g = groups.iter().position(|x| x == &format!("{}|{}|{}|{}", k.group, k.ep, k.threads, k.batch)).unwrap_or(0);
+            let g = groups
+                .iter()
+                .position(|x| x == &format!("{}|{}|{}|{}", k.group, k.ep, k.threads, k.batch))
+                .unwrap_or(0);
             let mut label = k.model.clone();
             if ep {
                 label.push_str(&format!(" · {}", k.ep));
@@ -118,4 +122,31 @@ pub fn all(cells: &[CellResult]) -> Result<Vec<Chart>, ReportError> {
     charts.push(itl::chart(cells)?);
     charts.push(memory::chart(cells)?);
     Ok(charts)
+}
+
+/// Category labels under (or beside) a chart whose axis runs 0..n with category i centred at
+/// i + 0.5. Drawn in pixels on the root area (`at` maps a category centre to its pixel on the
+/// axis): plotters' own category axes misplace a single category.
+pub(crate) fn category_labels<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    at: impl Fn(f64) -> (i32, i32),
+    labels: &[String],
+    vertical_axis: bool,
+    rotate: bool,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    for (i, l) in labels.iter().enumerate() {
+        let (x, y) = at(i as f64 + 0.5);
+        let (x, y, pos) = if vertical_axis {
+            (x - 8, y, Pos::new(HPos::Right, VPos::Center))
+        } else if rotate {
+            (x, y + 8, Pos::new(HPos::Left, VPos::Center))
+        } else {
+            (x, y + 8, Pos::new(HPos::Center, VPos::Top))
+        };
+        let font = ("sans-serif", 13).into_font().color(&BLACK).pos(pos);
+        let font = if rotate { font.transform(FontTransform::Rotate90) } else { font };
+        root.draw(&Text::new(l.clone(), (x, y), font))?;
+    }
+    Ok(())
 }

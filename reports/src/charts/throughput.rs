@@ -35,13 +35,17 @@ pub fn charts(cells: &[CellResult]) -> Result<Vec<Chart>, ReportError> {
         Chart {
             name: decode.name.into(),
             title: "Decode tokens/s vs output length".into(),
-            caption: format!("Tokens per second after the first, at {max_p} input tokens; bars from the 95% CI of the median inter-token latency."),
+            caption: format!(
+                "Tokens per second after the first, at {max_p} input tokens; bars from the 95% CI of the median inter-token latency."
+            ),
             svg: lines::draw(&decode, &used)?,
         },
         Chart {
             name: e2e.name.into(),
             title: "End-to-end tokens/s vs output length".into(),
-            caption: format!("N / (TTFT + Σ ITL) at {max_p} input tokens: the throughput a user waiting for the whole answer sees."),
+            caption: format!(
+                "N / (TTFT + Σ ITL) at {max_p} input tokens: the throughput a user waiting for the whole answer sees."
+            ),
             svg: lines::draw(&e2e, &used)?,
         },
     ])
