@@ -47,6 +47,9 @@ struct ReportArgs {
     /// Output directory.
     #[arg(short = 'o', long, default_value = "reports/latest")]
     out: PathBuf,
+    /// Also write each chart as PNG (text drawn with the bundled DejaVu Sans).
+    #[arg(long)]
+    png: bool,
 }
 
 #[derive(Args, Debug)]
@@ -226,7 +229,7 @@ fn report(a: ReportArgs) -> Result<()> {
     for w in &set.warnings {
         eprintln!("slmbench: warning: {w}");
     }
-    let written = slmbench_reports::write::report(&set, &a.out)?;
+    let written = slmbench_reports::write::report(&set, &a.out, a.png)?;
     eprintln!("slmbench: report of {} cells written to {}", set.cells.len(), written.index.display());
     print!("{}", slmbench_harness::export::markdown::table(&set.cells));
     Ok(())
@@ -373,7 +376,7 @@ fn run_sweep(a: RunArgs) -> Result<()> {
                 warnings: vec![],
                 sources: vec![PathBuf::from(&plan.output)],
             };
-            let written = slmbench_reports::write::report(&set, dir)?;
+            let written = slmbench_reports::write::report(&set, dir, false)?;
             eprintln!("slmbench: report written to {}", written.index.display());
         }
     }

@@ -27,10 +27,11 @@ pub fn csv(set: &ResultSet) -> Vec<u8> {
     out
 }
 
-pub fn report(set: &ResultSet, dir: &Path) -> Result<Written, ReportError> {
+/// Writes the report; `png` adds a PNG beside each SVG chart.
+pub fn report(set: &ResultSet, dir: &Path, png: bool) -> Result<Written, ReportError> {
     let chart_dir = dir.join("charts");
     std::fs::create_dir_all(&chart_dir).map_err(|source| ReportError::Write { path: chart_dir.clone(), source })?;
-    let charts = charts::all(&set.cells)?;
+    let charts = charts::all(&set.cells, png.then_some(chart_dir.as_path()))?;
     let mut paths = vec![];
     for c in &charts {
         let p = chart_dir.join(format!("{}.svg", c.name));

@@ -150,7 +150,12 @@ fn json_round_trip_through_the_report() {
         let set = read::read_all(std::slice::from_ref(path)).unwrap();
         assert_eq!(set.cells, cells, "{}", path.display());
         let out = dir.path().join("report");
-        write::report(&set, &out).unwrap();
+        write::report(&set, &out, path == &json).unwrap();
+        if path == &json {
+            // PNG on request: a real image of non-trivial size per chart.
+            let png = std::fs::read(out.join("charts/ttft_vs_input.png")).unwrap();
+            assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+        }
         // Numbers in the CSV equal those in the records.
         let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
         let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();

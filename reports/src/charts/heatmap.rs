@@ -5,7 +5,7 @@
 use plotters::prelude::*;
 use slmbench_harness::results::CellResult;
 
-use super::{Chart, chart_err};
+use super::Chart;
 use crate::analysis::{PairedCell, paired};
 use crate::error::ReportError;
 
@@ -30,8 +30,8 @@ fn draw(
     cells: &[&PairedCell],
     ratio: fn(&PairedCell) -> Option<f64>,
     lower_is_better: bool,
+    png: Option<&std::path::Path>,
 ) -> Result<String, ReportError> {
-    let err = chart_err(name);
     let mut ins: Vec<usize> = cells.iter().map(|p| p.point.input_tokens).collect();
     let mut outs: Vec<usize> = cells.iter().map(|p| p.point.output_tokens).collect();
     ins.sort();
@@ -39,17 +39,14 @@ fn draw(
     outs.sort();
     outs.dedup();
     let (nx, ny) = (ins.len(), outs.len());
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (900, 140 + 70 * ny.max(3) as u32)).into_drawing_area();
-        root.fill(&WHITE).map_err(&err)?;
+    let svg = super::render!(name, (900, 140 + 70 * ny.max(3) as u32), png, |root| {
         let mut c = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(80)
             .build_cartesian_2d(0f64..nx as f64, 0f64..ny as f64)
-            .map_err(&err)?;
+            .map_err(|e| super::ce(name, e))?;
         c.configure_mesh()
             .disable_mesh()
             .x_desc("input tokens")
@@ -58,10 +55,12 @@ fn draw(
             .y_labels(0)
             .axis_desc_style(("sans-serif", 14))
             .draw()
-            .map_err(&err)?;
+            .map_err(|e| super::ce(name, e))?;
         let names = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        super::category_labels(&root, |v| c.backend_coord(&(v, 0.0)), &names(&ins), false, false).map_err(&err)?;
-        super::category_labels(&root, |v| c.backend_coord(&(0.0, v)), &names(&outs), true, false).map_err(&err)?;
+        super::category_labels(&root, |v| c.backend_coord(&(v, 0.0)), &names(&ins), false, false)
+            .map_err(|e| super::ce(name, e))?;
+        super::category_labels(&root, |v| c.backend_coord(&(0.0, v)), &names(&outs), true, false)
+            .map_err(|e| super::ce(name, e))?;
         for p in cells {
             let (Some(i), Some(j)) = (
                 ins.iter().position(|&x| x == p.point.input_tokens),
@@ -77,7 +76,7 @@ fn draw(
             }
             let (i, j) = (i as f64, j as f64);
             c.draw_series(std::iter::once(Rectangle::new([(i, j), (i + 1.0, j + 1.0)], shade(good).filled())))
-                .map_err(&err)?;
+                .map_err(|e| super::ce(name, e))?;
             c.draw_series(std::iter::once(Text::new(
                 format!("{r:.2}×"),
                 (i + 0.5, j + 0.5),
@@ -86,14 +85,13 @@ fn draw(
                     plotters::style::text_anchor::VPos::Center,
                 )),
             )))
-            .map_err(&err)?;
+            .map_err(|e| super::ce(name, e))?;
         }
-        root.present().map_err(&err)?;
-    }
+    });
     Ok(svg)
 }
 
-pub fn charts(cells: &[CellResult]) -> Result<Vec<Chart>, ReportError> {
+pub fn charts(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Vec<Chart>, ReportError> {
     let pairs = paired(cells);
     let mut tags: Vec<String> = pairs.iter().map(|p| p.pair.clone()).collect();
     tags.dedup();
@@ -112,7 +110,7 @@ pub fn charts(cells: &[CellResult]) -> Result<Vec<Chart>, ReportError> {
         let where_ = format!("{tag}, {ep}, {t} threads, batch {b}");
         let name = format!("ratio_ttft_{}", safe(&tag));
         out.push(Chart {
-            svg: draw(&name, &format!("TTFT ratio encoder-decoder / decoder-only ({where_})"), &sel, |p| Some(p.ttft.value), true)?,
+            svg: draw(&name, &format!("TTFT ratio encoder-decoder / decoder-only ({where_})"), &sel, |p| Some(p.ttft.value), true, png)?,
             name,
             title: format!("TTFT ratio — {tag}"),
             caption: "Below 1× (green) the encoder-decoder reaches the first token sooner; the paper claims 0.53× (47% lower).".into(),
@@ -125,6 +123,7 @@ pub fn charts(cells: &[CellResult]) -> Result<Vec<Chart>, ReportError> {
                 &sel,
                 |p| p.e2e.map(|r| r.value),
                 false,
+                png,
             )?,
             name,
             title: format!("Throughput ratio — {tag}"),

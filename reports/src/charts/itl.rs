@@ -5,12 +5,11 @@ use plotters::data::Quartiles;
 use plotters::prelude::*;
 use slmbench_harness::results::CellResult;
 
-use super::{Chart, HEIGHT, SeriesKey, WIDTH, chart_err, padded, series};
+use super::{Chart, HEIGHT, SeriesKey, WIDTH, padded, series};
 use crate::error::ReportError;
 
-pub fn chart(cells: &[CellResult]) -> Result<Chart, ReportError> {
+pub fn chart(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Chart, ReportError> {
     let name = "itl_distribution";
-    let err = chart_err(name);
     let max_p = cells.iter().map(|c| c.sweep.input_tokens).max().unwrap_or(0);
     let mut used: Vec<&CellResult> = cells
         .iter()
@@ -31,17 +30,14 @@ pub fn chart(cells: &[CellResult]) -> Result<Chart, ReportError> {
     let top = boxes.iter().map(|(_, q, _)| q.values()[4] as f64).fold(0.0, f64::max);
     let (_, y1) = padded(0.0, top, false);
     let n = boxes.len().max(1) as f64;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT + 120)).into_drawing_area();
-        root.fill(&WHITE).map_err(&err)?;
+    let svg = super::render!(name, (WIDTH, HEIGHT + 120), png, |root| {
         let mut c = ChartBuilder::on(&root)
             .caption(format!("Inter-token latency distribution ({max_p} input tokens)"), ("sans-serif", 22))
             .margin(16)
             .x_label_area_size(170)
             .y_label_area_size(70)
             .build_cartesian_2d(0f64..n, 0f32..y1 as f32)
-            .map_err(&err)?;
+            .map_err(|e| super::ce(name, e))?;
         let labels: Vec<String> = boxes.iter().map(|(l, _, _)| l.clone()).collect();
         c.configure_mesh()
             .x_desc("cell")
@@ -49,14 +45,14 @@ pub fn chart(cells: &[CellResult]) -> Result<Chart, ReportError> {
             .x_labels(0)
             .label_style(("sans-serif", 13))
             .draw()
-            .map_err(&err)?;
-        super::category_labels(&root, |v| c.backend_coord(&(v, 0f32)), &labels, false, true).map_err(&err)?;
+            .map_err(|e| super::ce(name, e))?;
+        super::category_labels(&root, |v| c.backend_coord(&(v, 0f32)), &labels, false, true)
+            .map_err(|e| super::ce(name, e))?;
         c.draw_series(boxes.iter().enumerate().map(|(i, (_, q, color))| {
             Boxplot::new_vertical(i as f64 + 0.5, q).width(18).whisker_width(0.6).style(color.stroke_width(2))
         }))
-        .map_err(&err)?;
-        root.present().map_err(&err)?;
-    }
+        .map_err(|e| super::ce(name, e))?;
+    });
     Ok(Chart {
         name: name.into(),
         title: "ITL distribution".into(),

@@ -5,7 +5,7 @@
 use plotters::prelude::*;
 use slmbench_harness::results::CellResult;
 
-use super::{HEIGHT, SeriesKey, WIDTH, chart_err, padded, series};
+use super::{HEIGHT, SeriesKey, WIDTH, padded, series};
 use crate::error::ReportError;
 
 /// x, y and the interval of y, if any (then a bar is drawn).
@@ -23,8 +23,7 @@ pub struct LineSpec<'a> {
     pub y: fn(&CellResult) -> YValue,
 }
 
-pub fn draw(spec: &LineSpec, cells: &[&CellResult]) -> Result<String, ReportError> {
-    let err = chart_err(spec.name);
+pub fn draw(spec: &LineSpec, cells: &[&CellResult], png: Option<&std::path::Path>) -> Result<String, ReportError> {
     let pts: Vec<(&CellResult, Point)> = cells
         .iter()
         .filter_map(|c| (spec.y)(c).map(|(y, ci)| (*c, ((spec.x)(c), y, ci))))
@@ -42,10 +41,7 @@ pub fn draw(spec: &LineSpec, cells: &[&CellResult]) -> Result<String, ReportErro
     let mut keys: Vec<f64> = xs.clone();
     keys.sort_by(f64::total_cmp);
     keys.dedup();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(&err)?;
+    let svg = super::render!(spec.name, (WIDTH, HEIGHT), png, |root| {
         let mut b = ChartBuilder::on(&root);
         b.caption(spec.caption, ("sans-serif", 22)).margin(16).x_label_area_size(48).y_label_area_size(70);
         // Log and linear x axes are different types in plotters: one closure draws either.
@@ -58,7 +54,7 @@ pub fn draw(spec: &LineSpec, cells: &[&CellResult]) -> Result<String, ReportErro
                     .x_label_formatter(&|x| format!("{x:.0}"))
                     .label_style(("sans-serif", 14))
                     .draw()
-                    .map_err(&err)?;
+                    .map_err(|e| super::ce(spec.name, e))?;
                 let keyed: Vec<&CellResult> = pts.iter().map(|(c, _)| *c).collect();
                 for (key, label, color) in series(&keyed) {
                     let mut line: Vec<Point> =
@@ -67,25 +63,27 @@ pub fn draw(spec: &LineSpec, cells: &[&CellResult]) -> Result<String, ReportErro
                     let xy: Vec<(f64, f64)> = line.iter().map(|p| (p.0, p.1)).collect();
                     if key.encoder_decoder {
                         c.draw_series(LineSeries::new(xy.clone(), color.stroke_width(2)))
-                            .map_err(&err)?
+                            .map_err(|e| super::ce(spec.name, e))?
                             .label(label)
                             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2)));
-                        c.draw_series(xy.iter().map(|&p| Circle::new(p, 4, color.filled()))).map_err(&err)?;
+                        c.draw_series(xy.iter().map(|&p| Circle::new(p, 4, color.filled())))
+                            .map_err(|e| super::ce(spec.name, e))?;
                     } else {
                         c.draw_series(DashedLineSeries::new(xy.clone(), 8, 5, color.stroke_width(2)))
-                            .map_err(&err)?
+                            .map_err(|e| super::ce(spec.name, e))?
                             .label(label)
                             .legend(move |(x, y)| {
                                 EmptyElement::at((x, y))
                                     + PathElement::new(vec![(0, 0), (9, 0)], color.stroke_width(2))
                                     + PathElement::new(vec![(15, 0), (24, 0)], color.stroke_width(2))
                             });
-                        c.draw_series(xy.iter().map(|&p| TriangleMarker::new(p, 5, color.filled()))).map_err(&err)?;
+                        c.draw_series(xy.iter().map(|&p| TriangleMarker::new(p, 5, color.filled())))
+                            .map_err(|e| super::ce(spec.name, e))?;
                     }
                     c.draw_series(line.iter().filter_map(|p| {
                         p.2.map(|(lo, hi)| ErrorBar::new_vertical(p.0, lo, p.1, hi, color.stroke_width(1), 8))
                     }))
-                    .map_err(&err)?;
+                    .map_err(|e| super::ce(spec.name, e))?;
                 }
                 c.configure_series_labels()
                     .background_style(WHITE.mix(0.85))
@@ -93,15 +91,17 @@ pub fn draw(spec: &LineSpec, cells: &[&CellResult]) -> Result<String, ReportErro
                     .label_font(("sans-serif", 14))
                     .position(SeriesLabelPosition::UpperLeft)
                     .draw()
-                    .map_err(&err)?;
+                    .map_err(|e| super::ce(spec.name, e))?;
             }};
         }
         if spec.log_x {
-            body!(b.build_cartesian_2d((x0..x1).log_scale().with_key_points(keys), 0f64..y1).map_err(&err)?);
+            body!(
+                b.build_cartesian_2d((x0..x1).log_scale().with_key_points(keys.clone()), 0f64..y1)
+                    .map_err(|e| super::ce(spec.name, e))?
+            );
         } else {
-            body!(b.build_cartesian_2d(x0..x1, 0f64..y1).map_err(&err)?);
+            body!(b.build_cartesian_2d(x0..x1, 0f64..y1).map_err(|e| super::ce(spec.name, e))?);
         }
-        root.present().map_err(&err)?;
-    }
+    });
     Ok(svg)
 }

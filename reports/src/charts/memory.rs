@@ -3,12 +3,11 @@
 use plotters::prelude::*;
 use slmbench_harness::results::CellResult;
 
-use super::{Chart, HEIGHT, WIDTH, chart_err, padded, series};
+use super::{Chart, HEIGHT, WIDTH, padded, series};
 use crate::error::ReportError;
 
-pub fn chart(cells: &[CellResult]) -> Result<Chart, ReportError> {
+pub fn chart(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Chart, ReportError> {
     let name = "peak_memory";
-    let err = chart_err(name);
     let refs: Vec<&CellResult> = cells.iter().collect();
     let mut bars: Vec<(String, f64, RGBColor)> = Vec::new();
     let mut models: Vec<&str> = cells.iter().map(|c| c.model.name.as_str()).collect();
@@ -23,17 +22,14 @@ pub fn chart(cells: &[CellResult]) -> Result<Chart, ReportError> {
     }
     let (_, y1) = padded(0.0, bars.iter().map(|b| b.1).fold(0.0, f64::max), false);
     let n = bars.len().max(1) as f64;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(&err)?;
+    let svg = super::render!(name, (WIDTH, HEIGHT), png, |root| {
         let mut c = ChartBuilder::on(&root)
             .caption("Peak resident memory per model", ("sans-serif", 22))
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(70)
             .build_cartesian_2d(0f64..n, 0f64..y1)
-            .map_err(&err)?;
+            .map_err(|e| super::ce(name, e))?;
         let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
         c.configure_mesh()
             .x_desc("model")
@@ -41,15 +37,15 @@ pub fn chart(cells: &[CellResult]) -> Result<Chart, ReportError> {
             .x_labels(0)
             .label_style(("sans-serif", 13))
             .draw()
-            .map_err(&err)?;
-        super::category_labels(&root, |v| c.backend_coord(&(v, 0.0)), &labels, false, false).map_err(&err)?;
+            .map_err(|e| super::ce(name, e))?;
+        super::category_labels(&root, |v| c.backend_coord(&(v, 0.0)), &labels, false, false)
+            .map_err(|e| super::ce(name, e))?;
         c.draw_series(bars.iter().enumerate().map(|(i, (_, mb, color))| {
             let i = i as f64;
             Rectangle::new([(i + 0.2, 0.0), (i + 0.8, *mb)], color.mix(0.75).filled())
         }))
-        .map_err(&err)?;
-        root.present().map_err(&err)?;
-    }
+        .map_err(|e| super::ce(name, e))?;
+    });
     Ok(Chart {
         name: name.into(),
         title: "Peak memory".into(),

@@ -8,6 +8,8 @@ pub mod memory;
 pub mod throughput;
 pub mod ttft;
 
+use std::path::Path;
+
 use plotters::prelude::*;
 use slmbench_harness::results::CellResult;
 
@@ -99,8 +101,9 @@ pub fn series(cells: &[&CellResult]) -> Vec<(SeriesKey, String, RGBColor)> {
         .collect()
 }
 
-pub(crate) fn chart_err<E: std::fmt::Display>(name: &str) -> impl Fn(E) -> ReportError + '_ {
-    move |e| ReportError::Chart { name: name.to_string(), message: e.to_string() }
+/// A drawing error of chart `name` (generic per call, so one body serves every backend).
+pub(crate) fn ce<E: std::fmt::Display>(name: &str, e: E) -> ReportError {
+    ReportError::Chart { name: name.to_string(), message: e.to_string() }
 }
 
 /// An axis range around `lo..hi` with some room, never empty.
@@ -114,13 +117,50 @@ pub(crate) fn padded(lo: f64, hi: f64, log: bool) -> (f64, f64) {
     }
 }
 
-/// Every chart the results support.
-pub fn all(cells: &[CellResult]) -> Result<Vec<Chart>, ReportError> {
-    let mut charts = vec![ttft::chart(cells)?];
-    charts.extend(throughput::charts(cells)?);
-    charts.extend(heatmap::charts(cells)?);
-    charts.push(itl::chart(cells)?);
-    charts.push(memory::chart(cells)?);
+/// The bundled font (DejaVu Sans, see `reports/assets/`): plotters measures and, for PNG, draws
+/// text with it, so no system font library is needed.
+pub(crate) fn fonts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            // The font is checked in and valid; a failure here would be a packaging error.
+            plotters::style::register_font("sans-serif", style, bytes).map_err(|_| ()).expect("bundled font");
+        }
+    });
+}
+
+/// Draws a chart body into an SVG string and, when `png` names a directory, into `NAME.png`
+/// there. The body is expanded once per backend.
+macro_rules! render {
+    ($name:expr, $size:expr, $png:expr, |$root:ident| $body:block) => {{
+        crate::charts::fonts();
+        let mut svg = String::new();
+        {
+            let $root = SVGBackend::with_string(&mut svg, $size).into_drawing_area();
+            $root.fill(&WHITE).map_err(|e| crate::charts::ce($name, e))?;
+            $body
+            $root.present().map_err(|e| crate::charts::ce($name, e))?;
+        }
+        if let Some(dir) = $png {
+            let path: std::path::PathBuf = dir.join(format!("{}.png", $name));
+            let $root = BitMapBackend::new(&path, $size).into_drawing_area();
+            $root.fill(&WHITE).map_err(|e| crate::charts::ce($name, e))?;
+            $body
+            $root.present().map_err(|e| crate::charts::ce($name, e))?;
+        }
+        svg
+    }};
+}
+pub(crate) use render;
+
+/// Every chart the results support; PNG copies too when `png` names a directory.
+pub fn all(cells: &[CellResult], png: Option<&Path>) -> Result<Vec<Chart>, ReportError> {
+    let mut charts = vec![ttft::chart(cells, png)?];
+    charts.extend(throughput::charts(cells, png)?);
+    charts.extend(heatmap::charts(cells, png)?);
+    charts.push(itl::chart(cells, png)?);
+    charts.push(memory::chart(cells, png)?);
     Ok(charts)
 }
 

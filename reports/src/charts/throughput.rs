@@ -7,7 +7,7 @@ use super::lines::{self, LineSpec};
 use crate::analysis::e2e_summary;
 use crate::error::ReportError;
 
-pub fn charts(cells: &[CellResult]) -> Result<Vec<Chart>, ReportError> {
+pub fn charts(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Vec<Chart>, ReportError> {
     let max_p = cells.iter().map(|c| c.sweep.input_tokens).max().unwrap_or(0);
     let used: Vec<&CellResult> = cells.iter().filter(|c| c.sweep.input_tokens == max_p).collect();
     let decode = LineSpec {
@@ -38,7 +38,7 @@ pub fn charts(cells: &[CellResult]) -> Result<Vec<Chart>, ReportError> {
             caption: format!(
                 "Tokens per second after the first, at {max_p} input tokens; bars from the 95% CI of the median inter-token latency."
             ),
-            svg: lines::draw(&decode, &used)?,
+            svg: lines::draw(&decode, &used, png)?,
         },
         Chart {
             name: e2e.name.into(),
@@ -46,7 +46,7 @@ pub fn charts(cells: &[CellResult]) -> Result<Vec<Chart>, ReportError> {
             caption: format!(
                 "N / (TTFT + Σ ITL) at {max_p} input tokens: the throughput a user waiting for the whole answer sees."
             ),
-            svg: lines::draw(&e2e, &used)?,
+            svg: lines::draw(&e2e, &used, png)?,
         },
     ])
 }

@@ -6,7 +6,7 @@ use super::Chart;
 use super::lines::{self, LineSpec};
 use crate::error::ReportError;
 
-pub fn chart(cells: &[CellResult]) -> Result<Chart, ReportError> {
+pub fn chart(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Chart, ReportError> {
     // TTFT does not depend on the output length: use the shortest that was run.
     let min_n = cells.iter().map(|c| c.sweep.output_tokens).min().unwrap_or(0);
     let used: Vec<&CellResult> = cells.iter().filter(|c| c.sweep.output_tokens == min_n).collect();
@@ -28,6 +28,6 @@ pub fn chart(cells: &[CellResult]) -> Result<Chart, ReportError> {
         caption: format!(
             "Median time to first token ({min_n} output tokens); bars are 95% confidence intervals. Encoder-decoder solid with circles, decoder-only dashed with triangles, a pair in one colour. Where the lines part is where the encoder-decoder's advantage appears."
         ),
-        svg: lines::draw(&spec, &used)?,
+        svg: lines::draw(&spec, &used, png)?,
     })
 }
