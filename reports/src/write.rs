@@ -1,8 +1,9 @@
-//! Writing a report directory: `index.html`, `charts/*.svg`, `results.md`, `results.csv`.
+//! Writing a report directory: `index.html`, `charts/*.svg`, `results.md`, `results.csv` and
+//! `results.json` (every cell of the merged inputs).
 
 use std::path::{Path, PathBuf};
 
-use slmbench_harness::export::{Exporter, csv::Csv, markdown};
+use slmbench_harness::export::{Exporter, csv::Csv, json::Json, markdown};
 
 use crate::charts;
 use crate::error::ReportError;
@@ -40,6 +41,7 @@ pub fn report(set: &ResultSet, dir: &Path, png: bool) -> Result<Written, ReportE
     }
     write(&dir.join("results.md"), markdown::table(&set.cells).as_bytes())?;
     write(&dir.join("results.csv"), &csv(set))?;
+    write(&dir.join("results.json"), &Json.finish(&set.cells))?;
     let index = dir.join("index.html");
     write(&index, html::render(set, &charts).as_bytes())?;
     Ok(Written { index, charts: paths })

@@ -156,6 +156,9 @@ fn json_round_trip_through_the_report() {
             let png = std::fs::read(out.join("charts/ttft_vs_input.png")).unwrap();
             assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
         }
+        // The merged JSON export reads back to the same records.
+        let again = read::read_all(&[out.join("results.json")]).unwrap();
+        assert_eq!(again.cells, cells);
         // Numbers in the CSV equal those in the records.
         let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
         let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
