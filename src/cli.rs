@@ -35,8 +35,36 @@ enum Command {
     Report(ReportArgs),
     /// Compare two results files cell by cell: change of each metric with its CI and a verdict.
     Compare(CompareArgs),
+    /// Regression gate: exit 0 pass, 1 regression, 2 unusable input.
+    Gate(GateArgs),
+    /// Join result files of sharded sweeps into one (same schema and machine, no duplicate cell).
+    Merge(MergeArgs),
     /// Show the ONNX Runtime this build loads, its providers, and the host.
     Doctor,
+}
+
+#[derive(Args, Debug)]
+struct GateArgs {
+    #[arg(long)]
+    baseline: PathBuf,
+    #[arg(long)]
+    current: PathBuf,
+    /// Gate settings (alpha, thresholds per metric).
+    #[arg(long, default_value = "ci/gate.toml", env = "SLMBENCH_GATE_CONFIG")]
+    config: PathBuf,
+    /// Accept a baseline measured on another machine.
+    #[arg(long)]
+    allow_other_machine: bool,
+}
+
+#[derive(Args, Debug)]
+struct MergeArgs {
+    /// Result files to join.
+    #[arg(required = true)]
+    results: Vec<PathBuf>,
+    /// Output JSON Lines file.
+    #[arg(short = 'o', long)]
+    out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -125,6 +153,9 @@ struct RunArgs {
     /// Decoder files when both are present: auto, merged, split.
     #[arg(long, default_value = "auto")]
     decoder: String,
+    /// Run only shard i of n (cells whose position in the sweep order is i − 1 mod n), e.g. 2/3.
+    #[arg(long, env = "SLMBENCH_SHARD")]
+    shard: Option<String>,
     /// Do not write the HTML report next to the results file.
     #[arg(long)]
     no_report: bool,
@@ -220,8 +251,135 @@ pub fn run() -> Result<()> {
         Command::Generate(a) => generate(a),
         Command::Report(a) => report(a),
         Command::Compare(a) => compare(a),
+        Command::Gate(a) => gate(a),
+        Command::Merge(a) => merge(a),
         Command::Doctor => doctor(),
     }
+}
+
+/// What makes two machines comparable.
+fn fingerprint(c: &slmbench_harness::context::Context) -> String {
+    let gib = c.memory_bytes.map(|b| (b as f64 / (1u64 << 30) as f64).round() as u64).unwrap_or(0);
+    format!("{} / {} cores / {gib} GiB / {} {}", c.cpu_model, c.cpu_logical_cores, c.os, c.arch)
+}
+
+fn gate(a: GateArgs) -> Result<()> {
+    use slmbench_reports::gate::{self, GateConfig, Outcome};
+    let cfg = match std::fs::read_to_string(&a.config) {
+        Ok(text) => GateConfig::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", a.config.display()))?,
+        Err(_) if a.config == Path::new("ci/gate.toml") => GateConfig::default(),
+        Err(e) => bail!("cannot read gate config {}: {e}", a.config.display()),
+    };
+    let base = slmbench_reports::read::read_all(std::slice::from_ref(&a.baseline))?;
+    let cur = slmbench_reports::read::read_all(std::slice::from_ref(&a.current))?;
+    let (fb, fc) = (fingerprint(&base.cells[0].context), fingerprint(&cur.cells[0].context));
+    if fb != fc && !a.allow_other_machine {
+        bail!(
+            "baseline {} was measured on another machine ({fb}) than {} ({fc}); re-measure the baseline here or pass --allow-other-machine",
+            a.baseline.display(),
+            a.current.display()
+        );
+    }
+    let key = |c: &slmbench_harness::results::CellResult| (c.model.name.clone(), slmbench_reports::analysis::point(c));
+    let mut missing = vec![];
+    let mut rows = String::from(
+        "| cell | metric | base | current | ratio (95% CI) | p | threshold | verdict |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n",
+    );
+    let mut regressions = vec![];
+    let mut improvements = 0;
+    for b in &base.cells {
+        let k = key(b);
+        let name =
+            format!("{} {} t{} b{} p{} n{}", k.0, k.1.ep, k.1.threads, k.1.batch, k.1.input_tokens, k.1.output_tokens);
+        let Some(c) = cur.cells.iter().find(|c| key(c) == k) else {
+            missing.push(name);
+            continue;
+        };
+        for (metric, &threshold) in &cfg.thresholds {
+            let (bs, cs) = (gate::samples(b, metric), gate::samples(c, metric));
+            if bs.is_empty() || cs.is_empty() {
+                continue;
+            }
+            let v = gate::judge(metric, &bs, &cs, metric == "e2e_tokens_per_s", threshold, &cfg);
+            let med = |x: &[f64]| slmbench_harness::stats::Summary::of(x).map(|s| s.median).unwrap_or(f64::NAN);
+            let unit = if metric == "e2e_tokens_per_s" { 1.0 } else { 1e-6 };
+            let verdict = match v.outcome {
+                Outcome::Regression => {
+                    regressions.push(format!("{name}: {metric} {:+.1}%", (v.ratio - 1.0) * 100.0));
+                    "**regression**"
+                }
+                Outcome::Improvement => {
+                    improvements += 1;
+                    "improvement"
+                }
+                Outcome::NoSignificantChange => "no significant change",
+            };
+            rows.push_str(&format!(
+                "| {} | {metric} | {:.3} | {:.3} | {:.3} ({:.3}–{:.3}) | {:.3} | {:.0}% | {verdict} |\n",
+                name.replace('|', "\\|"),
+                med(&bs) * unit,
+                med(&cs) * unit,
+                v.ratio,
+                v.ci_low,
+                v.ci_high,
+                v.p_value,
+                threshold * 100.0
+            ));
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "{} lacks {} baseline cell(s): {}; run the same sweep as the baseline",
+            a.current.display(),
+            missing.len(),
+            missing.join("; ")
+        );
+    }
+    println!("{rows}");
+    println!("{} regression(s), {improvements} improvement(s) over {} cells.", regressions.len(), base.cells.len());
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    if !regressions.is_empty() {
+        for r in &regressions {
+            eprintln!("slmbench: regression: {r}");
+        }
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn merge(a: MergeArgs) -> Result<()> {
+    let mut all = Vec::new();
+    let mut first_machine: Option<String> = None;
+    for p in &a.results {
+        let set = slmbench_reports::read::read_all(std::slice::from_ref(p))?;
+        for w in &set.warnings {
+            eprintln!("slmbench: warning: {w}");
+        }
+        let fp = fingerprint(&set.cells[0].context);
+        match &first_machine {
+            Some(m) if *m != fp => {
+                bail!("{} was measured on another machine ({fp}) than the files before it ({m})", p.display())
+            }
+            None => first_machine = Some(fp),
+            _ => {}
+        }
+        all.extend(set.cells);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for c in &all {
+        if !seen.insert(c.cell_id.clone()) {
+            bail!("cell {} ({}) appears in more than one file; merge joins disjoint shards", c.cell_id, c.model.name);
+        }
+    }
+    let mut out = String::new();
+    for c in &all {
+        out.push_str(&serde_json::to_string(c)?);
+        out.push('\n');
+    }
+    std::fs::write(&a.out, out).with_context(|| format!("cannot write {}", a.out.display()))?;
+    eprintln!("slmbench: {} cells from {} files written to {}", all.len(), a.results.len(), a.out.display());
+    Ok(())
 }
 
 fn report(a: ReportArgs) -> Result<()> {
@@ -358,6 +516,7 @@ fn run_sweep(a: RunArgs) -> Result<()> {
         },
         output: a.output.clone(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        shard: a.shard.as_deref().map(run::parse_shard).transpose()?,
         models,
     };
     slmbench_harness::export::Format::from_path(&plan.output)?;

@@ -273,6 +273,11 @@ fn run_loop(
     let mut itl_ns = Vec::with_capacity(new_tokens.saturating_sub(1));
     let mut decode_run_ns = 0u64;
 
+    // Testing aid for regression gates: SLMBENCH_TEST_DELAY_US slows every decode step on purpose.
+    let delay = std::env::var("SLMBENCH_TEST_DELAY_US")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(std::time::Duration::from_micros);
     let clock = Instant::now();
     let mut encoder_ns = None;
     let mut enc_hidden: Option<DynValue> = None;
@@ -337,6 +342,9 @@ fn run_loop(
             };
             let t0 = Instant::now();
             let mut out = session.run(inputs.as_slice()).map_err(&err)?;
+            if let Some(d) = delay {
+                std::thread::sleep(d);
+            }
             let run_ns = t0.elapsed().as_nanos() as u64;
             let logits = out
                 .get("logits")

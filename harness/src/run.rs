@@ -63,10 +63,39 @@ pub struct RunPlan {
     pub policy: Policy,
     pub output: String,
     pub command: String,
+    /// `(i, n)`: run only cells whose position in the sweep order is ≡ i − 1 (mod n).
+    pub shard: Option<(usize, usize)>,
+}
+
+/// Parses `--shard i/n` (1 ≤ i ≤ n).
+pub fn parse_shard(text: &str) -> Result<(usize, usize), HarnessError> {
+    let bad = || HarnessError::BadInput(format!("--shard: `{text}` must be i/n with 1 ≤ i ≤ n, e.g. 2/3"));
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (i, n) = (i.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
+    if i == 0 || n == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
 }
 
 impl RunPlan {
+    /// Cells of one (model, provider, threads) block: one session load each.
+    fn block_cells(&self) -> usize {
+        self.batches.len()
+            * self.output_tokens.len()
+            * if self.prompt_ids.is_some() { 1 } else { self.input_tokens.len() }
+    }
+
+    fn in_shard(&self, index: usize) -> bool {
+        self.shard.is_none_or(|(i, n)| index % n == i - 1)
+    }
+
+    /// Cells this run measures (its shard's share).
     pub fn cells(&self) -> usize {
+        (0..self.all_cells()).filter(|&i| self.in_shard(i)).count()
+    }
+
+    fn all_cells(&self) -> usize {
         self.models.len()
             * self.eps.len()
             * self.threads.len()
@@ -128,9 +157,15 @@ impl RunPlan {
             Some(ids) => vec![Some(ids.clone())],
             None => self.input_tokens.iter().map(|_| None).collect(),
         };
+        let mut index = 0usize;
+        let per_block = self.block_cells();
         for entry in &self.models {
             for &ep in &self.eps {
                 for &threads in &self.threads {
+                    if !(index..index + per_block).any(|i| self.in_shard(i)) {
+                        index += per_block;
+                        continue;
+                    }
                     let settings = SessionSettings {
                         ep,
                         ep_options: self.ep_options.clone(),
@@ -153,6 +188,10 @@ impl RunPlan {
                                 ),
                             };
                             for &n in &self.output_tokens {
+                                index += 1;
+                                if !self.in_shard(index - 1) {
+                                    continue;
+                                }
                                 let sweep = SweepPoint {
                                     batch,
                                     input_tokens: prompt.len,

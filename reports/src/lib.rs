@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod charts;
 pub mod compare;
 pub mod error;
+pub mod gate;
 pub mod html;
 pub mod read;
 pub mod write;

@@ -1,0 +1,253 @@
+//! The regression rule (what `slmbench gate` enforces).
+//!
+//! For each matched cell and gated metric, the change is current / base of the medians of the raw
+//! samples. A cell regresses on a metric only if both hold:
+//! 1. the change is statistically significant: a one-sided Mann–Whitney U test on the raw samples
+//!    (normal approximation with tie correction) gives p < α (default 0.05) in the worse direction;
+//! 2. the whole 95% bootstrap confidence interval of the ratio of medians (percentile method,
+//!    seeded, so the verdict is reproducible) lies beyond the noise threshold (default 5%).
+//!
+//! An improvement is reported by the mirror-image rule. Anything else is "no significant change".
+
+use serde::{Deserialize, Serialize};
+use slmbench_harness::results::CellResult;
+
+/// Gate settings (`ci/gate.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    #[serde(default = "default_resamples")]
+    pub bootstrap_resamples: usize,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Relative noise threshold per metric (`ttft`, `itl`, `e2e_tokens_per_s`); absent metrics are not gated.
+    pub thresholds: std::collections::BTreeMap<String, f64>,
+}
+
+fn default_alpha() -> f64 {
+    0.05
+}
+fn default_resamples() -> usize {
+    2000
+}
+fn default_seed() -> u64 {
+    1
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            alpha: 0.05,
+            bootstrap_resamples: 2000,
+            seed: 1,
+            thresholds: [("ttft", 0.05), ("itl", 0.05), ("e2e_tokens_per_s", 0.05)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+}
+
+impl GateConfig {
+    pub fn from_toml(text: &str) -> Result<GateConfig, String> {
+        let c: GateConfig = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        if !(0.0 < c.alpha && c.alpha < 0.5) {
+            return Err(format!("alpha = {} must be in (0, 0.5)", c.alpha));
+        }
+        for (k, v) in &c.thresholds {
+            if !METRICS.contains(&k.as_str()) {
+                return Err(format!("thresholds.{k}: unknown metric; gated metrics are {}", METRICS.join(", ")));
+            }
+            if !(v.is_finite() && *v >= 0.0) {
+                return Err(format!("thresholds.{k} = {v} must be ≥ 0"));
+            }
+        }
+        if c.bootstrap_resamples < 100 {
+            return Err("bootstrap_resamples must be at least 100".into());
+        }
+        Ok(c)
+    }
+}
+
+pub const METRICS: [&str; 3] = ["ttft", "itl", "e2e_tokens_per_s"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Regression,
+    Improvement,
+    NoSignificantChange,
+}
+
+/// Standard normal upper tail, via erfc (Numerical Recipes' Chebyshev fit, |error| < 1.2e-7).
+pub fn normal_sf(z: f64) -> f64 {
+    let x = z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.5 * x.abs());
+    let y = t
+        * (-x * x - 1.26551223
+            + t * (1.00002368
+                + t * (0.37409196
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807
+                                + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+            .exp();
+    let erfc = if x >= 0.0 { y } else { 2.0 - y };
+    0.5 * erfc
+}
+
+/// One-sided Mann–Whitney U: p-value that `b` tends to be larger than `a`.
+pub fn mann_whitney_greater(a: &[f64], b: &[f64]) -> f64 {
+    let (n1, n2) = (a.len() as f64, b.len() as f64);
+    if a.is_empty() || b.is_empty() {
+        return 1.0;
+    }
+    let mut all: Vec<(f64, bool)> = a.iter().map(|&x| (x, false)).chain(b.iter().map(|&x| (x, true))).collect();
+    all.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let n = all.len();
+    let mut ranks = vec![0.0; n];
+    let mut ties = 0.0;
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && all[j + 1].0 == all[i].0 {
+            j += 1;
+        }
+        let r = (i + j) as f64 / 2.0 + 1.0;
+        for k in ranks.iter_mut().take(j + 1).skip(i) {
+            *k = r;
+        }
+        let t = (j - i + 1) as f64;
+        ties += t * t * t - t;
+        i = j + 1;
+    }
+    let r2: f64 = all.iter().zip(&ranks).filter(|(x, _)| x.1).map(|(_, r)| r).sum();
+    let u2 = r2 - n2 * (n2 + 1.0) / 2.0;
+    let mean = n1 * n2 / 2.0;
+    let nn = n1 + n2;
+    let var = n1 * n2 / 12.0 * ((nn + 1.0) - ties / (nn * (nn - 1.0)));
+    if var <= 0.0 {
+        return if u2 > mean { 0.0 } else { 1.0 };
+    }
+    // Continuity correction.
+    normal_sf((u2 - mean - 0.5) / var.sqrt())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+/// 95% percentile-bootstrap interval of median(current) / median(base), seeded.
+pub fn bootstrap_ratio_ci(base: &[f64], current: &[f64], resamples: usize, seed: u64) -> (f64, f64) {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = |n: usize| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s % n as u64) as usize
+    };
+    let mut ratios = Vec::with_capacity(resamples);
+    let (mut bb, mut cc) = (vec![0.0; base.len()], vec![0.0; current.len()]);
+    for _ in 0..resamples {
+        for x in bb.iter_mut() {
+            *x = base[next(base.len())];
+        }
+        for x in cc.iter_mut() {
+            *x = current[next(current.len())];
+        }
+        ratios.push(median(&mut cc) / median(&mut bb));
+    }
+    ratios.sort_by(f64::total_cmp);
+    let at = |q: f64| ratios[((q * (resamples - 1) as f64).round() as usize).min(resamples - 1)];
+    (at(0.025), at(0.975))
+}
+
+/// The verdict on one metric of one cell.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricVerdict {
+    pub metric: String,
+    pub ratio: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub p_value: f64,
+    pub threshold: f64,
+    pub outcome: Outcome,
+}
+
+/// Applies the rule to latency-like samples (higher is worse) or, with `higher_is_better`, to
+/// throughput samples.
+pub fn judge(
+    metric: &str,
+    base: &[f64],
+    current: &[f64],
+    higher_is_better: bool,
+    threshold: f64,
+    cfg: &GateConfig,
+) -> MetricVerdict {
+    let ratio = median(&mut current.to_vec()) / median(&mut base.to_vec());
+    let (lo, hi) = bootstrap_ratio_ci(base, current, cfg.bootstrap_resamples, cfg.seed);
+    let (p_up, p_down) = (mann_whitney_greater(base, current), mann_whitney_greater(current, base));
+    let (worse_p, worse_beyond, better_p, better_beyond) = if higher_is_better {
+        (p_down, hi < 1.0 - threshold, p_up, lo > 1.0 + threshold)
+    } else {
+        (p_up, lo > 1.0 + threshold, p_down, hi < 1.0 - threshold)
+    };
+    let outcome = if worse_p < cfg.alpha && worse_beyond {
+        Outcome::Regression
+    } else if better_p < cfg.alpha && better_beyond {
+        Outcome::Improvement
+    } else {
+        Outcome::NoSignificantChange
+    };
+    MetricVerdict {
+        metric: metric.to_string(),
+        ratio,
+        ci_low: lo,
+        ci_high: hi,
+        p_value: if outcome == Outcome::Improvement { better_p } else { worse_p },
+        threshold,
+        outcome,
+    }
+}
+
+/// Raw samples of a gated metric: TTFT and pooled ITL in ns, end-to-end tokens/s per repetition.
+pub fn samples(c: &CellResult, metric: &str) -> Vec<f64> {
+    match metric {
+        "ttft" => c.samples.ttft_ns.iter().map(|&x| x as f64).collect(),
+        "itl" => c.samples.itl_ns.iter().flatten().map(|&x| x as f64).collect(),
+        _ => {
+            let n = c.output_token_ids.first().map(|r| r.len()).unwrap_or(c.sweep.output_tokens) as f64;
+            c.samples
+                .ttft_ns
+                .iter()
+                .zip(&c.samples.itl_ns)
+                .map(|(&t, itl)| n / ((t + itl.iter().sum::<u64>()) as f64 / 1e9))
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_tail_values() {
+        assert!((normal_sf(0.0) - 0.5).abs() < 1e-7);
+        assert!((normal_sf(1.959964) - 0.025).abs() < 1e-6);
+        assert!((normal_sf(-1.644854) - 0.95).abs() < 1e-6);
+    }
+
+    #[test]
+    fn mann_whitney_direction() {
+        let a: Vec<f64> = (0..20).map(|i| i as f64).collect();
+        let b: Vec<f64> = (10..30).map(|i| i as f64).collect();
+        assert!(mann_whitney_greater(&a, &b) < 0.01);
+        assert!(mann_whitney_greater(&b, &a) > 0.99);
+        assert!((mann_whitney_greater(&a, &a) - 0.5).abs() < 0.1);
+    }
+}
