@@ -39,14 +39,20 @@ enum Command {
     Gate(GateArgs),
     /// Join result files of sharded sweeps into one (same schema and machine, no duplicate cell).
     Merge(MergeArgs),
+    /// Baselines for the gate: `save` writes ci/baselines/<machine>.json.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+    /// Write results for dashboards: Bencher Metric Format or github-action-benchmark JSON.
+    Export(ExportArgs),
     /// Show the ONNX Runtime this build loads, its providers, and the host.
     Doctor,
 }
 
 #[derive(Args, Debug)]
 struct GateArgs {
+    /// Baseline results (default: ci/baselines/<this machine>.json).
     #[arg(long)]
-    baseline: PathBuf,
+    baseline: Option<PathBuf>,
     #[arg(long)]
     current: PathBuf,
     /// Gate settings (alpha, thresholds per metric).
@@ -55,6 +61,30 @@ struct GateArgs {
     /// Accept a baseline measured on another machine.
     #[arg(long)]
     allow_other_machine: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum BaselineCommand {
+    /// Save a results file as this machine's baseline.
+    Save {
+        /// The results file to keep.
+        results: PathBuf,
+        /// Where baselines live.
+        #[arg(long, default_value = "ci/baselines")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ExportArgs {
+    /// bencher (Bencher Metric Format), gh-smaller or gh-bigger (github-action-benchmark's
+    /// customSmallerIsBetter: TTFT and ITL; customBiggerIsBetter: tokens/s).
+    #[arg(long)]
+    format: String,
+    #[arg(required = true)]
+    results: Vec<PathBuf>,
+    #[arg(short = 'o', long)]
+    out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -253,6 +283,8 @@ pub fn run() -> Result<()> {
         Command::Compare(a) => compare(a),
         Command::Gate(a) => gate(a),
         Command::Merge(a) => merge(a),
+        Command::Baseline(BaselineCommand::Save { results, dir }) => baseline_save(&results, &dir),
+        Command::Export(a) => export(a),
         Command::Doctor => doctor(),
     }
 }
@@ -270,13 +302,41 @@ fn gate(a: GateArgs) -> Result<()> {
         Err(_) if a.config == Path::new("ci/gate.toml") => GateConfig::default(),
         Err(e) => bail!("cannot read gate config {}: {e}", a.config.display()),
     };
-    let base = slmbench_reports::read::read_all(std::slice::from_ref(&a.baseline))?;
     let cur = slmbench_reports::read::read_all(std::slice::from_ref(&a.current))?;
+    let baseline_path = match &a.baseline {
+        Some(p) => p.clone(),
+        None => {
+            let p = Path::new("ci/baselines").join(format!("{}.json", machine_slug(&cur.cells[0].context)));
+            if !p.is_file() {
+                bail!(
+                    "no baseline for this machine at {}; measure one and keep it with `slmbench baseline save RESULTS`, or pass --baseline FILE",
+                    p.display()
+                );
+            }
+            p
+        }
+    };
+    let base = slmbench_reports::read::read_all(std::slice::from_ref(&baseline_path))?;
+    let (bc, cc) = (&base.cells[0].context, &cur.cells[0].context);
+    if bc.ort_version != cc.ort_version || bc.suite_version != cc.suite_version {
+        eprintln!(
+            "slmbench: warning: stale baseline {} (measured {} with slmbench {} {} and ONNX Runtime {}; now slmbench {} and ONNX Runtime {}); save a new one once this change is accepted",
+            baseline_path.display(),
+            bc.time_rfc3339,
+            bc.suite_version,
+            bc.suite_commit,
+            bc.ort_version,
+            cc.suite_version,
+            cc.ort_version
+        );
+    }
+    let a = GateArgs { baseline: Some(baseline_path), ..a };
+    let baseline_display = a.baseline.clone().unwrap_or_default();
     let (fb, fc) = (fingerprint(&base.cells[0].context), fingerprint(&cur.cells[0].context));
     if fb != fc && !a.allow_other_machine {
         bail!(
             "baseline {} was measured on another machine ({fb}) than {} ({fc}); re-measure the baseline here or pass --allow-other-machine",
-            a.baseline.display(),
+            baseline_display.display(),
             a.current.display()
         );
     }
@@ -345,6 +405,44 @@ fn gate(a: GateArgs) -> Result<()> {
         }
         std::process::exit(1);
     }
+    Ok(())
+}
+
+/// A file-name-safe machine name for baselines.
+fn machine_slug(c: &slmbench_harness::context::Context) -> String {
+    let gib = c.memory_bytes.map(|b| (b as f64 / (1u64 << 30) as f64).round() as u64).unwrap_or(0);
+    let raw = format!("{}-{}c-{gib}g-{}-{}", c.cpu_model, c.cpu_logical_cores, c.os, c.arch).to_ascii_lowercase();
+    let mut slug = String::new();
+    for ch in raw.chars() {
+        let ch = if ch.is_ascii_alphanumeric() { ch } else { '-' };
+        if !(ch == '-' && slug.ends_with('-')) {
+            slug.push(ch);
+        }
+    }
+    slug.trim_matches('-').to_string()
+}
+
+fn baseline_save(results: &Path, dir: &Path) -> Result<()> {
+    let set = slmbench_reports::read::read_all(&[results.to_path_buf()])?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{}.json", machine_slug(&set.cells[0].context)));
+    std::fs::write(&path, serde_json::to_string_pretty(&set.cells)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("slmbench: baseline of {} cells saved to {}", set.cells.len(), path.display());
+    println!("{}", path.display());
+    Ok(())
+}
+
+fn export(a: ExportArgs) -> Result<()> {
+    let set = slmbench_reports::read::read_all(&a.results)?;
+    let text = match a.format.as_str() {
+        "bencher" => slmbench_reports::dashboards::bencher(&set.cells),
+        "gh-smaller" => slmbench_reports::dashboards::github_action_benchmark(&set.cells, false),
+        "gh-bigger" => slmbench_reports::dashboards::github_action_benchmark(&set.cells, true),
+        other => bail!("--format: `{other}` is not bencher, gh-smaller or gh-bigger"),
+    };
+    std::fs::write(&a.out, serde_json::to_string_pretty(&text)? + "\n")
+        .with_context(|| format!("cannot write {}", a.out.display()))?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use assert_cmd::Command;
+use predicates::prelude::*;
 
 fn slmbench(cache: &Path) -> Command {
     let mut c = Command::cargo_bin("slmbench").unwrap();
@@ -116,4 +117,68 @@ fn gate_passes_unchanged_and_fails_a_slowed_run() {
     )
     .unwrap();
     gate(&shifted).assert().code(2).stderr(predicates::str::contains("lacks 1 baseline cell"));
+}
+
+#[test]
+fn baselines_and_dashboard_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = d.join("run.jsonl");
+    slmbench(d)
+        .args(TINY)
+        .args(["-p", "8", "-n", "4", "-r", "3", "--min-repetitions", "1"])
+        .arg("-o")
+        .arg(&run)
+        .assert()
+        .success();
+
+    // No baseline yet for this machine: a clear message, exit 2.
+    let work = d.join("repo");
+    std::fs::create_dir_all(&work).unwrap();
+    slmbench(d).current_dir(&work).args(["gate", "--current"]).arg(&run).assert().code(2).stderr(
+        predicates::str::contains("no baseline for this machine at ci/baselines/")
+            .and(predicates::str::contains("baseline save")),
+    );
+    let saved = slmbench(d)
+        .current_dir(&work)
+        .args(["baseline", "save"])
+        .arg(&run)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let saved = String::from_utf8(saved).unwrap();
+    assert!(saved.trim().starts_with("ci/baselines/") && saved.trim().ends_with(".json"), "{saved}");
+    assert!(work.join(saved.trim()).is_file());
+    slmbench(d).current_dir(&work).args(["gate", "--current"]).arg(&run).assert().success();
+
+    // A baseline from another runtime version is used, with a stale warning.
+    let path = work.join(saved.trim());
+    let stale =
+        std::fs::read_to_string(&path).unwrap().replace("\"ort_version\": \"1.31.1\"", "\"ort_version\": \"1.30.0\"");
+    std::fs::write(&path, stale).unwrap();
+    slmbench(d)
+        .current_dir(&work)
+        .args(["gate", "--current"])
+        .arg(&run)
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("stale baseline"));
+
+    for (format, needle) in
+        [("bencher", "\"ttft\""), ("gh-smaller", "\"unit\": \"ms\""), ("gh-bigger", "\"unit\": \"tokens/s\"")]
+    {
+        let out = d.join(format!("{format}.json"));
+        slmbench(d).args(["export", "--format", format]).arg(&run).arg("-o").arg(&out).assert().success();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(text.contains(needle) && text.contains("cpu/tiny/decoder-only/p8-n4/t1/b1"), "{format}: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        match format {
+            "bencher" => assert_eq!(v.as_object().unwrap().len(), 2),
+            "gh-smaller" => assert_eq!(v.as_array().unwrap().len(), 4),
+            _ => assert_eq!(v.as_array().unwrap().len(), 4),
+        }
+    }
+    slmbench(d).args(["export", "--format", "csv"]).arg(&run).arg("-o").arg(d.join("x")).assert().code(2);
 }

@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod charts;
 pub mod compare;
+pub mod dashboards;
 pub mod error;
 pub mod gate;
 pub mod html;
