@@ -61,6 +61,9 @@ struct GateArgs {
     /// Accept a baseline measured on another machine.
     #[arg(long)]
     allow_other_machine: bool,
+    /// Re-measure flagged cells up to N times; a cell fails only if flagged every time.
+    #[arg(long, default_value_t = 0)]
+    confirm: usize,
 }
 
 #[derive(Subcommand, Debug)]
@@ -296,7 +299,7 @@ fn fingerprint(c: &slmbench_harness::context::Context) -> String {
 }
 
 fn gate(a: GateArgs) -> Result<()> {
-    use slmbench_reports::gate::{self, GateConfig, Outcome};
+    use slmbench_reports::gate::GateConfig;
     let cfg = match std::fs::read_to_string(&a.config) {
         Ok(text) => GateConfig::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", a.config.display()))?,
         Err(_) if a.config == Path::new("ci/gate.toml") => GateConfig::default(),
@@ -340,61 +343,29 @@ fn gate(a: GateArgs) -> Result<()> {
             a.current.display()
         );
     }
-    let key = |c: &slmbench_harness::results::CellResult| (c.model.name.clone(), slmbench_reports::analysis::point(c));
-    let mut missing = vec![];
-    let mut rows = String::from(
-        "| cell | metric | base | current | ratio (95% CI) | p | threshold | verdict |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n",
-    );
-    let mut regressions = vec![];
-    let mut improvements = 0;
-    for b in &base.cells {
-        let k = key(b);
-        let name =
-            format!("{} {} t{} b{} p{} n{}", k.0, k.1.ep, k.1.threads, k.1.batch, k.1.input_tokens, k.1.output_tokens);
-        let Some(c) = cur.cells.iter().find(|c| key(c) == k) else {
-            missing.push(name);
-            continue;
-        };
-        for (metric, &threshold) in &cfg.thresholds {
-            let (bs, cs) = (gate::samples(b, metric), gate::samples(c, metric));
-            if bs.is_empty() || cs.is_empty() {
-                continue;
-            }
-            let v = gate::judge(metric, &bs, &cs, metric == "e2e_tokens_per_s", threshold, &cfg);
-            let med = |x: &[f64]| slmbench_harness::stats::Summary::of(x).map(|s| s.median).unwrap_or(f64::NAN);
-            let unit = if metric == "e2e_tokens_per_s" { 1.0 } else { 1e-6 };
-            let verdict = match v.outcome {
-                Outcome::Regression => {
-                    regressions.push(format!("{name}: {metric} {:+.1}%", (v.ratio - 1.0) * 100.0));
-                    "**regression**"
-                }
-                Outcome::Improvement => {
-                    improvements += 1;
-                    "improvement"
-                }
-                Outcome::NoSignificantChange => "no significant change",
-            };
-            rows.push_str(&format!(
-                "| {} | {metric} | {:.3} | {:.3} | {:.3} ({:.3}–{:.3}) | {:.3} | {:.0}% | {verdict} |\n",
-                name.replace('|', "\\|"),
-                med(&bs) * unit,
-                med(&cs) * unit,
-                v.ratio,
-                v.ci_low,
-                v.ci_high,
-                v.p_value,
-                threshold * 100.0
-            ));
-        }
-    }
-    if !missing.is_empty() {
+    let mut cur_cells = cur.cells.clone();
+    let mut judged = judge_all(&base.cells, &cur_cells, &cfg);
+    if !judged.missing.is_empty() {
         bail!(
             "{} lacks {} baseline cell(s): {}; run the same sweep as the baseline",
             a.current.display(),
-            missing.len(),
-            missing.join("; ")
+            judged.missing.len(),
+            judged.missing.join("; ")
         );
     }
+    // --confirm: re-measure flagged cells; a cell stays a regression only if flagged every time.
+    for round in 1..=a.confirm {
+        if judged.flagged.is_empty() {
+            break;
+        }
+        for name in judged.flagged.clone() {
+            let Some(i) = cur_cells.iter().position(|c| cell_name(c) == name) else { continue };
+            eprintln!("slmbench: --confirm round {round}: re-measuring {name}");
+            cur_cells[i] = rerun_cell(&cur_cells[i])?;
+        }
+        judged = judge_all(&base.cells, &cur_cells, &cfg);
+    }
+    let (rows, regressions, improvements) = (judged.rows, judged.regressions, judged.improvements);
     println!("{rows}");
     println!("{} regression(s), {improvements} improvement(s) over {} cells.", regressions.len(), base.cells.len());
     use std::io::Write;
@@ -444,6 +415,123 @@ fn export(a: ExportArgs) -> Result<()> {
     std::fs::write(&a.out, serde_json::to_string_pretty(&text)? + "\n")
         .with_context(|| format!("cannot write {}", a.out.display()))?;
     Ok(())
+}
+
+struct Judged {
+    rows: String,
+    regressions: Vec<String>,
+    /// Names of cells with at least one regressed metric.
+    flagged: Vec<String>,
+    improvements: usize,
+    missing: Vec<String>,
+}
+
+fn cell_name(c: &slmbench_harness::results::CellResult) -> String {
+    let p = slmbench_reports::analysis::point(c);
+    format!("{} {} t{} b{} p{} n{}", c.model.name, p.ep, p.threads, p.batch, p.input_tokens, p.output_tokens)
+}
+
+fn judge_all(
+    base: &[slmbench_harness::results::CellResult],
+    cur: &[slmbench_harness::results::CellResult],
+    cfg: &slmbench_reports::gate::GateConfig,
+) -> Judged {
+    use slmbench_reports::gate::{self, Outcome};
+    let mut j = Judged {
+        rows: String::from(
+            "| cell | metric | base | current | ratio (95% CI) | p | threshold | verdict |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n",
+        ),
+        regressions: vec![],
+        flagged: vec![],
+        improvements: 0,
+        missing: vec![],
+    };
+    for b in base {
+        let name = cell_name(b);
+        let Some(c) = cur.iter().find(|c| cell_name(c) == name) else {
+            j.missing.push(name);
+            continue;
+        };
+        for (metric, &threshold) in &cfg.thresholds {
+            let (bs, cs) = (gate::samples(b, metric), gate::samples(c, metric));
+            if bs.is_empty() || cs.is_empty() {
+                continue;
+            }
+            let v = gate::judge(metric, &bs, &cs, metric == "e2e_tokens_per_s", threshold, cfg);
+            let med = |x: &[f64]| slmbench_harness::stats::Summary::of(x).map(|s| s.median).unwrap_or(f64::NAN);
+            let unit = if metric == "e2e_tokens_per_s" { 1.0 } else { 1e-6 };
+            let verdict = match v.outcome {
+                Outcome::Regression => {
+                    j.regressions.push(format!("{name}: {metric} {:+.1}%", (v.ratio - 1.0) * 100.0));
+                    if !j.flagged.contains(&name) {
+                        j.flagged.push(name.clone());
+                    }
+                    "**regression**"
+                }
+                Outcome::Improvement => {
+                    j.improvements += 1;
+                    "improvement"
+                }
+                Outcome::NoSignificantChange => "no significant change",
+            };
+            j.rows.push_str(&format!(
+                "| {} | {metric} | {:.3} | {:.3} | {:.3} ({:.3}–{:.3}) | {:.3} | {:.0}% | {verdict} |\n",
+                name.replace('|', "\\|"),
+                med(&bs) * unit,
+                med(&cs) * unit,
+                v.ratio,
+                v.ci_low,
+                v.ci_high,
+                v.p_value,
+                threshold * 100.0
+            ));
+        }
+    }
+    j
+}
+
+/// Measures a recorded cell again with its recorded model, settings and sweep point.
+fn rerun_cell(c: &slmbench_harness::results::CellResult) -> Result<slmbench_harness::results::CellResult> {
+    use slmbench_harness::layout::Layout;
+    let Some(seed) = c.sweep.prompt_seed else {
+        bail!("cell {} was run with --prompt-ids, which results do not keep; it cannot be re-measured", cell_name(c));
+    };
+    let tmp = std::env::temp_dir().join(format!("slmbench-confirm-{}.jsonl", std::process::id()));
+    let plan = RunPlan {
+        models: vec![ModelEntry {
+            dir: PathBuf::from(&c.model.dir),
+            name: c.model.name.clone(),
+            pair: c.model.pair.clone(),
+        }],
+        eps: vec![c.settings.ep_used],
+        ep_options: c.settings.ep_options.clone(),
+        threads: vec![c.settings.threads],
+        batches: vec![c.sweep.batch],
+        input_tokens: vec![c.sweep.input_tokens],
+        output_tokens: vec![c.sweep.output_tokens],
+        prompt_ids: None,
+        seed,
+        stop_at_eos: c.sweep.stop_at_eos,
+        opt_level: c.settings.graph_optimization,
+        spinning: c.settings.intra_op_spinning,
+        decoder: match c.model.layout {
+            Layout::EncoderDecoderSplit => DecoderChoice::Split,
+            Layout::EncoderDecoderMerged => DecoderChoice::Merged,
+            _ => DecoderChoice::Auto,
+        },
+        policy: Policy {
+            warmup: c.repetitions.warmup,
+            min_repetitions: c.repetitions.measured,
+            max_repetitions: c.repetitions.measured.max(1),
+            ..Policy::default()
+        },
+        output: tmp.display().to_string(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        shard: None,
+    };
+    let mut cells = plan.execute()?;
+    let _ = std::fs::remove_file(&tmp);
+    cells.pop().ok_or_else(|| anyhow::anyhow!("re-measuring {} produced no cell", cell_name(c)))
 }
 
 fn merge(a: MergeArgs) -> Result<()> {

@@ -94,6 +94,12 @@ fn gate_passes_unchanged_and_fails_a_slowed_run() {
         .code(1)
         .stdout(predicates::str::contains("**regression**"))
         .stderr(predicates::str::contains("regression: decoder-only cpu t1 b1 p8 n8: itl"));
+    // --confirm re-measures flagged cells: a slowdown that persists still fails...
+    let mut c = gate(&slow);
+    c.env("SLMBENCH_TEST_DELAY_US", "3000").args(["--confirm", "1"]);
+    c.assert().code(1).stderr(predicates::str::contains("--confirm round 1: re-measuring"));
+    // ...and one that was transient passes once re-measured.
+    gate(&slow).args(["--confirm", "2"]).assert().success().stdout(predicates::str::contains("0 regression(s)"));
     // And the other way round it is an improvement, not a failure.
     let mut c = slmbench(d);
     c.args(["gate", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/ci/gate.toml"), "--baseline"])
