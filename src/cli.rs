@@ -12,6 +12,7 @@ use slmbench_harness::run::{self, ModelEntry, RunPlan};
 use slmbench_harness::stats::Policy;
 use slmbench_harness::{LoadedModel, Prompt, SessionSettings, sweep};
 use slmbench_models::{BuildOptions, Config, ExternalData, Pair, presets};
+use slmbench_reports::analysis::cell_name;
 
 pub const EXIT_USAGE: u8 = 2;
 
@@ -333,13 +334,11 @@ fn gate(a: GateArgs) -> Result<()> {
             cc.ort_version
         );
     }
-    let a = GateArgs { baseline: Some(baseline_path), ..a };
-    let baseline_display = a.baseline.clone().unwrap_or_default();
     let (fb, fc) = (fingerprint(&base.cells[0].context), fingerprint(&cur.cells[0].context));
     if fb != fc && !a.allow_other_machine {
         bail!(
             "baseline {} was measured on another machine ({fb}) than {} ({fc}); re-measure the baseline here or pass --allow-other-machine",
-            baseline_display.display(),
+            baseline_path.display(),
             a.current.display()
         );
     }
@@ -381,10 +380,8 @@ fn gate(a: GateArgs) -> Result<()> {
 
 /// A file-name-safe machine name for baselines.
 fn machine_slug(c: &slmbench_harness::context::Context) -> String {
-    let gib = c.memory_bytes.map(|b| (b as f64 / (1u64 << 30) as f64).round() as u64).unwrap_or(0);
-    let raw = format!("{}-{}c-{gib}g-{}-{}", c.cpu_model, c.cpu_logical_cores, c.os, c.arch).to_ascii_lowercase();
     let mut slug = String::new();
-    for ch in raw.chars() {
+    for ch in fingerprint(c).to_ascii_lowercase().chars() {
         let ch = if ch.is_ascii_alphanumeric() { ch } else { '-' };
         if !(ch == '-' && slug.ends_with('-')) {
             slug.push(ch);
@@ -424,11 +421,6 @@ struct Judged {
     flagged: Vec<String>,
     improvements: usize,
     missing: Vec<String>,
-}
-
-fn cell_name(c: &slmbench_harness::results::CellResult) -> String {
-    let p = slmbench_reports::analysis::point(c);
-    format!("{} {} t{} b{} p{} n{}", c.model.name, p.ep, p.threads, p.batch, p.input_tokens, p.output_tokens)
 }
 
 fn judge_all(
@@ -680,7 +672,7 @@ fn run_sweep(a: RunArgs) -> Result<()> {
     if !a.max_time.is_finite() || a.max_time <= 0.0 {
         bail!("--max-time must be a positive number of seconds");
     }
-    let plan = RunPlan {
+    let mut plan = RunPlan {
         eps,
         ep_options,
         threads,
@@ -705,8 +697,8 @@ fn run_sweep(a: RunArgs) -> Result<()> {
         shard: a.shard.as_deref().map(run::parse_shard).transpose()?,
         models,
     };
+    // A bad -o fails before any preset is built.
     slmbench_harness::export::Format::from_path(&plan.output)?;
-    let mut plan = plan;
     for p in &presets {
         plan.models.extend(run::expand_dir(&preset_dir(p)?));
     }

@@ -92,33 +92,23 @@ fn median_ttft(cells: &[serde_json::Value], kind: &str, p: u64, n: u64) -> f64 {
         .unwrap()
 }
 
+/// A quick measured run of the tiny pair (one thread, no warm-up) writing `results`.
+fn run_tiny(dir: &Path, args: &[&str], results: &Path) {
+    slmbench()
+        .env("SLMBENCH_CACHE_DIR", dir.join("cache"))
+        .args(["run", "--preset", "tiny", "-t", "1", "--warmup", "0"])
+        .args(args)
+        .arg("-o")
+        .arg(results)
+        .assert()
+        .success();
+}
+
 #[test]
 fn report_renders_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("run/results.jsonl");
-    slmbench()
-        .env("SLMBENCH_CACHE_DIR", dir.path().join("cache"))
-        .args([
-            "run",
-            "--preset",
-            "tiny",
-            "-p",
-            "8,32",
-            "-n",
-            "4,8",
-            "-t",
-            "1",
-            "-r",
-            "3",
-            "--min-repetitions",
-            "1",
-            "--warmup",
-            "0",
-            "-o",
-        ])
-        .arg(&results)
-        .assert()
-        .success();
+    run_tiny(dir.path(), &["-p", "8,32", "-n", "4,8", "-r", "3", "--min-repetitions", "1"], &results);
     let page = dir.path().join("run/index.html");
     assert!(page.is_file(), "run writes the report next to its results");
 
@@ -155,28 +145,7 @@ fn report_renders_in_chromium() {
 fn strings_from_results_are_shown_as_text() {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results.jsonl");
-    slmbench()
-        .env("SLMBENCH_CACHE_DIR", dir.path().join("cache"))
-        .args([
-            "run",
-            "--preset",
-            "tiny",
-            "-p",
-            "8",
-            "-n",
-            "3",
-            "-t",
-            "1",
-            "-r",
-            "1",
-            "--warmup",
-            "0",
-            "--no-report",
-            "-o",
-        ])
-        .arg(&results)
-        .assert()
-        .success();
+    run_tiny(dir.path(), &["-p", "8", "-n", "3", "-r", "1", "--no-report"], &results);
     let evil = "<script>alert(\"x\")</script>'\"&<b>";
     let mut lines = vec![];
     for l in std::fs::read_to_string(&results).unwrap().lines() {

@@ -28,8 +28,6 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("ONNX Runtime failed on {path}: {message}")]
-    Session { path: PathBuf, message: String },
     #[error("{0}")]
     Unavailable(String),
 }

@@ -5,7 +5,8 @@
 //! beforehand, `Session::run`, reading the new token ids, and moving the `present.*` outputs into
 //! the next step's `past_key_values.*` (ONNX Runtime's own values: no host copy of the cache).
 //! Every other input (attention masks and position ids of every step, empty caches) is built
-//! before the clock starts.
+//! before the clock starts; per step the loop allocates only the short list of input views that
+//! `Session::run` takes (the cache vectors are swapped, not rebuilt).
 
 use std::path::Path;
 use std::time::Instant;
@@ -211,18 +212,9 @@ impl LoadedModel {
             )));
         }
         let enc_dec = self.files.layout.is_encoder_decoder();
-        if let Some(max) = self.config.max_positions {
-            let needed = if enc_dec { prompt.len.max(new_tokens) } else { prompt.len + new_tokens };
-            if needed > max {
-                return Err(HarnessError::BadInput(format!(
-                    "{} positions are needed ({} prompt + {} new tokens) but the model has {max} (max_position_embeddings in {})",
-                    needed,
-                    prompt.len,
-                    new_tokens,
-                    self.files.dir.join("config.json").display()
-                )));
-            }
-        }
+        self.config
+            .check_positions(enc_dec, prompt.len, new_tokens)
+            .map_err(|e| HarnessError::BadInput(format!("{e} in {}", self.files.dir.join("config.json").display())))?;
         let start = self.config.decoder_start_token_id.unwrap_or(0);
         let eos = self.config.eos_token_id;
         let feeds = self.feeds(prompt, new_tokens, start).map_err(HarnessError::ort(&self.files.dir))?;
@@ -278,23 +270,30 @@ fn run_loop(
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
         .map(std::time::Duration::from_micros);
+    // The encoder's inputs, in its input order, are arranged before the clock starts.
+    let enc_inputs: Option<Vec<SessionInputValue>> = match m.encoder.as_ref() {
+        Some(enc) => {
+            let mask = feeds.enc_mask.as_ref().expect("encoder-decoder feeds have a mask");
+            Some(
+                enc.inputs()
+                    .iter()
+                    .map(|i| match i.name() {
+                        "input_ids" => Ok(SessionInputValue::from(&feeds.prompt)),
+                        "attention_mask" => Ok(SessionInputValue::from(mask)),
+                        other => Err(HarnessError::BadModel {
+                            path: m.files.encoder.clone().unwrap_or_default(),
+                            reason: format!("encoder input `{other}` is not one slmbench knows how to feed"),
+                        }),
+                    })
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        None => None,
+    };
     let clock = Instant::now();
     let mut encoder_ns = None;
     let mut enc_hidden: Option<DynValue> = None;
-    if let Some(enc) = m.encoder.as_mut() {
-        let mask = feeds.enc_mask.as_ref().expect("encoder-decoder feeds have a mask");
-        let names = enc.inputs().iter().map(|i| i.name().to_string()).collect::<Vec<_>>();
-        let ordered: Vec<SessionInputValue> = names
-            .iter()
-            .map(|n| match n.as_str() {
-                "input_ids" => Ok(SessionInputValue::from(&feeds.prompt)),
-                "attention_mask" => Ok(SessionInputValue::from(mask)),
-                other => Err(HarnessError::BadModel {
-                    path: m.files.encoder.clone().unwrap_or_default(),
-                    reason: format!("encoder input `{other}` is not one slmbench knows how to feed"),
-                }),
-            })
-            .collect::<Result<_, _>>()?;
+    if let (Some(enc), Some(ordered)) = (m.encoder.as_mut(), enc_inputs) {
         let mut out = enc.run(ordered.as_slice()).map_err(&err)?;
         enc_hidden = Some(out.remove("last_hidden_state").ok_or_else(|| HarnessError::BadModel {
             path: m.files.encoder.clone().unwrap_or_default(),
@@ -303,7 +302,9 @@ fn run_loop(
         encoder_ns = Some(clock.elapsed().as_nanos() as u64);
     }
 
-    let mut self_past: Vec<DynValue> = vec![];
+    // Two cache vectors swapped each step, so handing the cache over allocates nothing.
+    let mut self_past: Vec<DynValue> = Vec::with_capacity(self_names.len());
+    let mut next_past: Vec<DynValue> = Vec::with_capacity(self_names.len());
     let mut cross_past: Vec<DynValue> = vec![];
     let mut last = clock.elapsed().as_nanos() as u64;
     let mut ttft_ns = 0;
@@ -314,7 +315,8 @@ fn run_loop(
             data.copy_from_slice(&current);
         }
         let plan = if step == 0 { first_plan } else { next_plan };
-        let (run_ns, new_self, new_cross) = {
+        next_past.clear();
+        let (run_ns, new_cross) = {
             let sp = if step == 0 { &feeds.empty_self } else { &self_past };
             let cp = if step == 0 { &feeds.empty_cross } else { &cross_past };
             let inputs: Vec<SessionInputValue> = plan
@@ -350,25 +352,28 @@ fn run_loop(
                 .get("logits")
                 .ok_or_else(|| HarnessError::BadModel { path: dir.clone(), reason: "no `logits` output".into() })?;
             argmax_last(logits, &mut current).map_err(&err)?;
-            let take =
-                |out: &mut ort::session::SessionOutputs, names: &[String]| -> Result<Vec<DynValue>, HarnessError> {
-                    names
-                        .iter()
-                        .map(|n| {
-                            out.remove(n).ok_or_else(|| HarnessError::BadModel {
-                                path: dir.clone(),
-                                reason: format!("no `{n}` output to carry the cache"),
-                            })
-                        })
-                        .collect()
-                };
-            let new_self = take(&mut out, self_names)?;
+            let take = |out: &mut ort::session::SessionOutputs,
+                        names: &[String],
+                        into: &mut Vec<DynValue>|
+             -> Result<(), HarnessError> {
+                for n in names {
+                    into.push(out.remove(n).ok_or_else(|| HarnessError::BadModel {
+                        path: dir.clone(),
+                        reason: format!("no `{n}` output to carry the cache"),
+                    })?);
+                }
+                Ok(())
+            };
+            take(&mut out, self_names, &mut next_past)?;
             // Cross-attention keys/values come from the first step only and are kept.
-            let new_cross = if enc_dec && step == 0 { take(&mut out, cross_names)? } else { vec![] };
-            (run_ns, new_self, new_cross)
+            let mut new_cross = vec![];
+            if enc_dec && step == 0 {
+                take(&mut out, cross_names, &mut new_cross)?;
+            }
+            (run_ns, new_cross)
         };
         let now = clock.elapsed().as_nanos() as u64;
-        self_past = new_self;
+        std::mem::swap(&mut self_past, &mut next_past);
         if step == 0 {
             if enc_dec {
                 cross_past = new_cross;

@@ -128,6 +128,21 @@ pub struct ModelConfig {
     pub max_positions: Option<usize>,
 }
 
+impl ModelConfig {
+    /// Whether `prompt` input and `new` generated tokens fit the model's positions. An
+    /// encoder-decoder's encoder and decoder each hold their own; a decoder-only holds both.
+    pub fn check_positions(&self, encoder_decoder: bool, prompt: usize, new: usize) -> Result<(), String> {
+        let Some(max) = self.max_positions else { return Ok(()) };
+        let needed = if encoder_decoder { prompt.max(new) } else { prompt + new };
+        if needed > max {
+            return Err(format!(
+                "{needed} positions are needed ({prompt} prompt + {new} new tokens) but the model has {max} (max_position_embeddings)"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Reads `config.json` (absent is fine: everything is optional).
 pub fn read_config(dir: &Path) -> Result<ModelConfig, HarnessError> {
     let path = dir.join("config.json");

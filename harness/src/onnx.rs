@@ -1,15 +1,14 @@
-//! Plain ONNX Runtime sessions with host-side inputs and outputs: what correctness checks and
-//! `generate` need. (The timed generation loops hand caches over without host copies.)
+//! Plain ONNX Runtime sessions with host-side inputs and outputs, for the correctness checks
+//! (the timed generation loops in `generate.rs` hand caches over without host copies).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{DynValue, Tensor};
 
-use crate::error::RuntimeError;
-use crate::runtime;
+use crate::error::HarnessError;
+use crate::session::SessionSettings;
 
 /// A host tensor to feed.
 #[derive(Debug, Clone)]
@@ -26,22 +25,9 @@ pub struct Output {
     pub data: Vec<f32>,
 }
 
-fn ort_err(path: &Path) -> impl Fn(ort::Error) -> RuntimeError + '_ {
-    move |e| RuntimeError::Session { path: path.to_path_buf(), message: e.to_string() }
-}
-
-/// Opens a session on the CPU provider.
-pub fn open(path: &Path, threads: usize) -> Result<Session, RuntimeError> {
-    let env = runtime::environment()?;
-    let err = ort_err(path);
-    let builder = Session::builder(env).map_err(&err)?;
-    let builder = builder
-        .with_intra_threads(threads)
-        .map_err(|e| err(e.into()))?
-        .with_optimization_level(GraphOptimizationLevel::All)
-        .map_err(|e| err(e.into()))?;
-    let mut builder = builder;
-    builder.commit_from_file(path).map_err(&err)
+/// Opens a session on the CPU provider with `threads` intra-op threads.
+pub fn open(path: &Path, threads: usize) -> Result<Session, HarnessError> {
+    crate::session::open(path, &SessionSettings { threads, ..SessionSettings::default() })
 }
 
 /// Input names of a session, in graph order.
@@ -54,8 +40,8 @@ pub fn run(
     session: &mut Session,
     path: &Path,
     inputs: Vec<(String, Input)>,
-) -> Result<BTreeMap<String, Output>, RuntimeError> {
-    let err = ort_err(path);
+) -> Result<BTreeMap<String, Output>, HarnessError> {
+    let err = HarnessError::ort(path);
     let mut values: Vec<(String, DynValue)> = Vec::with_capacity(inputs.len());
     for (name, input) in inputs {
         let v: DynValue = match input {

@@ -117,17 +117,10 @@ impl RunPlan {
         for m in &self.models {
             let files = layout::detect_with(&m.dir, self.decoder)?;
             let cfg = layout::read_config(&m.dir)?;
-            if let Some(max) = cfg.max_positions {
-                let (p, n) =
-                    (inputs.iter().max().copied().unwrap_or(0), self.output_tokens.iter().max().copied().unwrap_or(0));
-                let needed = if files.layout.is_encoder_decoder() { p.max(n) } else { p + n };
-                if needed > max {
-                    return Err(HarnessError::BadInput(format!(
-                        "{}: {needed} positions needed ({p} input + {n} output tokens) but the model has {max} (max_position_embeddings); lower -p/-n",
-                        m.name
-                    )));
-                }
-            }
+            let (p, n) =
+                (inputs.iter().max().copied().unwrap_or(0), self.output_tokens.iter().max().copied().unwrap_or(0));
+            cfg.check_positions(files.layout.is_encoder_decoder(), p, n)
+                .map_err(|e| HarnessError::BadInput(format!("{}: {e}; lower -p/-n", m.name)))?;
             if let (Some(ids), Some(v)) = (&self.prompt_ids, cfg.vocab_size)
                 && let Some(bad) = ids.iter().find(|&&i| i < 0 || i as usize >= v)
             {

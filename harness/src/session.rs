@@ -58,7 +58,8 @@ impl Default for SessionSettings {
     }
 }
 
-fn open(path: &Path, s: &SessionSettings) -> Result<Session, HarnessError> {
+/// One session with `s`'s provider, threads, optimisation level and spinning.
+pub(crate) fn open(path: &Path, s: &SessionSettings) -> Result<Session, HarnessError> {
     let env = runtime::environment()?;
     let err = HarnessError::ort(path);
     let dispatch = ep::dispatch(s.ep, &s.ep_options)?;

@@ -102,9 +102,7 @@ fn as_input(o: &Output) -> Input {
     Input::F32(o.shape.clone(), o.data.clone())
 }
 
-fn build(cfg: &Config, dir: &Path, fault: Option<Fault>) {
-    // Weights in `<file>_data` files for the external-data test (its folder says so).
-    let external = if dir.to_string_lossy().contains("external") { ExternalData::Always } else { ExternalData::Auto };
+fn build(cfg: &Config, dir: &Path, fault: Option<Fault>, external: ExternalData) {
     let opts = BuildOptions {
         seed: 7,
         split_decoder: true,
@@ -310,11 +308,22 @@ fn distinct(tokens: &[i64]) -> usize {
     t.len()
 }
 
+/// Builds `pair` under `root` and checks both models against the reference.
 fn check_pair(pair: &Pair, root: &Path, fault: Option<Fault>, prompt_seeds: &[u64]) -> Check<()> {
+    check_pair_with(pair, root, fault, prompt_seeds, ExternalData::Auto)
+}
+
+fn check_pair_with(
+    pair: &Pair,
+    root: &Path,
+    fault: Option<Fault>,
+    prompt_seeds: &[u64],
+    external: ExternalData,
+) -> Check<()> {
     let ed_dir = root.join("encoder-decoder");
     let do_dir = root.join("decoder-only");
-    build(&pair.encoder_decoder, &ed_dir, fault);
-    build(&pair.decoder_only, &do_dir, fault);
+    build(&pair.encoder_decoder, &ed_dir, fault, external);
+    build(&pair.decoder_only, &do_dir, fault, external);
     let (mut ed_tokens, mut do_tokens) = (vec![], vec![]);
     for &seed in prompt_seeds {
         for files in [DecoderFiles::Merged, DecoderFiles::Split] {
@@ -346,9 +355,9 @@ fn tiny_pair_matches_reference() {
 #[test]
 fn external_data_matches_reference() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("external");
+    let root = dir.path();
     let pair = Pair::preset("tiny").unwrap();
-    check_pair(&pair, &root, None, &[6]).unwrap_or_else(|e| panic!("{e}"));
+    check_pair_with(&pair, root, None, &[6], ExternalData::Always).unwrap_or_else(|e| panic!("{e}"));
     assert!(root.join("decoder-only/model.onnx_data").is_file());
     assert!(root.join("encoder-decoder/decoder_model_merged.onnx_data").is_file());
 }

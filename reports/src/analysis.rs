@@ -20,17 +20,19 @@ impl Ratio {
     }
 }
 
-/// End-to-end tokens/s of each repetition, from the raw samples.
-pub fn e2e_summary(c: &CellResult) -> Option<Summary> {
+/// End-to-end tokens/s of each repetition, N / (TTFT + Σ ITL), from the raw samples.
+pub fn e2e_samples(c: &CellResult) -> Vec<f64> {
     let n = c.output_token_ids.first().map(|r| r.len()).unwrap_or(c.sweep.output_tokens) as f64;
-    let v: Vec<f64> = c
-        .samples
+    c.samples
         .ttft_ns
         .iter()
         .zip(&c.samples.itl_ns)
         .map(|(&t, itl)| n / ((t + itl.iter().sum::<u64>()) as f64 / 1e9))
-        .collect();
-    Summary::of(&v)
+        .collect()
+}
+
+pub fn e2e_summary(c: &CellResult) -> Option<Summary> {
+    Summary::of(&e2e_samples(c))
 }
 
 /// What identifies a cell within a model: where it ran and the sweep point.
@@ -51,6 +53,15 @@ pub fn point(c: &CellResult) -> Point {
         input_tokens: c.sweep.input_tokens,
         output_tokens: c.sweep.output_tokens,
     }
+}
+
+/// `<model> <ep> t<threads> b<batch> p<input> n<output>`: how compare and gate name a cell.
+pub fn point_name(model: &str, p: &Point) -> String {
+    format!("{model} {} t{} b{} p{} n{}", p.ep, p.threads, p.batch, p.input_tokens, p.output_tokens)
+}
+
+pub fn cell_name(c: &CellResult) -> String {
+    point_name(&c.model.name, &point(c))
 }
 
 /// An encoder-decoder cell and its decoder-only partner at the same point.

@@ -9,7 +9,7 @@ use serde::Serialize;
 use slmbench_harness::results::CellResult;
 use slmbench_harness::stats::Summary;
 
-use crate::analysis::{Point, Ratio, e2e_summary, point};
+use crate::analysis::{Point, Ratio, e2e_summary, point, point_name};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -55,7 +55,7 @@ fn key(c: &CellResult) -> (String, Point) {
 }
 
 fn describe(k: &(String, Point)) -> String {
-    format!("{} {} t{} b{} p{} n{}", k.0, k.1.ep, k.1.threads, k.1.batch, k.1.input_tokens, k.1.output_tokens)
+    point_name(&k.0, &k.1)
 }
 
 fn change(

@@ -219,15 +219,7 @@ pub fn samples(c: &CellResult, metric: &str) -> Vec<f64> {
     match metric {
         "ttft" => c.samples.ttft_ns.iter().map(|&x| x as f64).collect(),
         "itl" => c.samples.itl_ns.iter().flatten().map(|&x| x as f64).collect(),
-        _ => {
-            let n = c.output_token_ids.first().map(|r| r.len()).unwrap_or(c.sweep.output_tokens) as f64;
-            c.samples
-                .ttft_ns
-                .iter()
-                .zip(&c.samples.itl_ns)
-                .map(|(&t, itl)| n / ((t + itl.iter().sum::<u64>()) as f64 / 1e9))
-                .collect()
-        }
+        _ => crate::analysis::e2e_samples(c),
     }
 }
 
