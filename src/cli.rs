@@ -1,8 +1,12 @@
 //! Argument parsing (clap derive) and dispatch.
 //!
-//! Exit codes: 0 success, 2 bad input or a failed step (the message names what to fix).
+//! Exit codes: 0 success; 1 the gate found a regression; 2 bad input or a failed step (the
+//! message names what to fix); 3 a sweep finished but some cells failed (they are recorded in
+//! the results file); 130 / 143 a sweep stopped by SIGINT / SIGTERM (what was measured is kept).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -15,6 +19,7 @@ use slmbench_models::{BuildOptions, Config, ExternalData, Pair, presets};
 use slmbench_reports::analysis::cell_name;
 
 pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_CELLS_FAILED: u8 = 3;
 
 #[derive(Parser, Debug)]
 #[command(name = "slmbench", version, about = "Encoder-decoder vs decoder-only SLM latency on ONNX Runtime")]
@@ -193,9 +198,18 @@ struct RunArgs {
     /// Do not write the HTML report next to the results file.
     #[arg(long)]
     no_report: bool,
-    /// Results file (.jsonl, .json, .csv, .md) or - for Markdown on stdout.
-    #[arg(short = 'o', long, default_value = "reports/latest/results.jsonl", env = "SLMBENCH_OUTPUT")]
-    output: String,
+    /// Results file (.jsonl, .json, .csv, .md) or - for Markdown on stdout [default: reports/latest/results.jsonl].
+    #[arg(short = 'o', long, env = "SLMBENCH_OUTPUT")]
+    output: Option<String>,
+    /// Continue an interrupted sweep: skip the cells already in this .jsonl file and append the rest to it.
+    #[arg(long, value_name = "FILE")]
+    resume: Option<String>,
+    /// With --resume, measure again the cells recorded as failed.
+    #[arg(long, requires = "resume")]
+    retry_failed: bool,
+    /// Run cells the memory guard refuses (its estimate exceeds the available memory).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -275,13 +289,17 @@ struct DescribeArgs {
     dir: Option<PathBuf>,
 }
 
-pub fn run() -> Result<()> {
+/// Runs the command; returns the exit code of a run that finished (errors exit 2 in `main`).
+pub fn run() -> Result<u8> {
     let cli = Cli::parse();
+    if let Command::Run(a) = cli.command {
+        return run_sweep(*a);
+    }
     match cli.command {
         Command::Models(ModelsCommand::Build(a)) => build(a),
         Command::Models(ModelsCommand::Describe(a)) => describe(a),
         Command::Models(ModelsCommand::List) => list(),
-        Command::Run(a) => run_sweep(*a),
+        Command::Run(_) => unreachable!("handled above"),
         Command::Generate(a) => generate(a),
         Command::Report(a) => report(a),
         Command::Compare(a) => compare(a),
@@ -291,6 +309,7 @@ pub fn run() -> Result<()> {
         Command::Export(a) => export(a),
         Command::Doctor => doctor(),
     }
+    .map(|()| 0)
 }
 
 /// What makes two machines comparable.
@@ -306,7 +325,7 @@ fn gate(a: GateArgs) -> Result<()> {
         Err(_) if a.config == Path::new("ci/gate.toml") => GateConfig::default(),
         Err(e) => bail!("cannot read gate config {}: {e}", a.config.display()),
     };
-    let cur = slmbench_reports::read::read_all(std::slice::from_ref(&a.current))?;
+    let cur = slmbench_reports::read::read_measured(std::slice::from_ref(&a.current))?;
     let baseline_path = match &a.baseline {
         Some(p) => p.clone(),
         None => {
@@ -320,7 +339,7 @@ fn gate(a: GateArgs) -> Result<()> {
             p
         }
     };
-    let base = slmbench_reports::read::read_all(std::slice::from_ref(&baseline_path))?;
+    let base = slmbench_reports::read::read_measured(std::slice::from_ref(&baseline_path))?;
     let (bc, cc) = (&base.cells[0].context, &cur.cells[0].context);
     if bc.ort_version != cc.ort_version || bc.suite_version != cc.suite_version {
         eprintln!(
@@ -391,7 +410,7 @@ fn machine_slug(c: &slmbench_harness::context::Context) -> String {
 }
 
 fn baseline_save(results: &Path, dir: &Path) -> Result<()> {
-    let set = slmbench_reports::read::read_all(&[results.to_path_buf()])?;
+    let set = slmbench_reports::read::read_measured(&[results.to_path_buf()])?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(format!("{}.json", machine_slug(&set.cells[0].context)));
     std::fs::write(&path, serde_json::to_string_pretty(&set.cells)? + "\n")
@@ -402,7 +421,7 @@ fn baseline_save(results: &Path, dir: &Path) -> Result<()> {
 }
 
 fn export(a: ExportArgs) -> Result<()> {
-    let set = slmbench_reports::read::read_all(&a.results)?;
+    let set = slmbench_reports::read::read_measured(&a.results)?;
     let text = match a.format.as_str() {
         "bencher" => slmbench_reports::dashboards::bencher(&set.cells),
         "gh-smaller" => slmbench_reports::dashboards::github_action_benchmark(&set.cells, false),
@@ -520,21 +539,29 @@ fn rerun_cell(c: &slmbench_harness::results::CellResult) -> Result<slmbench_harn
         output: tmp.display().to_string(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         shard: None,
+        resume: None,
+        retry_failed: false,
+        force: false,
     };
-    let mut cells = plan.execute()?;
+    let outcome = plan.execute(&AtomicUsize::new(0))?;
     let _ = std::fs::remove_file(&tmp);
+    if let Some(f) = outcome.failed_cells.first() {
+        bail!("re-measuring {} failed: {}", cell_name(c), f.error);
+    }
+    let mut cells = outcome.cells;
     cells.pop().ok_or_else(|| anyhow::anyhow!("re-measuring {} produced no cell", cell_name(c)))
 }
 
 fn merge(a: MergeArgs) -> Result<()> {
-    let mut all = Vec::new();
+    let mut lines: Vec<(String, String)> = Vec::new();
     let mut first_machine: Option<String> = None;
+    let (mut measured, mut failed) = (0, 0);
     for p in &a.results {
         let set = slmbench_reports::read::read_all(std::slice::from_ref(p))?;
         for w in &set.warnings {
             eprintln!("slmbench: warning: {w}");
         }
-        let fp = fingerprint(&set.cells[0].context);
+        let fp = fingerprint(set.first_context().context("no record")?);
         match &first_machine {
             Some(m) if *m != fp => {
                 bail!("{} was measured on another machine ({fp}) than the files before it ({m})", p.display())
@@ -542,21 +569,28 @@ fn merge(a: MergeArgs) -> Result<()> {
             None => first_machine = Some(fp),
             _ => {}
         }
-        all.extend(set.cells);
-    }
-    let mut seen = std::collections::HashSet::new();
-    for c in &all {
-        if !seen.insert(c.cell_id.clone()) {
-            bail!("cell {} ({}) appears in more than one file; merge joins disjoint shards", c.cell_id, c.model.name);
+        measured += set.cells.len();
+        failed += set.failed.len();
+        for c in &set.cells {
+            lines.push((c.cell_id.clone(), serde_json::to_string(c)?));
+        }
+        for f in &set.failed {
+            lines.push((f.cell_id.clone(), serde_json::to_string(f)?));
         }
     }
-    let mut out = String::new();
-    for c in &all {
-        out.push_str(&serde_json::to_string(c)?);
-        out.push('\n');
+    let mut seen = std::collections::HashSet::new();
+    for (id, _) in &lines {
+        if !seen.insert(id.clone()) {
+            bail!("cell {id} appears in more than one file; merge joins disjoint shards");
+        }
     }
+    let out: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
     std::fs::write(&a.out, out).with_context(|| format!("cannot write {}", a.out.display()))?;
-    eprintln!("slmbench: {} cells from {} files written to {}", all.len(), a.results.len(), a.out.display());
+    eprintln!(
+        "slmbench: {measured} cells ({failed} failed ones besides) from {} files written to {}",
+        a.results.len(),
+        a.out.display()
+    );
     Ok(())
 }
 
@@ -568,12 +602,13 @@ fn report(a: ReportArgs) -> Result<()> {
     let written = slmbench_reports::write::report(&set, &a.out, a.png)?;
     eprintln!("slmbench: report of {} cells written to {}", set.cells.len(), written.index.display());
     print!("{}", slmbench_harness::export::markdown::table(&set.cells));
+    print!("{}", slmbench_harness::export::markdown::failures(&set.failed));
     Ok(())
 }
 
 fn compare(a: CompareArgs) -> Result<()> {
-    let base = slmbench_reports::read::read_all(std::slice::from_ref(&a.base))?;
-    let current = slmbench_reports::read::read_all(std::slice::from_ref(&a.current))?;
+    let base = slmbench_reports::read::read_measured(std::slice::from_ref(&a.base))?;
+    let current = slmbench_reports::read::read_measured(std::slice::from_ref(&a.current))?;
     for w in base.warnings.iter().chain(&current.warnings) {
         eprintln!("slmbench: warning: {w}");
     }
@@ -625,7 +660,36 @@ fn preset_dir(name: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn run_sweep(a: RunArgs) -> Result<()> {
+/// SIGINT and SIGTERM set `stop` to their number; the sweep ends after the current repetition.
+/// A second signal exits at once, as users expect of a second Ctrl-C.
+fn install_signal_handlers() -> Result<Arc<AtomicUsize>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        // Registered first, so it sees `seen` as the earlier signal left it.
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&seen))?;
+        signal_hook::flag::register(sig, Arc::clone(&seen))?;
+        signal_hook::flag::register_usize(sig, Arc::clone(&stop), sig as usize)?;
+    }
+    Ok(stop)
+}
+
+fn signal_name(sig: usize) -> &'static str {
+    match sig as i32 {
+        signal_hook::consts::SIGINT => "SIGINT",
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+fn run_sweep(a: RunArgs) -> Result<u8> {
+    let output = match (&a.resume, &a.output) {
+        (Some(r), Some(o)) if r != o => bail!("--resume {r} appends to {r}; drop -o {o} or make it the same file"),
+        (Some(r), _) => r.clone(),
+        (None, Some(o)) => o.clone(),
+        (None, None) => "reports/latest/results.jsonl".to_string(),
+    };
     let mut models: Vec<ModelEntry> = Vec::new();
     if let Some(list) = &a.model {
         for d in sweep::parse_list("--model", list)? {
@@ -692,32 +756,77 @@ fn run_sweep(a: RunArgs) -> Result<()> {
             max_time_s: a.max_time,
             target_ci: a.target_ci,
         },
-        output: a.output.clone(),
+        output: output.clone(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         shard: a.shard.as_deref().map(run::parse_shard).transpose()?,
+        resume: a.resume.clone(),
+        retry_failed: a.retry_failed,
+        force: a.force,
         models,
     };
-    // A bad -o fails before any preset is built.
+    // A bad -o or --resume fails before any preset is built.
     slmbench_harness::export::Format::from_path(&plan.output)?;
+    if let Some(r) = &plan.resume {
+        slmbench_harness::export::check_resumable(r)?;
+    }
     for p in &presets {
         plan.models.extend(run::expand_dir(&preset_dir(p)?));
     }
-    let cells = plan.execute()?;
+    let stop = install_signal_handlers()?;
+    let outcome = plan.execute(&stop)?;
+    let (cells, failed) = (outcome.cells, outcome.failed_cells);
+    let finished = cells.len() + outcome.skipped;
     if plan.output != "-" {
         print!("{}", slmbench_harness::export::markdown::table(&cells));
-        eprintln!("slmbench: {} cells written to {}", cells.len(), plan.output);
-        if !a.no_report && !cells.is_empty() {
+        print!("{}", slmbench_harness::export::markdown::failures(&failed));
+        eprintln!(
+            "slmbench: {} cells written to {}{}{}",
+            cells.len(),
+            plan.output,
+            if failed.is_empty() { String::new() } else { format!(", {} failed", failed.len()) },
+            if outcome.skipped > 0 { format!(" ({} already there)", outcome.skipped) } else { String::new() }
+        );
+        if !a.no_report && (!cells.is_empty() || !failed.is_empty()) {
             let dir = Path::new(&plan.output).parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let set = slmbench_reports::read::ResultSet {
-                cells,
-                warnings: vec![],
-                sources: vec![PathBuf::from(&plan.output)],
+            // A resumed file holds earlier cells too: the report covers the whole file.
+            let set = if plan.resume.is_some() {
+                slmbench_reports::read::read_all(&[PathBuf::from(&plan.output)])?
+            } else {
+                slmbench_reports::read::ResultSet {
+                    cells,
+                    failed,
+                    warnings: vec![],
+                    sources: vec![PathBuf::from(&plan.output)],
+                }
             };
             let written = slmbench_reports::write::report(&set, dir, false)?;
             eprintln!("slmbench: report written to {}", written.index.display());
         }
     }
-    Ok(())
+    if let Some(sig) = outcome.interrupted {
+        eprintln!(
+            "slmbench: stopped by {}; {} finished cells are in {}. Run the same command with --resume {} to measure the rest",
+            signal_name(sig),
+            finished,
+            plan.output,
+            plan.output
+        );
+        return Ok((128 + sig).min(255) as u8);
+    }
+    if outcome.skipped_failed > 0 {
+        eprintln!(
+            "slmbench: {} cells of this sweep are recorded as failed in {}; --retry-failed measures them again",
+            outcome.skipped_failed, plan.output
+        );
+    }
+    let failed = outcome.failed + outcome.skipped_failed;
+    if failed > 0 {
+        eprintln!(
+            "slmbench: {failed} cells failed (see the table above and the report); exit code {EXIT_CELLS_FAILED}"
+        );
+        return Ok(EXIT_CELLS_FAILED);
+    }
+    Ok(0)
 }
 
 fn generate(a: GenerateArgs) -> Result<()> {

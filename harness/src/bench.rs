@@ -1,6 +1,7 @@
 //! Measuring one sweep cell: warm-up, repetitions until the stopping rule says enough, and the
 //! metrics derived from the raw clock readings.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::context::{self, Context};
@@ -23,7 +24,9 @@ impl Progress for () {
     fn repetition(&mut self, _: usize, _: usize, _: bool) {}
 }
 
-/// Runs one cell on a loaded model.
+/// Runs one cell on a loaded model. `stop` (a signal number, 0 for none) is checked after every
+/// repetition: a measured cell then ends as `Interrupted`, one still warming up as an error.
+#[allow(clippy::too_many_arguments)]
 pub fn measure(
     model: &mut LoadedModel,
     info: &ModelInfo,
@@ -32,10 +35,21 @@ pub fn measure(
     policy: &Policy,
     context: &Context,
     progress: &mut dyn Progress,
+    stop: &AtomicUsize,
 ) -> Result<CellResult, HarnessError> {
+    let stopped = || match stop.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    };
     for w in 0..policy.warmup {
+        if let Some(s) = stopped() {
+            return Err(HarnessError::Interrupted(s));
+        }
         progress.repetition(w, policy.warmup, true);
         model.generate(prompt, sweep.output_tokens, sweep.stop_at_eos)?;
+    }
+    if let Some(s) = stopped() {
+        return Err(HarnessError::Interrupted(s));
     }
     let start = Instant::now();
     let mut runs: Vec<Generation> = Vec::new();
@@ -53,9 +67,15 @@ pub fn measure(
         ) {
             break r;
         }
+        if stopped().is_some() {
+            break StopReason::Interrupted;
+        }
     };
     let wall_ns = start.elapsed().as_nanos() as u64;
-    let stop_reason = if sweep.stop_at_eos && runs.iter().any(|g| g.tokens[0].len() < sweep.output_tokens) {
+    let stop_reason = if stop_reason != StopReason::Interrupted
+        && sweep.stop_at_eos
+        && runs.iter().any(|g| g.tokens[0].len() < sweep.output_tokens)
+    {
         StopReason::EndOfSequence
     } else {
         stop_reason

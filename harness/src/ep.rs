@@ -142,6 +142,26 @@ fn parse_bool(o: &EpOption) -> Result<bool, HarnessError> {
     }
 }
 
+/// Checks option values that need no runtime (booleans, integers), so a typo is a usage error
+/// before the sweep rather than a failed cell in it.
+pub fn check_options(options: &[EpOption]) -> Result<(), HarnessError> {
+    for o in options {
+        match (o.ep, o.key.as_str()) {
+            (Ep::Cpu | Ep::Nnapi, _) => {
+                parse_bool(o)?;
+            }
+            (Ep::Directml, _) => {
+                o.value.parse::<i32>().map_err(|_| HarnessError::BadEpOption {
+                    text: format!("directml:device_id={}", o.value),
+                    reason: "expected an integer".into(),
+                })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The provider with its options, ready to register. Errors if the loaded runtime lacks it.
 pub fn dispatch(ep: Ep, options: &[EpOption]) -> Result<ExecutionProviderDispatch, HarnessError> {
     let offered = runtime::available_providers()?;

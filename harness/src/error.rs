@@ -53,6 +53,9 @@ pub enum HarnessError {
     BadModel { path: PathBuf, reason: String },
     #[error("{0}")]
     BadInput(String),
+    /// SIGINT/SIGTERM (the signal number) arrived before the cell had a measured repetition.
+    #[error("interrupted by signal {0}")]
+    Interrupted(usize),
     #[error("ONNX Runtime failed on {path}: {message}")]
     Ort { path: PathBuf, message: String },
     #[error("I/O error at {path}: {source}")]

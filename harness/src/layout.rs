@@ -126,6 +126,13 @@ pub struct ModelConfig {
     pub decoder_start_token_id: Option<i64>,
     pub eos_token_id: Option<i64>,
     pub max_positions: Option<usize>,
+    /// Query heads, model width and FFN width, when the config names them (memory estimates).
+    #[serde(default)]
+    pub num_heads: Option<usize>,
+    #[serde(default)]
+    pub d_model: Option<usize>,
+    #[serde(default)]
+    pub d_ff: Option<usize>,
 }
 
 impl ModelConfig {
@@ -152,13 +159,18 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig, HarnessError> {
     let v: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| HarnessError::BadModel { path: path.clone(), reason: format!("config.json is not JSON: {e}") })?;
     let num = |k: &str| v.get(k).and_then(|x| x.as_i64());
+    // Negative or absurd sizes are treated as absent rather than wrapped into huge numbers.
+    let size = |keys: &[&str]| keys.iter().find_map(|k| num(k)).and_then(|x| usize::try_from(x).ok());
     // eos_token_id may be a list in Hugging Face configs: take the first.
     let eos = num("eos_token_id").or_else(|| v.get("eos_token_id")?.as_array()?.first()?.as_i64());
     Ok(ModelConfig {
         model_type: v.get("model_type").and_then(|x| x.as_str()).map(String::from),
-        vocab_size: num("vocab_size").map(|x| x as usize),
+        vocab_size: size(&["vocab_size"]),
         decoder_start_token_id: num("decoder_start_token_id"),
         eos_token_id: eos,
-        max_positions: num("max_position_embeddings").or_else(|| num("n_positions")).map(|x| x as usize),
+        max_positions: size(&["max_position_embeddings", "n_positions"]),
+        num_heads: size(&["num_attention_heads", "num_heads", "n_head"]),
+        d_model: size(&["hidden_size", "d_model", "n_embd"]),
+        d_ff: size(&["intermediate_size", "d_ff", "n_inner"]),
     })
 }

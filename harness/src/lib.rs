@@ -9,6 +9,7 @@ pub mod ep;
 pub mod error;
 pub mod export;
 pub mod generate;
+pub mod guard;
 pub mod layout;
 pub mod onnx;
 pub mod progress;

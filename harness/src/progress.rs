@@ -55,6 +55,15 @@ impl Bar {
         eprintln!("slmbench: cell {}/{} done in {took}: {} — {summary}", self.cell, self.total_cells, self.label);
     }
 
+    /// A cell that failed: counted as done, its error on its own line.
+    pub fn fail_cell(&mut self, label: &str, error: &str) {
+        self.cell += 1;
+        if self.tty {
+            eprint!("\r\x1b[2K");
+        }
+        eprintln!("slmbench: cell {}/{} FAILED: {label} — {error}", self.cell, self.total_cells);
+    }
+
     pub fn note(&mut self, text: &str) {
         if self.tty {
             eprint!("\r\x1b[2K");

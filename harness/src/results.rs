@@ -9,8 +9,12 @@ use crate::layout::Layout;
 use crate::session::OptLevel;
 use crate::stats::{StopReason, Summary};
 
-/// Bumped on any incompatible change of [`CellResult`].
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped on any incompatible change of the records. 2 added failed-cell records and the model's
+/// content hash; version 1 files are still read.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Oldest schema version the readers accept.
+pub const OLDEST_READABLE: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
@@ -25,6 +29,9 @@ pub struct ModelInfo {
     pub bytes_on_disk: u64,
     /// Pair tag shared by an encoder-decoder and its decoder-only partner.
     pub pair: Option<String>,
+    /// SHA-256 over the model directory's files (names, sizes, bytes): what the cell id keys on.
+    #[serde(default)]
+    pub content_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,9 +108,179 @@ pub struct CellResult {
     pub context: Context,
 }
 
-/// FNV-1a over the identifying fields, as 16 hex digits.
+/// Why a cell has no measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// The execution provider is missing from the runtime or failed to register.
+    Provider,
+    /// The memory guard refused the cell (estimate above what the host has available).
+    Memory,
+    /// ONNX Runtime or the model failed while loading or running.
+    Model,
+    /// A bug in slmbench (a panic), caught so that the sweep goes on.
+    Internal,
+}
+
+/// A sweep cell that produced no measurement; written in place of its [`CellResult`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedCell {
+    pub schema_version: u32,
+    pub cell_id: String,
+    /// Always `failed`: what tells this record from a [`CellResult`].
+    pub status: String,
+    pub model: ModelInfo,
+    /// The settings the cell was attempted with (`ep_used` is the provider that was tried).
+    pub settings: Settings,
+    pub sweep: SweepPoint,
+    pub failure: FailureKind,
+    pub error: String,
+    pub context: Context,
+}
+
+pub const FAILED: &str = "failed";
+
+/// One line of a results file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Cell(Box<CellResult>),
+    Failed(Box<FailedCell>),
+}
+
+impl Record {
+    pub fn cell_id(&self) -> &str {
+        match self {
+            Record::Cell(c) => &c.cell_id,
+            Record::Failed(f) => &f.cell_id,
+        }
+    }
+
+    /// Parses one record, checking its schema version; the error says what is wrong.
+    pub fn from_value(v: serde_json::Value) -> Result<Record, String> {
+        let found = v.get("schema_version").and_then(|x| x.as_u64()).unwrap_or(0);
+        if !(OLDEST_READABLE as u64..=SCHEMA_VERSION as u64).contains(&found) {
+            return Err(format!(
+                "schema_version {found}; this slmbench reads {OLDEST_READABLE} to {SCHEMA_VERSION}: \
+                 use the slmbench that wrote it, or re-run"
+            ));
+        }
+        if v.get("status").and_then(|s| s.as_str()) == Some(FAILED) {
+            serde_json::from_value(v).map(|f| Record::Failed(Box::new(f))).map_err(|e| e.to_string())
+        } else {
+            serde_json::from_value(v).map(|c| Record::Cell(Box::new(c))).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Settings of a cell as requested, before any session exists.
+pub fn requested_settings(s: &crate::session::SessionSettings) -> Settings {
+    Settings {
+        ep_requested: s.ep,
+        ep_used: s.ep,
+        ep_options: s.ep_options.clone(),
+        threads: s.threads,
+        graph_optimization: s.opt_level,
+        intra_op_spinning: s.spinning,
+    }
+}
+
+/// SHA-256 of the model's content: every regular file directly in `dir`, by name order, as
+/// (name, size, bytes). Moving or renaming the directory keeps the id; editing a file changes it.
+pub fn content_sha256(dir: &std::path::Path) -> Result<String, crate::error::HarnessError> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| crate::error::HarnessError::Io { path, source }
+    };
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for f in files {
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut file = std::fs::File::open(&f).map_err(io(&f))?;
+        let len = file.metadata().map_err(io(&f))?.len();
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update(len.to_le_bytes());
+        loop {
+            let n = file.read(&mut buf).map_err(io(&f))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// FNV-1a over what identifies a cell, as 16 hex digits: the model's content (not its path),
+/// layout, runtime version, requested provider and options, session settings and sweep point.
 pub fn cell_id(model: &ModelInfo, ort_version: &str, settings: &Settings, sweep: &SweepPoint) -> String {
-    let key = serde_json::json!([model.dir, model.layout, ort_version, settings, sweep]).to_string();
+    let content = model.content_sha256.as_deref().unwrap_or(&model.dir);
+    let key = serde_json::json!([
+        content,
+        model.layout,
+        ort_version,
+        settings.ep_requested,
+        settings.ep_options,
+        settings.threads,
+        settings.graph_optimization,
+        settings.intra_op_spinning,
+        sweep
+    ])
+    .to_string();
     let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3));
     format!("{h:016x}")
+}
+
+/// A final line cut short by a crash: no closing newline and not parseable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Torn {
+    /// 1-based line number.
+    pub line: usize,
+    /// Byte offset where the torn line starts (the length of the file's intact part).
+    pub offset: usize,
+    pub bytes: usize,
+    pub error: String,
+}
+
+/// Records of a JSON Lines file and its torn tail, if any.
+#[derive(Debug, Default)]
+pub struct Lines {
+    pub records: Vec<(usize, Record)>,
+    pub torn: Option<Torn>,
+}
+
+/// Parses JSON Lines from raw bytes (a crash may also cut a UTF-8 character in two). Blank lines
+/// are skipped; a bad final line without its newline is a torn write and reported in `torn`;
+/// any other bad line is an error `(line, message)`.
+pub fn parse_jsonl(bytes: &[u8]) -> Result<Lines, (usize, String)> {
+    let mut out = Lines::default();
+    let ends_clean = bytes.ends_with(b"\n");
+    let mut offset = 0usize;
+    let mut lines = bytes.split(|&b| b == b'\n').enumerate().peekable();
+    while let Some((i, line)) = lines.next() {
+        let start = offset;
+        offset += line.len() + 1;
+        let last = lines.peek().is_none();
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed = serde_json::from_slice::<serde_json::Value>(line).map_err(|e| e.to_string());
+        match parsed {
+            Ok(v) => out.records.push((i + 1, Record::from_value(v).map_err(|e| (i + 1, e))?)),
+            Err(error) if last && !ends_clean => {
+                out.torn = Some(Torn { line: i + 1, offset: start, bytes: line.len(), error });
+            }
+            Err(e) => return Err((i + 1, e)),
+        }
+    }
+    Ok(out)
 }

@@ -1,7 +1,9 @@
 //! A whole sweep: validated up front, then run in an order that loads each session once,
 //! each finished cell written out before the next starts.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::bench;
 use crate::context::{self, Context};
@@ -9,12 +11,13 @@ use crate::ep::{Ep, EpOption};
 use crate::error::HarnessError;
 use crate::export::ResultsWriter;
 use crate::generate::Prompt;
+use crate::guard;
 use crate::layout::{self, DecoderChoice};
 use crate::progress::Bar;
-use crate::results::{CellResult, ModelInfo, SweepPoint};
+use crate::results::{self, CellResult, FailedCell, FailureKind, ModelInfo, Record, Settings, SweepPoint};
 use crate::runtime;
 use crate::session::{LoadedModel, OptLevel, SessionSettings};
-use crate::stats::Policy;
+use crate::stats::{Policy, StopReason};
 
 /// One model to measure.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +68,12 @@ pub struct RunPlan {
     pub command: String,
     /// `(i, n)`: run only cells whose position in the sweep order is ≡ i − 1 (mod n).
     pub shard: Option<(usize, usize)>,
+    /// Resuming `output`: skip the cells already in it and append the rest.
+    pub resume: Option<String>,
+    /// With `resume`, measure again the cells recorded as failed.
+    pub retry_failed: bool,
+    /// Run cells the memory guard would refuse.
+    pub force: bool,
 }
 
 /// Parses `--shard i/n` (1 ≤ i ≤ n).
@@ -79,13 +88,6 @@ pub fn parse_shard(text: &str) -> Result<(usize, usize), HarnessError> {
 }
 
 impl RunPlan {
-    /// Cells of one (model, provider, threads) block: one session load each.
-    fn block_cells(&self) -> usize {
-        self.batches.len()
-            * self.output_tokens.len()
-            * if self.prompt_ids.is_some() { 1 } else { self.input_tokens.len() }
-    }
-
     fn in_shard(&self, index: usize) -> bool {
         self.shard.is_none_or(|(i, n)| index % n == i - 1)
     }
@@ -105,7 +107,8 @@ impl RunPlan {
     }
 
     /// Checks what can be checked before anything runs: model layouts, lengths against the
-    /// models' positions, providers against the loaded runtime.
+    /// models' positions, provider options, the runtime. Providers themselves are tried per cell,
+    /// so one that is missing fails its own cells and not the sweep.
     pub fn validate(&self) -> Result<(), HarnessError> {
         if self.models.is_empty() {
             return Err(HarnessError::BadInput("no model to run: give --model, --pair or --preset".into()));
@@ -130,35 +133,40 @@ impl RunPlan {
                 )));
             }
         }
+        crate::ep::check_options(&self.ep_options)?;
         runtime::environment()?;
-        for &ep in &self.eps {
-            crate::ep::dispatch(ep, &self.ep_options)?;
-        }
         Ok(())
     }
 
-    /// Runs every cell; returns them all. The results file gets each cell as it finishes.
-    pub fn execute(&self) -> Result<Vec<CellResult>, HarnessError> {
+    /// Runs every cell not already done; each finished or failed cell reaches the results file
+    /// before the next starts. `stop` holds the number of a SIGINT/SIGTERM that arrived (0: none):
+    /// the sweep then ends after the current repetition.
+    pub fn execute(&self, stop: &AtomicUsize) -> Result<Outcome, HarnessError> {
         self.validate()?;
-        let mut writer = ResultsWriter::new(&self.output)?;
         let context = Context::collect(self.command.clone());
-        let mut bar = Bar::new(self.cells());
-        for w in &context.warnings {
-            bar.note(&format!("warning: {w}"));
+        let mut outcome = Outcome::default();
+        let (mut writer, done) = match &self.resume {
+            Some(path) => {
+                crate::export::check_resumable(path)?;
+                let done = Done::read(path)?;
+                (ResultsWriter::append(path, done.keep)?, done)
+            }
+            None => (ResultsWriter::new(&self.output)?, Done::default()),
+        };
+        if let Some(t) = &done.torn {
+            outcome.notes.push(t.clone());
         }
+        let infos = self.models.iter().map(|m| model_info(m, self.decoder)).collect::<Result<Vec<_>, _>>()?;
         let prompts: Vec<Option<Vec<i64>>> = match &self.prompt_ids {
             Some(ids) => vec![Some(ids.clone())],
             None => self.input_tokens.iter().map(|_| None).collect(),
         };
+        // Every cell of this shard, in sweep order, grouped by session (model, provider, threads).
+        let mut blocks: Vec<Block> = Vec::new();
         let mut index = 0usize;
-        let per_block = self.block_cells();
-        for entry in &self.models {
+        for (mi, info) in infos.iter().enumerate() {
             for &ep in &self.eps {
                 for &threads in &self.threads {
-                    if !(index..index + per_block).any(|i| self.in_shard(i)) {
-                        index += per_block;
-                        continue;
-                    }
                     let settings = SessionSettings {
                         ep,
                         ep_options: self.ep_options.clone(),
@@ -166,20 +174,10 @@ impl RunPlan {
                         opt_level: self.opt_level,
                         spinning: self.spinning,
                     };
-                    context::reset_peak_rss();
-                    let mut model = LoadedModel::load_with(&entry.dir, &settings, self.decoder)?;
-                    let info = model_info(entry, &model);
+                    let requested = results::requested_settings(&settings);
+                    let mut cells = Vec::new();
                     for &batch in &self.batches {
                         for (pi, given) in prompts.iter().enumerate() {
-                            let prompt = match given {
-                                Some(ids) => Prompt::repeated(ids, batch),
-                                None => Prompt::synthetic(
-                                    self.seed,
-                                    batch,
-                                    self.input_tokens[pi],
-                                    model.geometry.vocab_size,
-                                ),
-                            };
                             for &n in &self.output_tokens {
                                 index += 1;
                                 if !self.in_shard(index - 1) {
@@ -187,51 +185,286 @@ impl RunPlan {
                                 }
                                 let sweep = SweepPoint {
                                     batch,
-                                    input_tokens: prompt.len,
+                                    input_tokens: given.as_ref().map(|ids| ids.len()).unwrap_or(self.input_tokens[pi]),
                                     output_tokens: n,
                                     stop_at_eos: self.stop_at_eos,
                                     prompt_seed: given.is_none().then_some(self.seed),
                                 };
-                                bar.start_cell(format!("{} {ep} t{threads} b{batch} p{} n{n}", entry.name, prompt.len));
-                                let cell = bench::measure(
-                                    &mut model,
-                                    &info,
-                                    &sweep,
-                                    &prompt,
-                                    &self.policy,
-                                    &context,
-                                    &mut bar,
-                                )?;
-                                bar.end_cell(&format!(
-                                    "TTFT {:.2} ms, ITL {} ms, {} reps",
-                                    cell.metrics.ttft_ns.median / 1e6,
-                                    cell.metrics
-                                        .itl_ns
-                                        .map(|s| format!("{:.2}", s.median / 1e6))
-                                        .unwrap_or_else(|| "–".into()),
-                                    cell.repetitions.measured
-                                ));
-                                writer.push(cell)?;
+                                let id = results::cell_id(info, &context.ort_version, &requested, &sweep);
+                                if done.skip(&id, self.retry_failed) {
+                                    outcome.skipped += 1;
+                                    outcome.skipped_failed += usize::from(done.ids[&id]);
+                                    continue;
+                                }
+                                cells.push((pi, sweep));
                             }
                         }
+                    }
+                    if !cells.is_empty() {
+                        blocks.push(Block { model: mi, settings, requested, cells });
                     }
                 }
             }
         }
-        writer.finish()
+        if self.resume.is_some() && !done.ids.is_empty() && outcome.skipped == 0 {
+            outcome.notes.push(format!(
+                "none of the {} records in {} belongs to this sweep (other models, settings or runtime?); \
+                 measuring every cell",
+                done.ids.len(),
+                self.output
+            ));
+        }
+        let total: usize = blocks.iter().map(|b| b.cells.len()).sum();
+        let mut bar = Bar::new(total);
+        for w in context.warnings.iter().map(|w| format!("warning: {w}")).chain(outcome.notes.iter().cloned()) {
+            bar.note(&w);
+        }
+        if outcome.skipped > 0 {
+            bar.note(&format!("resuming: {} cells already in {}, {total} to measure", outcome.skipped, self.output));
+        }
+        let available = if self.force { None } else { guard::available_memory() };
+        'blocks: for block in &blocks {
+            let entry = &self.models[block.model];
+            let info = &infos[block.model];
+            let label = |s: &SweepPoint| {
+                format!(
+                    "{} {} t{} b{} p{} n{}",
+                    entry.name, block.settings.ep, block.settings.threads, s.batch, s.input_tokens, s.output_tokens
+                )
+            };
+            let fail = |writer: &mut ResultsWriter,
+                        outcome: &mut Outcome,
+                        bar: &mut Bar,
+                        sweep: &SweepPoint,
+                        kind: FailureKind,
+                        error: String|
+             -> Result<(), HarnessError> {
+                bar.fail_cell(&label(sweep), &error);
+                let f = FailedCell {
+                    schema_version: results::SCHEMA_VERSION,
+                    cell_id: results::cell_id(info, &context.ort_version, &block.requested, sweep),
+                    status: results::FAILED.into(),
+                    model: info.clone(),
+                    settings: block.requested.clone(),
+                    sweep: sweep.clone(),
+                    failure: kind,
+                    error,
+                    context: context.clone(),
+                };
+                outcome.failed += 1;
+                writer.push_failed(f)
+            };
+            if let Some(s) = signalled(stop) {
+                outcome.interrupted = Some(s);
+                break;
+            }
+            if let Some(avail) = available {
+                let need = guard::Estimate { weights: guard::weights(info.bytes_on_disk), ..Default::default() };
+                if let Some(why) = guard::check(&format!("loading {}", entry.name), &need, avail) {
+                    for (_, sweep) in &block.cells {
+                        fail(&mut writer, &mut outcome, &mut bar, sweep, FailureKind::Memory, why.clone())?;
+                    }
+                    continue;
+                }
+            }
+            context::reset_peak_rss();
+            let loaded = catch(|| LoadedModel::load_with(&entry.dir, &block.settings, self.decoder));
+            let mut model = match loaded {
+                Ok(m) => m,
+                Err((kind, error)) => {
+                    for (_, sweep) in &block.cells {
+                        fail(&mut writer, &mut outcome, &mut bar, sweep, kind, error.clone())?;
+                    }
+                    continue;
+                }
+            };
+            for (pi, sweep) in &block.cells {
+                if let Some(s) = signalled(stop) {
+                    outcome.interrupted = Some(s);
+                    break 'blocks;
+                }
+                if let Some(avail) = available.and_then(|_| guard::available_memory()) {
+                    let need = guard::cell(
+                        &model.geometry,
+                        &model.config,
+                        model.files.layout.is_encoder_decoder(),
+                        sweep.batch,
+                        sweep.input_tokens,
+                        sweep.output_tokens,
+                    );
+                    if let Some(why) = guard::check(&label(sweep), &need, avail) {
+                        let why = format!("{why} (weights already loaded)");
+                        fail(&mut writer, &mut outcome, &mut bar, sweep, FailureKind::Memory, why)?;
+                        continue;
+                    }
+                }
+                let prompt = match &prompts[*pi] {
+                    Some(ids) => Prompt::repeated(ids, sweep.batch),
+                    None => Prompt::synthetic(self.seed, sweep.batch, sweep.input_tokens, model.geometry.vocab_size),
+                };
+                bar.start_cell(label(sweep));
+                let measured =
+                    catch(|| bench::measure(&mut model, info, sweep, &prompt, &self.policy, &context, &mut bar, stop));
+                match measured {
+                    Ok(cell) if cell.repetitions.stop_reason == StopReason::Interrupted => {
+                        outcome.interrupted = signalled(stop);
+                        if cell.repetitions.measured >= self.policy.min_repetitions {
+                            bar.end_cell(&format!("interrupted; kept with {} repetitions", cell.repetitions.measured));
+                            writer.push(cell)?;
+                        } else {
+                            bar.note(&format!(
+                                "interrupted: {} discarded after {} of the minimum {} repetitions; \
+                                 --resume measures it again",
+                                label(sweep),
+                                cell.repetitions.measured,
+                                self.policy.min_repetitions
+                            ));
+                        }
+                        break 'blocks;
+                    }
+                    Ok(cell) => {
+                        bar.end_cell(&format!(
+                            "TTFT {:.2} ms, ITL {} ms, {} reps",
+                            cell.metrics.ttft_ns.median / 1e6,
+                            cell.metrics.itl_ns.map(|s| format!("{:.2}", s.median / 1e6)).unwrap_or_else(|| "–".into()),
+                            cell.repetitions.measured
+                        ));
+                        writer.push(cell)?;
+                    }
+                    Err((_, _)) if signalled(stop).is_some() => {
+                        outcome.interrupted = signalled(stop);
+                        bar.note(&format!("interrupted during warm-up of {}; --resume measures it", label(sweep)));
+                        break 'blocks;
+                    }
+                    Err((kind, error)) => fail(&mut writer, &mut outcome, &mut bar, sweep, kind, error)?,
+                }
+            }
+        }
+        let (cells, failed) = writer.finish()?;
+        outcome.cells = cells;
+        outcome.failed_cells = failed;
+        Ok(outcome)
     }
 }
 
-fn model_info(entry: &ModelEntry, model: &LoadedModel) -> ModelInfo {
+/// What a sweep did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub cells: Vec<CellResult>,
+    pub failed_cells: Vec<FailedCell>,
+    pub failed: usize,
+    /// Cells skipped because the resumed file already had them.
+    pub skipped: usize,
+    /// Of those, the ones recorded as failed (not retried without `retry_failed`).
+    pub skipped_failed: usize,
+    /// The signal that ended the sweep early.
+    pub interrupted: Option<usize>,
+    /// Things the user should know (a torn line dropped, a resume that matched nothing).
+    pub notes: Vec<String>,
+}
+
+struct Block {
+    model: usize,
+    settings: SessionSettings,
+    requested: Settings,
+    cells: Vec<(usize, SweepPoint)>,
+}
+
+fn signalled(stop: &AtomicUsize) -> Option<usize> {
+    match stop.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+fn kind_of(e: &HarnessError) -> FailureKind {
+    match e {
+        HarnessError::EpUnavailable { .. } | HarnessError::BadEpOption { .. } | HarnessError::UnknownEp { .. } => {
+            FailureKind::Provider
+        }
+        _ => FailureKind::Model,
+    }
+}
+
+/// Runs `f`, turning its error or a panic into a failure kind and message, so a bug or a bad
+/// model fails one cell and the sweep goes on.
+fn catch<T>(f: impl FnOnce() -> Result<T, HarnessError>) -> Result<T, (FailureKind, String)> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err((kind_of(&e), e.to_string())),
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err((FailureKind::Internal, format!("slmbench panicked: {what} (please report this)")))
+        }
+    }
+}
+
+/// The records already in a results file being resumed.
+#[derive(Debug, Default)]
+pub struct Done {
+    /// Cell id → whether its record is a failure.
+    pub ids: HashMap<String, bool>,
+    /// Bytes of intact records (a torn tail starts here).
+    pub keep: u64,
+    pub torn: Option<String>,
+}
+
+impl Done {
+    /// Reads `path`; a missing file is an empty one (resuming a run that never wrote a cell).
+    pub fn read(path: &str) -> Result<Done, HarnessError> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Done::default()),
+            Err(source) => return Err(HarnessError::Io { path: path.into(), source }),
+        };
+        let lines = results::parse_jsonl(&bytes).map_err(|(line, e)| {
+            HarnessError::BadInput(format!(
+                "--resume {path}: line {line} is not a slmbench record ({e}); only a torn final line can be skipped"
+            ))
+        })?;
+        let mut done = Done { keep: bytes.len() as u64, ..Done::default() };
+        for (_, r) in &lines.records {
+            let failed = matches!(r, Record::Failed(_));
+            // A measured record wins over a failure of the same cell, whatever the order.
+            let entry = done.ids.entry(r.cell_id().to_string()).or_insert(failed);
+            *entry &= failed;
+        }
+        if let Some(t) = lines.torn {
+            done.keep = t.offset as u64;
+            done.torn = Some(format!(
+                "{path}:{}: dropped a torn final record ({} bytes: {}) left by a run that was cut short",
+                t.line, t.bytes, t.error
+            ));
+        }
+        Ok(done)
+    }
+
+    fn skip(&self, id: &str, retry_failed: bool) -> bool {
+        match self.ids.get(id) {
+            Some(&failed) => !(failed && retry_failed),
+            None => false,
+        }
+    }
+}
+
+/// What the results record of a model: computed before loading, so that a model that fails to
+/// load still has its cells recorded.
+fn model_info(entry: &ModelEntry, decoder: DecoderChoice) -> Result<ModelInfo, HarnessError> {
+    let files = layout::detect_with(&entry.dir, decoder)?;
     let manifest: Option<serde_json::Value> =
         std::fs::read(entry.dir.join("manifest.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    ModelInfo {
+    Ok(ModelInfo {
         name: entry.name.clone(),
         dir: entry.dir.display().to_string(),
-        kind: if model.files.layout.is_encoder_decoder() { "encoder-decoder" } else { "decoder-only" }.into(),
-        layout: model.files.layout,
+        kind: if files.layout.is_encoder_decoder() { "encoder-decoder" } else { "decoder-only" }.into(),
+        layout: files.layout,
         params: manifest.and_then(|m| m["params"]["total"].as_u64()),
-        bytes_on_disk: model.bytes,
+        bytes_on_disk: crate::session::model_bytes(&entry.dir),
         pair: entry.pair.clone(),
-    }
+        content_sha256: Some(results::content_sha256(&entry.dir)?),
+    })
 }

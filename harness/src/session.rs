@@ -132,7 +132,8 @@ fn has_input(session: &Session, name: &str) -> bool {
     session.inputs().iter().any(|i| i.name() == name)
 }
 
-fn model_bytes(dir: &Path) -> u64 {
+/// Bytes of the ONNX files (and their external data) in `dir`.
+pub(crate) fn model_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())

@@ -97,6 +97,8 @@ pub enum StopReason {
     MaxRepetitions,
     MaxTime,
     EndOfSequence,
+    /// SIGINT/SIGTERM arrived; kept only with at least the minimum repetitions.
+    Interrupted,
 }
 
 impl Policy {

@@ -109,7 +109,6 @@ fn build(cfg: &Config, dir: &Path, fault: Option<Fault>, external: ExternalData)
         safetensors: true,
         external_data: external,
         fault,
-        ..Default::default()
     };
     build_model(cfg, dir, &opts).unwrap_or_else(|e| panic!("{e}"));
 }

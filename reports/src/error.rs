@@ -14,12 +14,10 @@ pub enum ReportError {
     },
     #[error("{path}:{line}: not a result record: {message}")]
     Parse { path: PathBuf, line: usize, message: String },
-    #[error(
-        "{path}: schema_version {found}, this slmbench reads {expected}; re-run the sweep or use a matching slmbench"
-    )]
-    Schema { path: PathBuf, found: u64, expected: u32 },
     #[error("{path}: no result records")]
     Empty { path: PathBuf },
+    #[error("{path}: no measured cell ({failed} failed); re-run the sweep, or fix what made the cells fail")]
+    NoMeasured { path: PathBuf, failed: usize },
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,

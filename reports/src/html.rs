@@ -139,18 +139,47 @@ const DEFINITIONS: &str = r#"<dl>
 <dt>Harness overhead</dt><dd>Per decode step, time outside Session::run over time inside it.</dd>
 </dl>"#;
 
+/// The cells that produced no measurement, with the error each one recorded.
+fn failed_table(failed: &[slmbench_harness::results::FailedCell]) -> String {
+    let mut h = format!(
+        "<h3 id=\"failed\">Failed cells ({})</h3>\n<p>These cells were attempted and recorded no measurement; \
+         the rest of the sweep went on. <code>slmbench run … --resume FILE --retry-failed</code> measures them again.</p>\n\
+         <div class=\"scroll\"><table id=\"failed-cells\"><thead><tr><th class=\"l\">model</th><th class=\"l\">ep</th>\
+         <th>t</th><th>b</th><th>in</th><th>out</th><th class=\"l\">failure</th><th class=\"l\">error</th></tr></thead><tbody>\n",
+        failed.len()
+    );
+    for f in failed {
+        let kind = serde_json::to_value(f.failure).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        h.push_str(&format!(
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td class=\"l warn\">{}</td><td class=\"l\">{}</td></tr>\n",
+            esc(&f.model.name),
+            f.settings.ep_requested,
+            f.settings.threads,
+            f.sweep.batch,
+            f.sweep.input_tokens,
+            f.sweep.output_tokens,
+            esc(&kind),
+            esc(&f.error)
+        ));
+    }
+    h.push_str("</tbody></table></div>\n");
+    h
+}
+
 /// Renders the report page.
 pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
     let cells = &set.cells;
     let heads = analysis::headlines(cells);
-    let ctx = cells.first().map(|c| &c.context);
+    let ctx = set.first_context();
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>slmbench report</title>\n<style>");
     h.push_str(CSS);
     h.push_str("</style></head><body><main>\n<h1>slmbench report</h1>\n");
     h.push_str(&format!(
-        "<p class=\"sub\">Encoder-decoder vs decoder-only small language models on ONNX Runtime — {} cells{}</p>\n",
+        "<p class=\"sub\">Encoder-decoder vs decoder-only small language models on ONNX Runtime — {} cells{}{}</p>\n",
         cells.len(),
+        if set.failed.is_empty() { String::new() } else { format!(", {} failed", set.failed.len()) },
         ctx.map(|c| format!(", measured {}", esc(&c.time_rfc3339))).unwrap_or_default()
     ));
 
@@ -211,10 +240,17 @@ pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
     h.push_str("<div class=\"scroll\">");
     h.push_str(&results_table(cells));
     h.push_str("</div>");
+    if !set.failed.is_empty() {
+        h.push_str(&failed_table(&set.failed));
+    }
     h.push_str("</section>\n<section id=\"definitions\"><h2>Definitions</h2>\n");
     h.push_str(DEFINITIONS);
     h.push_str("</section>\n<section id=\"command\"><h2>Command</h2>\n");
-    let mut cmds: Vec<&str> = cells.iter().map(|c| c.context.command.as_str()).collect();
+    let mut cmds: Vec<&str> = cells
+        .iter()
+        .map(|c| c.context.command.as_str())
+        .chain(set.failed.iter().map(|f| f.context.command.as_str()))
+        .collect();
     cmds.dedup();
     for c in cmds {
         h.push_str(&format!("<pre>{}</pre>\n", esc(c)));

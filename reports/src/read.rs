@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use slmbench_harness::results::{CellResult, SCHEMA_VERSION};
+use slmbench_harness::context::Context;
+use slmbench_harness::results::{self, CellResult, FailedCell, Record};
 
 use crate::error::ReportError;
 
@@ -13,84 +14,94 @@ use crate::error::ReportError;
 #[derive(Debug, Default)]
 pub struct ResultSet {
     pub cells: Vec<CellResult>,
+    /// Cells recorded as failed and not measured by a later record.
+    pub failed: Vec<FailedCell>,
     pub warnings: Vec<String>,
     pub sources: Vec<PathBuf>,
 }
 
-fn check_schema(path: &Path, v: &serde_json::Value) -> Result<(), ReportError> {
-    let found = v.get("schema_version").and_then(|x| x.as_u64()).unwrap_or(0);
-    if found != SCHEMA_VERSION as u64 {
-        return Err(ReportError::Schema { path: path.to_path_buf(), found, expected: SCHEMA_VERSION });
+impl ResultSet {
+    /// The context of the first record (measured first, else failed).
+    pub fn first_context(&self) -> Option<&Context> {
+        self.cells.first().map(|c| &c.context).or_else(|| self.failed.first().map(|f| &f.context))
     }
-    Ok(())
 }
 
-fn parse_cell(path: &Path, line: usize, v: serde_json::Value) -> Result<CellResult, ReportError> {
-    check_schema(path, &v)?;
-    serde_json::from_value(v).map_err(|e| ReportError::Parse { path: path.to_path_buf(), line, message: e.to_string() })
-}
-
-/// Reads one file into `set`.
-pub fn read_into(path: &Path, set: &mut ResultSet) -> Result<(), ReportError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| ReportError::Read { path: path.to_path_buf(), source })?;
-    let before = set.cells.len();
-    if text.trim_start().starts_with('[') {
-        let values: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| ReportError::Parse {
+/// Reads one file's records into `records`, in file order.
+fn read_records(path: &Path, records: &mut Vec<Record>, warnings: &mut Vec<String>) -> Result<(), ReportError> {
+    let bytes = std::fs::read(path).map_err(|source| ReportError::Read { path: path.to_path_buf(), source })?;
+    let before = records.len();
+    let parse = |line: usize| move |message: String| ReportError::Parse { path: path.to_path_buf(), line, message };
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        let values: Vec<serde_json::Value> = serde_json::from_slice(&bytes).map_err(|e| ReportError::Parse {
             path: path.to_path_buf(),
             line: e.line(),
             message: e.to_string(),
         })?;
         for (i, v) in values.into_iter().enumerate() {
-            set.cells.push(parse_cell(path, i + 1, v)?);
+            records.push(Record::from_value(v).map_err(parse(i + 1))?);
         }
     } else {
-        let lines: Vec<&str> = text.split('\n').collect();
-        let ends_clean = text.ends_with('\n');
-        for (i, line) in lines.iter().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let last = i == lines.len() - 1;
-            match serde_json::from_str::<serde_json::Value>(line) {
-                Ok(v) => set.cells.push(parse_cell(path, i + 1, v)?),
-                Err(e) if last && !ends_clean => set.warnings.push(format!(
-                    "{}:{}: ignored a torn final record ({} bytes, {e}); the run that wrote it was cut short",
-                    path.display(),
-                    i + 1,
-                    line.len()
-                )),
-                Err(e) => {
-                    return Err(ReportError::Parse { path: path.to_path_buf(), line: i + 1, message: e.to_string() });
-                }
-            }
+        let lines = results::parse_jsonl(&bytes).map_err(|(line, message)| parse(line)(message))?;
+        records.extend(lines.records.into_iter().map(|(_, r)| r));
+        if let Some(t) = lines.torn {
+            warnings.push(format!(
+                "{}:{}: ignored a torn final record ({} bytes, {}); the run that wrote it was cut short",
+                path.display(),
+                t.line,
+                t.bytes,
+                t.error
+            ));
         }
     }
-    if set.cells.len() == before {
+    if records.len() == before {
         return Err(ReportError::Empty { path: path.to_path_buf() });
     }
-    set.sources.push(path.to_path_buf());
     Ok(())
 }
 
-/// Reads and merges files; a cell id seen twice keeps the later record (with a warning).
+/// Reads and merges files. Per cell id one record is kept: a measured record over a failed one
+/// (a resumed run that retried it), else the later one (with a warning for measured duplicates).
 pub fn read_all(paths: &[PathBuf]) -> Result<ResultSet, ReportError> {
     let mut set = ResultSet::default();
+    let mut records = Vec::new();
     for p in paths {
-        read_into(p, &mut set)?;
+        read_records(p, &mut records, &mut set.warnings)?;
+        set.sources.push(p.to_path_buf());
     }
-    let mut seen = std::collections::HashMap::new();
-    let mut keep = vec![true; set.cells.len()];
-    for (i, c) in set.cells.iter().enumerate() {
-        if let Some(prev) = seen.insert(c.cell_id.clone(), i) {
-            keep[prev] = false;
-            set.warnings.push(format!("cell {} appears more than once; the later record is used", c.cell_id));
+    let mut chosen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        match chosen.get(r.cell_id()).map(|&j| &records[j]) {
+            None => {}
+            Some(Record::Cell(_)) if matches!(r, Record::Failed(_)) => continue,
+            Some(Record::Cell(_)) => {
+                set.warnings.push(format!("cell {} appears more than once; the later record is used", r.cell_id()))
+            }
+            Some(Record::Failed(_)) => {}
+        }
+        chosen.insert(r.cell_id().to_string(), i);
+    }
+    let mut keep: Vec<usize> = chosen.into_values().collect();
+    keep.sort_unstable();
+    let mut records: Vec<Option<Record>> = records.into_iter().map(Some).collect();
+    for i in keep {
+        match records[i].take() {
+            Some(Record::Cell(c)) => set.cells.push(*c),
+            Some(Record::Failed(f)) => set.failed.push(*f),
+            None => {}
         }
     }
-    let mut i = 0;
-    set.cells.retain(|_| {
-        i += 1;
-        keep[i - 1]
-    });
+    Ok(set)
+}
+
+/// As [`read_all`], for commands that need measurements: an error when no cell was measured.
+pub fn read_measured(paths: &[PathBuf]) -> Result<ResultSet, ReportError> {
+    let set = read_all(paths)?;
+    if set.cells.is_empty() {
+        return Err(ReportError::NoMeasured {
+            path: paths.first().cloned().unwrap_or_default(),
+            failed: set.failed.len(),
+        });
+    }
     Ok(set)
 }

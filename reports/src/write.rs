@@ -1,5 +1,5 @@
 //! Writing a report directory: `index.html`, `charts/*.svg`, `results.md`, `results.csv` and
-//! `results.json` (every cell of the merged inputs).
+//! `results.json` (every cell of the merged inputs, failed ones included).
 
 use std::path::{Path, PathBuf};
 
@@ -39,9 +39,9 @@ pub fn report(set: &ResultSet, dir: &Path, png: bool) -> Result<Written, ReportE
         write(&p, c.svg.as_bytes())?;
         paths.push(p);
     }
-    write(&dir.join("results.md"), markdown::table(&set.cells).as_bytes())?;
+    write(&dir.join("results.md"), (markdown::table(&set.cells) + &markdown::failures(&set.failed)).as_bytes())?;
     write(&dir.join("results.csv"), &csv(set))?;
-    write(&dir.join("results.json"), &Json.finish(&set.cells))?;
+    write(&dir.join("results.json"), &Json.finish(&set.cells, &set.failed))?;
     let index = dir.join("index.html");
     write(&index, html::render(set, &charts).as_bytes())?;
     Ok(Written { index, charts: paths })

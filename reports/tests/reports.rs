@@ -44,6 +44,7 @@ fn cell(kind: &str, p: usize, n: usize, ttft_ms: &[f64], itl_ms: f64) -> CellRes
         params: Some(if ed { 361664 } else { 361536 }),
         bytes_on_disk: 1_500_000,
         pair: Some("tiny".into()),
+        content_sha256: Some(format!("{kind:0>64}")),
     };
     let settings = Settings {
         ep_requested: Ep::Cpu,
@@ -57,7 +58,7 @@ fn cell(kind: &str, p: usize, n: usize, ttft_ms: &[f64], itl_ms: f64) -> CellRes
     let ttft = f(&ttft_ns);
     let itl_s = f(&itl_flat);
     CellResult {
-        schema_version: 1,
+        schema_version: slmbench_harness::results::SCHEMA_VERSION,
         cell_id: slmbench_harness::results::cell_id(&model, "1.31.1", &settings, &sweep),
         model,
         settings,

@@ -1,13 +1,19 @@
-//! JSON Lines: one cell per line, written and flushed as each cell finishes.
+//! JSON Lines: one cell (or failed cell) per line, written and flushed as each cell finishes.
 
 use super::Exporter;
-use crate::results::CellResult;
+use crate::results::{CellResult, FailedCell};
 
 pub struct Jsonl;
 
 impl Exporter for Jsonl {
     fn cell(&self, cell: &CellResult) -> Option<Vec<u8>> {
         let mut line = serde_json::to_vec(cell).expect("results serialise");
+        line.push(b'\n');
+        Some(line)
+    }
+
+    fn failed(&self, failed: &FailedCell) -> Option<Vec<u8>> {
+        let mut line = serde_json::to_vec(failed).expect("results serialise");
         line.push(b'\n');
         Some(line)
     }

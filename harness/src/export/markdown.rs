@@ -1,7 +1,7 @@
 //! GitHub-flavoured Markdown table, fit for a pull-request comment or a CI job summary.
 
 use super::{Exporter, ms};
-use crate::results::CellResult;
+use crate::results::{CellResult, FailedCell};
 
 pub struct Markdown;
 
@@ -39,8 +39,35 @@ pub fn table(cells: &[CellResult]) -> String {
     out
 }
 
+/// The cells that failed, with their errors; empty when none did.
+pub fn failures(failed: &[FailedCell]) -> String {
+    if failed.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\n**{} failed cell{}**\n\n| model | ep | t | b | in | out | failure | error |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | --- | --- |\n",
+        failed.len(),
+        if failed.len() == 1 { "" } else { "s" }
+    );
+    for f in failed {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            cell_text(&f.model.name),
+            f.settings.ep_requested,
+            f.settings.threads,
+            f.sweep.batch,
+            f.sweep.input_tokens,
+            f.sweep.output_tokens,
+            serde_json::to_value(f.failure).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+            cell_text(&f.error),
+        ));
+    }
+    out
+}
+
 impl Exporter for Markdown {
-    fn finish(&self, cells: &[CellResult]) -> Vec<u8> {
-        table(cells).into_bytes()
+    fn finish(&self, cells: &[CellResult], failed: &[FailedCell]) -> Vec<u8> {
+        (table(cells) + &failures(failed)).into_bytes()
     }
 }

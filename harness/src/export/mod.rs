@@ -6,12 +6,12 @@ pub mod json;
 pub mod jsonl;
 pub mod markdown;
 
-use std::fs::File;
-use std::io::Write;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::HarnessError;
-use crate::results::CellResult;
+use crate::results::{CellResult, FailedCell};
 
 pub trait Exporter {
     /// Bytes written once before any cell (CSV header).
@@ -22,8 +22,12 @@ pub trait Exporter {
     fn cell(&self, _cell: &CellResult) -> Option<Vec<u8>> {
         None
     }
+    /// Bytes for a failed cell when the format streams it (JSON Lines; CSV holds measured cells only).
+    fn failed(&self, _failed: &FailedCell) -> Option<Vec<u8>> {
+        None
+    }
     /// Bytes of the whole set at the end (JSON array, Markdown table); empty for streams.
-    fn finish(&self, _cells: &[CellResult]) -> Vec<u8> {
+    fn finish(&self, _cells: &[CellResult], _failed: &[FailedCell]) -> Vec<u8> {
         vec![]
     }
 }
@@ -63,13 +67,27 @@ impl Format {
     }
 }
 
+/// Only JSON Lines files can be resumed: they are appended to line by line.
+pub fn check_resumable(path: &str) -> Result<(), HarnessError> {
+    if path == "-" || Format::from_path(path).ok() != Some(Format::Jsonl) {
+        return Err(HarnessError::BadInput(format!(
+            "--resume {path}: only a .jsonl results file can be resumed (it is appended to line by line)"
+        )));
+    }
+    Ok(())
+}
+
 /// Writes cells as they finish. The file is created only when the first cell is done, so a run
-/// that fails before measuring anything leaves an existing results file untouched.
+/// that fails before measuring anything leaves an existing results file untouched. While open it
+/// holds an exclusive lock, so two runs cannot interleave their lines in one file.
 pub struct ResultsWriter {
     target: Option<PathBuf>,
     exporter: Box<dyn Exporter>,
     file: Option<File>,
+    /// Resuming: append to the file (cut back to `keep` bytes first, dropping a torn line).
+    append: Option<u64>,
     cells: Vec<CellResult>,
+    failed: Vec<FailedCell>,
 }
 
 impl ResultsWriter {
@@ -77,7 +95,15 @@ impl ResultsWriter {
     pub fn new(path: &str) -> Result<ResultsWriter, HarnessError> {
         let exporter = Format::from_path(path)?.exporter();
         let target = (path != "-").then(|| PathBuf::from(path));
-        Ok(ResultsWriter { target, exporter, file: None, cells: vec![] })
+        Ok(ResultsWriter { target, exporter, file: None, append: None, cells: vec![], failed: vec![] })
+    }
+
+    /// Appends to a JSON Lines file whose first `keep` bytes are intact records.
+    pub fn append(path: &str, keep: u64) -> Result<ResultsWriter, HarnessError> {
+        check_resumable(path)?;
+        let mut w = ResultsWriter::new(path)?;
+        w.append = Some(keep);
+        Ok(w)
     }
 
     fn io(&self) -> impl Fn(std::io::Error) -> HarnessError + '_ {
@@ -88,36 +114,78 @@ impl ResultsWriter {
         if self.file.is_some() {
             return Ok(());
         }
-        if let Some(path) = &self.target {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|source| HarnessError::Io { path: parent.into(), source })?;
+        let Some(path) = &self.target else { return Ok(()) };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| HarnessError::Io { path: parent.into(), source })?;
+        }
+        // Lock before truncating, so a second run cannot wipe the file of one still writing it.
+        let mut f =
+            OpenOptions::new().create(true).truncate(false).write(true).read(true).open(path).map_err(self.io())?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(HarnessError::BadInput(format!(
+                    "{}: another slmbench run is writing this file; wait for it or choose another -o",
+                    path.display()
+                )));
             }
-            let mut f = File::create(path).map_err(self.io())?;
-            f.write_all(&self.exporter.header()).map_err(self.io())?;
-            self.file = Some(f);
+            Err(TryLockError::Error(e)) => return Err(self.io()(e)),
+        }
+        match self.append {
+            Some(keep) => {
+                f.set_len(keep).map_err(self.io())?;
+                f.seek(SeekFrom::End(0)).map_err(self.io())?;
+                // A last record that lost only its newline is complete; end it before appending.
+                if keep > 0 {
+                    let mut last = [0u8; 1];
+                    f.seek(SeekFrom::Start(keep - 1)).map_err(self.io())?;
+                    f.read_exact(&mut last).map_err(self.io())?;
+                    f.seek(SeekFrom::End(0)).map_err(self.io())?;
+                    if last[0] != b'\n' {
+                        f.write_all(b"\n").map_err(self.io())?;
+                    }
+                }
+            }
+            None => {
+                f.set_len(0).map_err(self.io())?;
+                f.write_all(&self.exporter.header()).map_err(self.io())?;
+            }
+        }
+        self.file = Some(f);
+        Ok(())
+    }
+
+    fn write_synced(&mut self, bytes: Option<Vec<u8>>) -> Result<(), HarnessError> {
+        self.open()?;
+        if let (Some(bytes), Some(f)) = (bytes, self.file.as_mut()) {
+            f.write_all(&bytes)
+                .and_then(|_| f.flush())
+                .and_then(|_| f.sync_data())
+                .map_err(|source| HarnessError::Io { path: self.target.clone().unwrap_or_default(), source })?;
         }
         Ok(())
     }
 
     /// Records a finished cell; streaming formats reach the disk before this returns.
     pub fn push(&mut self, cell: CellResult) -> Result<(), HarnessError> {
-        self.open()?;
-        if let (Some(bytes), Some(f)) = (self.exporter.cell(&cell), self.file.as_mut()) {
-            f.write_all(&bytes)
-                .and_then(|_| f.flush())
-                .and_then(|_| f.sync_data())
-                .map_err(|source| HarnessError::Io { path: self.target.clone().unwrap_or_default(), source })?;
-        }
+        self.write_synced(self.exporter.cell(&cell))?;
         self.cells.push(cell);
         Ok(())
     }
 
-    /// Writes what non-streaming formats hold until the end. Returns the cells.
-    pub fn finish(mut self) -> Result<Vec<CellResult>, HarnessError> {
-        if self.cells.is_empty() {
-            return Ok(vec![]);
+    /// Records a failed cell, as [`ResultsWriter::push`] does a measured one.
+    pub fn push_failed(&mut self, failed: FailedCell) -> Result<(), HarnessError> {
+        self.write_synced(self.exporter.failed(&failed))?;
+        self.failed.push(failed);
+        Ok(())
+    }
+
+    /// Writes what non-streaming formats hold until the end. Returns the cells and failures.
+    pub fn finish(mut self) -> Result<(Vec<CellResult>, Vec<FailedCell>), HarnessError> {
+        if self.cells.is_empty() && self.failed.is_empty() {
+            return Ok((vec![], vec![]));
         }
-        let tail = self.exporter.finish(&self.cells);
+        let tail = self.exporter.finish(&self.cells, &self.failed);
         match self.file.as_mut() {
             Some(f) => f
                 .write_all(&tail)
@@ -127,7 +195,7 @@ impl ResultsWriter {
                 std::io::stdout().write_all(&tail).map_err(|source| HarnessError::Io { path: "-".into(), source })?
             }
         }
-        Ok(self.cells)
+        Ok((self.cells, self.failed))
     }
 }
 
