@@ -140,7 +140,7 @@ impl ModelConfig {
     /// encoder-decoder's encoder and decoder each hold their own; a decoder-only holds both.
     pub fn check_positions(&self, encoder_decoder: bool, prompt: usize, new: usize) -> Result<(), String> {
         let Some(max) = self.max_positions else { return Ok(()) };
-        let needed = if encoder_decoder { prompt.max(new) } else { prompt + new };
+        let needed = if encoder_decoder { prompt.max(new) } else { prompt.saturating_add(new) };
         if needed > max {
             return Err(format!(
                 "{needed} positions are needed ({prompt} prompt + {new} new tokens) but the model has {max} (max_position_embeddings)"

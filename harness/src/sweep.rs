@@ -46,10 +46,15 @@ pub fn parse_usize_list(flag: &str, text: &str) -> Result<Vec<usize>, HarnessErr
                     if out.len() > MAX_VALUES {
                         return Err(bad(flag, part, &format!("expands to more than {MAX_VALUES} values")));
                     }
-                    v = match step {
-                        Step::Add(s) => v + s,
-                        Step::Mul(f) => v * f,
+                    // Past usize::MAX the range is over (a fuzzed `MAX-MAX` overflowed here).
+                    let next = match step {
+                        Step::Add(s) => v.checked_add(s),
+                        Step::Mul(f) => v.checked_mul(f),
                     };
+                    match next {
+                        Some(n) => v = n,
+                        None => break,
+                    }
                 }
             }
         }
@@ -86,6 +91,10 @@ mod tests {
         assert_eq!(parse_usize_list("-n", "1-8+3, 64").unwrap(), vec![1, 4, 7, 64]);
         assert_eq!(parse_usize_list("-b", "2,2,1").unwrap(), vec![2, 1]);
         assert_eq!(parse_list("--ep", "cpu, cuda").unwrap(), vec!["cpu", "cuda"]);
+        // Found by tests/fuzz.rs: stepping past usize::MAX overflowed.
+        let max = usize::MAX.to_string();
+        assert_eq!(parse_usize_list("-p", &format!("{max}-{max}")).unwrap(), vec![usize::MAX]);
+        assert_eq!(parse_usize_list("-p", &format!("{}-{max}*2", usize::MAX / 2)).unwrap().len(), 2);
     }
 
     #[test]

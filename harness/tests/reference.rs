@@ -103,13 +103,7 @@ fn as_input(o: &Output) -> Input {
 }
 
 fn build(cfg: &Config, dir: &Path, fault: Option<Fault>, external: ExternalData) {
-    let opts = BuildOptions {
-        seed: 7,
-        split_decoder: true,
-        safetensors: true,
-        external_data: external,
-        fault,
-    };
+    let opts = BuildOptions { seed: 7, split_decoder: true, safetensors: true, external_data: external, fault };
     build_model(cfg, dir, &opts).unwrap_or_else(|e| panic!("{e}"));
 }
 

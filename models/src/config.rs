@@ -64,6 +64,9 @@ pub enum Positions {
     None,
 }
 
+/// Most layers a stack may have (the 1B preset has 24).
+pub const MAX_LAYERS: usize = 1000;
+
 fn default_eps() -> f64 {
     1e-6
 }
@@ -239,17 +242,37 @@ impl Config {
         if self.eos_token_id as usize >= self.vocab_size {
             return bad("eos_token_id", format!("{} is not below vocab_size ({})", self.eos_token_id, self.vocab_size));
         }
+        if self.encoder_layers > MAX_LAYERS || self.decoder_layers > MAX_LAYERS {
+            let (field, n) = if self.encoder_layers > MAX_LAYERS {
+                ("encoder_layers", self.encoder_layers)
+            } else {
+                ("decoder_layers", self.decoder_layers)
+            };
+            return bad(field, format!("{n} is more than {MAX_LAYERS}; this suite targets ≤1B-parameter models"));
+        }
         // One weight matrix must stay addressable as a single ONNX tensor (i64 dims, < 2^31 bytes
-        // per tensor keeps every runtime's protobuf and allocator happy).
-        let biggest = [self.vocab_size * self.d_model, self.d_model * self.d_ff, self.d_model * self.q_dim()]
-            .into_iter()
-            .max()
-            .unwrap_or(0);
-        if biggest.saturating_mul(4) > i32::MAX as usize {
+        // per tensor keeps every runtime's protobuf and allocator happy). Checked products: a
+        // fuzzed d_model of 5·10^15 overflowed the plain ones.
+        let q_dim = self.num_heads.checked_mul(self.head_dim());
+        let biggest = [
+            self.vocab_size.checked_mul(self.d_model),
+            self.d_model.checked_mul(self.d_ff),
+            q_dim.and_then(|q| self.d_model.checked_mul(q)),
+        ]
+        .into_iter()
+        .map(|x| x.and_then(|x| x.checked_mul(4)).unwrap_or(usize::MAX))
+        .max()
+        .unwrap_or(0);
+        if biggest > i32::MAX as usize {
             return bad(
                 "d_model",
                 format!(
-                    "a single weight matrix would hold {biggest} floats (over 2 GB); this suite targets ≤1B-parameter models"
+                    "with d_ff {}, {} heads of {} and vocab_size {}, a single weight matrix would exceed 2 GB; \
+                     this suite targets ≤1B-parameter models",
+                    self.d_ff,
+                    self.num_heads,
+                    self.head_dim(),
+                    self.vocab_size
                 ),
             );
         }

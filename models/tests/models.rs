@@ -46,6 +46,13 @@ fn invalid_fields_are_named() {
             c.vocab_size = 1 << 16; // a 16 GB embedding
             c.head_dim = Some(16);
         }),
+        // Found by tests/fuzz.rs: products that overflowed usize, and unbounded stacks.
+        ("d_model", |c| {
+            c.d_model = 5_422_323_360_878_763;
+            c.head_dim = Some(16);
+        }),
+        ("decoder_layers", |c| c.decoder_layers = 1 << 40),
+        ("encoder_layers", |c| c.encoder_layers = 1001),
     ];
     for (field, mutate) in cases {
         let mut cfg = tiny();
