@@ -34,6 +34,9 @@ enum Command {
     #[command(subcommand)]
     Models(ModelsCommand),
     /// Measure TTFT and throughput over a sweep (no arguments: the `small` pair on the CPU).
+    #[command(after_help = "Exit codes: 0 every cell measured; 2 bad input (nothing run); 3 some cells failed \
+(recorded in the results file and the report); 130 / 143 stopped by SIGINT / SIGTERM after the current \
+repetition (finished cells kept: rerun with --resume FILE).")]
     Run(Box<RunArgs>),
     /// Greedy-generate from given prompt ids and print the output ids as JSON (to check a model).
     Generate(GenerateArgs),

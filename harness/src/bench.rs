@@ -113,6 +113,7 @@ pub fn measure(
         session_load_ns: model.load_ns,
         peak_rss_bytes: context::peak_rss_bytes(),
         harness_overhead_ratio: (inside > 0).then(|| outside as f64 / inside as f64),
+        estimated_memory_bytes: None,
     };
     let settings = Settings {
         ep_requested: model.settings.ep,

@@ -81,6 +81,10 @@ pub struct Metrics {
     pub peak_rss_bytes: Option<u64>,
     /// Per decode step, (time outside `Session::run`) / (time inside it), over all repetitions.
     pub harness_overhead_ratio: Option<f64>,
+    /// The memory guard's estimate for the cell (weights + KV cache + activations), to set
+    /// against `peak_rss_bytes`.
+    #[serde(default)]
+    pub estimated_memory_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -283,21 +283,23 @@ impl RunPlan {
                     outcome.interrupted = Some(s);
                     break 'blocks;
                 }
-                if let Some(avail) = available.and_then(|_| guard::available_memory()) {
-                    let need = guard::cell(
-                        &model.geometry,
-                        &model.config,
-                        model.files.layout.is_encoder_decoder(),
-                        sweep.batch,
-                        sweep.input_tokens,
-                        sweep.output_tokens,
-                    );
-                    if let Some(why) = guard::check(&label(sweep), &need, avail) {
-                        let why = format!("{why} (weights already loaded)");
-                        fail(&mut writer, &mut outcome, &mut bar, sweep, FailureKind::Memory, why)?;
-                        continue;
-                    }
+                let need = guard::cell(
+                    &model.geometry,
+                    &model.config,
+                    model.files.layout.is_encoder_decoder(),
+                    sweep.batch,
+                    sweep.input_tokens,
+                    sweep.output_tokens,
+                );
+                // The weights are loaded by now, so what is available already excludes them.
+                if let Some(avail) = available.and_then(|_| guard::available_memory())
+                    && let Some(why) = guard::check(&label(sweep), &need, avail)
+                {
+                    let why = format!("{why} (weights already loaded)");
+                    fail(&mut writer, &mut outcome, &mut bar, sweep, FailureKind::Memory, why)?;
+                    continue;
                 }
+                let estimate = guard::weights(info.bytes_on_disk).saturating_add(need.total());
                 let prompt = match &prompts[*pi] {
                     Some(ids) => Prompt::repeated(ids, sweep.batch),
                     None => Prompt::synthetic(self.seed, sweep.batch, sweep.input_tokens, model.geometry.vocab_size),
@@ -305,6 +307,10 @@ impl RunPlan {
                 bar.start_cell(label(sweep));
                 let measured =
                     catch(|| bench::measure(&mut model, info, sweep, &prompt, &self.policy, &context, &mut bar, stop));
+                let measured = measured.map(|mut c| {
+                    c.metrics.estimated_memory_bytes = Some(estimate);
+                    c
+                });
                 match measured {
                     Ok(cell) if cell.repetitions.stop_reason == StopReason::Interrupted => {
                         outcome.interrupted = signalled(stop);

@@ -251,7 +251,8 @@ pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
         .map(|c| c.context.command.as_str())
         .chain(set.failed.iter().map(|f| f.context.command.as_str()))
         .collect();
-    cmds.dedup();
+    let mut seen = std::collections::HashSet::new();
+    cmds.retain(|c| seen.insert(*c));
     for c in cmds {
         h.push_str(&format!("<pre>{}</pre>\n", esc(c)));
     }

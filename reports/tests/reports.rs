@@ -83,6 +83,7 @@ fn cell(kind: &str, p: usize, n: usize, ttft_ms: &[f64], itl_ms: f64) -> CellRes
             session_load_ns: 5_000_000,
             peak_rss_bytes: Some(100_000_000),
             harness_overhead_ratio: Some(0.01),
+            estimated_memory_bytes: None,
         },
         samples: Samples { ttft_ns: ttft_ns.clone(), encoder_ns: vec![], first_decoder_step_ns: ttft_ns, itl_ns: itl },
         output_token_ids: vec![(0..n as i64).collect()],
