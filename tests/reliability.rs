@@ -82,10 +82,18 @@ fn sigkill_mid_cell_then_resume_gives_the_full_set() {
     let dir = tempfile::tempdir().unwrap();
     let pair = tiny_pair(dir.path());
     let results = dir.path().join("r.jsonl");
-    let mut child = sweep(&pair, &["-o", results.to_str().unwrap()]).stderr(Stdio::null()).spawn().unwrap();
+    let log = dir.path().join("stderr.txt");
+    let mut child = sweep(&pair, &["-o", results.to_str().unwrap()])
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
     wait_for_a_cell(&mut child, &results);
     child.kill().unwrap(); // SIGKILL: no handler runs
     child.wait().unwrap();
+    // The progress log proves the kill landed inside a cell: its last line starts one.
+    let progress = std::fs::read_to_string(&log).unwrap();
+    let last = progress.lines().last().unwrap_or_default();
+    assert!(last.starts_with("slmbench: cell ") && !last.contains(" done in "), "not mid-cell:\n{progress}");
     let before = lines(&results);
     assert!(!before.is_empty() && before.len() < 8, "{} cells before the kill", before.len());
     // A crash in the middle of a write leaves a torn final line: it must be dropped, not kept.
