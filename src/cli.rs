@@ -315,6 +315,13 @@ pub fn run() -> Result<u8> {
     .map(|()| 0)
 }
 
+/// What a reader skipped (a torn final line, duplicate cells), on stderr.
+fn print_warnings(set: &slmbench_reports::read::ResultSet) {
+    for w in &set.warnings {
+        eprintln!("slmbench: warning: {w}");
+    }
+}
+
 /// What makes two machines comparable.
 fn fingerprint(c: &slmbench_harness::context::Context) -> String {
     let gib = c.memory_bytes.map(|b| (b as f64 / (1u64 << 30) as f64).round() as u64).unwrap_or(0);
@@ -329,6 +336,10 @@ fn gate(a: GateArgs) -> Result<()> {
         Err(e) => bail!("cannot read gate config {}: {e}", a.config.display()),
     };
     let cur = slmbench_reports::read::read_measured(std::slice::from_ref(&a.current))?;
+    print_warnings(&cur);
+    if !cur.failed.is_empty() {
+        eprintln!("slmbench: warning: {} cells of {} failed and are not gated", cur.failed.len(), a.current.display());
+    }
     let baseline_path = match &a.baseline {
         Some(p) => p.clone(),
         None => {
@@ -343,6 +354,7 @@ fn gate(a: GateArgs) -> Result<()> {
         }
     };
     let base = slmbench_reports::read::read_measured(std::slice::from_ref(&baseline_path))?;
+    print_warnings(&base);
     let (bc, cc) = (&base.cells[0].context, &cur.cells[0].context);
     if bc.ort_version != cc.ort_version || bc.suite_version != cc.suite_version {
         eprintln!(
@@ -414,6 +426,7 @@ fn machine_slug(c: &slmbench_harness::context::Context) -> String {
 
 fn baseline_save(results: &Path, dir: &Path) -> Result<()> {
     let set = slmbench_reports::read::read_measured(&[results.to_path_buf()])?;
+    print_warnings(&set);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(format!("{}.json", machine_slug(&set.cells[0].context)));
     std::fs::write(&path, serde_json::to_string_pretty(&set.cells)? + "\n")
@@ -425,6 +438,7 @@ fn baseline_save(results: &Path, dir: &Path) -> Result<()> {
 
 fn export(a: ExportArgs) -> Result<()> {
     let set = slmbench_reports::read::read_measured(&a.results)?;
+    print_warnings(&set);
     let text = match a.format.as_str() {
         "bencher" => slmbench_reports::dashboards::bencher(&set.cells),
         "gh-smaller" => slmbench_reports::dashboards::github_action_benchmark(&set.cells, false),

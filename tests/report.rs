@@ -1,6 +1,7 @@
 //! The HTML report in a real headless Chromium (Debian's `chromium`; `.ci/run` installs it):
 //! no console errors, every chart drawn with a non-zero size, the headline ratio equal to the
-//! one computed from the results, strings from results files shown as text; and a screenshot.
+//! one computed from the results, strings from results files (failed cells' errors too) shown as
+//! text; and a screenshot.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,6 +56,7 @@ fn probe(page: &Path) -> (String, String) {
     scripts: document.scripts.length,
     models: [...document.querySelectorAll('#models td:first-child')].map(t => t.textContent),
     env: document.querySelector('#environment').textContent,
+    failed: [...document.querySelectorAll('#failed-cells tbody tr')].map(r => ({ error: r.lastElementChild.textContent, height: r.getBoundingClientRect().height })),
   };
   const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
 })();
@@ -156,6 +158,13 @@ fn strings_from_results_are_shown_as_text() {
         c["context"]["command"] = evil.into();
         lines.push(c.to_string());
     }
+    // A failed cell whose error carries the same hostile text: listed, visible, and inert.
+    let mut f: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    f["cell_id"] = "ffffffffffffffff".into();
+    f["status"] = "failed".into();
+    f["failure"] = "model".into();
+    f["error"] = evil.into();
+    lines.push(f.to_string());
     std::fs::write(&results, lines.join("\n") + "\n").unwrap();
     let out = dir.path().join("report");
     slmbench().arg("report").arg(&results).arg("-o").arg(&out).assert().success();
@@ -168,4 +177,8 @@ fn strings_from_results_are_shown_as_text() {
     assert!(v["models"].as_array().unwrap().iter().any(|m| m.as_str().unwrap().starts_with(evil)), "{}", v["models"]);
     assert!(v["env"].as_str().unwrap().contains(evil));
     assert_eq!(v["headlines"][0]["pair"], evil);
+    let failed = v["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["error"], evil);
+    assert!(failed[0]["height"].as_f64().unwrap() > 5.0, "failed cell drawn: {failed:?}");
 }

@@ -205,6 +205,34 @@ fn torn_and_bad_lines() {
 }
 
 #[test]
+fn a_measured_record_supersedes_a_failed_one_in_either_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let cells = pair_cells();
+    let mut failed = serde_json::to_value(&cells[0]).unwrap();
+    failed["status"] = "failed".into();
+    failed["failure"] = "provider".into();
+    failed["error"] = "no CUDA here".into();
+    let ok = serde_json::to_string(&cells[0]).unwrap();
+    for (name, text) in [("retried", format!("{failed}\n{ok}\n")), ("late", format!("{ok}\n{failed}\n"))] {
+        let path = dir.path().join(format!("{name}.jsonl"));
+        std::fs::write(&path, text).unwrap();
+        let set = read::read_all(&[path]).unwrap();
+        assert_eq!((set.cells.len(), set.failed.len()), (1, 0), "{name}");
+        assert!(set.warnings.is_empty(), "{name}: {:?}", set.warnings);
+    }
+    // Failed records alone: `report` shows them, commands that need measurements say so.
+    let only = dir.path().join("only.jsonl");
+    std::fs::write(&only, format!("{failed}\n")).unwrap();
+    let set = read::read_all(std::slice::from_ref(&only)).unwrap();
+    assert_eq!(set.failed[0].error, "no CUDA here");
+    let e = read::read_measured(&[only]).unwrap_err().to_string();
+    assert!(e.contains("no measured cell (1 failed)"), "{e}");
+    let html =
+        String::from_utf8(std::fs::read(write::report(&set, dir.path(), false).unwrap().index).unwrap()).unwrap();
+    assert!(html.contains("Failed cells (1)") && html.contains("no CUDA here"));
+}
+
+#[test]
 fn comparison_verdicts() {
     let base = pair_cells();
     let same = compare::compare(&base, &base);

@@ -203,3 +203,41 @@ impl ResultsWriter {
 pub(crate) fn ms(ns: f64) -> String {
     format!("{:.3}", ns / 1e6)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_writer_of_the_same_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        std::fs::write(&path, "{\"kept\": 1}\n").unwrap();
+        let p = path.to_str().unwrap();
+        let mut first = ResultsWriter::append(p, 12).unwrap();
+        first.open().unwrap();
+        let mut second = ResultsWriter::new(p).unwrap();
+        let e = second.open().unwrap_err().to_string();
+        assert!(e.contains("another slmbench run is writing this file"), "{e}");
+        // The refused writer did not truncate what the first one holds.
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"kept\": 1}\n");
+        drop(first);
+        second.open().unwrap();
+    }
+
+    #[test]
+    fn appending_ends_a_record_that_lost_only_its_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        std::fs::write(&path, "{\"a\": 1}\n{\"b\": 2}\n{\"torn\":").unwrap();
+        let mut w = ResultsWriter::append(path.to_str().unwrap(), 17).unwrap();
+        w.open().unwrap();
+        w.write_synced(Some(b"{\"c\": 3}\n".to_vec())).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\": 1}\n{\"b\": 2}\n{\"c\": 3}\n");
+        let path2 = dir.path().join("r2.jsonl");
+        std::fs::write(&path2, "{\"a\": 1}").unwrap();
+        let mut w = ResultsWriter::append(path2.to_str().unwrap(), 8).unwrap();
+        w.write_synced(Some(b"{\"c\": 3}\n".to_vec())).unwrap();
+        assert_eq!(std::fs::read_to_string(&path2).unwrap(), "{\"a\": 1}\n{\"c\": 3}\n");
+    }
+}
