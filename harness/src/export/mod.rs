@@ -129,7 +129,11 @@ impl ResultsWriter {
                     path.display()
                 )));
             }
-            Err(TryLockError::Error(e)) => return Err(self.io()(e)),
+            // Some network file systems cannot lock; measuring matters more than the lock there.
+            Err(TryLockError::Error(e)) => eprintln!(
+                "slmbench: warning: cannot lock {} ({e}); make sure no other run writes to it",
+                path.display()
+            ),
         }
         match self.append {
             Some(keep) => {
