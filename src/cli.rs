@@ -295,14 +295,12 @@ struct DescribeArgs {
 /// Runs the command; returns the exit code of a run that finished (errors exit 2 in `main`).
 pub fn run() -> Result<u8> {
     let cli = Cli::parse();
-    if let Command::Run(a) = cli.command {
-        return run_sweep(*a);
-    }
     match cli.command {
+        // The one command with exit codes of its own (3, 130, 143).
+        Command::Run(a) => return run_sweep(*a),
         Command::Models(ModelsCommand::Build(a)) => build(a),
         Command::Models(ModelsCommand::Describe(a)) => describe(a),
         Command::Models(ModelsCommand::List) => list(),
-        Command::Run(_) => unreachable!("handled above"),
         Command::Generate(a) => generate(a),
         Command::Report(a) => report(a),
         Command::Compare(a) => compare(a),
@@ -793,6 +791,7 @@ fn run_sweep(a: RunArgs) -> Result<u8> {
     let outcome = plan.execute(&stop)?;
     let (cells, failed) = (outcome.cells, outcome.failed_cells);
     let finished = cells.len() + outcome.skipped;
+    let failed_now = failed.len();
     if plan.output != "-" {
         print!("{}", slmbench_harness::export::markdown::table(&cells));
         print!("{}", slmbench_harness::export::markdown::failures(&failed));
@@ -836,7 +835,7 @@ fn run_sweep(a: RunArgs) -> Result<u8> {
             outcome.skipped_failed, plan.output
         );
     }
-    let failed = outcome.failed + outcome.skipped_failed;
+    let failed = failed_now + outcome.skipped_failed;
     if failed > 0 {
         eprintln!(
             "slmbench: {failed} cells failed (see the table above and the report); exit code {EXIT_CELLS_FAILED}"

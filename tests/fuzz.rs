@@ -188,15 +188,17 @@ fn architecture_configs() {
 
 // ---- results files ---------------------------------------------------------------------------
 
+/// The `tiny` pair, built into `dir/tiny`.
+fn tiny_pair(dir: &Path) -> PathBuf {
+    let pair = dir.join("tiny");
+    let tiny = slmbench_models::Pair::preset("tiny").unwrap();
+    slmbench_models::build_pair(&tiny, &pair, &slmbench_models::BuildOptions::default()).unwrap();
+    pair
+}
+
 /// Real records of a tiny sweep, measured and failed, as the bytes of a JSON Lines file.
 fn real_results(dir: &Path) -> Vec<u8> {
-    let pair = dir.join("tiny");
-    slmbench_models::build_pair(
-        &slmbench_models::Pair::preset("tiny").unwrap(),
-        &pair,
-        &slmbench_models::BuildOptions::default(),
-    )
-    .unwrap();
+    let pair = tiny_pair(dir);
     let out = dir.join("real.jsonl");
     let st = std::process::Command::new(env!("CARGO_BIN_EXE_slmbench"))
         .args(["run", "--model", pair.to_str().unwrap(), "--ep", "cpu,cuda", "-p", "4,8", "-n", "2", "-r", "1"])
@@ -410,13 +412,7 @@ fn content() -> impl Strategy<Value = Content> {
 #[test]
 fn model_directories_and_onnx_graphs() {
     let dir = tempfile::tempdir().unwrap();
-    let pair = dir.path().join("tiny");
-    slmbench_models::build_pair(
-        &slmbench_models::Pair::preset("tiny").unwrap(),
-        &pair,
-        &slmbench_models::BuildOptions::default(),
-    )
-    .unwrap();
+    let pair = tiny_pair(dir.path());
     let real: Vec<Vec<u8>> =
         ["encoder-decoder/encoder_model.onnx", "encoder-decoder/decoder_model_merged.onnx", "decoder-only/model.onnx"]
             .iter()

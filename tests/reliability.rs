@@ -31,6 +31,11 @@ fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path).unwrap_or_default().lines().map(String::from).collect()
 }
 
+/// Every record of a results file, parsed (a torn line fails the test).
+fn records(path: &Path) -> Vec<serde_json::Value> {
+    lines(path).iter().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
 /// Waits until the results file holds at least one finished cell, then a little longer, so
 /// that the next cell is running.
 fn wait_for_a_cell(child: &mut Child, results: &Path) {
@@ -47,7 +52,7 @@ fn wait_for_a_cell(child: &mut Child, results: &Path) {
 
 /// The file holds exactly the sweep's 8 cells: each (model, input length) once, ids unique.
 fn assert_full_set(results: &Path) {
-    let records: Vec<serde_json::Value> = lines(results).iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records = records(results);
     let ids: HashSet<&str> = records.iter().map(|r| r["cell_id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), records.len(), "a cell was written twice");
     let got: BTreeSet<(String, u64)> = records
@@ -158,7 +163,7 @@ fn an_unavailable_provider_fails_its_cells_and_the_sweep_goes_on() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "documented exit code for failed cells:\n{stderr}");
     assert!(stderr.contains("4 cells failed") && !stderr.contains("panicked"), "{stderr}");
-    let records: Vec<serde_json::Value> = lines(&results).iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records = records(&results);
     assert_eq!(records.len(), 8);
     for r in &records {
         let failed = r["status"] == "failed";
@@ -206,7 +211,7 @@ fn a_corrupt_model_fails_its_cells_and_the_other_model_is_measured() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    let records: Vec<serde_json::Value> = lines(&results).iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records = records(&results);
     assert_eq!(records.len(), 2);
     assert_eq!(records[0]["failure"], "model");
     assert!(records[0]["error"].as_str().unwrap().contains("corrupt/model.onnx"), "{}", records[0]);
@@ -227,7 +232,7 @@ fn the_memory_guard_refuses_cells_that_cannot_fit() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    let records: Vec<serde_json::Value> = lines(&results).iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records = records(&results);
     assert_eq!(records.len(), 4);
     for r in &records {
         let big = r["sweep"]["batch"] == 10000000;

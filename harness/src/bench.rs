@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::context::{self, Context};
 use crate::error::HarnessError;
 use crate::generate::{Generation, Prompt};
-use crate::results::{self, CellResult, Metrics, ModelInfo, Repetitions, Samples, Settings, SweepPoint};
+use crate::results::{self, CellResult, Metrics, ModelInfo, Repetitions, Samples, SweepPoint};
 use crate::session::LoadedModel;
 use crate::stats::{Policy, StopReason, Summary};
 
@@ -24,6 +24,14 @@ impl Progress for () {
     fn repetition(&mut self, _: usize, _: usize, _: bool) {}
 }
 
+/// The SIGINT/SIGTERM number stored in `stop`, if one arrived (0 means none).
+pub(crate) fn signalled(stop: &AtomicUsize) -> Option<usize> {
+    match stop.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
 /// Runs one cell on a loaded model. `stop` (a signal number, 0 for none) is checked after every
 /// repetition: a measured cell then ends as `Interrupted`, one still warming up as an error.
 #[allow(clippy::too_many_arguments)]
@@ -37,10 +45,7 @@ pub fn measure(
     progress: &mut dyn Progress,
     stop: &AtomicUsize,
 ) -> Result<CellResult, HarnessError> {
-    let stopped = || match stop.load(Ordering::SeqCst) {
-        0 => None,
-        s => Some(s),
-    };
+    let stopped = || signalled(stop);
     for w in 0..policy.warmup {
         if let Some(s) = stopped() {
             return Err(HarnessError::Interrupted(s));
@@ -115,14 +120,8 @@ pub fn measure(
         harness_overhead_ratio: (inside > 0).then(|| outside as f64 / inside as f64),
         estimated_memory_bytes: None,
     };
-    let settings = Settings {
-        ep_requested: model.settings.ep,
-        ep_used: model.settings.ep,
-        ep_options: model.settings.ep_options.clone(),
-        threads: model.settings.threads,
-        graph_optimization: model.settings.opt_level,
-        intra_op_spinning: model.settings.spinning,
-    };
+    // Registration fails rather than fall back, so the provider used is the one requested.
+    let settings = results::requested_settings(&model.settings);
     Ok(CellResult {
         schema_version: results::SCHEMA_VERSION,
         cell_id: results::cell_id(info, &context.ort_version, &settings, sweep),

@@ -126,6 +126,18 @@ pub enum FailureKind {
     Internal,
 }
 
+impl FailureKind {
+    /// The name written in results files.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::Provider => "provider",
+            FailureKind::Memory => "memory",
+            FailureKind::Model => "model",
+            FailureKind::Internal => "internal",
+        }
+    }
+}
+
 /// A sweep cell that produced no measurement; written in place of its [`CellResult`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailedCell {
@@ -176,7 +188,8 @@ impl Record {
     }
 }
 
-/// Settings of a cell as requested, before any session exists.
+/// Settings of a cell as requested: before any session exists, and as recorded after it ran
+/// (providers are registered with `error_on_failure`, so none falls back to another).
 pub fn requested_settings(s: &crate::session::SessionSettings) -> Settings {
     Settings {
         ep_requested: s.ep,

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 
-use crate::bench;
+use crate::bench::{self, signalled};
 use crate::context::{self, Context};
 use crate::ep::{Ep, EpOption};
 use crate::error::HarnessError;
@@ -14,7 +14,7 @@ use crate::generate::Prompt;
 use crate::guard;
 use crate::layout::{self, DecoderChoice};
 use crate::progress::Bar;
-use crate::results::{self, CellResult, FailedCell, FailureKind, ModelInfo, Record, Settings, SweepPoint};
+use crate::results::{self, CellResult, FailedCell, FailureKind, ModelInfo, Record, SweepPoint};
 use crate::runtime;
 use crate::session::{LoadedModel, OptLevel, SessionSettings};
 use crate::stats::{Policy, StopReason};
@@ -92,20 +92,6 @@ impl RunPlan {
         self.shard.is_none_or(|(i, n)| index % n == i - 1)
     }
 
-    /// Cells this run measures (its shard's share).
-    pub fn cells(&self) -> usize {
-        (0..self.all_cells()).filter(|&i| self.in_shard(i)).count()
-    }
-
-    fn all_cells(&self) -> usize {
-        self.models.len()
-            * self.eps.len()
-            * self.threads.len()
-            * self.batches.len()
-            * self.output_tokens.len()
-            * if self.prompt_ids.is_some() { 1 } else { self.input_tokens.len() }
-    }
-
     /// Checks what can be checked before anything runs: model layouts, lengths against the
     /// models' positions, provider options, the runtime. Providers themselves are tried per cell,
     /// so one that is missing fails its own cells and not the sweep.
@@ -147,9 +133,11 @@ impl RunPlan {
         let mut outcome = Outcome::default();
         let (mut writer, done) = match &self.resume {
             Some(path) => {
-                crate::export::check_resumable(path)?;
-                let done = Done::read(path)?;
-                (ResultsWriter::append(path, done.keep)?, done)
+                // Locked first, so no other run appends between this read and ours.
+                let mut writer = ResultsWriter::append(path)?;
+                let done = Done::from_bytes(path, &writer.existing()?)?;
+                writer.keep(done.keep);
+                (writer, done)
             }
             None => (ResultsWriter::new(&self.output)?, Done::default()),
         };
@@ -201,7 +189,7 @@ impl RunPlan {
                         }
                     }
                     if !cells.is_empty() {
-                        blocks.push(Block { model: mi, settings, requested, cells });
+                        blocks.push(Block { model: mi, settings, cells });
                     }
                 }
             }
@@ -232,8 +220,8 @@ impl RunPlan {
                     entry.name, block.settings.ep, block.settings.threads, s.batch, s.input_tokens, s.output_tokens
                 )
             };
+            let requested = results::requested_settings(&block.settings);
             let fail = |writer: &mut ResultsWriter,
-                        outcome: &mut Outcome,
                         bar: &mut Bar,
                         sweep: &SweepPoint,
                         kind: FailureKind,
@@ -242,16 +230,15 @@ impl RunPlan {
                 bar.fail_cell(&label(sweep), &error);
                 let f = FailedCell {
                     schema_version: results::SCHEMA_VERSION,
-                    cell_id: results::cell_id(info, &context.ort_version, &block.requested, sweep),
+                    cell_id: results::cell_id(info, &context.ort_version, &requested, sweep),
                     status: results::FAILED.into(),
                     model: info.clone(),
-                    settings: block.requested.clone(),
+                    settings: requested.clone(),
                     sweep: sweep.clone(),
                     failure: kind,
                     error,
                     context: context.clone(),
                 };
-                outcome.failed += 1;
                 writer.push_failed(f)
             };
             if let Some(s) = signalled(stop) {
@@ -262,7 +249,7 @@ impl RunPlan {
                 let need = guard::Estimate { weights: guard::weights(info.bytes_on_disk), ..Default::default() };
                 if let Some(why) = guard::check(&format!("loading {}", entry.name), &need, avail) {
                     for (_, sweep) in &block.cells {
-                        fail(&mut writer, &mut outcome, &mut bar, sweep, FailureKind::Memory, why.clone())?;
+                        fail(&mut writer, &mut bar, sweep, FailureKind::Memory, why.clone())?;
                     }
                     continue;
                 }
@@ -273,7 +260,7 @@ impl RunPlan {
                 Ok(m) => m,
                 Err((kind, error)) => {
                     for (_, sweep) in &block.cells {
-                        fail(&mut writer, &mut outcome, &mut bar, sweep, kind, error.clone())?;
+                        fail(&mut writer, &mut bar, sweep, kind, error.clone())?;
                     }
                     continue;
                 }
@@ -296,7 +283,7 @@ impl RunPlan {
                     && let Some(why) = guard::check(&label(sweep), &need, avail)
                 {
                     let why = format!("{why} (weights already loaded)");
-                    fail(&mut writer, &mut outcome, &mut bar, sweep, FailureKind::Memory, why)?;
+                    fail(&mut writer, &mut bar, sweep, FailureKind::Memory, why)?;
                     continue;
                 }
                 let estimate = guard::weights(info.bytes_on_disk).saturating_add(need.total());
@@ -342,7 +329,7 @@ impl RunPlan {
                         bar.note(&format!("interrupted during warm-up of {}; --resume measures it", label(sweep)));
                         break 'blocks;
                     }
-                    Err((kind, error)) => fail(&mut writer, &mut outcome, &mut bar, sweep, kind, error)?,
+                    Err((kind, error)) => fail(&mut writer, &mut bar, sweep, kind, error)?,
                 }
             }
         }
@@ -358,7 +345,6 @@ impl RunPlan {
 pub struct Outcome {
     pub cells: Vec<CellResult>,
     pub failed_cells: Vec<FailedCell>,
-    pub failed: usize,
     /// Cells skipped because the resumed file already had them.
     pub skipped: usize,
     /// Of those, the ones recorded as failed (not retried without `retry_failed`).
@@ -372,15 +358,7 @@ pub struct Outcome {
 struct Block {
     model: usize,
     settings: SessionSettings,
-    requested: Settings,
     cells: Vec<(usize, SweepPoint)>,
-}
-
-fn signalled(stop: &AtomicUsize) -> Option<usize> {
-    match stop.load(Ordering::SeqCst) {
-        0 => None,
-        s => Some(s),
-    }
 }
 
 fn kind_of(e: &HarnessError) -> FailureKind {
@@ -422,12 +400,16 @@ pub struct Done {
 impl Done {
     /// Reads `path`; a missing file is an empty one (resuming a run that never wrote a cell).
     pub fn read(path: &str) -> Result<Done, HarnessError> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Done::default()),
-            Err(source) => return Err(HarnessError::Io { path: path.into(), source }),
-        };
-        let lines = results::parse_jsonl(&bytes).map_err(|(line, e)| {
+        match std::fs::read(path) {
+            Ok(b) => Done::from_bytes(path, &b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Done::default()),
+            Err(source) => Err(HarnessError::Io { path: path.into(), source }),
+        }
+    }
+
+    /// Parses the bytes of `path` (named in errors).
+    pub fn from_bytes(path: &str, bytes: &[u8]) -> Result<Done, HarnessError> {
+        let lines = results::parse_jsonl(bytes).map_err(|(line, e)| {
             HarnessError::BadInput(format!(
                 "--resume {path}: line {line} is not a slmbench record ({e}); only a torn final line can be skipped"
             ))

@@ -149,7 +149,6 @@ fn failed_table(failed: &[slmbench_harness::results::FailedCell]) -> String {
         failed.len()
     );
     for f in failed {
-        let kind = serde_json::to_value(f.failure).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
         h.push_str(&format!(
             "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td class=\"l warn\">{}</td><td class=\"l\">{}</td></tr>\n",
@@ -159,7 +158,7 @@ fn failed_table(failed: &[slmbench_harness::results::FailedCell]) -> String {
             f.sweep.batch,
             f.sweep.input_tokens,
             f.sweep.output_tokens,
-            esc(&kind),
+            f.failure.name(),
             esc(&f.error)
         ));
     }

@@ -59,7 +59,7 @@ pub fn failures(failed: &[FailedCell]) -> String {
             f.sweep.batch,
             f.sweep.input_tokens,
             f.sweep.output_tokens,
-            serde_json::to_value(f.failure).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+            f.failure.name(),
             cell_text(&f.error),
         ));
     }

@@ -67,6 +67,26 @@ impl Format {
     }
 }
 
+/// Opens `path` for writing (created if missing, never truncated here) and takes an exclusive lock.
+fn lock(path: &Path) -> Result<File, HarnessError> {
+    let io = |source| HarnessError::Io { path: path.to_path_buf(), source };
+    let f = OpenOptions::new().create(true).truncate(false).write(true).read(true).open(path).map_err(io)?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            return Err(HarnessError::BadInput(format!(
+                "{}: another slmbench run is writing this file; wait for it or choose another -o",
+                path.display()
+            )));
+        }
+        // Some network file systems cannot lock; measuring matters more than the lock there.
+        Err(TryLockError::Error(e)) => {
+            eprintln!("slmbench: warning: cannot lock {} ({e}); make sure no other run writes to it", path.display())
+        }
+    }
+    Ok(f)
+}
+
 /// Only JSON Lines files can be resumed: they are appended to line by line.
 pub fn check_resumable(path: &str) -> Result<(), HarnessError> {
     if path == "-" || Format::from_path(path).ok() != Some(Format::Jsonl) {
@@ -77,13 +97,17 @@ pub fn check_resumable(path: &str) -> Result<(), HarnessError> {
     Ok(())
 }
 
-/// Writes cells as they finish. The file is created only when the first cell is done, so a run
-/// that fails before measuring anything leaves an existing results file untouched. While open it
-/// holds an exclusive lock, so two runs cannot interleave their lines in one file.
+/// Writes cells as they finish. The file is created (or emptied) only when the first cell is
+/// done, so a run that fails before measuring anything leaves an existing results file untouched.
+/// An existing file is locked from the start, so a second run on it is refused before it measures
+/// anything rather than after, and two runs cannot interleave their lines.
 pub struct ResultsWriter {
     target: Option<PathBuf>,
     exporter: Box<dyn Exporter>,
+    /// Locked, and written from the first record on.
     file: Option<File>,
+    /// Whether `file` has been prepared for records (emptied, or cut back to `append`).
+    opened: bool,
     /// Resuming: append to the file (cut back to `keep` bytes first, dropping a torn line).
     append: Option<u64>,
     cells: Vec<CellResult>,
@@ -95,15 +119,38 @@ impl ResultsWriter {
     pub fn new(path: &str) -> Result<ResultsWriter, HarnessError> {
         let exporter = Format::from_path(path)?.exporter();
         let target = (path != "-").then(|| PathBuf::from(path));
-        Ok(ResultsWriter { target, exporter, file: None, append: None, cells: vec![], failed: vec![] })
+        let file = match &target {
+            Some(p) if p.is_file() => Some(lock(p)?),
+            _ => None,
+        };
+        Ok(ResultsWriter { target, exporter, file, opened: false, append: None, cells: vec![], failed: vec![] })
     }
 
-    /// Appends to a JSON Lines file whose first `keep` bytes are intact records.
-    pub fn append(path: &str, keep: u64) -> Result<ResultsWriter, HarnessError> {
+    /// Appends to a JSON Lines file (resuming). Call [`ResultsWriter::existing`], then
+    /// [`ResultsWriter::keep`] with the length of its intact records, before the first record.
+    pub fn append(path: &str) -> Result<ResultsWriter, HarnessError> {
         check_resumable(path)?;
         let mut w = ResultsWriter::new(path)?;
-        w.append = Some(keep);
+        // Until told otherwise, keep every byte already there.
+        let len = w.file.as_ref().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
+        w.append = Some(len);
         Ok(w)
+    }
+
+    /// The file's bytes, read through the locked handle (empty when there is no file yet).
+    pub fn existing(&mut self) -> Result<Vec<u8>, HarnessError> {
+        let mut bytes = vec![];
+        if let Some(f) = self.file.as_mut() {
+            f.seek(SeekFrom::Start(0))
+                .and_then(|_| f.read_to_end(&mut bytes))
+                .map_err(|source| HarnessError::Io { path: self.target.clone().unwrap_or_default(), source })?;
+        }
+        Ok(bytes)
+    }
+
+    /// Appending starts after the first `keep` bytes (a torn line after them is cut off).
+    pub fn keep(&mut self, keep: u64) {
+        self.append = Some(keep);
     }
 
     fn io(&self) -> impl Fn(std::io::Error) -> HarnessError + '_ {
@@ -111,30 +158,20 @@ impl ResultsWriter {
     }
 
     fn open(&mut self) -> Result<(), HarnessError> {
-        if self.file.is_some() {
+        if self.opened {
             return Ok(());
         }
         let Some(path) = &self.target else { return Ok(()) };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| HarnessError::Io { path: parent.into(), source })?;
-        }
-        // Lock before truncating, so a second run cannot wipe the file of one still writing it.
-        let mut f =
-            OpenOptions::new().create(true).truncate(false).write(true).read(true).open(path).map_err(self.io())?;
-        match f.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(HarnessError::BadInput(format!(
-                    "{}: another slmbench run is writing this file; wait for it or choose another -o",
-                    path.display()
-                )));
+        let mut f = match self.file.take() {
+            Some(f) => f,
+            None => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|source| HarnessError::Io { path: parent.into(), source })?;
+                }
+                lock(path)?
             }
-            // Some network file systems cannot lock; measuring matters more than the lock there.
-            Err(TryLockError::Error(e)) => eprintln!(
-                "slmbench: warning: cannot lock {} ({e}); make sure no other run writes to it",
-                path.display()
-            ),
-        }
+        };
         match self.append {
             Some(keep) => {
                 f.set_len(keep).map_err(self.io())?;
@@ -156,6 +193,7 @@ impl ResultsWriter {
             }
         }
         self.file = Some(f);
+        self.opened = true;
         Ok(())
     }
 
@@ -190,7 +228,7 @@ impl ResultsWriter {
             return Ok((vec![], vec![]));
         }
         let tail = self.exporter.finish(&self.cells, &self.failed);
-        match self.file.as_mut() {
+        match self.file.as_mut().filter(|_| self.opened) {
             Some(f) => f
                 .write_all(&tail)
                 .and_then(|_| f.flush())
@@ -218,15 +256,18 @@ mod tests {
         let path = dir.path().join("r.jsonl");
         std::fs::write(&path, "{\"kept\": 1}\n").unwrap();
         let p = path.to_str().unwrap();
-        let mut first = ResultsWriter::append(p, 12).unwrap();
+        let mut first = ResultsWriter::append(p).unwrap();
+        assert_eq!(first.existing().unwrap(), b"{\"kept\": 1}\n");
+        first.keep(12);
+        // Refused at creation, before a run could measure anything, and nothing truncated.
+        for second in [ResultsWriter::new(p), ResultsWriter::append(p)] {
+            let e = second.err().unwrap().to_string();
+            assert!(e.contains("another slmbench run is writing this file"), "{e}");
+        }
         first.open().unwrap();
-        let mut second = ResultsWriter::new(p).unwrap();
-        let e = second.open().unwrap_err().to_string();
-        assert!(e.contains("another slmbench run is writing this file"), "{e}");
-        // The refused writer did not truncate what the first one holds.
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"kept\": 1}\n");
         drop(first);
-        second.open().unwrap();
+        ResultsWriter::new(p).unwrap().open().unwrap();
     }
 
     #[test]
@@ -234,13 +275,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.jsonl");
         std::fs::write(&path, "{\"a\": 1}\n{\"b\": 2}\n{\"torn\":").unwrap();
-        let mut w = ResultsWriter::append(path.to_str().unwrap(), 17).unwrap();
+        let mut w = ResultsWriter::append(path.to_str().unwrap()).unwrap();
+        w.keep(17);
         w.open().unwrap();
         w.write_synced(Some(b"{\"c\": 3}\n".to_vec())).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\": 1}\n{\"b\": 2}\n{\"c\": 3}\n");
         let path2 = dir.path().join("r2.jsonl");
         std::fs::write(&path2, "{\"a\": 1}").unwrap();
-        let mut w = ResultsWriter::append(path2.to_str().unwrap(), 8).unwrap();
+        let mut w = ResultsWriter::append(path2.to_str().unwrap()).unwrap();
+        w.keep(8);
         w.write_synced(Some(b"{\"c\": 3}\n".to_vec())).unwrap();
         assert_eq!(std::fs::read_to_string(&path2).unwrap(), "{\"a\": 1}\n{\"c\": 3}\n");
     }
