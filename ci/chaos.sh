@@ -1,44 +1,113 @@
 #!/usr/bin/env bash
-# Kill a sweep again and again (SIGKILL or SIGINT at random moments), resume it each time, and
-# check that the results file ends with exactly the sweep's cells: none lost, none twice.
+# Chaos test of results-file safety, in every output format: kill a sweep again and again
+# (SIGKILL or SIGINT at random moments), check after every kill that each file the run wrote is
+# complete or absent, resume it, and check that the end holds every cell exactly once.
 #
-#   ci/chaos.sh [KILLS] [SLMBENCH]      defaults: 10 kills, target/release/slmbench
+#   ci/chaos.sh [KILLS_PER_FORMAT] [SLMBENCH]     defaults: 3, target/release/slmbench
 #
-# The README's reliability figures come from this script. Needs python3 for the final check.
+# .ci/run runs it with the defaults (about a minute here). It also checks that the release binary
+# has no timing test hook. Needs python3 for the checks.
 set -euo pipefail
-kills=${1:-10}
-bin=${2:-target/release/slmbench}
+kills=${1:-3}
+bin=$(realpath "${2:-target/release/slmbench}")
 work=$(mktemp -d)
-out="$work/results.jsonl"
-args=(run --preset small -p 16,32,64,128 -n 8,16 -b 1,2 -r 3 --min-repetitions 3 --warmup 0 -t 1 --no-report)
-expected=32 # 2 models × 4 input lengths × 2 output lengths × 2 batch sizes
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+export SLMBENCH_CACHE_DIR=${SLMBENCH_CACHE_DIR:-$HOME/.cache/slmbench}
 
-done_cells() { if [[ -f $out ]]; then wc -l <"$out"; else echo 0; fi; }
+"$bin" models build --preset small --out small >/dev/null 2>&1
+# 2 models × 2 input lengths × 2 output lengths.
+args=(run --model small -p 16,48 -n 4,12 -r 3 --min-repetitions 3 --warmup 0 -t 1)
+expected=8
 
-"$bin" models build --preset small --out "$work/warm" >/dev/null 2>&1 || true # builds the cache once
-for ((i = 1; i <= kills; i++)); do
-  "$bin" "${args[@]}" --resume "$out" >/dev/null 2>>"$work/log" &
-  pid=$!
-  sleep "$(python3 -c 'import random; print(round(random.uniform(1.5, 8), 2))')"
-  if ! kill -0 "$pid" 2>/dev/null; then
-    wait "$pid" || true
-    echo "round $i: the sweep had already finished"
-    break
-  fi
-  sig=$([[ $((RANDOM % 2)) == 0 ]] && echo KILL || echo INT)
-  kill -s "$sig" "$pid"
-  code=0
-  wait "$pid" || code=$?
-  echo "round $i: SIG$sig, exit $code, $(done_cells) cells on disk"
-done
-"$bin" "${args[@]}" --resume "$out" >/dev/null 2>>"$work/log"
-python3 - "$out" "$expected" <<'EOF'
+# 1. A release build has no timing hook: the variable changes nothing and is not recorded.
+SLMBENCH_TEST_DELAY_US=200000 "$bin" run --model small/decoder-only -p 8 -n 4 -r 1 --min-repetitions 1 \
+  --warmup 0 -t 1 --no-report -o hook.jsonl >/dev/null 2>&1
+python3 - hook.jsonl <<'EOF'
 import json, sys
-recs = [json.loads(l) for l in open(sys.argv[1])]
-ids = [r["cell_id"] for r in recs]
-points = {(r["model"]["name"], r["sweep"]["batch"], r["sweep"]["input_tokens"], r["sweep"]["output_tokens"]) for r in recs}
-failed = [r for r in recs if r.get("status") == "failed"]
-print(f"{len(recs)} records, {len(set(ids))} distinct cells, {len(points)} sweep points, {len(failed)} failed; expected {sys.argv[2]}")
-assert len(recs) == len(set(ids)) == len(points) == int(sys.argv[2]) and not failed, "lost or duplicated cells"
+r = json.loads(open(sys.argv[1]).readline())
+assert "test_delay_us" not in r["context"], "the release binary recorded a test delay"
+assert r["metrics"]["itl_ns"]["median"] < 200e6, "the release binary was slowed by the test hook"
+print("release build: SLMBENCH_TEST_DELAY_US has no effect")
 EOF
-echo "work directory: $work"
+
+# Checks that every file a (killed) run wrote is complete or absent.
+check_files() {
+  python3 - "$@" <<'EOF'
+import json, os, sys
+out, fmt = sys.argv[1], sys.argv[2]
+journal = out if fmt == "jsonl" else out + ".journal.jsonl"
+recs = []
+if os.path.exists(journal):
+    lines = open(journal, "rb").read().split(b"\n")
+    for i, l in enumerate(lines):
+        if not l.strip():
+            continue
+        try:
+            recs.append(json.loads(l))
+        except ValueError:
+            # Only the journal's last line may be torn (resume drops it).
+            assert i == len(lines) - 1, f"{journal}: line {i + 1} is torn but not the last"
+ids = {r["cell_id"] for r in recs}
+if fmt != "jsonl" and os.path.exists(out):
+    text = open(out).read()
+    if fmt == "json":
+        rows = len(json.loads(text))
+    elif fmt == "csv":
+        rows = len(text.splitlines()) - 1
+        width = {len(l.split(",")) for l in text.splitlines()}
+        assert len(width) == 1, f"{out}: a CSV row is cut short"
+    else:
+        rows = sum(1 for l in text.splitlines() if l.startswith("| small/"))
+    # Rendered after each record: it holds every record, or all but the one written last.
+    assert rows in (len(ids), len(ids) - 1), f"{out}: {rows} rows for {len(ids)} records"
+report = out + ".report"
+if os.path.isdir(report):
+    for name in os.listdir(report):
+        p = os.path.join(report, name)
+        if name == "index.html":
+            assert open(p).read().rstrip().endswith("</html>"), f"{p} is cut short"
+        elif name == "results.json":
+            json.load(open(p))
+EOF
+}
+
+for fmt in jsonl json csv md; do
+  out="$work/r.$fmt"
+  flag=(-o "$out")
+  for ((i = 1; i <= kills; i++)); do
+    "$bin" "${args[@]}" "${flag[@]}" >/dev/null 2>>"$work/log" &
+    pid=$!
+    sleep "$(python3 -c 'import random; print(round(random.uniform(0.3, 3.0), 2))')"
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid" || true
+      echo "$fmt round $i: the sweep had already finished"
+      break
+    fi
+    sig=$([[ $((RANDOM % 2)) == 0 ]] && echo KILL || echo INT)
+    kill -s "$sig" "$pid"
+    code=0
+    wait "$pid" || code=$?
+    check_files "$out" "$fmt"
+    flag=(--resume "$out")
+    echo "$fmt round $i: SIG$sig, exit $code, files complete"
+  done
+  "$bin" "${args[@]}" "${flag[@]}" >/dev/null 2>>"$work/log"
+  check_files "$out" "$fmt"
+  python3 - "$out" "$fmt" "$expected" <<'EOF'
+import json, os, sys
+out, fmt, expected = sys.argv[1], sys.argv[2], int(sys.argv[3])
+journal = out if fmt == "jsonl" else out + ".journal.jsonl"
+recs = [json.loads(l) for l in open(journal) if l.strip()]
+ids = [r["cell_id"] for r in recs]
+points = {(r["model"]["name"], r["sweep"]["input_tokens"], r["sweep"]["output_tokens"]) for r in recs}
+failed = [r for r in recs if r.get("status") == "failed"]
+assert len(recs) == len(set(ids)) == len(points) == expected and not failed, \
+    f"{fmt}: {len(recs)} records, {len(set(ids))} distinct, {len(points)} points, {len(failed)} failed; expected {expected}"
+if fmt == "json":
+    assert len(json.load(open(out))) == expected
+stray = [n for n in os.listdir(os.path.dirname(out)) if "slmbench-tmp" in n]
+assert not stray, f"temporary files left: {stray}"
+print(f"{fmt}: {expected} cells, each exactly once, no stray file")
+EOF
+done

@@ -2,14 +2,16 @@
 //!
 //! Exit codes: 0 success; 1 the gate found a regression; 2 bad input or a failed step (the
 //! message names what to fix); 3 a sweep finished but some cells failed (they are recorded in
-//! the results file); 130 / 143 a sweep stopped by SIGINT / SIGTERM (what was measured is kept).
+//! the results file); 4 a sweep's results are kept but its report could not be written;
+//! 130 / 143 a sweep stopped by SIGINT / SIGTERM (what was measured is kept).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use slmbench_harness::bench::Stop;
 use slmbench_harness::ep::{Ep, EpOption};
 use slmbench_harness::layout::DecoderChoice;
 use slmbench_harness::run::{self, ModelEntry, RunPlan};
@@ -20,6 +22,15 @@ use slmbench_reports::analysis::cell_name;
 
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_CELLS_FAILED: u8 = 3;
+pub const EXIT_REPORT_FAILED: u8 = 4;
+
+/// Bounds on what a flag can ask for, so a typo cannot start 18,000 threads or a run of years.
+const MAX_THREADS_PER_CORE: usize = 4;
+const MAX_WARMUP: usize = 1_000;
+const MAX_REPETITIONS: usize = 100_000;
+const MAX_CELL_SECONDS: f64 = 86_400.0;
+const MAX_TOKENS: usize = 1 << 20;
+const MAX_CELLS: usize = 100_000;
 
 #[derive(Parser, Debug)]
 #[command(name = "slmbench", version, about = "Encoder-decoder vs decoder-only SLM latency on ONNX Runtime")]
@@ -35,8 +46,8 @@ enum Command {
     Models(ModelsCommand),
     /// Measure TTFT and throughput over a sweep (no arguments: the `small` pair on the CPU).
     #[command(after_help = "Exit codes: 0 every cell measured; 2 bad input (nothing run); 3 some cells failed \
-(recorded in the results file and the report); 130 / 143 stopped by SIGINT / SIGTERM after the current \
-repetition (finished cells kept: rerun with --resume FILE).")]
+(recorded in the results file and the report); 4 the results are kept but the report could not be written; \
+130 / 143 stopped by SIGINT / SIGTERM (finished cells kept: rerun with --resume FILE).")]
     Run(Box<RunArgs>),
     /// Greedy-generate from given prompt ids and print the output ids as JSON (to check a model).
     Generate(GenerateArgs),
@@ -114,8 +125,8 @@ struct ReportArgs {
     /// Results files (.jsonl or .json); several are merged.
     #[arg(required = true)]
     results: Vec<PathBuf>,
-    /// Output directory.
-    #[arg(short = 'o', long, default_value = "reports/latest")]
+    /// Output directory (a run's own report is in its run folder; this one is for combined reports).
+    #[arg(short = 'o', long, default_value = "reports/combined")]
     out: PathBuf,
     /// Also write each chart as PNG (text drawn with the bundled DejaVu Sans).
     #[arg(long)]
@@ -166,8 +177,9 @@ struct RunArgs {
     #[arg(short = 'r', long = "repetitions", default_value_t = 30, env = "SLMBENCH_REPETITIONS")]
     repetitions: usize,
     /// Fewest measured repetitions per cell before the confidence rule may stop it.
-    #[arg(long, default_value_t = 5)]
-    min_repetitions: usize,
+    /// [default: 5, or -r when that is lower]
+    #[arg(long)]
+    min_repetitions: Option<usize>,
     /// Unmeasured warm-up generations per cell.
     #[arg(long, default_value_t = 1, env = "SLMBENCH_WARMUP")]
     warmup: usize,
@@ -187,7 +199,7 @@ struct RunArgs {
     #[arg(long)]
     stop_at_eos: bool,
     /// Use these prompt ids (one row, repeated over the batch) instead of synthetic ones; replaces -p.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "input_tokens")]
     prompt_ids: Option<String>,
     /// Seed of the synthetic prompts.
     #[arg(long, default_value_t = 0)]
@@ -201,10 +213,15 @@ struct RunArgs {
     /// Do not write the HTML report next to the results file.
     #[arg(long)]
     no_report: bool,
-    /// Results file (.jsonl, .json, .csv, .md) or - for Markdown on stdout [default: reports/latest/results.jsonl].
+    /// Results file (.jsonl, .json, .csv, .md) or - for Markdown on stdout [default: a new folder
+    /// reports/runs/<time>/results.jsonl per run, with reports/latest pointing at the newest].
+    /// An existing results file is never replaced: see --resume and --overwrite.
     #[arg(short = 'o', long, env = "SLMBENCH_OUTPUT")]
     output: Option<String>,
-    /// Continue an interrupted sweep: skip the cells already in this .jsonl file and append the rest to it.
+    /// Replace the results in an existing -o file (only once the first new cell is recorded).
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
+    /// Continue an interrupted sweep: skip the cells already in this results file and add the rest.
     #[arg(long, value_name = "FILE")]
     resume: Option<String>,
     /// With --resume, measure again the cells recorded as failed.
@@ -552,13 +569,14 @@ fn rerun_cell(c: &slmbench_harness::results::CellResult) -> Result<slmbench_harn
             ..Policy::default()
         },
         output: tmp.display().to_string(),
+        overwrite: true,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         shard: None,
         resume: None,
         retry_failed: false,
         force: false,
     };
-    let outcome = plan.execute(&AtomicUsize::new(0))?;
+    let outcome = plan.execute(&Stop::default())?;
     let _ = std::fs::remove_file(&tmp);
     if let Some(f) = outcome.failed_cells.first() {
         bail!("re-measuring {} failed: {}", cell_name(c), f.error);
@@ -568,10 +586,29 @@ fn rerun_cell(c: &slmbench_harness::results::CellResult) -> Result<slmbench_harn
 }
 
 fn merge(a: MergeArgs) -> Result<()> {
+    let existed = a.out.exists();
+    let merged = merge_into(&a);
+    if merged.is_err() && !existed {
+        let _ = std::fs::remove_file(&a.out);
+    }
+    merged
+}
+
+fn merge_into(a: &MergeArgs) -> Result<()> {
+    // The same lock as a run's: merging into a file a run is writing is refused.
+    let _lock = slmbench_harness::export::lock(&a.out)?;
     let mut lines: Vec<(String, String)> = Vec::new();
     let mut first_machine: Option<String> = None;
     let (mut measured, mut failed) = (0, 0);
     for p in &a.results {
+        // An empty shard (more shards than cells) writes an empty file: nothing to join.
+        let text = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+        if text.iter().all(u8::is_ascii_whitespace) {
+            if *p != a.out {
+                eprintln!("slmbench: {} holds no record (an empty shard?); skipped", p.display());
+            }
+            continue;
+        }
         let set = slmbench_reports::read::read_all(std::slice::from_ref(p))?;
         for w in &set.warnings {
             eprintln!("slmbench: warning: {w}");
@@ -600,7 +637,8 @@ fn merge(a: MergeArgs) -> Result<()> {
         }
     }
     let out: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
-    std::fs::write(&a.out, out).with_context(|| format!("cannot write {}", a.out.display()))?;
+    // Whole or not at all: a kill mid-merge leaves the file as it was.
+    slmbench_harness::export::write_atomic(&a.out, out.as_bytes())?;
     eprintln!(
         "slmbench: {measured} cells ({failed} failed ones besides) from {} files written to {}",
         a.results.len(),
@@ -675,17 +713,19 @@ fn preset_dir(name: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// SIGINT and SIGTERM set `stop` to their number; the sweep ends after the current repetition.
-/// A second signal exits at once, as users expect of a second Ctrl-C.
-fn install_signal_handlers() -> Result<Arc<AtomicUsize>> {
+/// SIGINT and SIGTERM set `stop.signal` to their number; the sweep ends after the current
+/// repetition. A second signal exits at once, as users expect of a second Ctrl-C, and so does the
+/// first while `stop.at_once` is set (ONNX Runtime creating a session, which cannot be left early).
+fn install_signal_handlers() -> Result<Stop> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let stop = Arc::new(AtomicUsize::new(0));
+    let stop = Stop::default();
     let seen = Arc::new(AtomicBool::new(false));
     for sig in [SIGINT, SIGTERM] {
-        // Registered first, so it sees `seen` as the earlier signal left it.
+        // Registered first, so they see `seen` as the earlier signal left it.
         signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&seen))?;
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&stop.at_once))?;
         signal_hook::flag::register(sig, Arc::clone(&seen))?;
-        signal_hook::flag::register_usize(sig, Arc::clone(&stop), sig as usize)?;
+        signal_hook::flag::register_usize(sig, Arc::clone(&stop.signal), sig as usize)?;
     }
     Ok(stop)
 }
@@ -698,13 +738,84 @@ fn signal_name(sig: usize) -> &'static str {
     }
 }
 
-fn run_sweep(a: RunArgs) -> Result<u8> {
-    let output = match (&a.resume, &a.output) {
-        (Some(r), Some(o)) if r != o => bail!("--resume {r} appends to {r}; drop -o {o} or make it the same file"),
-        (Some(r), _) => r.clone(),
-        (None, Some(o)) => o.clone(),
-        (None, None) => "reports/latest/results.jsonl".to_string(),
-    };
+/// Where a default run writes: a new folder `reports/runs/<UTC time>` (claimed atomically, with a
+/// suffix when two runs start in the same second), marked as a run folder so that its report is
+/// written inside it.
+fn new_run_folder() -> Result<PathBuf> {
+    let runs = Path::new(DEFAULT_ROOT).join("runs");
+    std::fs::create_dir_all(&runs).with_context(|| format!("cannot create {}", runs.display()))?;
+    let stamp = slmbench_harness::context::rfc3339_now().replace(':', "-");
+    for i in 1..1000 {
+        let dir = runs.join(if i == 1 { stamp.clone() } else { format!("{stamp}-{i}") });
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {
+                std::fs::write(dir.join(RUN_MARKER), b"")
+                    .with_context(|| format!("cannot write in {}", dir.display()))?;
+                return Ok(dir);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => bail!("cannot create {}: {e}", dir.display()),
+        }
+    }
+    bail!("{} has 999 runs started in the same second; give -o", runs.display())
+}
+
+const DEFAULT_ROOT: &str = "reports";
+/// Marks a folder that slmbench made for one run: the report goes inside it.
+const RUN_MARKER: &str = ".slmbench-run";
+
+/// Points `reports/latest` at the newest run folder (a symbolic link, replaced atomically). A
+/// `reports/latest` folder left by an older slmbench is moved into `reports/runs/`, never deleted.
+fn point_latest_at(run: &Path) -> Result<()> {
+    let latest = Path::new(DEFAULT_ROOT).join("latest");
+    if latest.is_dir() && !latest.is_symlink() {
+        let keep = Path::new(DEFAULT_ROOT).join("runs").join(format!(
+            "latest-before-{}",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        ));
+        std::fs::rename(&latest, &keep)
+            .with_context(|| format!("cannot move the old {} to {}", latest.display(), keep.display()))?;
+        eprintln!("slmbench: moved the previous {} to {}", latest.display(), keep.display());
+    }
+    #[cfg(unix)]
+    {
+        let target = Path::new("runs").join(run.file_name().unwrap_or_default());
+        let tmp = Path::new(DEFAULT_ROOT).join(format!(".latest.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&target, &tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        std::fs::rename(&tmp, &latest).with_context(|| format!("cannot replace {}", latest.display()))?;
+    }
+    #[cfg(not(unix))]
+    {
+        // Symbolic links need extra rights on Windows: a text file names the newest run instead.
+        std::fs::write(Path::new(DEFAULT_ROOT).join("latest.txt"), run.display().to_string())?;
+    }
+    Ok(())
+}
+
+/// The folder of a results file's report: the run folder itself for a default run, else
+/// `<file name>.report/` beside the file, so that runs in one folder never share a report.
+fn report_dir(output: &str) -> PathBuf {
+    let path = Path::new(output);
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if parent.join(RUN_MARKER).is_file() {
+        return parent.to_path_buf();
+    }
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".report");
+    parent.join(name)
+}
+
+/// A list flag's values, each within `1..=max`.
+fn bounded(flag: &str, values: Vec<usize>, max: usize, why: &str) -> Result<Vec<usize>> {
+    if let Some(v) = values.iter().find(|&&v| v > max) {
+        bail!("{flag} {v}: at most {max} ({why})");
+    }
+    Ok(values)
+}
+
+/// Builds the plan from the flags, refusing contradictions and unbounded requests.
+fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<String>)> {
     let mut models: Vec<ModelEntry> = Vec::new();
     if let Some(list) = &a.model {
         for d in sweep::parse_list("--model", list)? {
@@ -715,6 +826,17 @@ fn run_sweep(a: RunArgs) -> Result<u8> {
         let dirs = sweep::parse_list("--pair", list)?;
         if dirs.len() != 2 {
             bail!("--pair takes two directories, ENCODER_DECODER_DIR,DECODER_ONLY_DIR; got {}", dirs.len());
+        }
+        // Which model is which kind is read from the files, not trusted from the order.
+        for (d, want_ed) in [(&dirs[0], true), (&dirs[1], false)] {
+            let files = slmbench_harness::layout::detect_with(Path::new(d), parse_decoder(&a.decoder)?)?;
+            if files.layout.is_encoder_decoder() != want_ed {
+                bail!(
+                    "--pair {list}: {d} is {} ({:?}); the first directory must be the encoder-decoder and the second the decoder-only",
+                    if want_ed { "a decoder-only model" } else { "an encoder-decoder model" },
+                    files.layout
+                );
+            }
         }
         let tag = dirs
             .iter()
@@ -739,25 +861,60 @@ fn run_sweep(a: RunArgs) -> Result<u8> {
     }
     let eps = sweep::parse_list("--ep", &a.ep)?.iter().map(|e| e.parse::<Ep>()).collect::<Result<Vec<_>, _>>()?;
     let ep_options = a.ep_opt.iter().map(|o| o.parse::<EpOption>()).collect::<Result<Vec<_>, _>>()?;
+    if let Some(o) = ep_options.iter().find(|o| !eps.contains(&o.ep)) {
+        bail!(
+            "--ep-opt {}:{}={} is for a provider not in --ep ({}); add it to --ep or drop the option",
+            o.ep,
+            o.key,
+            o.value,
+            a.ep
+        );
+    }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let max_threads = cores * MAX_THREADS_PER_CORE;
     let threads = match &a.threads {
-        Some(t) => sweep::parse_usize_list("-t", t)?,
+        Some(t) => bounded(
+            "-t",
+            sweep::parse_usize_list("-t", t)?,
+            max_threads,
+            &format!(
+                "{MAX_THREADS_PER_CORE} × the {cores} logical cores of this host; more threads only oversubscribe them"
+            ),
+        )?,
         None => vec![cores],
     };
     let prompt_ids = a.prompt_ids.as_deref().map(parse_ids).transpose()?;
-    if a.repetitions == 0 {
-        bail!("-r must be at least 1");
+    if a.repetitions == 0 || a.repetitions > MAX_REPETITIONS {
+        bail!("-r {}: must be 1 to {MAX_REPETITIONS}", a.repetitions);
     }
-    if !a.max_time.is_finite() || a.max_time <= 0.0 {
-        bail!("--max-time must be a positive number of seconds");
+    // The default gives way to a lower -r; an explicit value above -r is a contradiction.
+    let min_repetitions = a.min_repetitions.unwrap_or(5.min(a.repetitions));
+    if min_repetitions == 0 || min_repetitions > a.repetitions {
+        bail!(
+            "--min-repetitions {min_repetitions} contradicts -r {}: the fewest repetitions must be 1 to -r",
+            a.repetitions
+        );
     }
-    let mut plan = RunPlan {
+    if a.warmup > MAX_WARMUP {
+        bail!("--warmup {}: at most {MAX_WARMUP} warm-up runs per cell", a.warmup);
+    }
+    if !a.max_time.is_finite() || a.max_time <= 0.0 || a.max_time > MAX_CELL_SECONDS {
+        bail!(
+            "--max-time {}: must be a positive number of seconds, at most {MAX_CELL_SECONDS} (a day per cell)",
+            a.max_time
+        );
+    }
+    if !(a.target_ci > 0.0 && a.target_ci < 1.0) {
+        bail!("--target-ci {}: must be a fraction between 0 and 1, e.g. 0.03 for ±3%", a.target_ci);
+    }
+    let tokens_why = "tokens per sequence; the model's own position limit is checked too";
+    let plan = RunPlan {
         eps,
         ep_options,
         threads,
         batches: sweep::parse_usize_list("-b", &a.batch)?,
-        input_tokens: sweep::parse_usize_list("-p", &a.input_tokens)?,
-        output_tokens: sweep::parse_usize_list("-n", &a.output_tokens)?,
+        input_tokens: bounded("-p", sweep::parse_usize_list("-p", &a.input_tokens)?, MAX_TOKENS, tokens_why)?,
+        output_tokens: bounded("-n", sweep::parse_usize_list("-n", &a.output_tokens)?, MAX_TOKENS, tokens_why)?,
         prompt_ids,
         seed: a.seed,
         stop_at_eos: a.stop_at_eos,
@@ -766,12 +923,13 @@ fn run_sweep(a: RunArgs) -> Result<u8> {
         decoder: parse_decoder(&a.decoder)?,
         policy: Policy {
             warmup: a.warmup,
-            min_repetitions: a.min_repetitions.min(a.repetitions),
+            min_repetitions,
             max_repetitions: a.repetitions,
             max_time_s: a.max_time,
             target_ci: a.target_ci,
         },
-        output: output.clone(),
+        output,
+        overwrite: a.overwrite,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         shard: a.shard.as_deref().map(run::parse_shard).transpose()?,
         resume: a.resume.clone(),
@@ -779,22 +937,74 @@ fn run_sweep(a: RunArgs) -> Result<u8> {
         force: a.force,
         models,
     };
-    // A bad -o or --resume fails before any preset is built.
-    slmbench_harness::export::Format::from_path(&plan.output)?;
-    if let Some(r) = &plan.resume {
-        slmbench_harness::export::check_resumable(r)?;
+    let models = (plan.models.len() + 2 * presets.len()).max(1);
+    let prompts = if plan.prompt_ids.is_some() { 1 } else { plan.input_tokens.len() };
+    let cells = [plan.eps.len(), plan.threads.len(), plan.batches.len(), prompts, plan.output_tokens.len()]
+        .iter()
+        .fold(models, |acc, &n| acc.saturating_mul(n));
+    if cells > MAX_CELLS {
+        bail!(
+            "the sweep has {cells} cells; at most {MAX_CELLS} in one run: shorten the lists or split it with --shard"
+        );
     }
-    for p in &presets {
-        plan.models.extend(run::expand_dir(&preset_dir(p)?));
-    }
-    let stop = install_signal_handlers()?;
-    let outcome = plan.execute(&stop)?;
-    let (cells, failed) = (outcome.cells, outcome.failed_cells);
+    Ok((plan, presets))
+}
+
+fn run_sweep(a: RunArgs) -> Result<u8> {
+    // Every output is checked before anything is built or measured: the results file is created
+    // (or opened) and locked now, and the report folder must be writable.
+    let mut run_folder = None;
+    let output = match (&a.resume, &a.output) {
+        (Some(r), Some(o)) if r != o => bail!("--resume {r} appends to {r}; drop -o {o} or make it the same file"),
+        (Some(r), _) => r.clone(),
+        (None, Some(o)) => o.clone(),
+        (None, None) => {
+            if a.overwrite {
+                bail!("--overwrite needs -o FILE: a run without -o writes a new folder of its own");
+            }
+            let dir = new_run_folder()?;
+            let out = dir.join("results.jsonl").display().to_string();
+            run_folder = Some(dir);
+            out
+        }
+    };
+    let outcome = (|| {
+        let (mut plan, presets) = plan_of(&a, output.clone())?;
+        let writer = plan.writer()?;
+        let report = (output != "-" && !a.no_report).then(|| report_dir(&output));
+        if let Some(dir) = &report {
+            slmbench_reports::write::check_writable(dir)
+                .with_context(|| format!("the report folder {} (or pass --no-report)", dir.display()))?;
+        }
+        for p in &presets {
+            plan.models.extend(run::expand_dir(&preset_dir(p)?));
+        }
+        plan.validate()?;
+        if let Some(dir) = &run_folder {
+            point_latest_at(dir)?;
+        }
+        let stop = install_signal_handlers()?;
+        let outcome = plan.execute_into(writer, &stop)?;
+        anyhow::Ok((plan, outcome, report, stop))
+    })();
+    let (plan, outcome, report, stop) = match outcome {
+        Ok(x) => x,
+        Err(e) => {
+            // A default run that never measured leaves no folder behind.
+            if let Some(dir) = &run_folder
+                && !dir.join("results.jsonl").exists()
+            {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            return Err(e);
+        }
+    };
+    let (cells, failed) = (&outcome.cells, &outcome.failed_cells);
     let finished = cells.len() + outcome.skipped;
-    let failed_now = failed.len();
+    let mut code = 0;
     if plan.output != "-" {
-        print!("{}", slmbench_harness::export::markdown::table(&cells));
-        print!("{}", slmbench_harness::export::markdown::failures(&failed));
+        print!("{}", slmbench_harness::export::markdown::table(cells));
+        print!("{}", slmbench_harness::export::markdown::failures(failed));
         eprintln!(
             "slmbench: {} cells written to {}{}{}",
             cells.len(),
@@ -802,24 +1012,41 @@ fn run_sweep(a: RunArgs) -> Result<u8> {
             if failed.is_empty() { String::new() } else { format!(", {} failed", failed.len()) },
             if outcome.skipped > 0 { format!(" ({} already there)", outcome.skipped) } else { String::new() }
         );
-        if !a.no_report && (!cells.is_empty() || !failed.is_empty()) {
-            let dir = Path::new(&plan.output).parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            // A resumed file holds earlier cells too: the report covers the whole file.
-            let set = if plan.resume.is_some() {
-                slmbench_reports::read::read_all(&[PathBuf::from(&plan.output)])?
-            } else {
-                slmbench_reports::read::ResultSet {
-                    cells,
-                    failed,
-                    warnings: vec![],
-                    sources: vec![PathBuf::from(&plan.output)],
-                }
+        if let Some(dir) = report.filter(|_| !outcome.all_cells.is_empty() || !outcome.all_failed.is_empty()) {
+            // The whole file (a resumed one holds earlier cells too), from what the writer holds.
+            let set = slmbench_reports::read::ResultSet {
+                cells: outcome.all_cells.clone(),
+                failed: outcome.all_failed.clone(),
+                warnings: vec![],
+                sources: vec![PathBuf::from(&plan.output)],
             };
-            let written = slmbench_reports::write::report(&set, dir, false)?;
-            eprintln!("slmbench: report written to {}", written.index.display());
+            let signalled = || {
+                slmbench_harness::context::test_pause("REPORT");
+                stop.signal.load(Ordering::SeqCst) != 0
+            };
+            match slmbench_reports::write::report_with(&set, &dir, false, &signalled) {
+                Ok(written) => eprintln!("slmbench: report written to {}", written.index.display()),
+                Err(slmbench_reports::error::ReportError::Cancelled) => {
+                    eprintln!(
+                        "slmbench: the report was stopped by a signal; `slmbench report {}` writes it",
+                        plan.output
+                    )
+                }
+                Err(e) => {
+                    eprintln!(
+                        "Error: the report could not be written: {e:#}; the results are kept in {} (`slmbench report {}` retries); exit code {EXIT_REPORT_FAILED}",
+                        plan.output, plan.output
+                    );
+                    code = EXIT_REPORT_FAILED;
+                }
+            }
         }
     }
-    if let Some(sig) = outcome.interrupted {
+    let sig = outcome.interrupted.or_else(|| match stop.signal.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    });
+    if let Some(sig) = sig {
         eprintln!(
             "slmbench: stopped by {}; {} finished cells are in {}. Run the same command with --resume {} to measure the rest",
             signal_name(sig),
@@ -829,13 +1056,16 @@ fn run_sweep(a: RunArgs) -> Result<u8> {
         );
         return Ok((128 + sig).min(255) as u8);
     }
+    if code != 0 {
+        return Ok(code);
+    }
     if outcome.skipped_failed > 0 {
         eprintln!(
             "slmbench: {} cells of this sweep are recorded as failed in {}; --retry-failed measures them again",
             outcome.skipped_failed, plan.output
         );
     }
-    let failed = failed_now + outcome.skipped_failed;
+    let failed = failed.len() + outcome.skipped_failed;
     if failed > 0 {
         eprintln!(
             "slmbench: {failed} cells failed (see the table above and the report); exit code {EXIT_CELLS_FAILED}"
@@ -853,6 +1083,14 @@ fn generate(a: GenerateArgs) -> Result<()> {
     if a.batch == 0 {
         bail!("-b must be at least 1");
     }
+    bounded("-n", vec![a.n], MAX_TOKENS, "new tokens")?;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    bounded(
+        "-t",
+        vec![a.threads],
+        cores * MAX_THREADS_PER_CORE,
+        &format!("{MAX_THREADS_PER_CORE} × the {cores} logical cores of this host"),
+    )?;
     let settings = SessionSettings {
         ep: a.ep.parse()?,
         ep_options: a.ep_opt.iter().map(|o| o.parse::<EpOption>()).collect::<Result<Vec<_>, _>>()?,

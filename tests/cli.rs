@@ -229,7 +229,7 @@ fn run_writes_results_and_prints_a_table() {
     assert_eq!(lines.len(), 8);
     let mut ids = std::collections::HashSet::new();
     for c in &lines {
-        assert_eq!(c["schema_version"], 2);
+        assert_eq!(c["schema_version"], 3);
         assert_eq!(c["model"]["content_sha256"].as_str().unwrap().len(), 64);
         assert!(ids.insert(c["cell_id"].as_str().unwrap().to_string()), "cell ids are unique");
         assert_eq!(c["model"]["pair"], "tiny");
@@ -322,7 +322,10 @@ fn generate_reproduces_the_fixtures() {
 /// Runs a bad command: exit 2, one `Error:` line, no panic, and `keep` untouched.
 fn run_fails(args: &[&str], needle: &str, keep: &std::path::Path) {
     let before = std::fs::read(keep).unwrap();
-    let out = slmbench().args(args).arg("-o").arg(keep).args(QUICK).assert().code(2).get_output().clone();
+    // --overwrite, so each case reaches its own check: even then, a run that fails keeps the file.
+    let overwrite: &[&str] = if args.contains(&"--resume") { &[] } else { &["--overwrite"] };
+    let out =
+        slmbench().args(args).arg("-o").arg(keep).args(overwrite).args(QUICK).assert().code(2).get_output().clone();
     let stderr = String::from_utf8(out.stderr).unwrap();
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Error:") || l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "one error line expected:\n{stderr}");

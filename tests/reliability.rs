@@ -176,7 +176,7 @@ fn an_unavailable_provider_fails_its_cells_and_the_sweep_goes_on() {
         }
     }
     // The report shows the failed cells, and the Markdown table lists them.
-    let html = std::fs::read_to_string(dir.path().join("out/index.html")).unwrap();
+    let html = std::fs::read_to_string(dir.path().join("out/results.jsonl.report/index.html")).unwrap();
     assert!(html.contains("Failed cells (4)") && html.contains("onnxruntime-gpu"), "the report shows failures");
     assert!(String::from_utf8_lossy(&out.stdout).contains("**4 failed cells**"));
 
@@ -253,6 +253,6 @@ fn resume_refuses_what_it_cannot_append_to() {
     let out = Command::new(BIN).args(["run", "--preset", "tiny", "--resume"]).arg(&csv).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("only a .jsonl results file can be resumed"), "{stderr}");
+    assert!(stderr.contains("its journal") && stderr.contains("is missing"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&csv).unwrap(), "cell_id\n");
 }

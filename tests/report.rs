@@ -111,8 +111,8 @@ fn report_renders_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("run/results.jsonl");
     run_tiny(dir.path(), &["-p", "8,32", "-n", "4,8", "-r", "3", "--min-repetitions", "1"], &results);
-    let page = dir.path().join("run/index.html");
-    assert!(page.is_file(), "run writes the report next to its results");
+    let page = dir.path().join("run/results.jsonl.report/index.html");
+    assert!(page.is_file(), "run writes the report beside its results");
 
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report.png");
     let out =

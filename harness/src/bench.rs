@@ -24,6 +24,26 @@ impl Progress for () {
     fn repetition(&mut self, _: usize, _: usize, _: bool) {}
 }
 
+/// How a sweep learns that it should stop. `signal` holds the number of a SIGINT/SIGTERM that
+/// arrived (0: none): the sweep ends after the current repetition. While `at_once` is set (the
+/// sweep is inside a call it cannot leave early, such as ONNX Runtime creating a session, and
+/// nothing unsaved is in memory), the signal handler ends the process at once instead.
+#[derive(Debug, Default, Clone)]
+pub struct Stop {
+    pub signal: std::sync::Arc<AtomicUsize>,
+    pub at_once: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Stop {
+    /// Runs `f` with `at_once` set.
+    pub fn at_once<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.at_once.store(true, Ordering::SeqCst);
+        let out = f();
+        self.at_once.store(false, Ordering::SeqCst);
+        out
+    }
+}
+
 /// The SIGINT/SIGTERM number stored in `stop`, if one arrived (0 means none).
 pub(crate) fn signalled(stop: &AtomicUsize) -> Option<usize> {
     match stop.load(Ordering::SeqCst) {

@@ -23,6 +23,37 @@ pub struct Context {
     /// The command line that produced the results.
     pub command: String,
     pub warnings: Vec<String>,
+    /// Set when the test hook `SLMBENCH_TEST_DELAY_US` slowed every decode step on purpose (debug
+    /// builds only; a release build has no such hook): these timings are not measurements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_delay_us: Option<u64>,
+}
+
+/// The testing aid `SLMBENCH_TEST_DELAY_US` (microseconds added to every decode step, so tests of
+/// signals and gates have slow cells). It exists only in debug builds, so no release measurement
+/// can be slowed by it; where it acts, every result records it and carries a warning.
+#[cfg(debug_assertions)]
+pub fn test_delay_us() -> Option<u64> {
+    std::env::var("SLMBENCH_TEST_DELAY_US").ok().and_then(|v| v.parse::<u64>().ok()).filter(|&d| d > 0)
+}
+
+/// Testing aid (debug builds only, like [`test_delay_us`]): sleeps `SLMBENCH_TEST_<WHAT>_PAUSE_MS`
+/// milliseconds at a named point outside any timed region (`LOAD`: before sessions are created,
+/// `REPORT`: between report files), so tests can land a signal there.
+#[cfg(debug_assertions)]
+pub fn test_pause(what: &str) {
+    if let Some(ms) = std::env::var(format!("SLMBENCH_TEST_{what}_PAUSE_MS")).ok().and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+#[cfg(not(debug_assertions))]
+pub fn test_pause(_what: &str) {}
+
+/// Release builds have no timing hook at all.
+#[cfg(not(debug_assertions))]
+pub fn test_delay_us() -> Option<u64> {
+    None
 }
 
 fn proc_field(file: &str, key: &str) -> Option<String> {
@@ -59,6 +90,13 @@ impl Context {
                     .to_string(),
             );
         }
+        let test_delay_us = test_delay_us();
+        if let Some(d) = test_delay_us {
+            warnings.push(format!(
+                "SLMBENCH_TEST_DELAY_US={d}: a test hook slowed every decode step by {d} µs on purpose; \
+                 these timings are not measurements"
+            ));
+        }
         Context {
             suite_version: env!("CARGO_PKG_VERSION").to_string(),
             suite_commit: env!("SLMBENCH_COMMIT").to_string(),
@@ -77,6 +115,7 @@ impl Context {
             time_rfc3339: rfc3339_now(),
             command,
             warnings,
+            test_delay_us,
         }
     }
 }

@@ -265,11 +265,8 @@ fn run_loop(
     let mut itl_ns = Vec::with_capacity(new_tokens.saturating_sub(1));
     let mut decode_run_ns = 0u64;
 
-    // Testing aid for regression gates: SLMBENCH_TEST_DELAY_US slows every decode step on purpose.
-    let delay = std::env::var("SLMBENCH_TEST_DELAY_US")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(std::time::Duration::from_micros);
+    // Testing aid (debug builds only, recorded in the context): slows every decode step on purpose.
+    let delay = crate::context::test_delay_us().map(std::time::Duration::from_micros);
     // The encoder's inputs, in its input order, are arranged before the clock starts.
     let enc_inputs: Option<Vec<SessionInputValue>> = match m.encoder.as_ref() {
         Some(enc) => {

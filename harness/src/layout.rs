@@ -158,19 +158,59 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig, HarnessError> {
     };
     let v: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| HarnessError::BadModel { path: path.clone(), reason: format!("config.json is not JSON: {e}") })?;
-    let num = |k: &str| v.get(k).and_then(|x| x.as_i64());
-    // Negative or absurd sizes are treated as absent rather than wrapped into huge numbers.
-    let size = |keys: &[&str]| keys.iter().find_map(|k| num(k)).and_then(|x| usize::try_from(x).ok());
+    let bad = |k: &str, x: &serde_json::Value, what: &str| HarnessError::BadModel {
+        path: path.clone(),
+        reason: format!("`{k}` is {x}; {what}: correct it or remove the field"),
+    };
+    // A field that is present must make sense: a nonsensical value is an error naming it, never
+    // silently ignored (an ignored max_position_embeddings would let a run pass the model's limit).
+    let int = |k: &str, min: i64| -> Result<Option<i64>, HarnessError> {
+        match v.get(k) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(x) => match x.as_i64() {
+                Some(i) if i >= min => Ok(Some(i)),
+                _ if min > 0 => Err(bad(k, x, "it must be a positive integer")),
+                _ => Err(bad(k, x, "it must be a token id (an integer ≥ 0)")),
+            },
+        }
+    };
+    let size = |keys: &[&str]| -> Result<Option<usize>, HarnessError> {
+        for k in keys {
+            if let Some(x) = int(k, 1)? {
+                return usize::try_from(x).map(Some).map_err(|_| bad(k, &v[*k], "it is too large"));
+            }
+        }
+        Ok(None)
+    };
     // eos_token_id may be a list in Hugging Face configs: take the first.
-    let eos = num("eos_token_id").or_else(|| v.get("eos_token_id")?.as_array()?.first()?.as_i64());
+    let eos = match v.get("eos_token_id") {
+        Some(serde_json::Value::Array(a)) => match a.first() {
+            None => None,
+            Some(x) => Some(
+                x.as_i64()
+                    .filter(|&i| i >= 0)
+                    .ok_or_else(|| bad("eos_token_id", x, "it must be a token id (an integer ≥ 0)"))?,
+            ),
+        },
+        _ => int("eos_token_id", 0)?,
+    };
+    let vocab_size = size(&["vocab_size"])?;
+    let decoder_start_token_id = int("decoder_start_token_id", 0)?;
+    for (k, id) in [("eos_token_id", eos), ("decoder_start_token_id", decoder_start_token_id)] {
+        if let (Some(id), Some(vocab)) = (id, vocab_size)
+            && id as u64 >= vocab as u64
+        {
+            return Err(bad(k, &serde_json::json!(id), &format!("it must be below vocab_size ({vocab})")));
+        }
+    }
     Ok(ModelConfig {
         model_type: v.get("model_type").and_then(|x| x.as_str()).map(String::from),
-        vocab_size: size(&["vocab_size"]),
-        decoder_start_token_id: num("decoder_start_token_id"),
+        vocab_size,
+        decoder_start_token_id,
         eos_token_id: eos,
-        max_positions: size(&["max_position_embeddings", "n_positions"]),
-        num_heads: size(&["num_attention_heads", "num_heads", "n_head"]),
-        d_model: size(&["hidden_size", "d_model", "n_embd"]),
-        d_ff: size(&["intermediate_size", "d_ff", "n_inner"]),
+        max_positions: size(&["max_position_embeddings", "n_positions"])?,
+        num_heads: size(&["num_attention_heads", "num_heads", "n_head"])?,
+        d_model: size(&["hidden_size", "d_model", "n_embd"])?,
+        d_ff: size(&["intermediate_size", "d_ff", "n_inner"])?,
     })
 }

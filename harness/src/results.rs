@@ -10,8 +10,10 @@ use crate::session::OptLevel;
 use crate::stats::{StopReason, Summary};
 
 /// Bumped on any incompatible change of the records. 2 added failed-cell records and the model's
-/// content hash; version 1 files are still read.
-pub const SCHEMA_VERSION: u32 = 2;
+/// content hash. 3: a median's `ci95_low`/`ci95_high` are `null` when there are too few samples
+/// for a distribution-free 95% interval (n < 6), and intervals are exact binomial ones; records of
+/// versions 1 and 2 get their intervals recomputed from their raw samples when read.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Oldest schema version the readers accept.
 pub const OLDEST_READABLE: u32 = 1;
@@ -183,9 +185,63 @@ impl Record {
         if v.get("status").and_then(|s| s.as_str()) == Some(FAILED) {
             serde_json::from_value(v).map(|f| Record::Failed(Box::new(f))).map_err(|e| e.to_string())
         } else {
-            serde_json::from_value(v).map(|c| Record::Cell(Box::new(c))).map_err(|e| e.to_string())
+            let mut c: CellResult = serde_json::from_value(v).map_err(|e| e.to_string())?;
+            if found < 3 {
+                // Older intervals were [min, max] at small n: recompute them from the raw samples.
+                c.refresh_summaries();
+            }
+            Ok(Record::Cell(Box::new(c)))
         }
     }
+}
+
+impl CellResult {
+    /// Recomputes the latency summaries from the raw samples (as the harness computes them).
+    pub fn refresh_summaries(&mut self) {
+        let f = |v: &[u64]| Summary::of(&v.iter().map(|&x| x as f64).collect::<Vec<_>>());
+        let s = &self.samples;
+        if let Some(t) = f(&s.ttft_ns) {
+            self.metrics.ttft_ns = t;
+        }
+        if let Some(t) = f(&s.first_decoder_step_ns) {
+            self.metrics.first_decoder_step_ns = t;
+        }
+        if !s.encoder_ns.is_empty() {
+            self.metrics.encoder_ns = f(&s.encoder_ns);
+        }
+        let itl: Vec<u64> = s.itl_ns.iter().flatten().copied().collect();
+        if !itl.is_empty() {
+            self.metrics.itl_ns = f(&itl);
+        }
+    }
+}
+
+/// One record per cell, as every reader keeps them: a measured record wins over a failure of the
+/// same cell (a resumed run that retried it), else the later record. Returns the kept records in
+/// file order and the ids of measured cells that appeared more than once.
+pub fn latest_per_cell(records: Vec<Record>) -> (Vec<CellResult>, Vec<FailedCell>, Vec<String>) {
+    let mut chosen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut repeated = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        match chosen.get(r.cell_id()).map(|&j| &records[j]) {
+            None | Some(Record::Failed(_)) => {}
+            Some(Record::Cell(_)) if matches!(r, Record::Failed(_)) => continue,
+            Some(Record::Cell(_)) => repeated.push(r.cell_id().to_string()),
+        }
+        chosen.insert(r.cell_id().to_string(), i);
+    }
+    let mut keep: Vec<usize> = chosen.into_values().collect();
+    keep.sort_unstable();
+    let mut records: Vec<Option<Record>> = records.into_iter().map(Some).collect();
+    let (mut cells, mut failed) = (vec![], vec![]);
+    for i in keep {
+        match records[i].take() {
+            Some(Record::Cell(c)) => cells.push(*c),
+            Some(Record::Failed(f)) => failed.push(*f),
+            None => {}
+        }
+    }
+    (cells, failed, repeated)
 }
 
 /// Settings of a cell as requested: before any session exists, and as recorded after it ran

@@ -1,15 +1,11 @@
 //! A whole sweep: validated up front, then run in an order that loads each session once,
 //! each finished cell written out before the next starts.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicUsize;
-
-use crate::bench::{self, signalled};
+use crate::bench::{self, Stop, signalled};
 use crate::context::{self, Context};
 use crate::ep::{Ep, EpOption};
 use crate::error::HarnessError;
-use crate::export::ResultsWriter;
+use crate::export::{ResultsWriter, Written};
 use crate::generate::Prompt;
 use crate::guard;
 use crate::layout::{self, DecoderChoice};
@@ -18,6 +14,8 @@ use crate::results::{self, CellResult, FailedCell, FailureKind, ModelInfo, Recor
 use crate::runtime;
 use crate::session::{LoadedModel, OptLevel, SessionSettings};
 use crate::stats::{Policy, StopReason};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// One model to measure.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +63,8 @@ pub struct RunPlan {
     pub decoder: DecoderChoice,
     pub policy: Policy,
     pub output: String,
+    /// Replace an existing results file (only when the first new record is written).
+    pub overwrite: bool,
     pub command: String,
     /// `(i, n)`: run only cells whose position in the sweep order is ≡ i − 1 (mod n).
     pub shard: Option<(usize, usize)>,
@@ -124,26 +124,38 @@ impl RunPlan {
         Ok(())
     }
 
-    /// Runs every cell not already done; each finished or failed cell reaches the results file
-    /// before the next starts. `stop` holds the number of a SIGINT/SIGTERM that arrived (0: none):
-    /// the sweep then ends after the current repetition.
-    pub fn execute(&self, stop: &AtomicUsize) -> Result<Outcome, HarnessError> {
+    /// The results writer this plan asks for: a new file (refused if one with results is there,
+    /// unless `overwrite`), or the resumed one, locked and read.
+    pub fn writer(&self) -> Result<ResultsWriter, HarnessError> {
+        match &self.resume {
+            Some(path) => ResultsWriter::resume(path),
+            None => ResultsWriter::create(&self.output, self.overwrite),
+        }
+    }
+
+    /// As [`RunPlan::execute_into`], with the writer of [`RunPlan::writer`].
+    pub fn execute(&self, stop: &Stop) -> Result<Outcome, HarnessError> {
+        self.execute_into(self.writer()?, stop)
+    }
+
+    /// Runs every cell not already in `writer`'s file; each finished or failed cell reaches the
+    /// results file before the next starts. A SIGINT/SIGTERM noted in `stop` ends the sweep
+    /// after the current repetition.
+    pub fn execute_into(&self, mut writer: ResultsWriter, stop: &Stop) -> Result<Outcome, HarnessError> {
         self.validate()?;
         let context = Context::collect(self.command.clone());
         let mut outcome = Outcome::default();
-        let (mut writer, done) = match &self.resume {
-            Some(path) => {
-                // Locked first, so no other run appends between this read and ours.
-                let mut writer = ResultsWriter::append(path)?;
-                let done = Done::from_bytes(path, &writer.existing()?)?;
-                writer.keep(done.keep);
-                (writer, done)
-            }
-            None => (ResultsWriter::new(&self.output)?, Done::default()),
-        };
-        if let Some(t) = &done.torn {
-            outcome.notes.push(t.clone());
+        let done = Done::from_records(writer.earlier());
+        if let Some(t) = writer.torn() {
+            outcome.notes.push(format!(
+                "{}:{}: dropped a torn final record ({} bytes: {}) left by a run that was cut short",
+                writer.journal().unwrap_or(Path::new(&self.output)).display(),
+                t.line,
+                t.bytes,
+                t.error
+            ));
         }
+        let stop_signal = &*stop.signal;
         let infos = self.models.iter().map(|m| model_info(m, self.decoder)).collect::<Result<Vec<_>, _>>()?;
         let prompts: Vec<Option<Vec<i64>>> = match &self.prompt_ids {
             Some(ids) => vec![Some(ids.clone())],
@@ -152,6 +164,9 @@ impl RunPlan {
         // Every cell of this shard, in sweep order, grouped by session (model, provider, threads).
         let mut blocks: Vec<Block> = Vec::new();
         let mut index = 0usize;
+        // The same model given twice (`--preset` and `--model`, `--pair X,X`) would measure the
+        // same cells twice into one file: refused, naming both.
+        let mut planned: HashMap<String, &str> = HashMap::new();
         for (mi, info) in infos.iter().enumerate() {
             for &ep in &self.eps {
                 for &threads in &self.threads {
@@ -179,6 +194,21 @@ impl RunPlan {
                                     prompt_seed: given.is_none().then_some(self.seed),
                                 };
                                 let id = results::cell_id(info, &context.ort_version, &requested, &sweep);
+                                if let Some(first) = planned.insert(id.clone(), &info.name) {
+                                    return Err(HarnessError::BadInput(if first == info.name.as_str() {
+                                        format!(
+                                            "{first} {ep} t{threads} b{batch} p{} n{n} appears twice in the sweep; \
+                                             give each model and each value of -p, -n, -b, -t and --ep once",
+                                            sweep.input_tokens
+                                        )
+                                    } else {
+                                        format!(
+                                            "{first} and {} are the same model (identical files, sha256 {}); give it once",
+                                            info.name,
+                                            info.content_sha256.as_deref().unwrap_or("?")
+                                        )
+                                    }));
+                                }
                                 if done.skip(&id, self.retry_failed) {
                                     outcome.skipped += 1;
                                     outcome.skipped_failed += usize::from(done.ids[&id]);
@@ -241,7 +271,7 @@ impl RunPlan {
                 };
                 writer.push_failed(f)
             };
-            if let Some(s) = signalled(stop) {
+            if let Some(s) = signalled(stop_signal) {
                 outcome.interrupted = Some(s);
                 break;
             }
@@ -255,7 +285,20 @@ impl RunPlan {
                 }
             }
             context::reset_peak_rss();
-            let loaded = catch(|| LoadedModel::load_with(&entry.dir, &block.settings, self.decoder));
+            // ONNX Runtime cannot be stopped while it creates sessions (with many threads that
+            // can take minutes); nothing unsaved is in memory then, so a signal ends the process.
+            let loaded = stop.at_once(|| {
+                bar.note(&format!(
+                    "loading {} on {} with {} threads",
+                    entry.name, block.settings.ep, block.settings.threads
+                ));
+                context::test_pause("LOAD");
+                catch(|| LoadedModel::load_with(&entry.dir, &block.settings, self.decoder))
+            });
+            if let Some(s) = signalled(stop_signal) {
+                outcome.interrupted = Some(s);
+                break 'blocks;
+            }
             let mut model = match loaded {
                 Ok(m) => m,
                 Err((kind, error)) => {
@@ -266,7 +309,7 @@ impl RunPlan {
                 }
             };
             for (pi, sweep) in &block.cells {
-                if let Some(s) = signalled(stop) {
+                if let Some(s) = signalled(stop_signal) {
                     outcome.interrupted = Some(s);
                     break 'blocks;
                 }
@@ -292,15 +335,16 @@ impl RunPlan {
                     None => Prompt::synthetic(self.seed, sweep.batch, sweep.input_tokens, model.geometry.vocab_size),
                 };
                 bar.start_cell(label(sweep));
-                let measured =
-                    catch(|| bench::measure(&mut model, info, sweep, &prompt, &self.policy, &context, &mut bar, stop));
+                let measured = catch(|| {
+                    bench::measure(&mut model, info, sweep, &prompt, &self.policy, &context, &mut bar, stop_signal)
+                });
                 let measured = measured.map(|mut c| {
                     c.metrics.estimated_memory_bytes = Some(estimate);
                     c
                 });
                 match measured {
                     Ok(cell) if cell.repetitions.stop_reason == StopReason::Interrupted => {
-                        outcome.interrupted = signalled(stop);
+                        outcome.interrupted = signalled(stop_signal);
                         if cell.repetitions.measured >= self.policy.min_repetitions {
                             bar.end_cell(&format!("interrupted; kept with {} repetitions", cell.repetitions.measured));
                             writer.push(cell)?;
@@ -324,8 +368,8 @@ impl RunPlan {
                         ));
                         writer.push(cell)?;
                     }
-                    Err((_, _)) if signalled(stop).is_some() => {
-                        outcome.interrupted = signalled(stop);
+                    Err((_, _)) if signalled(stop_signal).is_some() => {
+                        outcome.interrupted = signalled(stop_signal);
                         bar.note(&format!("interrupted during warm-up of {}; --resume measures it", label(sweep)));
                         break 'blocks;
                     }
@@ -333,9 +377,11 @@ impl RunPlan {
                 }
             }
         }
-        let (cells, failed) = writer.finish()?;
+        let Written { cells, failed, all_cells, all_failed } = writer.finish()?;
         outcome.cells = cells;
         outcome.failed_cells = failed;
+        outcome.all_cells = all_cells;
+        outcome.all_failed = all_failed;
         Ok(outcome)
     }
 }
@@ -345,6 +391,9 @@ impl RunPlan {
 pub struct Outcome {
     pub cells: Vec<CellResult>,
     pub failed_cells: Vec<FailedCell>,
+    /// Every record of the results file at the end (earlier ones too when resuming), one per cell.
+    pub all_cells: Vec<CellResult>,
+    pub all_failed: Vec<FailedCell>,
     /// Cells skipped because the resumed file already had them.
     pub skipped: usize,
     /// Of those, the ones recorded as failed (not retried without `retry_failed`).
@@ -405,6 +454,18 @@ impl Done {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Done::default()),
             Err(source) => Err(HarnessError::Io { path: path.into(), source }),
         }
+    }
+
+    /// The cells of records already read.
+    pub fn from_records(records: &[Record]) -> Done {
+        let mut done = Done::default();
+        for r in records {
+            let failed = matches!(r, Record::Failed(_));
+            // A measured record wins over a failure of the same cell, whatever the order.
+            let entry = done.ids.entry(r.cell_id().to_string()).or_insert(failed);
+            *entry &= failed;
+        }
+        done
     }
 
     /// Parses the bytes of `path` (named in errors).

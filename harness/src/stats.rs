@@ -1,7 +1,10 @@
 //! Summary statistics and the stopping rule.
 //!
-//! The confidence interval of the median is distribution-free: the order statistics at ranks
-//! n/2 ∓ 1.96·√n/2 (the normal approximation to the binomial), so no normality is assumed.
+//! The confidence interval of the median is distribution-free: the order statistics x₍ₖ₎ and
+//! x₍ₙ₋ₖ₊₁₎ with the largest k whose exact binomial coverage, 1 − 2·P(Bin(n, ½) ≤ k − 1), is at
+//! least 95%, so no normality is assumed. Such an interval exists only from n = 6 on (at n = 5
+//! even [min, max] covers the median with probability 1 − 2/2⁵ = 93.75%); below that the interval
+//! is absent (`null` in results files) and every reader says "n too small".
 //! Outliers are counted with Tukey's fences (1.5 × IQR beyond the quartiles) and kept.
 
 use serde::{Deserialize, Serialize};
@@ -18,9 +21,33 @@ pub struct Summary {
     pub min: f64,
     pub max: f64,
     pub outliers: usize,
-    /// 95% confidence interval of the median.
-    pub ci95_low: f64,
-    pub ci95_high: f64,
+    /// 95% confidence interval of the median; `None` when n is too small for one (n < 6).
+    pub ci95_low: Option<f64>,
+    pub ci95_high: Option<f64>,
+}
+
+/// Fewest samples for which a distribution-free 95% interval of the median exists.
+pub const MIN_N_FOR_CI: usize = 6;
+
+/// 1-based rank k of the lower bound of the exact 95% order-statistics interval of the median,
+/// or `None` when n is too small. Uses the binomial pmf in log space, so any n works.
+pub fn median_ci_rank(n: usize) -> Option<usize> {
+    if n < MIN_N_FOR_CI {
+        return None;
+    }
+    let mut log_pmf = -(n as f64) * std::f64::consts::LN_2; // P(X = 0)
+    let mut cdf = 0.0;
+    let mut k = 0usize;
+    // Largest k with P(X ≤ k − 1) ≤ 2.5%.
+    for i in 0..=n / 2 {
+        cdf += log_pmf.exp();
+        if cdf > 0.025 {
+            break;
+        }
+        k = i + 1;
+        log_pmf += ((n - i) as f64).ln() - ((i + 1) as f64).ln();
+    }
+    (k >= 1).then_some(k)
 }
 
 /// Percentile with linear interpolation between order statistics (sorted input).
@@ -46,9 +73,7 @@ impl Summary {
         let (q1, q3) = (percentile(&s, 25.0), percentile(&s, 75.0));
         let iqr = q3 - q1;
         let outliers = s.iter().filter(|&&x| x < q1 - 1.5 * iqr || x > q3 + 1.5 * iqr).count();
-        let half = 1.96 * (n as f64).sqrt() / 2.0;
-        let lo_rank = ((n as f64 / 2.0 - half).floor() as isize - 1).max(0) as usize;
-        let hi_rank = ((n as f64 / 2.0 + half).ceil() as usize).min(n - 1);
+        let ci = median_ci_rank(n).map(|k| (s[k - 1], s[n - k]));
         Some(Summary {
             n,
             median: percentile(&s, 50.0),
@@ -59,17 +84,23 @@ impl Summary {
             min: s[0],
             max: s[n - 1],
             outliers,
-            ci95_low: s[lo_rank],
-            ci95_high: s[hi_rank],
+            ci95_low: ci.map(|c| c.0),
+            ci95_high: ci.map(|c| c.1),
         })
     }
 
-    /// Largest distance from the median to a CI bound, relative to the median.
+    /// The 95% interval of the median, if n is large enough for one.
+    pub fn ci(&self) -> Option<(f64, f64)> {
+        self.ci95_low.zip(self.ci95_high)
+    }
+
+    /// Largest distance from the median to a CI bound, relative to the median (infinite without
+    /// an interval, so the stopping rule never calls a cell precise on too few samples).
     pub fn ci_half_width_rel(&self) -> f64 {
-        if self.median <= 0.0 {
-            return f64::INFINITY;
+        match self.ci() {
+            Some((lo, hi)) if self.median > 0.0 => (self.median - lo).max(hi - self.median) / self.median,
+            _ => f64::INFINITY,
         }
-        (self.median - self.ci95_low).max(self.ci95_high - self.median) / self.median
     }
 }
 
@@ -135,9 +166,52 @@ mod tests {
         assert_eq!(s.median, 3.5);
         assert_eq!(s.outliers, 1);
         assert!((s.mean - 115.0 / 6.0).abs() < 1e-12);
-        assert!(s.ci95_low <= s.median && s.median <= s.ci95_high);
+        let (lo, hi) = s.ci().unwrap();
+        assert!(lo <= s.median && s.median <= hi);
         assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 50.0), 2.5);
         assert!(Summary::of(&[]).is_none());
+    }
+
+    /// The failing case of the issue: at n = 3 the old interval was [min, max] with 75% coverage,
+    /// at n = 1 a single point. Below 6 samples there is no 95% interval at all.
+    #[test]
+    fn too_few_samples_have_no_interval() {
+        for n in 1..MIN_N_FOR_CI {
+            let s = Summary::of(&(0..n).map(|i| i as f64).collect::<Vec<_>>()).unwrap();
+            assert_eq!(s.ci(), None, "n = {n}");
+            assert_eq!(s.ci_half_width_rel(), f64::INFINITY);
+        }
+        assert_eq!(median_ci_rank(6), Some(1));
+        // Known exact ranks (e.g. Conover's table): n = 10 → k = 2, n = 20 → 6, n = 100 → 40.
+        assert_eq!(median_ci_rank(10), Some(2));
+        assert_eq!(median_ci_rank(20), Some(6));
+        assert_eq!(median_ci_rank(100), Some(40));
+        assert!(median_ci_rank(1_000_000).is_some());
+    }
+
+    /// Coverage measured by simulation is at least 95% at every n from 6 to 40.
+    #[test]
+    fn interval_covers_the_median_at_least_95_percent_of_the_time() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut uniform = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for n in [6usize, 7, 9, 12, 20, 40] {
+            let trials = 4000;
+            let hits = (0..trials)
+                .filter(|_| {
+                    // Exponential samples (skewed, like latencies); true median ln 2.
+                    let x: Vec<f64> = (0..n).map(|_| -(1.0 - uniform()).ln()).collect();
+                    let (lo, hi) = Summary::of(&x).unwrap().ci().unwrap();
+                    lo <= std::f64::consts::LN_2 && std::f64::consts::LN_2 <= hi
+                })
+                .count();
+            let coverage = hits as f64 / trials as f64;
+            assert!(coverage >= 0.94, "n = {n}: coverage {coverage}");
+        }
     }
 
     #[test]

@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release --locked
 bin=target/release/slmbench
-"$bin" run -o reports/published/default/results.jsonl
+# --overwrite: these files are replaced on purpose; the report goes into the same folder.
+"$bin" run --overwrite --no-report -o reports/published/default/results.jsonl
+"$bin" report reports/published/default/results.jsonl -o reports/published/default
 "$bin" run --preset paper -p 16,64,256 -n 16,64 -r 10 --min-repetitions 5 --max-time 40 \
-  -o reports/published/paper/results.jsonl
+  --overwrite --no-report -o reports/published/paper/results.jsonl
+"$bin" report reports/published/paper/results.jsonl -o reports/published/paper

@@ -1,7 +1,9 @@
 //! Pairing encoder-decoder and decoder-only cells, and their ratios with confidence intervals.
 //!
 //! A ratio of two medians gets the conservative interval from the two medians' 95% intervals:
-//! [low₁ / high₂, high₁ / low₂]. It is wider than a joint interval would be, never narrower.
+//! [low₁ / high₂, high₁ / low₂]. It is wider than a joint interval would be, never narrower. When
+//! either median has too few samples for an interval, so has the ratio ("n too small"), and no
+//! sentence calls one model sooner or faster unless the whole interval lies on one side of 1.
 
 use serde::Serialize;
 use slmbench_harness::results::CellResult;
@@ -10,13 +12,39 @@ use slmbench_harness::stats::Summary;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Ratio {
     pub value: f64,
-    pub low: f64,
-    pub high: f64,
+    /// The 95% interval; `None` (null) when a median has too few samples for one.
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+}
+
+/// What a ratio's interval says about "below 1".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Below,
+    Above,
+    /// The interval contains 1.
+    Spans,
+    /// No interval: too few samples.
+    NTooSmall,
 }
 
 impl Ratio {
     pub fn of(num: &Summary, den: &Summary) -> Ratio {
-        Ratio { value: num.median / den.median, low: num.ci95_low / den.ci95_high, high: num.ci95_high / den.ci95_low }
+        let ci = num.ci().zip(den.ci()).map(|((nl, nh), (dl, dh))| (nl / dh, nh / dl));
+        Ratio { value: num.median / den.median, low: ci.map(|c| c.0), high: ci.map(|c| c.1) }
+    }
+
+    pub fn ci(&self) -> Option<(f64, f64)> {
+        self.low.zip(self.high)
+    }
+
+    pub fn side(&self) -> Side {
+        match self.ci() {
+            None => Side::NTooSmall,
+            Some((_, hi)) if hi < 1.0 => Side::Below,
+            Some((lo, _)) if lo > 1.0 => Side::Above,
+            Some(_) => Side::Spans,
+        }
     }
 }
 
@@ -120,28 +148,48 @@ fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
 }
 
+/// The TTFT ratio in words: "sooner" or "later" only when the whole interval says so.
 pub fn ttft_sentence(r: &Ratio, input_tokens: usize) -> String {
-    if r.value < 1.0 {
-        format!(
+    match (r.side(), r.ci()) {
+        (Side::Below, Some((lo, hi))) => format!(
             "encoder-decoder reached the first token {} sooner at {input_tokens} input tokens (95% CI {}–{})",
             pct(1.0 - r.value),
-            pct(1.0 - r.high),
-            pct(1.0 - r.low)
-        )
-    } else {
-        format!(
+            pct(1.0 - hi),
+            pct(1.0 - lo)
+        ),
+        (Side::Above, Some((lo, hi))) => format!(
             "encoder-decoder reached the first token {} later at {input_tokens} input tokens (95% CI {}–{})",
             pct(r.value - 1.0),
-            pct(r.low - 1.0),
-            pct(r.high - 1.0)
-        )
+            pct(lo - 1.0),
+            pct(hi - 1.0)
+        ),
+        (_, Some((lo, hi))) => format!(
+            "no significant difference in time to first token at {input_tokens} input tokens: \
+             encoder-decoder / decoder-only {:.2}× (95% CI {lo:.2}–{hi:.2}×, which includes 1×)",
+            r.value
+        ),
+        (_, None) => format!(
+            "encoder-decoder / decoder-only time to first token {:.2}× at {input_tokens} input tokens \
+             (n too small for a 95% CI: measure at least 6 repetitions; no conclusion)",
+            r.value
+        ),
     }
 }
 
 pub fn e2e_sentence(r: &Ratio, p: &Point) -> String {
+    let ci = match r.ci() {
+        Some((lo, hi)) => format!("95% CI {lo:.2}–{hi:.2}×"),
+        None => "n too small for a 95% CI".into(),
+    };
+    let verdict = match r.side() {
+        Side::Above => "higher",
+        Side::Below => "lower",
+        Side::Spans => "not significantly different",
+        Side::NTooSmall => "no conclusion",
+    };
     format!(
-        "encoder-decoder end-to-end throughput was {:.2}× the decoder-only's at {} input / {} output tokens (95% CI {:.2}–{:.2}×)",
-        r.value, p.input_tokens, p.output_tokens, r.low, r.high
+        "encoder-decoder end-to-end throughput was {:.2}× the decoder-only's at {} input / {} output tokens ({ci}; {verdict})",
+        r.value, p.input_tokens, p.output_tokens
     )
 }
 

@@ -3,13 +3,13 @@
 //! Cells match on model name, provider, threads, batch, input and output length. For each metric
 //! the change is current / base − 1, with the conservative interval from the two medians' 95%
 //! intervals; the verdict is "faster" or "slower" only when that whole interval lies on one side
-//! of no change.
+//! of no change, and "n too small" when either side has too few samples for an interval.
 
 use serde::Serialize;
 use slmbench_harness::results::CellResult;
 use slmbench_harness::stats::Summary;
 
-use crate::analysis::{Point, Ratio, e2e_summary, point, point_name};
+use crate::analysis::{Point, Ratio, Side, e2e_summary, point, point_name};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -17,6 +17,8 @@ pub enum Verdict {
     Faster,
     Slower,
     NoSignificantChange,
+    /// Too few samples on a side for a 95% interval: no verdict.
+    NTooSmall,
 }
 
 impl Verdict {
@@ -25,6 +27,7 @@ impl Verdict {
             Verdict::Faster => "faster",
             Verdict::Slower => "slower",
             Verdict::NoSignificantChange => "no significant change",
+            Verdict::NTooSmall => "n too small",
         }
     }
 }
@@ -36,10 +39,10 @@ pub struct Change {
     pub metric: &'static str,
     pub base: f64,
     pub current: f64,
-    /// current / base − 1, with its interval.
+    /// current / base − 1, with its interval (null: n too small).
     pub change: f64,
-    pub low: f64,
-    pub high: f64,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
     pub verdict: Verdict,
 }
 
@@ -67,12 +70,13 @@ fn change(
     lower_is_better: bool,
 ) -> Change {
     let r = Ratio::of(cur, base);
-    let verdict = if r.high < 1.0 {
-        if lower_is_better { Verdict::Faster } else { Verdict::Slower }
-    } else if r.low > 1.0 {
-        if lower_is_better { Verdict::Slower } else { Verdict::Faster }
-    } else {
-        Verdict::NoSignificantChange
+    let verdict = match r.side() {
+        Side::Below if lower_is_better => Verdict::Faster,
+        Side::Below => Verdict::Slower,
+        Side::Above if lower_is_better => Verdict::Slower,
+        Side::Above => Verdict::Faster,
+        Side::Spans => Verdict::NoSignificantChange,
+        Side::NTooSmall => Verdict::NTooSmall,
     };
     Change {
         model: model.to_string(),
@@ -81,8 +85,8 @@ fn change(
         base: base.median,
         current: cur.median,
         change: r.value - 1.0,
-        low: r.low - 1.0,
-        high: r.high - 1.0,
+        low: r.low.map(|x| x - 1.0),
+        high: r.high.map(|x| x - 1.0),
         verdict,
     }
 }
@@ -120,14 +124,16 @@ pub fn markdown(cmp: &Comparison) -> String {
     for c in &cmp.changes {
         let scale = if c.metric.ends_with("_ms") { 1e-6 } else { 1.0 };
         s.push_str(&format!(
-            "| {} | {} | {:.3} | {:.3} | {:+.1}% ({:+.1}% … {:+.1}%) | {} |\n",
+            "| {} | {} | {:.3} | {:.3} | {:+.1}% ({}) | {} |\n",
             describe(&(c.model.replace('|', "\\|"), c.point.clone())),
             c.metric,
             c.base * scale,
             c.current * scale,
             c.change * 100.0,
-            c.low * 100.0,
-            c.high * 100.0,
+            match c.low.zip(c.high) {
+                Some((lo, hi)) => format!("{:+.1}% … {:+.1}%", lo * 100.0, hi * 100.0),
+                None => "n too small".into(),
+            },
             c.verdict.text()
         ));
     }

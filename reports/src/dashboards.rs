@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 use slmbench_harness::results::CellResult;
+use slmbench_harness::stats::Summary;
 
 use crate::analysis::e2e_summary;
 
@@ -21,20 +22,35 @@ pub fn name(c: &CellResult) -> String {
 
 /// Bencher Metric Format: `{name: {measure: {value, lower_value, upper_value}}}`, with the 95% CI
 /// of the median as bounds. Measures: `ttft` and `itl` in nanoseconds, `e2e-throughput` in tokens/s.
+/// `{value, lower_value, upper_value}`; the bounds are left out when n is too small for an interval.
+fn measure(s: &Summary) -> Value {
+    match s.ci() {
+        Some((lo, hi)) => json!({"value": s.median, "lower_value": lo, "upper_value": hi}),
+        None => json!({"value": s.median}),
+    }
+}
+
+/// Drops a `range` of null (no interval: n too small).
+fn entry(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut()
+        && o.get("range").is_some_and(Value::is_null)
+    {
+        o.remove("range");
+    }
+    v
+}
+
 pub fn bencher(cells: &[CellResult]) -> Value {
     let mut out = serde_json::Map::new();
     for c in cells {
         let mut m = serde_json::Map::new();
         let s = &c.metrics.ttft_ns;
-        m.insert("ttft".into(), json!({"value": s.median, "lower_value": s.ci95_low, "upper_value": s.ci95_high}));
+        m.insert("ttft".into(), measure(s));
         if let Some(s) = &c.metrics.itl_ns {
-            m.insert("itl".into(), json!({"value": s.median, "lower_value": s.ci95_low, "upper_value": s.ci95_high}));
+            m.insert("itl".into(), measure(s));
         }
         if let Some(s) = e2e_summary(c) {
-            m.insert(
-                "e2e-throughput".into(),
-                json!({"value": s.median, "lower_value": s.ci95_low, "upper_value": s.ci95_high}),
-            );
+            m.insert("e2e-throughput".into(), measure(&s));
         }
         out.insert(name(c), Value::Object(m));
     }
@@ -50,19 +66,20 @@ pub fn github_action_benchmark(cells: &[CellResult], bigger_is_better: bool) -> 
             "{} repetitions; ONNX Runtime {}; {}",
             c.repetitions.measured, c.context.ort_version, c.context.cpu_model
         );
-        let range = |lo: f64, hi: f64| format!("{:.3}–{:.3}", lo, hi);
+        // No range where too few samples give no interval.
+        let range = |s: &Summary, scale: f64| s.ci().map(|(lo, hi)| format!("{:.3}–{:.3}", lo * scale, hi * scale));
         if bigger_is_better {
             if let Some(s) = e2e_summary(c) {
-                out.push(json!({"name": format!("{} e2e throughput", name(c)), "unit": "tokens/s", "value": s.median, "range": range(s.ci95_low, s.ci95_high), "extra": extra}));
+                out.push(entry(json!({"name": format!("{} e2e throughput", name(c)), "unit": "tokens/s", "value": s.median, "range": range(&s, 1.0), "extra": extra})));
             }
             if let Some(v) = c.metrics.decode_tokens_per_s {
-                out.push(json!({"name": format!("{} decode throughput", name(c)), "unit": "tokens/s", "value": v, "extra": extra}));
+                out.push(entry(json!({"name": format!("{} decode throughput", name(c)), "unit": "tokens/s", "value": v, "extra": extra})));
             }
         } else {
             let s = &c.metrics.ttft_ns;
-            out.push(json!({"name": format!("{} TTFT", name(c)), "unit": "ms", "value": s.median / 1e6, "range": range(s.ci95_low / 1e6, s.ci95_high / 1e6), "extra": extra}));
+            out.push(entry(json!({"name": format!("{} TTFT", name(c)), "unit": "ms", "value": s.median / 1e6, "range": range(s, 1e-6), "extra": extra})));
             if let Some(s) = &c.metrics.itl_ns {
-                out.push(json!({"name": format!("{} ITL", name(c)), "unit": "ms", "value": s.median / 1e6, "range": range(s.ci95_low / 1e6, s.ci95_high / 1e6), "extra": extra}));
+                out.push(entry(json!({"name": format!("{} ITL", name(c)), "unit": "ms", "value": s.median / 1e6, "range": range(s, 1e-6), "extra": extra})));
             }
         }
     }

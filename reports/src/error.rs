@@ -16,6 +16,8 @@ pub enum ReportError {
     Parse { path: PathBuf, line: usize, message: String },
     #[error("{path}: no result records")]
     Empty { path: PathBuf },
+    #[error("the report was stopped by a signal before it was complete")]
+    Cancelled,
     #[error("{path}: no measured cell ({failed} failed); re-run the sweep, or fix what made the cells fail")]
     NoMeasured { path: PathBuf, failed: usize },
     #[error("cannot write {path}: {source}")]

@@ -44,11 +44,11 @@ pre{background:#1d232a;color:#e8edf2;padding:12px;border-radius:6px;overflow-x:a
 
 fn headline_html(h: &Headline) -> String {
     let mut s = format!(
-        "<p class=\"headline\" data-pair=\"{}\" data-ttft-ratio=\"{:.6}\" data-ttft-ratio-low=\"{:.6}\" data-ttft-ratio-high=\"{:.6}\"",
+        "<p class=\"headline\" data-pair=\"{}\" data-ttft-ratio=\"{:.6}\" data-ttft-ratio-low=\"{}\" data-ttft-ratio-high=\"{}\"",
         esc(&h.pair),
         h.ttft.value,
-        h.ttft.low,
-        h.ttft.high
+        h.ttft.low.map(|x| format!("{x:.6}")).unwrap_or_else(|| "n too small".into()),
+        h.ttft.high.map(|x| format!("{x:.6}")).unwrap_or_else(|| "n too small".into())
     );
     if let Some(e) = &h.e2e {
         s.push_str(&format!(" data-e2e-ratio=\"{:.6}\"", e.value));
@@ -79,7 +79,7 @@ fn results_table(cells: &[CellResult]) -> String {
     for c in cells {
         let m = &c.metrics;
         s.push_str(&format!(
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}–{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td></tr>\n",
             esc(&c.model.name),
             esc(&c.model.kind),
             esc(&c.settings.ep_used.to_string()),
@@ -88,8 +88,7 @@ fn results_table(cells: &[CellResult]) -> String {
             c.sweep.input_tokens,
             c.sweep.output_tokens,
             fmt_ms(m.ttft_ns.median),
-            fmt_ms(m.ttft_ns.ci95_low),
-            fmt_ms(m.ttft_ns.ci95_high),
+            m.ttft_ns.ci().map(|(lo, hi)| format!("{}–{}", fmt_ms(lo), fmt_ms(hi))).unwrap_or_else(|| "n too small".into()),
             m.encoder_ns.map(|s| fmt_ms(s.median)).unwrap_or_else(|| "–".into()),
             m.itl_ns.map(|s| fmt_ms(s.median)).unwrap_or_else(|| "–".into()),
             m.itl_ns.map(|s| fmt_ms(s.p90)).unwrap_or_else(|| "–".into()),
@@ -190,6 +189,11 @@ pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
         h.push_str(&headline_html(hd));
     }
     h.push_str("<p class=\"claim\">The claim under test (2025 paper on encoder-decoder SLMs): 47% lower first-token latency and 4.7× higher throughput than a decoder-only model of the same size on edge devices.</p>\n");
+    if let Some(d) = cells.iter().find_map(|c| c.context.test_delay_us) {
+        h.push_str(&format!(
+            "<p class=\"warn test-hook\"><strong>Not measurements:</strong> a test hook (SLMBENCH_TEST_DELAY_US={d}) slowed every decode step by {d} µs on purpose in a debug build.</p>\n"
+        ));
+    }
     for w in &set.warnings {
         h.push_str(&format!("<p class=\"warn\">Note: {}</p>\n", esc(w)));
     }

@@ -69,28 +69,12 @@ pub fn read_all(paths: &[PathBuf]) -> Result<ResultSet, ReportError> {
         read_records(p, &mut records, &mut set.warnings)?;
         set.sources.push(p.to_path_buf());
     }
-    let mut chosen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for (i, r) in records.iter().enumerate() {
-        match chosen.get(r.cell_id()).map(|&j| &records[j]) {
-            None => {}
-            Some(Record::Cell(_)) if matches!(r, Record::Failed(_)) => continue,
-            Some(Record::Cell(_)) => {
-                set.warnings.push(format!("cell {} appears more than once; the later record is used", r.cell_id()))
-            }
-            Some(Record::Failed(_)) => {}
-        }
-        chosen.insert(r.cell_id().to_string(), i);
+    let (cells, failed, repeated) = results::latest_per_cell(records);
+    for id in repeated {
+        set.warnings.push(format!("cell {id} appears more than once; the later record is used"));
     }
-    let mut keep: Vec<usize> = chosen.into_values().collect();
-    keep.sort_unstable();
-    let mut records: Vec<Option<Record>> = records.into_iter().map(Some).collect();
-    for i in keep {
-        match records[i].take() {
-            Some(Record::Cell(c)) => set.cells.push(*c),
-            Some(Record::Failed(f)) => set.failed.push(*f),
-            None => {}
-        }
-    }
+    set.cells = cells;
+    set.failed = failed;
     Ok(set)
 }
 

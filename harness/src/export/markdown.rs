@@ -9,6 +9,14 @@ fn cell_text(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
+/// A median's interval in ms, or "n too small" where there are too few samples for one.
+pub fn ci_ms(s: &crate::stats::Summary) -> String {
+    match s.ci() {
+        Some((lo, hi)) => format!("{}–{}", ms(lo), ms(hi)),
+        None => "n too small".into(),
+    }
+}
+
 /// The table printed at the end of every run.
 pub fn table(cells: &[CellResult]) -> String {
     let mut out = String::from(
@@ -18,7 +26,7 @@ pub fn table(cells: &[CellResult]) -> String {
     for c in cells {
         let m = &c.metrics;
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} ({}–{}) | {} | {} | {} | {:.1} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} | {} | {} | {:.1} | {} |\n",
             cell_text(&c.model.name),
             cell_text(&c.model.kind),
             c.settings.ep_used,
@@ -27,8 +35,7 @@ pub fn table(cells: &[CellResult]) -> String {
             c.sweep.input_tokens,
             c.sweep.output_tokens,
             ms(m.ttft_ns.median),
-            ms(m.ttft_ns.ci95_low),
-            ms(m.ttft_ns.ci95_high),
+            ci_ms(&m.ttft_ns),
             m.encoder_ns.map(|s| ms(s.median)).unwrap_or_else(|| "–".into()),
             m.itl_ns.map(|s| ms(s.median)).unwrap_or_else(|| "–".into()),
             m.decode_tokens_per_s.map(|x| format!("{x:.1}")).unwrap_or_else(|| "–".into()),

@@ -11,7 +11,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::HarnessError;
-use crate::results::{CellResult, FailedCell};
+use crate::results::{CellResult, FailedCell, Record, Torn};
 
 pub trait Exporter {
     /// Bytes written once before any cell (CSV header).
@@ -67,15 +67,16 @@ impl Format {
     }
 }
 
-/// Opens `path` for writing (created if missing, never truncated here) and takes an exclusive lock.
-fn lock(path: &Path) -> Result<File, HarnessError> {
+/// Opens `path` for writing (created if missing, never truncated here) and takes an exclusive
+/// lock. Every writer of a results file (`run`, `run --resume`, `merge`) takes this lock first.
+pub fn lock(path: &Path) -> Result<File, HarnessError> {
     let io = |source| HarnessError::Io { path: path.to_path_buf(), source };
     let f = OpenOptions::new().create(true).truncate(false).write(true).read(true).open(path).map_err(io)?;
     match f.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             return Err(HarnessError::BadInput(format!(
-                "{}: another slmbench run is writing this file; wait for it or choose another -o",
+                "{}: another slmbench process is writing this file; wait for it or choose another file",
                 path.display()
             )));
         }
@@ -87,95 +88,244 @@ fn lock(path: &Path) -> Result<File, HarnessError> {
     Ok(f)
 }
 
-/// Only JSON Lines files can be resumed: they are appended to line by line.
+/// The JSON Lines journal of a results file: the file itself for `.jsonl`, else
+/// `<file>.journal.jsonl` beside it. Every record reaches the journal (fsynced) before the next
+/// cell starts; other formats are rendered from it.
+pub fn journal_path(target: &Path) -> PathBuf {
+    match Format::from_path(&target.to_string_lossy()) {
+        Ok(Format::Jsonl) => target.to_path_buf(),
+        _ => {
+            let mut name = target.file_name().unwrap_or_default().to_os_string();
+            name.push(".journal.jsonl");
+            target.with_file_name(name)
+        }
+    }
+}
+
+const TMP_MARK: &str = ".slmbench-tmp-";
+
+/// Writes `path` whole or not at all: a hidden temporary file beside it, fsynced, then renamed
+/// over it. A kill leaves the old file or the new one, never a part (at most a hidden
+/// `.NAME.slmbench-tmp-PID`, which the next writer of that folder removes).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HarnessError> {
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| HarnessError::Io { path: p, source }
+    };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}{TMP_MARK}{}", std::process::id()));
+    let mut f = File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io(&tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(path)(e)
+    })?;
+    // The rename itself reaches the disk with the folder (best effort: not every OS can fsync one).
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Removes temporary files that a killed writer left in `dir` (only ours, and not of live
+/// processes: the name ends in the writer's process id).
+pub fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((_, pid)) = name.rsplit_once(TMP_MARK) else { continue };
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        // Where /proc cannot tell whether the writer lives, only temporaries an hour old go.
+        let alive = if Path::new("/proc/self").exists() {
+            pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+        } else {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_none_or(|age| age.as_secs() < 3600)
+        };
+        if name.starts_with('.') && !alive {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Which results files can be resumed: any file format (JSON Lines is appended to; the others are
+/// rendered again from their journal), not stdout.
 pub fn check_resumable(path: &str) -> Result<(), HarnessError> {
-    if path == "-" || Format::from_path(path).ok() != Some(Format::Jsonl) {
+    let format = Format::from_path(path)?;
+    if path == "-" {
+        return Err(HarnessError::BadInput(
+            "--resume -: stdout cannot be resumed; give the results file of the run to continue".into(),
+        ));
+    }
+    let target = Path::new(path);
+    let journal = journal_path(target);
+    if format != Format::Jsonl && !journal.exists() && target.metadata().is_ok_and(|m| m.len() > 0) {
         return Err(HarnessError::BadInput(format!(
-            "--resume {path}: only a .jsonl results file can be resumed (it is appended to line by line)"
+            "--resume {path}: its journal {} is missing (slmbench keeps every record of a .{} file there); \
+             only files written with their journal can be resumed",
+            journal.display(),
+            target.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default()
         )));
     }
     Ok(())
 }
 
-/// Writes cells as they finish. The file is created (or emptied) only when the first cell is
-/// done, so a run that fails before measuring anything leaves an existing results file untouched.
-/// An existing file is locked from the start, so a second run on it is refused before it measures
-/// anything rather than after, and two runs cannot interleave their lines.
+fn non_empty(p: &Path) -> bool {
+    p.metadata().is_ok_and(|m| m.len() > 0)
+}
+
+/// Writes records as cells finish. Every record is appended to the JSON Lines journal, flushed
+/// and fsynced before the next cell starts; a `.json`, `.csv` or `.md` results file is rendered
+/// again from all records after each one, atomically, so a kill at any moment leaves it complete
+/// with what was measured. The journal is locked from the start (created if missing, which also
+/// proves the folder writable before anything is measured), so a second run on it is refused
+/// before it measures anything. An existing results file is never truncated unless asked to
+/// (`overwrite`), and even then only when the first new record is written.
 pub struct ResultsWriter {
+    /// `None`: Markdown on stdout at the end.
     target: Option<PathBuf>,
-    exporter: Box<dyn Exporter>,
-    /// Locked, and written from the first record on.
-    file: Option<File>,
-    /// Whether `file` has been prepared for records (emptied, or cut back to `append`).
+    format: Format,
+    journal_path: Option<PathBuf>,
+    /// Locked from the start.
+    journal: Option<File>,
+    /// Whether this writer created the journal (removed again if no record is ever written).
+    created: bool,
+    /// Whether the journal has been prepared for records (emptied, or cut back to `append`).
     opened: bool,
-    /// Resuming: append to the file (cut back to `keep` bytes first, dropping a torn line).
+    /// Resuming: append after the first `append` bytes (a torn line after them is cut off).
     append: Option<u64>,
+    /// Records already in the journal when resuming, in file order.
+    earlier: Vec<Record>,
+    torn: Option<Torn>,
     cells: Vec<CellResult>,
     failed: Vec<FailedCell>,
+    finished: bool,
+}
+
+/// What a writer holds at the end.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// This run's records.
+    pub cells: Vec<CellResult>,
+    pub failed: Vec<FailedCell>,
+    /// Every record of the file (earlier ones too when resuming), one per cell.
+    pub all_cells: Vec<CellResult>,
+    pub all_failed: Vec<FailedCell>,
 }
 
 impl ResultsWriter {
-    /// `path` `-` means stdout.
-    pub fn new(path: &str) -> Result<ResultsWriter, HarnessError> {
-        let exporter = Format::from_path(path)?.exporter();
+    fn open_target(path: &str) -> Result<ResultsWriter, HarnessError> {
+        let format = Format::from_path(path)?;
         let target = (path != "-").then(|| PathBuf::from(path));
-        let file = match &target {
-            Some(p) if p.is_file() => Some(lock(p)?),
-            _ => None,
-        };
-        Ok(ResultsWriter { target, exporter, file, opened: false, append: None, cells: vec![], failed: vec![] })
+        let journal_path = target.as_deref().map(journal_path);
+        Ok(ResultsWriter {
+            target,
+            format,
+            journal_path,
+            journal: None,
+            created: false,
+            opened: false,
+            append: None,
+            earlier: vec![],
+            torn: None,
+            cells: vec![],
+            failed: vec![],
+            finished: false,
+        })
     }
 
-    /// Appends to a JSON Lines file (resuming). Call [`ResultsWriter::existing`], then
-    /// [`ResultsWriter::keep`] with the length of its intact records, before the first record.
-    pub fn append(path: &str) -> Result<ResultsWriter, HarnessError> {
-        check_resumable(path)?;
-        let mut w = ResultsWriter::new(path)?;
-        // Until told otherwise, keep every byte already there.
-        let len = w.file.as_ref().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
-        w.append = Some(len);
+    /// Locks the journal, creating it (and its folder) when missing.
+    fn lock_journal(&mut self) -> Result<(), HarnessError> {
+        let (Some(target), Some(journal)) = (&self.target, &self.journal_path) else { return Ok(()) };
+        if target.is_dir() {
+            return Err(HarnessError::BadInput(format!("-o {}: is a folder; give a file name", target.display())));
+        }
+        if let Some(parent) = journal.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| HarnessError::Io { path: parent.into(), source })?;
+            remove_stale_temps(parent);
+        }
+        self.created = !journal.exists();
+        self.journal = Some(lock(journal)?);
+        Ok(())
+    }
+
+    /// A new results file at `path` (`-`: Markdown on stdout). An existing non-empty file is an
+    /// error that names `--resume` and `--overwrite`, unless `overwrite`.
+    pub fn create(path: &str, overwrite: bool) -> Result<ResultsWriter, HarnessError> {
+        let mut w = ResultsWriter::open_target(path)?;
+        if let (Some(target), Some(journal), false) = (&w.target, &w.journal_path, overwrite)
+            && let Some(existing) = [target, journal].into_iter().find(|p| non_empty(p))
+        {
+            return Err(HarnessError::BadInput(format!(
+                "{} already holds results; continue that sweep with --resume {path}, replace it with \
+                 --overwrite, or choose another -o",
+                existing.display()
+            )));
+        }
+        w.lock_journal()?;
         Ok(w)
     }
 
-    /// The file's bytes, read through the locked handle (empty when there is no file yet).
-    pub fn existing(&mut self) -> Result<Vec<u8>, HarnessError> {
+    /// Continues the results file at `path`: its records are read through the lock, and new ones
+    /// are appended. A torn final line (a crash mid-write) is reported by [`ResultsWriter::torn`]
+    /// and cut off before the first append; any other unreadable line is an error.
+    pub fn resume(path: &str) -> Result<ResultsWriter, HarnessError> {
+        check_resumable(path)?;
+        let mut w = ResultsWriter::open_target(path)?;
+        w.lock_journal()?;
         let mut bytes = vec![];
-        if let Some(f) = self.file.as_mut() {
+        if let (Some(f), Some(jp)) = (w.journal.as_mut(), &w.journal_path) {
             f.seek(SeekFrom::Start(0))
                 .and_then(|_| f.read_to_end(&mut bytes))
-                .map_err(|source| HarnessError::Io { path: self.target.clone().unwrap_or_default(), source })?;
+                .map_err(|source| HarnessError::Io { path: jp.clone(), source })?;
         }
-        Ok(bytes)
+        let lines = crate::results::parse_jsonl(&bytes).map_err(|(line, e)| {
+            let of = match w.journal_path.as_deref() {
+                Some(j) if j != Path::new(path) => format!(" of its journal {}", j.display()),
+                _ => String::new(),
+            };
+            HarnessError::BadInput(format!(
+                "--resume {path}: line {line}{of} is not a slmbench record ({e}); only a torn final line can be skipped"
+            ))
+        })?;
+        w.append = Some(lines.torn.as_ref().map_or(bytes.len(), |t| t.offset) as u64);
+        w.earlier = lines.records.into_iter().map(|(_, r)| r).collect();
+        w.torn = lines.torn;
+        Ok(w)
     }
 
-    /// Appending starts after the first `keep` bytes (a torn line after them is cut off).
-    pub fn keep(&mut self, keep: u64) {
-        self.append = Some(keep);
+    /// The records already in a resumed file.
+    pub fn earlier(&self) -> &[Record] {
+        &self.earlier
+    }
+
+    /// The torn final line of a resumed file, if it had one.
+    pub fn torn(&self) -> Option<&Torn> {
+        self.torn.as_ref()
+    }
+
+    /// The journal (where every record goes first), if writing to a file.
+    pub fn journal(&self) -> Option<&Path> {
+        self.journal_path.as_deref()
     }
 
     fn io(&self) -> impl Fn(std::io::Error) -> HarnessError + '_ {
-        move |source| HarnessError::Io { path: self.target.clone().unwrap_or_else(|| "-".into()), source }
+        move |source| HarnessError::Io { path: self.journal_path.clone().unwrap_or_else(|| "-".into()), source }
     }
 
     fn open(&mut self) -> Result<(), HarnessError> {
         if self.opened {
             return Ok(());
         }
-        let Some(path) = &self.target else { return Ok(()) };
-        let mut f = match self.file.take() {
-            Some(f) => f,
-            None => {
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|source| HarnessError::Io { path: parent.into(), source })?;
-                }
-                lock(path)?
-            }
-        };
+        let Some(mut f) = self.journal.take() else { return Ok(()) };
         match self.append {
             Some(keep) => {
                 f.set_len(keep).map_err(self.io())?;
-                f.seek(SeekFrom::End(0)).map_err(self.io())?;
                 // A last record that lost only its newline is complete; end it before appending.
                 if keep > 0 {
                     let mut last = [0u8; 1];
@@ -186,59 +336,108 @@ impl ResultsWriter {
                         f.write_all(b"\n").map_err(self.io())?;
                     }
                 }
+                f.seek(SeekFrom::End(0)).map_err(self.io())?;
             }
             None => {
                 f.set_len(0).map_err(self.io())?;
-                f.write_all(&self.exporter.header()).map_err(self.io())?;
+                f.seek(SeekFrom::Start(0)).map_err(self.io())?;
             }
         }
-        self.file = Some(f);
+        self.journal = Some(f);
         self.opened = true;
         Ok(())
     }
 
-    fn write_synced(&mut self, bytes: Option<Vec<u8>>) -> Result<(), HarnessError> {
+    fn write_synced(&mut self, line: Vec<u8>) -> Result<(), HarnessError> {
         self.open()?;
-        if let (Some(bytes), Some(f)) = (bytes, self.file.as_mut()) {
-            f.write_all(&bytes)
+        if let Some(f) = self.journal.as_mut() {
+            f.write_all(&line)
                 .and_then(|_| f.flush())
                 .and_then(|_| f.sync_data())
-                .map_err(|source| HarnessError::Io { path: self.target.clone().unwrap_or_default(), source })?;
+                .map_err(|source| HarnessError::Io { path: self.journal_path.clone().unwrap_or_default(), source })?;
         }
         Ok(())
     }
 
-    /// Records a finished cell; streaming formats reach the disk before this returns.
+    /// Every record, earlier ones first, one per cell.
+    fn all(&self) -> (Vec<CellResult>, Vec<FailedCell>) {
+        let records: Vec<Record> = self
+            .earlier
+            .iter()
+            .cloned()
+            .chain(self.cells.iter().map(|c| Record::Cell(Box::new(c.clone()))))
+            .chain(self.failed.iter().map(|f| Record::Failed(Box::new(f.clone()))))
+            .collect();
+        let (cells, failed, _) = crate::results::latest_per_cell(records);
+        (cells, failed)
+    }
+
+    /// Renders a non-JSON-Lines results file from every record, atomically.
+    fn render(&self) -> Result<(), HarnessError> {
+        let Some(target) = self.target.as_deref().filter(|_| self.format != Format::Jsonl) else { return Ok(()) };
+        let (cells, failed) = self.all();
+        write_atomic(target, &render(self.format.exporter().as_ref(), &cells, &failed))
+    }
+
+    /// Records a finished cell: in the journal (on disk before this returns), then in the file.
     pub fn push(&mut self, cell: CellResult) -> Result<(), HarnessError> {
-        self.write_synced(self.exporter.cell(&cell))?;
+        self.write_synced(jsonl::Jsonl.cell(&cell).unwrap_or_default())?;
         self.cells.push(cell);
-        Ok(())
+        self.render()
     }
 
     /// Records a failed cell, as [`ResultsWriter::push`] does a measured one.
     pub fn push_failed(&mut self, failed: FailedCell) -> Result<(), HarnessError> {
-        self.write_synced(self.exporter.failed(&failed))?;
+        self.write_synced(jsonl::Jsonl.failed(&failed).unwrap_or_default())?;
         self.failed.push(failed);
-        Ok(())
+        self.render()
     }
 
-    /// Writes what non-streaming formats hold until the end. Returns the cells and failures.
-    pub fn finish(mut self) -> Result<(Vec<CellResult>, Vec<FailedCell>), HarnessError> {
-        if self.cells.is_empty() && self.failed.is_empty() {
-            return Ok((vec![], vec![]));
+    /// Ends the file: a run that measured nothing (an empty shard) still leaves a valid, empty
+    /// results file; stdout gets its Markdown table.
+    pub fn finish(mut self) -> Result<Written, HarnessError> {
+        self.open()?;
+        if self.target.is_none() && !(self.cells.is_empty() && self.failed.is_empty()) {
+            let table = markdown::Markdown.finish(&self.cells, &self.failed);
+            std::io::stdout().write_all(&table).map_err(|source| HarnessError::Io { path: "-".into(), source })?;
         }
-        let tail = self.exporter.finish(&self.cells, &self.failed);
-        match self.file.as_mut().filter(|_| self.opened) {
-            Some(f) => f
-                .write_all(&tail)
-                .and_then(|_| f.flush())
-                .map_err(|source| HarnessError::Io { path: self.target.clone().unwrap_or_default(), source })?,
-            None => {
-                std::io::stdout().write_all(&tail).map_err(|source| HarnessError::Io { path: "-".into(), source })?
-            }
-        }
-        Ok((self.cells, self.failed))
+        self.render()?;
+        self.finished = true;
+        let (all_cells, all_failed) = self.all();
+        Ok(Written {
+            cells: std::mem::take(&mut self.cells),
+            failed: std::mem::take(&mut self.failed),
+            all_cells,
+            all_failed,
+        })
     }
+}
+
+impl Drop for ResultsWriter {
+    /// A run that ended in an error before its first record leaves no file it created.
+    fn drop(&mut self) {
+        if !self.finished
+            && self.created
+            && self.cells.is_empty()
+            && self.failed.is_empty()
+            && let Some(j) = &self.journal_path
+        {
+            let _ = std::fs::remove_file(j);
+        }
+    }
+}
+
+/// The whole file of a format, from every record.
+pub fn render(e: &dyn Exporter, cells: &[CellResult], failed: &[FailedCell]) -> Vec<u8> {
+    let mut out = e.header();
+    for c in cells {
+        out.extend(e.cell(c).unwrap_or_default());
+    }
+    for f in failed {
+        out.extend(e.failed(f).unwrap_or_default());
+    }
+    out.extend(e.finish(cells, failed));
+    out
 }
 
 /// Milliseconds with three decimals, for tables.
@@ -254,37 +453,75 @@ mod tests {
     fn a_second_writer_of_the_same_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.jsonl");
-        std::fs::write(&path, "{\"kept\": 1}\n").unwrap();
+        std::fs::write(&path, "").unwrap();
         let p = path.to_str().unwrap();
-        let mut first = ResultsWriter::append(p).unwrap();
-        assert_eq!(first.existing().unwrap(), b"{\"kept\": 1}\n");
-        first.keep(12);
+        let first = ResultsWriter::resume(p).unwrap();
         // Refused at creation, before a run could measure anything, and nothing truncated.
-        for second in [ResultsWriter::new(p), ResultsWriter::append(p)] {
+        for second in [ResultsWriter::create(p, true), ResultsWriter::resume(p)] {
             let e = second.err().unwrap().to_string();
-            assert!(e.contains("another slmbench run is writing this file"), "{e}");
+            assert!(e.contains("another slmbench process is writing this file"), "{e}");
         }
-        first.open().unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"kept\": 1}\n");
         drop(first);
-        ResultsWriter::new(p).unwrap().open().unwrap();
+        ResultsWriter::create(p, false).unwrap().finish().unwrap();
+    }
+
+    #[test]
+    fn an_existing_results_file_is_never_replaced_unless_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["r.jsonl", "r.json", "r.md", "r.csv"] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "kept\n").unwrap();
+            let e = ResultsWriter::create(path.to_str().unwrap(), false).err().unwrap().to_string();
+            assert!(e.contains("--resume") && e.contains("--overwrite"), "{e}");
+            // Asked to overwrite: still untouched until the first record arrives.
+            let w = ResultsWriter::create(path.to_str().unwrap(), true).unwrap();
+            drop(w);
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), "kept\n", "{name}");
+        }
+    }
+
+    #[test]
+    fn a_run_that_writes_nothing_leaves_a_valid_empty_file_and_an_abandoned_one_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let abandoned = dir.path().join("sub/a.json");
+        drop(ResultsWriter::create(abandoned.to_str().unwrap(), false).unwrap());
+        assert!(!abandoned.exists() && !journal_path(&abandoned).exists());
+        for (name, want) in [("e.jsonl", ""), ("e.json", "[]\n")] {
+            let path = dir.path().join(name);
+            ResultsWriter::create(path.to_str().unwrap(), false).unwrap().finish().unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), want, "{name}");
+        }
     }
 
     #[test]
     fn appending_ends_a_record_that_lost_only_its_newline() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.jsonl");
-        std::fs::write(&path, "{\"a\": 1}\n{\"b\": 2}\n{\"torn\":").unwrap();
-        let mut w = ResultsWriter::append(path.to_str().unwrap()).unwrap();
-        w.keep(17);
-        w.open().unwrap();
-        w.write_synced(Some(b"{\"c\": 3}\n".to_vec())).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\": 1}\n{\"b\": 2}\n{\"c\": 3}\n");
+        std::fs::write(&path, "\n\n{\"torn\":").unwrap();
+        let mut w = ResultsWriter::resume(path.to_str().unwrap()).unwrap();
+        assert!(w.torn().is_some());
+        w.write_synced(b"{\"c\": 3}\n".to_vec()).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "\n\n{\"c\": 3}\n");
         let path2 = dir.path().join("r2.jsonl");
-        std::fs::write(&path2, "{\"a\": 1}").unwrap();
-        let mut w = ResultsWriter::append(path2.to_str().unwrap()).unwrap();
-        w.keep(8);
-        w.write_synced(Some(b"{\"c\": 3}\n".to_vec())).unwrap();
-        assert_eq!(std::fs::read_to_string(&path2).unwrap(), "{\"a\": 1}\n{\"c\": 3}\n");
+        std::fs::write(&path2, "\n").unwrap();
+        let mut w = ResultsWriter::resume(path2.to_str().unwrap()).unwrap();
+        w.append = Some(0);
+        w.write_synced(b"{\"c\": 3}\n".to_vec()).unwrap();
+        assert_eq!(std::fs::read_to_string(&path2).unwrap(), "{\"c\": 3}\n");
+    }
+
+    #[test]
+    fn atomic_writes_replace_whole_files_and_stale_temporaries_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.md");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        // A temporary left by a process that no longer exists (no pid is that large).
+        let stale = dir.path().join(format!(".x.md{TMP_MARK}999999999"));
+        std::fs::write(&stale, b"half").unwrap();
+        remove_stale_temps(dir.path());
+        assert!(!stale.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

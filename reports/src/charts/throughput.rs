@@ -19,7 +19,9 @@ pub fn charts(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Vec
         x: |c| c.sweep.output_tokens as f64,
         // tokens/s = 1 / ITL: the ITL interval maps to a throughput interval.
         y: |c| {
-            c.metrics.decode_tokens_per_s.map(|v| (v, c.metrics.itl_ns.map(|s| (1e9 / s.ci95_high, 1e9 / s.ci95_low))))
+            c.metrics
+                .decode_tokens_per_s
+                .map(|v| (v, c.metrics.itl_ns.and_then(|s| s.ci()).map(|(lo, hi)| (1e9 / hi, 1e9 / lo))))
         },
     };
     let e2e = LineSpec {
@@ -29,7 +31,7 @@ pub fn charts(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Vec
         y_desc: "end-to-end tokens/s per sequence: median, 95% CI",
         log_x: true,
         x: |c| c.sweep.output_tokens as f64,
-        y: |c| e2e_summary(c).map(|s| (s.median, Some((s.ci95_low, s.ci95_high)))),
+        y: |c| e2e_summary(c).map(|s| (s.median, s.ci())),
     };
     Ok(vec![
         Chart {

@@ -19,7 +19,7 @@ pub fn chart(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Char
         x: |c| c.sweep.input_tokens as f64,
         y: |c| {
             let s = &c.metrics.ttft_ns;
-            Some((s.median / 1e6, Some((s.ci95_low / 1e6, s.ci95_high / 1e6))))
+            Some((s.median / 1e6, s.ci().map(|(lo, hi)| (lo / 1e6, hi / 1e6))))
         },
     };
     Ok(Chart {
