@@ -319,6 +319,84 @@ fn generate_reproduces_the_fixtures() {
     }
 }
 
+/// onnxruntime-genai builder exports (fp32 with fused operators, int4 with MatMulNBits) through
+/// `generate` at batch 1 and 2 (the Generator's ids, and PyTorch's for fp32) and through `run`,
+/// whose results say what each model is.
+#[test]
+fn genai_exports_through_generate_and_run() {
+    let genai =
+        |name: &str| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/tests/data/genai").join(name);
+    let dir = tempfile::tempdir().unwrap();
+    for (name, precision) in [("llama-tiny-fp32", "fp32"), ("llama-tiny-int4", "int4")] {
+        let exp: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(genai(name).join("expected.json")).unwrap()).unwrap();
+        for case in exp["cases"].as_array().unwrap() {
+            let ids: Vec<String> = case["prompt_ids"].as_array().unwrap().iter().map(|x| x.to_string()).collect();
+            for batch in ["1", "2"] {
+                let out = slmbench()
+                    .args([
+                        "generate",
+                        "--model",
+                        genai(name).to_str().unwrap(),
+                        "-n",
+                        "20",
+                        "-b",
+                        batch,
+                        "--prompt-ids",
+                    ])
+                    .arg(ids.join(","))
+                    .assert()
+                    .success()
+                    .get_output()
+                    .stdout
+                    .clone();
+                let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+                assert_eq!(v["layout"], "gen-ai");
+                let rows = if batch == "1" {
+                    vec![v["output_token_ids"].clone()]
+                } else {
+                    v["output_token_ids"].as_array().unwrap().clone()
+                };
+                for row in rows {
+                    assert_eq!(row, case["onnxruntime_genai_tokens"], "{name} batch {batch}");
+                    if precision == "fp32" {
+                        assert_eq!(row, case["pytorch_tokens"], "{name} batch {batch}");
+                    }
+                }
+            }
+        }
+        let results = dir.path().join(format!("{name}.jsonl"));
+        slmbench()
+            .args([
+                "run",
+                "--model",
+                genai(name).to_str().unwrap(),
+                "-p",
+                "8,32",
+                "-n",
+                "8",
+                "-b",
+                "1,2",
+                "--no-report",
+                "-o",
+            ])
+            .arg(&results)
+            .args(QUICK)
+            .assert()
+            .success();
+        let recs: Vec<serde_json::Value> =
+            std::fs::read_to_string(&results).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(recs.len(), 4);
+        for r in &recs {
+            assert_eq!(r["model"]["precision"], precision, "{}", r["model"]);
+            let ops = r["model"]["fused_operators"].to_string();
+            assert!(ops.contains("GroupQueryAttention") && ops.contains("SkipSimplifiedLayerNormalization"), "{ops}");
+            assert_eq!(r["model"]["quantization"].is_string(), precision == "int4");
+            assert!(r["metrics"]["ttft_ns"]["median"].as_f64().unwrap() > 0.0);
+        }
+    }
+}
+
 /// Runs a bad command: exit 2, one `Error:` line, no panic, and `keep` untouched.
 fn run_fails(args: &[&str], needle: &str, keep: &std::path::Path) {
     let before = std::fs::read(keep).unwrap();

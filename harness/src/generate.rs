@@ -16,6 +16,7 @@ use ort::value::{DynValue, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::HarnessError;
+use crate::genai::{IoNames, layer_name};
 use crate::session::LoadedModel;
 
 /// Prompt token ids, `batch` rows of `len` each, row-major.
@@ -83,13 +84,33 @@ fn past_index(rest: &str) -> Option<(usize, &str)> {
     Some((layer.parse().ok()?, kind))
 }
 
-/// How each input of a session is fed, in the session's input order.
-fn plan(session: &Session, path: &Path, enc_dec: bool) -> Result<Vec<Src>, HarnessError> {
+/// How each input of a session is fed, in the session's input order. Decoder-only graphs are
+/// matched by `names` (Optimum's, or a genai_config.json's patterns) for `layers` layers.
+fn plan(
+    session: &Session,
+    path: &Path,
+    enc_dec: bool,
+    names: &IoNames,
+    layers: usize,
+) -> Result<Vec<Src>, HarnessError> {
+    let mut named: std::collections::HashMap<String, Src> = std::collections::HashMap::new();
+    if !enc_dec {
+        named.insert(names.input_ids.clone(), Src::InputIds);
+        named.insert(names.attention_mask.clone(), Src::Mask);
+        named.insert(names.position_ids.clone(), Src::Positions);
+        for l in 0..layers {
+            named.insert(layer_name(&names.past_key, l), Src::SelfPast(2 * l));
+            named.insert(layer_name(&names.past_value, l), Src::SelfPast(2 * l + 1));
+        }
+    }
     session
         .inputs()
         .iter()
         .map(|i| {
             let name = i.name();
+            if let Some(&src) = named.get(name) {
+                return Ok(src);
+            }
             let kv = |kind: &str| match kind {
                 "key" => Some(0),
                 "value" => Some(1),
@@ -218,16 +239,19 @@ impl LoadedModel {
         let start = self.config.decoder_start_token_id.unwrap_or(0);
         let eos = self.config.eos_token_id;
         let feeds = self.feeds(prompt, new_tokens, start).map_err(HarnessError::ort(&self.files.dir))?;
-        let first_plan = plan(&self.first, &self.files.first, enc_dec)?;
+        let layers = self.geometry.layers;
+        let first_plan = plan(&self.first, &self.files.first, enc_dec, &self.names, layers)?;
         let next_plan = match &self.next {
-            Some(n) => plan(n, &self.files.next, enc_dec)?,
+            Some(n) => plan(n, &self.files.next, enc_dec, &self.names, layers)?,
             None => first_plan.clone(),
         };
-        let layers = self.geometry.layers;
         let self_names: Vec<String> = (0..layers)
             .flat_map(|i| {
-                ["key", "value"]
-                    .map(|kv| if enc_dec { format!("present.{i}.decoder.{kv}") } else { format!("present.{i}.{kv}") })
+                if enc_dec {
+                    ["key", "value"].map(|kv| format!("present.{i}.decoder.{kv}"))
+                } else {
+                    [layer_name(&self.names.present_key, i), layer_name(&self.names.present_value, i)]
+                }
             })
             .collect();
         let cross_names: Vec<String> =
@@ -259,6 +283,7 @@ fn run_loop(
     let batch = feeds.token.shape()[0] as usize;
     let enc_dec = m.files.layout.is_encoder_decoder();
     let dir = m.files.dir.clone();
+    let logits_name = m.names.logits.clone();
     let err = HarnessError::ort(&dir);
     let mut tokens: Vec<Vec<i64>> = vec![Vec::with_capacity(new_tokens); batch];
     let mut current = vec![0i64; batch];
@@ -345,9 +370,10 @@ fn run_loop(
                 std::thread::sleep(d);
             }
             let run_ns = t0.elapsed().as_nanos() as u64;
-            let logits = out
-                .get("logits")
-                .ok_or_else(|| HarnessError::BadModel { path: dir.clone(), reason: "no `logits` output".into() })?;
+            let logits = out.get(&logits_name).ok_or_else(|| HarnessError::BadModel {
+                path: dir.clone(),
+                reason: format!("no `{logits_name}` output"),
+            })?;
             argmax_last(logits, &mut current).map_err(&err)?;
             let take = |out: &mut ort::session::SessionOutputs,
                         names: &[String],

@@ -101,9 +101,18 @@ pub fn detect_with(dir: &Path, choice: DecoderChoice) -> Result<ModelFiles, Harn
         if has(no_past) && has(with_past) {
             return Ok(files(Layout::EncoderDecoderSplit, Some("encoder_model.onnx"), no_past, with_past, false));
         }
+    } else if has(crate::genai::CONFIG) {
+        // The builder's graph is the file its config names (model.onnx unless renamed).
+        let cfg = crate::genai::GenAiConfig::read(dir)?.map(|c| c.filename).unwrap_or_else(|| "model.onnx".into());
+        if !has(&cfg) {
+            return Err(HarnessError::BadModel {
+                path: dir.join(crate::genai::CONFIG),
+                reason: format!("model.decoder.filename is `{cfg}`, which is not in {}", dir.display()),
+            });
+        }
+        return Ok(files(Layout::GenAi, None, &cfg, &cfg, false));
     } else if has("model.onnx") {
-        let layout = if has("genai_config.json") { Layout::GenAi } else { Layout::DecoderOnly };
-        return Ok(files(layout, None, "model.onnx", "model.onnx", false));
+        return Ok(files(Layout::DecoderOnly, None, "model.onnx", "model.onnx", false));
     } else if has(merged) && !want_split {
         return Ok(files(Layout::DecoderOnlyLegacy, None, merged, merged, true));
     } else if has(no_past) && has(with_past) {
@@ -150,8 +159,22 @@ impl ModelConfig {
     }
 }
 
-/// Reads `config.json` (absent is fine: everything is optional).
+/// Reads `config.json` (absent is fine: everything is optional); what it lacks is taken from an
+/// onnxruntime-genai `genai_config.json` when there is one.
 pub fn read_config(dir: &Path) -> Result<ModelConfig, HarnessError> {
+    let mut c = read_hf_config(dir)?;
+    if let Some(g) = crate::genai::GenAiConfig::read(dir)? {
+        c.model_type = c.model_type.or(g.model_type);
+        c.vocab_size = c.vocab_size.or(g.vocab_size);
+        c.eos_token_id = c.eos_token_id.or(g.eos_token_id);
+        c.max_positions = c.max_positions.or(g.context_length);
+        c.num_heads = c.num_heads.or(g.num_heads);
+        c.d_model = c.d_model.or(g.hidden_size);
+    }
+    Ok(c)
+}
+
+fn read_hf_config(dir: &Path) -> Result<ModelConfig, HarnessError> {
     let path = dir.join("config.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(ModelConfig::default());

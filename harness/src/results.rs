@@ -34,6 +34,16 @@ pub struct ModelInfo {
     /// SHA-256 over the model directory's files (names, sizes, bytes): what the cell id keys on.
     #[serde(default)]
     pub content_sha256: Option<String>,
+    /// Weights' precision (`fp32`, `fp16`, `int4`, `int8`), read from the graphs (`MatMulNBits`,
+    /// initializer types) or slmbench's own build manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
+    /// How the weights are quantized, e.g. `MatMulNBits bits=4 block_size=32 (14 nodes)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<String>,
+    /// Fused `com.microsoft` operators in the graphs (empty: standard ONNX operators only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fused_operators: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -506,6 +506,19 @@ fn model_info(entry: &ModelEntry, decoder: DecoderChoice) -> Result<ModelInfo, H
     let files = layout::detect_with(&entry.dir, decoder)?;
     let manifest: Option<serde_json::Value> =
         std::fs::read(entry.dir.join("manifest.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    // slmbench's own builds are fp32 with standard operators (their manifest says so); anything
+    // else is read from its graphs.
+    let graph = match &manifest {
+        Some(_) => crate::graph_info::GraphInfo { precision: Some("fp32".into()), ..Default::default() },
+        None => {
+            let mut paths: Vec<&Path> = files.encoder.iter().map(|p| p.as_path()).collect();
+            paths.push(&files.first);
+            if files.next != files.first {
+                paths.push(&files.next);
+            }
+            crate::graph_info::read(&paths).unwrap_or_default()
+        }
+    };
     Ok(ModelInfo {
         name: entry.name.clone(),
         dir: entry.dir.display().to_string(),
@@ -515,5 +528,8 @@ fn model_info(entry: &ModelEntry, decoder: DecoderChoice) -> Result<ModelInfo, H
         bytes_on_disk: crate::session::model_bytes(&entry.dir),
         pair: entry.pair.clone(),
         content_sha256: Some(results::content_sha256(&entry.dir)?),
+        precision: graph.precision,
+        quantization: graph.quantization,
+        fused_operators: graph.fused_operators,
     })
 }

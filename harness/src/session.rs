@@ -115,6 +115,8 @@ pub struct LoadedModel {
     pub(crate) next: Option<Session>,
     /// Whether the step graphs take `position_ids`.
     pub has_position_ids: bool,
+    /// Decoder-only input and output names (Optimum's, or a genai_config.json's patterns).
+    pub names: crate::genai::IoNames,
     /// Session creation time of all files, ns.
     pub load_ns: u64,
     /// Bytes of the model's files on disk.
@@ -172,8 +174,17 @@ impl LoadedModel {
         // The graph that takes a cache: `next` for split layouts, else the only decoder.
         let cached = next.as_ref().unwrap_or(&first);
         let enc_dec = files.layout.is_encoder_decoder();
+        let genai = match files.layout {
+            Layout::GenAi => crate::genai::GenAiConfig::read(dir)?,
+            _ => None,
+        };
+        let names = genai.as_ref().map(|g| g.names.clone()).unwrap_or_default();
         let self_key = |i: usize| {
-            if enc_dec { format!("past_key_values.{i}.decoder.key") } else { format!("past_key_values.{i}.key") }
+            if enc_dec {
+                format!("past_key_values.{i}.decoder.key")
+            } else {
+                crate::genai::layer_name(&names.past_key, i)
+            }
         };
         let layers = (0..).take_while(|&i| has_input(cached, &self_key(i))).count();
         let bad = |reason: String| HarnessError::BadModel { path: files.next.clone(), reason };
@@ -182,9 +193,25 @@ impl LoadedModel {
         }
         let kv = dims_of(cached, &self_key(0)).unwrap_or_default();
         let fixed = |d: &[i64], i: usize| d.get(i).copied().filter(|&x| x > 0).map(|x| x as usize);
-        let (Some(kv_heads), Some(head_dim)) = (fixed(&kv, 1), fixed(&kv, 3)) else {
+        let (kv_heads, head_dim) = match &genai {
+            // The builder leaves the head size symbolic: the config supplies what the graph does
+            // not fix, and must agree with what it does.
+            Some(g) => {
+                let graph = &files.next;
+                g.reconcile("layers", graph, Some(layers), "model.decoder.num_hidden_layers", g.layers)?;
+                (
+                    g.reconcile("KV heads", graph, fixed(&kv, 1), "model.decoder.num_key_value_heads", g.kv_heads)?,
+                    g.reconcile("head size", graph, fixed(&kv, 3), "model.decoder.head_size", g.head_size)?,
+                )
+            }
+            None => (fixed(&kv, 1), fixed(&kv, 3)),
+        };
+        let (Some(kv_heads), Some(head_dim)) = (kv_heads, head_dim) else {
             return Err(bad(format!("`{}` has shape {kv:?}; expected [batch, heads, past, head_dim]", self_key(0))));
         };
+        if kv.len() != 4 {
+            return Err(bad(format!("`{}` has shape {kv:?}; expected [batch, heads, past, head_dim]", self_key(0))));
+        }
         let (cross_kv_heads, cross_head_dim) = if enc_dec {
             let c = dims_of(cached, "past_key_values.0.encoder.key").unwrap_or_default();
             match (fixed(&c, 1), fixed(&c, 3)) {
@@ -194,18 +221,23 @@ impl LoadedModel {
         } else {
             (0, 0)
         };
-        let vocab_size = first
+        let graph_vocab = first
             .outputs()
             .iter()
-            .find(|o| o.name() == "logits")
+            .find(|o| o.name() == names.logits)
             .and_then(|o| match o.dtype() {
                 ort::value::ValueType::Tensor { shape, .. } => shape.get(2).copied().filter(|&v| v > 0),
                 _ => None,
             })
-            .map(|v| v as usize)
+            .map(|v| v as usize);
+        let graph_vocab = match &genai {
+            Some(g) => g.reconcile("vocabulary", &files.first, graph_vocab, "model.vocab_size", g.vocab_size)?,
+            None => graph_vocab,
+        };
+        let vocab_size = graph_vocab
             .or(config.vocab_size)
-            .ok_or_else(|| bad("no `logits` output with a fixed vocabulary size".into()))?;
-        let has_position_ids = has_input(&first, "position_ids");
+            .ok_or_else(|| bad(format!("no `{}` output with a fixed vocabulary size", names.logits)))?;
+        let has_position_ids = has_input(&first, &names.position_ids);
         if files.layout == Layout::EncoderDecoderMerged && !has_input(&first, "use_cache_branch") {
             return Err(bad("decoder_model_merged.onnx has no `use_cache_branch` input".into()));
         }
@@ -219,6 +251,7 @@ impl LoadedModel {
             first,
             next,
             has_position_ids,
+            names,
             load_ns,
         })
     }

@@ -1,5 +1,7 @@
-//! Optimum exports (T5 merged and split, Llama) and the generated `tiny` pair, driven by the
-//! generation loops: greedy ids must equal PyTorch's (fixtures) and the candle reference's (tiny).
+//! Optimum exports (T5 merged and split, Llama), onnxruntime-genai builder exports (fp32 with
+//! fused operators, int4) and the generated `tiny` pair, driven by the generation loops: greedy
+//! ids must equal PyTorch's or onnxruntime-genai's Generator's (fixtures) and the candle
+//! reference's (tiny).
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +15,8 @@ fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/optimum").join(name)
 }
 
-fn cases(dir: &Path) -> Vec<(Vec<i64>, Vec<i64>)> {
+/// Prompts and the expected ids under `key` (`pytorch_tokens`, `onnxruntime_genai_tokens`).
+fn cases_of(dir: &Path, key: &str) -> Vec<(Vec<i64>, Vec<i64>)> {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
     v["cases"]
         .as_array()
@@ -21,16 +24,20 @@ fn cases(dir: &Path) -> Vec<(Vec<i64>, Vec<i64>)> {
         .iter()
         .map(|c| {
             let ids = |k: &str| c[k].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect::<Vec<_>>();
-            (ids("prompt_ids"), ids("pytorch_tokens"))
+            (ids("prompt_ids"), ids(key))
         })
         .collect()
 }
 
 fn check_fixture(name: &str, choice: DecoderChoice, layout: Layout) {
-    let dir = data(name);
-    let mut m = LoadedModel::load_with(&dir, &SessionSettings::default(), choice).unwrap_or_else(|e| panic!("{e}"));
+    check_dir(&data(name), "pytorch_tokens", choice, layout);
+}
+
+fn check_dir(dir: &Path, key: &str, choice: DecoderChoice, layout: Layout) {
+    let name = dir.display();
+    let mut m = LoadedModel::load_with(dir, &SessionSettings::default(), choice).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(m.files.layout, layout);
-    for (prompt, expected) in cases(&dir) {
+    for (prompt, expected) in cases_of(dir, key) {
         for batch in [1, 2] {
             let g =
                 m.generate(&Prompt::repeated(&prompt, batch), expected.len(), false).unwrap_or_else(|e| panic!("{e}"));
@@ -57,6 +64,48 @@ fn t5_split_matches_pytorch() {
 #[test]
 fn llama_matches_pytorch() {
     check_fixture("llama-tiny", DecoderChoice::Auto, Layout::DecoderOnly);
+}
+
+fn genai(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/genai").join(name)
+}
+
+/// The builder's fp32 graph (fused GroupQueryAttention, SkipSimplifiedLayerNormalization; head
+/// size only in genai_config.json) reproduces onnxruntime-genai's Generator and PyTorch.
+#[test]
+fn genai_builder_fp32_matches_the_generator_and_pytorch() {
+    for key in ["onnxruntime_genai_tokens", "pytorch_tokens"] {
+        check_dir(&genai("llama-tiny-fp32"), key, DecoderChoice::Auto, Layout::GenAi);
+    }
+}
+
+/// The builder's int4 graph (MatMulNBits) reproduces onnxruntime-genai's Generator.
+#[test]
+fn genai_builder_int4_matches_the_generator() {
+    check_dir(&genai("llama-tiny-int4"), "onnxruntime_genai_tokens", DecoderChoice::Auto, Layout::GenAi);
+}
+
+/// A genai_config.json that contradicts the graph is an error saying which file says what; the
+/// check is proven able to fail by planting each contradiction.
+#[test]
+fn genai_config_contradicting_the_graph_is_refused() {
+    let src = genai("llama-tiny-fp32");
+    for (pointer, value, needle) in [
+        ("/model/decoder/num_hidden_layers", 3, "model.decoder.num_hidden_layers in"),
+        ("/model/decoder/num_key_value_heads", 4, "model.decoder.num_key_value_heads in"),
+        ("/model/vocab_size", 2048, "model.vocab_size in"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["model.onnx", "model.onnx.data"] {
+            std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+        }
+        let mut cfg: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(src.join("genai_config.json")).unwrap()).unwrap();
+        *cfg.pointer_mut(pointer).unwrap() = serde_json::json!(value);
+        std::fs::write(dir.path().join("genai_config.json"), cfg.to_string()).unwrap();
+        let e = LoadedModel::load(dir.path(), &SessionSettings::default()).err().expect(pointer).to_string();
+        assert!(e.contains(needle) && e.contains("model.onnx says"), "{pointer}: {e}");
+    }
 }
 
 #[test]

@@ -109,18 +109,24 @@ fn models_table(cells: &[CellResult]) -> String {
         seen.entry(c.model.name.clone()).or_insert(&c.model);
     }
     let mut s = String::from(
-        "<table id=\"models\"><thead><tr><th class=\"l\">model</th><th class=\"l\">pair</th><th class=\"l\">kind</th><th class=\"l\">layout</th><th>parameters</th><th>MB on disk</th></tr></thead><tbody>\n",
+        "<table id=\"models\"><thead><tr><th class=\"l\">model</th><th class=\"l\">pair</th><th class=\"l\">kind</th><th class=\"l\">layout</th><th>parameters</th><th>MB on disk</th><th class=\"l\">weights</th><th class=\"l\">fused operators</th></tr></thead><tbody>\n",
     );
     for m in seen.values() {
         let layout = serde_json::to_value(m.layout).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
         s.push_str(&format!(
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{:.1}</td></tr>\n",
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{:.1}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>\n",
             esc(&m.name),
             esc(m.pair.as_deref().unwrap_or("–")),
             esc(&m.kind),
             esc(&layout),
             m.params.map(|p| format!("{:.1} M", p as f64 / 1e6)).unwrap_or_else(|| "–".into()),
-            m.bytes_on_disk as f64 / 1e6
+            m.bytes_on_disk as f64 / 1e6,
+            esc(&match (&m.precision, &m.quantization) {
+                (Some(p), Some(q)) => format!("{p} ({q})"),
+                (Some(p), None) => p.clone(),
+                _ => "–".into(),
+            }),
+            esc(&if m.fused_operators.is_empty() { "none".to_string() } else { m.fused_operators.join(", ") })
         ));
     }
     s.push_str("</tbody></table>\n");

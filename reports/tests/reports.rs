@@ -46,6 +46,9 @@ fn cell(kind: &str, p: usize, n: usize, ttft_ms: &[f64], itl_ms: f64) -> CellRes
         bytes_on_disk: 1_500_000,
         pair: Some("tiny".into()),
         content_sha256: Some(format!("{kind:0>64}")),
+        precision: Some("fp32".into()),
+        quantization: None,
+        fused_operators: vec![],
     };
     let settings = Settings {
         ep_requested: Ep::Cpu,

@@ -1,0 +1,150 @@
+//! What a model's graphs are made of, read from the ONNX files without loading their weights:
+//! the weights' precision (from `MatMulNBits` or the initializers' element types) and the fused
+//! `com.microsoft` operators, so a result says what kind of model it timed (an int4 builder
+//! export is not the same deployment as an fp32 plain-operator graph).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+// Only the fields read here: prost skips the rest (weights included) without keeping them.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ModelP {
+    #[prost(message, optional, tag = "7")]
+    graph: Option<GraphP>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct GraphP {
+    #[prost(message, repeated, tag = "1")]
+    node: Vec<NodeP>,
+    #[prost(message, repeated, tag = "5")]
+    initializer: Vec<TensorP>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct NodeP {
+    #[prost(string, tag = "4")]
+    op_type: String,
+    #[prost(string, tag = "7")]
+    domain: String,
+    #[prost(message, repeated, tag = "5")]
+    attribute: Vec<AttrP>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct AttrP {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(int64, tag = "3")]
+    i: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct TensorP {
+    #[prost(int64, repeated, tag = "1")]
+    dims: Vec<i64>,
+    #[prost(int32, tag = "2")]
+    data_type: i32,
+}
+
+/// Files above this size are not read for their operators (their weights are inside them, and
+/// slmbench's own builds, the only such files here, say what they are in `manifest.json`).
+const MAX_READ: u64 = 256 << 20;
+
+/// Precision and operators of a model's graphs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GraphInfo {
+    /// Weights: `int4`, `int8` (from `MatMulNBits`), else the element type holding most weight
+    /// elements (`fp32`, `fp16`, `bf16`, …).
+    pub precision: Option<String>,
+    /// E.g. `MatMulNBits bits=4 block_size=32 accuracy_level=4 (14 nodes)`.
+    pub quantization: Option<String>,
+    /// Distinct operators of the `com.microsoft` domain (fused kernels), sorted.
+    pub fused_operators: Vec<String>,
+}
+
+fn type_name(t: i32) -> &'static str {
+    match t {
+        1 => "fp32",
+        10 => "fp16",
+        16 => "bf16",
+        11 => "fp64",
+        2 => "uint8",
+        3 => "int8",
+        21 => "uint4",
+        22 => "int4",
+        _ => "other",
+    }
+}
+
+/// Reads the graphs in `files` (top level only; `If` branches are not walked).
+pub fn read(files: &[&Path]) -> Option<GraphInfo> {
+    let mut fused = std::collections::BTreeSet::new();
+    let mut nbits: BTreeMap<String, usize> = BTreeMap::new();
+    let mut elements: BTreeMap<&'static str, u128> = BTreeMap::new();
+    for f in files {
+        if std::fs::metadata(f).ok()?.len() > MAX_READ {
+            return None;
+        }
+        let bytes = std::fs::read(f).ok()?;
+        let model = <ModelP as prost::Message>::decode(bytes.as_slice()).ok()?;
+        let graph = model.graph.unwrap_or_default();
+        for n in &graph.node {
+            if n.domain == "com.microsoft" {
+                fused.insert(n.op_type.clone());
+            }
+            if n.op_type == "MatMulNBits" {
+                let attr = |k: &str| n.attribute.iter().find(|a| a.name == k).map(|a| a.i);
+                let key = format!(
+                    "MatMulNBits bits={} block_size={}{}",
+                    attr("bits").unwrap_or(4),
+                    attr("block_size").unwrap_or(0),
+                    attr("accuracy_level").map(|l| format!(" accuracy_level={l}")).unwrap_or_default()
+                );
+                *nbits.entry(key).or_default() += 1;
+            }
+        }
+        for t in &graph.initializer {
+            let n: u128 = t.dims.iter().map(|&d| d.max(0) as u128).product();
+            *elements.entry(type_name(t.data_type)).or_default() += n;
+        }
+    }
+    let quantization = (!nbits.is_empty())
+        .then(|| nbits.iter().map(|(k, n)| format!("{k} ({n} nodes)")).collect::<Vec<_>>().join(", "));
+    let precision = match nbits.keys().next() {
+        Some(k) if k.contains("bits=8") => Some("int8".to_string()),
+        Some(_) => Some("int4".to_string()),
+        None => {
+            elements.retain(|t, _| t.starts_with("fp") || t.starts_with("bf"));
+            elements.iter().max_by_key(|(_, n)| **n).map(|(t, _)| t.to_string())
+        }
+    };
+    Some(GraphInfo { precision, quantization, fused_operators: fused.into_iter().collect() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name).join("model.onnx")
+    }
+
+    #[test]
+    fn builder_exports_say_what_they_are() {
+        let fp32 = read(&[&data("genai/llama-tiny-fp32")]).unwrap();
+        assert_eq!(fp32.precision.as_deref(), Some("fp32"));
+        assert_eq!(fp32.quantization, None);
+        assert!(fp32.fused_operators.contains(&"GroupQueryAttention".to_string()), "{fp32:?}");
+        assert!(fp32.fused_operators.contains(&"SkipSimplifiedLayerNormalization".to_string()), "{fp32:?}");
+        let int4 = read(&[&data("genai/llama-tiny-int4")]).unwrap();
+        assert_eq!(int4.precision.as_deref(), Some("int4"));
+        assert!(int4.quantization.as_deref().unwrap().starts_with("MatMulNBits bits=4 block_size="), "{int4:?}");
+        assert!(int4.fused_operators.contains(&"MatMulNBits".to_string()));
+        let plain = read(&[&data("optimum/llama-tiny")]).unwrap();
+        assert_eq!(plain.precision.as_deref(), Some("fp32"));
+        assert!(plain.fused_operators.is_empty(), "{plain:?}");
+    }
+}
