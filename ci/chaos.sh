@@ -17,7 +17,7 @@ export SLMBENCH_CACHE_DIR=${SLMBENCH_CACHE_DIR:-$HOME/.cache/slmbench}
 
 "$bin" models build --preset small --out small >/dev/null 2>&1
 # 2 models × 2 input lengths × 2 output lengths.
-args=(run --model small -p 16,48 -n 4,12 -r 3 --min-repetitions 3 --warmup 0 -t 1)
+args=(run --model small -p 16,48 -n 4,12 -r 5 --min-repetitions 5 --warmup 0 -t 1)
 expected=8
 
 # 1. A release build has no timing hook: the variable changes nothing and is not recorded.
@@ -78,7 +78,7 @@ for fmt in jsonl json csv md; do
   for ((i = 1; i <= kills; i++)); do
     "$bin" "${args[@]}" "${flag[@]}" >/dev/null 2>>"$work/log" &
     pid=$!
-    sleep "$(python3 -c 'import random; print(round(random.uniform(0.3, 3.0), 2))')"
+    sleep "$(python3 -c 'import random; print(round(random.uniform(0.2, 2.0), 2))')"
     if ! kill -0 "$pid" 2>/dev/null; then
       wait "$pid" || true
       echo "$fmt round $i: the sweep had already finished"
@@ -87,10 +87,14 @@ for fmt in jsonl json csv md; do
     sig=$([[ $((RANDOM % 2)) == 0 ]] && echo KILL || echo INT)
     kill -s "$sig" "$pid"
     code=0
-    wait "$pid" || code=$?
+    wait "$pid" 2>/dev/null || code=$?
     check_files "$out" "$fmt"
     flag=(--resume "$out")
-    echo "$fmt round $i: SIG$sig, exit $code, files complete"
+    journal=$out
+    [[ $fmt == jsonl ]] || journal="$out.journal.jsonl"
+    on_disk=0
+    [[ -f $journal ]] && on_disk=$(grep -c . "$journal" || true)
+    echo "$fmt round $i: SIG$sig, exit $code, $on_disk of $expected records on disk, files complete"
   done
   "$bin" "${args[@]}" "${flag[@]}" >/dev/null 2>>"$work/log"
   check_files "$out" "$fmt"
