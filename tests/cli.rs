@@ -286,6 +286,21 @@ fn run_output_formats() {
     assert!(String::from_utf8(out).unwrap().starts_with("| model |"));
 }
 
+/// `slmbench generate -n 20` on `model` with `ids`, its JSON output.
+fn generate_json(model: &std::path::Path, ids: &[String], extra: &[&str]) -> serde_json::Value {
+    let out = slmbench()
+        .args(["generate", "--model", model.to_str().unwrap(), "-n", "20"])
+        .args(extra)
+        .arg("--prompt-ids")
+        .arg(ids.join(","))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).unwrap()
+}
+
 fn fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/tests/data/optimum").join(name)
 }
@@ -297,24 +312,7 @@ fn generate_reproduces_the_fixtures() {
             serde_json::from_slice(&std::fs::read(fixture(name).join("expected.json")).unwrap()).unwrap();
         let case = &exp["cases"][1];
         let ids: Vec<String> = case["prompt_ids"].as_array().unwrap().iter().map(|x| x.to_string()).collect();
-        let out = slmbench()
-            .args([
-                "generate",
-                "--model",
-                fixture(name).to_str().unwrap(),
-                "--decoder",
-                decoder,
-                "-n",
-                "20",
-                "--prompt-ids",
-            ])
-            .arg(ids.join(","))
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let v = generate_json(&fixture(name), &ids, &["--decoder", decoder]);
         assert_eq!(v["output_token_ids"], case["pytorch_tokens"], "{name} {decoder}");
     }
 }
@@ -333,24 +331,7 @@ fn genai_exports_through_generate_and_run() {
         for case in exp["cases"].as_array().unwrap() {
             let ids: Vec<String> = case["prompt_ids"].as_array().unwrap().iter().map(|x| x.to_string()).collect();
             for batch in ["1", "2"] {
-                let out = slmbench()
-                    .args([
-                        "generate",
-                        "--model",
-                        genai(name).to_str().unwrap(),
-                        "-n",
-                        "20",
-                        "-b",
-                        batch,
-                        "--prompt-ids",
-                    ])
-                    .arg(ids.join(","))
-                    .assert()
-                    .success()
-                    .get_output()
-                    .stdout
-                    .clone();
-                let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+                let v = generate_json(&genai(name), &ids, &["-b", batch]);
                 assert_eq!(v["layout"], "gen-ai");
                 let rows = if batch == "1" {
                     vec![v["output_token_ids"].clone()]

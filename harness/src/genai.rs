@@ -116,28 +116,21 @@ impl GenAiConfig {
             }
         };
         let mut names = IoNames::default();
-        for (key, slot, patterned) in [
-            ("input_ids", &mut names.input_ids, false),
-            ("attention_mask", &mut names.attention_mask, false),
-            ("position_ids", &mut names.position_ids, false),
-            ("past_key_names", &mut names.past_key, true),
-            ("past_value_names", &mut names.past_value, true),
+        // (section, key, the name it sets, whether it is a per-layer pattern)
+        for (side, key, slot, patterned) in [
+            ("inputs", "input_ids", &mut names.input_ids, false),
+            ("inputs", "attention_mask", &mut names.attention_mask, false),
+            ("inputs", "position_ids", &mut names.position_ids, false),
+            ("inputs", "past_key_names", &mut names.past_key, true),
+            ("inputs", "past_value_names", &mut names.past_value, true),
+            ("outputs", "logits", &mut names.logits, false),
+            ("outputs", "present_key_names", &mut names.present_key, true),
+            ("outputs", "present_value_names", &mut names.present_value, true),
         ] {
-            if let Some(v) = d.inputs.get(key) {
+            let map = if side == "inputs" { &d.inputs } else { &d.outputs };
+            if let Some(v) = map.get(key) {
                 if patterned && !v.contains("%d") {
-                    return Err(bad(format!("model.decoder.inputs.{key} is `{v}`; it must hold %d for the layer")));
-                }
-                *slot = v.clone();
-            }
-        }
-        for (key, slot, patterned) in [
-            ("logits", &mut names.logits, false),
-            ("present_key_names", &mut names.present_key, true),
-            ("present_value_names", &mut names.present_value, true),
-        ] {
-            if let Some(v) = d.outputs.get(key) {
-                if patterned && !v.contains("%d") {
-                    return Err(bad(format!("model.decoder.outputs.{key} is `{v}`; it must hold %d for the layer")));
+                    return Err(bad(format!("model.decoder.{side}.{key} is `{v}`; it must hold %d for the layer")));
                 }
                 *slot = v.clone();
             }
