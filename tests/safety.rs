@@ -325,6 +325,16 @@ fn compare_says_n_too_small_instead_of_faster() {
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("n too small") && !table.contains("faster") && !table.contains("slower"), "{table}");
+    // `compare --json` carries the unit its numbers are in (TTFT in ms, as the name says).
+    let json = dir.path().join("cmp.json");
+    let o = slmbench(dir.path()).arg("compare").arg(&a).arg(&b).arg("--json").arg(&json).output().unwrap();
+    assert!(o.status.success());
+    let cmp: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let ttft = cmp["changes"].as_array().unwrap().iter().find(|c| c["metric"] == "ttft_ms").unwrap();
+    let ns = records(&a)[0]["metrics"]["ttft_ns"]["median"].as_f64().unwrap();
+    assert_eq!(ttft["unit"], "ms");
+    assert!((ttft["base"].as_f64().unwrap() - ns / 1e6).abs() < 1e-9, "{ttft}");
+    assert!(ttft["low"].is_null() && ttft["verdict"] == "n-too-small", "{ttft}");
 }
 
 /// Point 7: `-o /proc/x.jsonl` used to measure a cell and then fail; a report failure after a good

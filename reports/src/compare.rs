@@ -37,6 +37,8 @@ pub struct Change {
     pub model: String,
     pub point: Point,
     pub metric: &'static str,
+    /// Unit of `base` and `current` (`ms`, `tokens/s`): the one the metric's name ends in.
+    pub unit: &'static str,
     pub base: f64,
     pub current: f64,
     /// current / base − 1, with its interval (null: n too small).
@@ -78,12 +80,15 @@ fn change(
         Side::Spans => Verdict::NoSignificantChange,
         Side::NTooSmall => Verdict::NTooSmall,
     };
+    // Latencies are kept in ns and reported in ms, as their names say.
+    let (unit, scale) = if metric.ends_with("_ms") { ("ms", 1e-6) } else { ("tokens/s", 1.0) };
     Change {
         model: model.to_string(),
         point: p.clone(),
         metric,
-        base: base.median,
-        current: cur.median,
+        unit,
+        base: base.median * scale,
+        current: cur.median * scale,
         change: r.value - 1.0,
         low: r.low.map(|x| x - 1.0),
         high: r.high.map(|x| x - 1.0),
@@ -122,13 +127,12 @@ pub fn markdown(cmp: &Comparison) -> String {
         "| cell | metric | base | current | change (95% CI) | verdict |\n| --- | --- | ---: | ---: | ---: | --- |\n",
     );
     for c in &cmp.changes {
-        let scale = if c.metric.ends_with("_ms") { 1e-6 } else { 1.0 };
         s.push_str(&format!(
             "| {} | {} | {:.3} | {:.3} | {:+.1}% ({}) | {} |\n",
             describe(&(c.model.replace('|', "\\|"), c.point.clone())),
             c.metric,
-            c.base * scale,
-            c.current * scale,
+            c.base,
+            c.current,
             c.change * 100.0,
             match c.low.zip(c.high) {
                 Some((lo, hi)) => format!("{:+.1}% … {:+.1}%", lo * 100.0, hi * 100.0),

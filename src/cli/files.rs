@@ -1,0 +1,164 @@
+//! Commands over results files: `report`, `compare`, `merge`, `export`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use super::{fingerprint, print_warnings};
+
+#[derive(Args, Debug)]
+pub(super) struct ExportArgs {
+    /// bencher (Bencher Metric Format), gh-smaller or gh-bigger (github-action-benchmark's
+    /// customSmallerIsBetter: TTFT and ITL; customBiggerIsBetter: tokens/s).
+    #[arg(long)]
+    format: String,
+    #[arg(required = true)]
+    results: Vec<PathBuf>,
+    #[arg(short = 'o', long)]
+    out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct MergeArgs {
+    /// Result files to join.
+    #[arg(required = true)]
+    results: Vec<PathBuf>,
+    /// Output JSON Lines file.
+    #[arg(short = 'o', long)]
+    out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct ReportArgs {
+    /// Results files (.jsonl or .json); several are merged.
+    #[arg(required = true)]
+    results: Vec<PathBuf>,
+    /// Output directory (a run's own report is in its run folder; this one is for combined reports).
+    #[arg(short = 'o', long, default_value = "reports/combined")]
+    out: PathBuf,
+    /// Also write each chart as PNG (text drawn with the bundled DejaVu Sans).
+    #[arg(long)]
+    png: bool,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct CompareArgs {
+    /// The baseline results file.
+    base: PathBuf,
+    /// The results file to compare with it.
+    current: PathBuf,
+    /// Also write the comparison as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+pub(super) fn export(a: ExportArgs) -> Result<()> {
+    let set = slmbench_reports::read::read_measured(&a.results)?;
+    print_warnings(&set);
+    let text = match a.format.as_str() {
+        "bencher" => slmbench_reports::dashboards::bencher(&set.cells),
+        "gh-smaller" => slmbench_reports::dashboards::github_action_benchmark(&set.cells, false),
+        "gh-bigger" => slmbench_reports::dashboards::github_action_benchmark(&set.cells, true),
+        other => bail!("--format: `{other}` is not bencher, gh-smaller or gh-bigger"),
+    };
+    std::fs::write(&a.out, serde_json::to_string_pretty(&text)? + "\n")
+        .with_context(|| format!("cannot write {}", a.out.display()))?;
+    Ok(())
+}
+
+pub(super) fn merge(a: MergeArgs) -> Result<()> {
+    let existed = a.out.exists();
+    let merged = merge_into(&a);
+    if merged.is_err() && !existed {
+        let _ = std::fs::remove_file(&a.out);
+    }
+    merged
+}
+
+fn merge_into(a: &MergeArgs) -> Result<()> {
+    // The same lock as a run's: merging into a file a run is writing is refused.
+    let _lock = slmbench_harness::export::lock(&a.out)?;
+    let mut lines: Vec<(String, String)> = Vec::new();
+    let mut first_machine: Option<String> = None;
+    let (mut measured, mut failed) = (0, 0);
+    for p in &a.results {
+        // An empty shard (more shards than cells) writes an empty file: nothing to join.
+        let text = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+        if text.iter().all(u8::is_ascii_whitespace) {
+            if *p != a.out {
+                eprintln!("slmbench: {} holds no record (an empty shard?); skipped", p.display());
+            }
+            continue;
+        }
+        let set = slmbench_reports::read::read_all(std::slice::from_ref(p))?;
+        for w in &set.warnings {
+            eprintln!("slmbench: warning: {w}");
+        }
+        let fp = fingerprint(set.first_context().context("no record")?);
+        match &first_machine {
+            Some(m) if *m != fp => {
+                bail!("{} was measured on another machine ({fp}) than the files before it ({m})", p.display())
+            }
+            None => first_machine = Some(fp),
+            _ => {}
+        }
+        measured += set.cells.len();
+        failed += set.failed.len();
+        for c in &set.cells {
+            lines.push((c.cell_id.clone(), serde_json::to_string(c)?));
+        }
+        for f in &set.failed {
+            lines.push((f.cell_id.clone(), serde_json::to_string(f)?));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (id, _) in &lines {
+        if !seen.insert(id.clone()) {
+            bail!("cell {id} appears in more than one file; merge joins disjoint shards");
+        }
+    }
+    let out: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+    // Whole or not at all: a kill mid-merge leaves the file as it was.
+    slmbench_harness::export::write_atomic(&a.out, out.as_bytes())?;
+    eprintln!(
+        "slmbench: {measured} cells ({failed} failed ones besides) from {} files written to {}",
+        a.results.len(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+pub(super) fn report(a: ReportArgs) -> Result<()> {
+    let set = slmbench_reports::read::read_all(&a.results)?;
+    for w in &set.warnings {
+        eprintln!("slmbench: warning: {w}");
+    }
+    let written = slmbench_reports::write::report(&set, &a.out, a.png)?;
+    eprintln!("slmbench: report of {} cells written to {}", set.cells.len(), written.index.display());
+    print!("{}", slmbench_harness::export::markdown::table(&set.cells));
+    print!("{}", slmbench_harness::export::markdown::failures(&set.failed));
+    Ok(())
+}
+
+pub(super) fn compare(a: CompareArgs) -> Result<()> {
+    let base = slmbench_reports::read::read_measured(std::slice::from_ref(&a.base))?;
+    let current = slmbench_reports::read::read_measured(std::slice::from_ref(&a.current))?;
+    for w in base.warnings.iter().chain(&current.warnings) {
+        eprintln!("slmbench: warning: {w}");
+    }
+    let cmp = slmbench_reports::compare::compare(&base.cells, &current.cells);
+    if cmp.changes.is_empty() {
+        bail!(
+            "no cell of {} matches one of {}: compare runs of the same models and sweep points",
+            a.base.display(),
+            a.current.display()
+        );
+    }
+    print!("{}", slmbench_reports::compare::markdown(&cmp));
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_string_pretty(&cmp)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}

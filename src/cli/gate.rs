@@ -1,0 +1,265 @@
+//! `slmbench gate` and `slmbench baseline`: the regression rule against a baseline, with re-measuring.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use slmbench_harness::bench::Stop;
+use slmbench_harness::layout::DecoderChoice;
+use slmbench_harness::run::{ModelEntry, RunPlan};
+use slmbench_harness::stats::Policy;
+use slmbench_reports::analysis::cell_name;
+
+use super::{fingerprint, machine_slug, print_warnings};
+
+#[derive(Args, Debug)]
+pub(super) struct GateArgs {
+    /// Baseline results (default: ci/baselines/<this machine>.json).
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    #[arg(long)]
+    current: PathBuf,
+    /// Gate settings (alpha, thresholds per metric).
+    #[arg(long, default_value = "ci/gate.toml", env = "SLMBENCH_GATE_CONFIG")]
+    config: PathBuf,
+    /// Accept a baseline measured on another machine.
+    #[arg(long)]
+    allow_other_machine: bool,
+    /// Re-measure flagged cells up to N times; a cell fails only if flagged every time.
+    #[arg(long, default_value_t = 0)]
+    confirm: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub(super) enum BaselineCommand {
+    /// Save a results file as this machine's baseline.
+    Save {
+        /// The results file to keep.
+        results: PathBuf,
+        /// Where baselines live.
+        #[arg(long, default_value = "ci/baselines")]
+        dir: PathBuf,
+    },
+}
+
+pub(super) fn gate(a: GateArgs) -> Result<()> {
+    use slmbench_reports::gate::GateConfig;
+    let cfg = match std::fs::read_to_string(&a.config) {
+        Ok(text) => GateConfig::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", a.config.display()))?,
+        Err(_) if a.config == Path::new("ci/gate.toml") => GateConfig::default(),
+        Err(e) => bail!("cannot read gate config {}: {e}", a.config.display()),
+    };
+    let cur = slmbench_reports::read::read_measured(std::slice::from_ref(&a.current))?;
+    print_warnings(&cur);
+    if !cur.failed.is_empty() {
+        eprintln!("slmbench: warning: {} cells of {} failed and are not gated", cur.failed.len(), a.current.display());
+    }
+    let baseline_path = match &a.baseline {
+        Some(p) => p.clone(),
+        None => {
+            let p = Path::new("ci/baselines").join(format!("{}.json", machine_slug(&cur.cells[0].context)));
+            if !p.is_file() {
+                bail!(
+                    "no baseline for this machine at {}; measure one and keep it with `slmbench baseline save RESULTS`, or pass --baseline FILE",
+                    p.display()
+                );
+            }
+            p
+        }
+    };
+    let base = slmbench_reports::read::read_measured(std::slice::from_ref(&baseline_path))?;
+    print_warnings(&base);
+    let (bc, cc) = (&base.cells[0].context, &cur.cells[0].context);
+    if bc.ort_version != cc.ort_version || bc.suite_version != cc.suite_version {
+        eprintln!(
+            "slmbench: warning: stale baseline {} (measured {} with slmbench {} {} and ONNX Runtime {}; now slmbench {} and ONNX Runtime {}); save a new one once this change is accepted",
+            baseline_path.display(),
+            bc.time_rfc3339,
+            bc.suite_version,
+            bc.suite_commit,
+            bc.ort_version,
+            cc.suite_version,
+            cc.ort_version
+        );
+    }
+    let (fb, fc) = (fingerprint(&base.cells[0].context), fingerprint(&cur.cells[0].context));
+    if fb != fc && !a.allow_other_machine {
+        bail!(
+            "baseline {} was measured on another machine ({fb}) than {} ({fc}); re-measure the baseline here or pass --allow-other-machine",
+            baseline_path.display(),
+            a.current.display()
+        );
+    }
+    let mut cur_cells = cur.cells.clone();
+    let mut judged = judge_all(&base.cells, &cur_cells, &cfg);
+    if !judged.missing.is_empty() {
+        bail!(
+            "{} lacks {} baseline cell(s): {}; run the same sweep as the baseline",
+            a.current.display(),
+            judged.missing.len(),
+            judged.missing.join("; ")
+        );
+    }
+    // --confirm: re-measure flagged cells; a cell stays a regression only if flagged every time.
+    for round in 1..=a.confirm {
+        if judged.flagged.is_empty() {
+            break;
+        }
+        for name in judged.flagged.clone() {
+            let Some(i) = cur_cells.iter().position(|c| cell_name(c) == name) else { continue };
+            eprintln!("slmbench: --confirm round {round}: re-measuring {name}");
+            cur_cells[i] = rerun_cell(&cur_cells[i])?;
+        }
+        judged = judge_all(&base.cells, &cur_cells, &cfg);
+    }
+    let (rows, regressions, improvements) = (judged.rows, judged.regressions, judged.improvements);
+    println!("{rows}");
+    println!("{} regression(s), {improvements} improvement(s) over {} cells.", regressions.len(), base.cells.len());
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    if !regressions.is_empty() {
+        for r in &regressions {
+            eprintln!("slmbench: regression: {r}");
+        }
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+pub(super) fn baseline(c: BaselineCommand) -> Result<()> {
+    match c {
+        BaselineCommand::Save { results, dir } => baseline_save(&results, &dir),
+    }
+}
+
+fn baseline_save(results: &Path, dir: &Path) -> Result<()> {
+    let set = slmbench_reports::read::read_measured(&[results.to_path_buf()])?;
+    print_warnings(&set);
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{}.json", machine_slug(&set.cells[0].context)));
+    std::fs::write(&path, serde_json::to_string_pretty(&set.cells)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("slmbench: baseline of {} cells saved to {}", set.cells.len(), path.display());
+    println!("{}", path.display());
+    Ok(())
+}
+
+struct Judged {
+    rows: String,
+    regressions: Vec<String>,
+    /// Names of cells with at least one regressed metric.
+    flagged: Vec<String>,
+    improvements: usize,
+    missing: Vec<String>,
+}
+
+fn judge_all(
+    base: &[slmbench_harness::results::CellResult],
+    cur: &[slmbench_harness::results::CellResult],
+    cfg: &slmbench_reports::gate::GateConfig,
+) -> Judged {
+    use slmbench_reports::gate::{self, Outcome};
+    let mut j = Judged {
+        rows: String::from(
+            "| cell | metric | base | current | ratio (95% CI) | p | threshold | verdict |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n",
+        ),
+        regressions: vec![],
+        flagged: vec![],
+        improvements: 0,
+        missing: vec![],
+    };
+    for b in base {
+        let name = cell_name(b);
+        let Some(c) = cur.iter().find(|c| cell_name(c) == name) else {
+            j.missing.push(name);
+            continue;
+        };
+        for (metric, &threshold) in &cfg.thresholds {
+            let (bs, cs) = (gate::samples(b, metric), gate::samples(c, metric));
+            if bs.is_empty() || cs.is_empty() {
+                continue;
+            }
+            let v = gate::judge(metric, &bs, &cs, metric == "e2e_tokens_per_s", threshold, cfg);
+            let med = |x: &[f64]| slmbench_harness::stats::Summary::of(x).map(|s| s.median).unwrap_or(f64::NAN);
+            let unit = if metric == "e2e_tokens_per_s" { 1.0 } else { 1e-6 };
+            let verdict = match v.outcome {
+                Outcome::Regression => {
+                    j.regressions.push(format!("{name}: {metric} {:+.1}%", (v.ratio - 1.0) * 100.0));
+                    if !j.flagged.contains(&name) {
+                        j.flagged.push(name.clone());
+                    }
+                    "**regression**"
+                }
+                Outcome::Improvement => {
+                    j.improvements += 1;
+                    "improvement"
+                }
+                Outcome::NoSignificantChange => "no significant change",
+            };
+            j.rows.push_str(&format!(
+                "| {} | {metric} | {:.3} | {:.3} | {:.3} ({:.3}–{:.3}) | {:.3} | {:.0}% | {verdict} |\n",
+                name.replace('|', "\\|"),
+                med(&bs) * unit,
+                med(&cs) * unit,
+                v.ratio,
+                v.ci_low,
+                v.ci_high,
+                v.p_value,
+                threshold * 100.0
+            ));
+        }
+    }
+    j
+}
+
+/// Measures a recorded cell again with its recorded model, settings and sweep point.
+fn rerun_cell(c: &slmbench_harness::results::CellResult) -> Result<slmbench_harness::results::CellResult> {
+    use slmbench_harness::layout::Layout;
+    let Some(seed) = c.sweep.prompt_seed else {
+        bail!("cell {} was run with --prompt-ids, which results do not keep; it cannot be re-measured", cell_name(c));
+    };
+    let tmp = std::env::temp_dir().join(format!("slmbench-confirm-{}.jsonl", std::process::id()));
+    let plan = RunPlan {
+        models: vec![ModelEntry {
+            dir: PathBuf::from(&c.model.dir),
+            name: c.model.name.clone(),
+            pair: c.model.pair.clone(),
+        }],
+        eps: vec![c.settings.ep_used],
+        ep_options: c.settings.ep_options.clone(),
+        threads: vec![c.settings.threads],
+        batches: vec![c.sweep.batch],
+        input_tokens: vec![c.sweep.input_tokens],
+        output_tokens: vec![c.sweep.output_tokens],
+        prompt_ids: None,
+        seed,
+        stop_at_eos: c.sweep.stop_at_eos,
+        opt_level: c.settings.graph_optimization,
+        spinning: c.settings.intra_op_spinning,
+        decoder: match c.model.layout {
+            Layout::EncoderDecoderSplit => DecoderChoice::Split,
+            Layout::EncoderDecoderMerged => DecoderChoice::Merged,
+            _ => DecoderChoice::Auto,
+        },
+        policy: Policy {
+            warmup: c.repetitions.warmup,
+            min_repetitions: c.repetitions.measured,
+            max_repetitions: c.repetitions.measured.max(1),
+            ..Policy::default()
+        },
+        output: tmp.display().to_string(),
+        overwrite: true,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        shard: None,
+        resume: None,
+        retry_failed: false,
+        force: false,
+    };
+    let outcome = plan.execute(&Stop::default())?;
+    let _ = std::fs::remove_file(&tmp);
+    if let Some(f) = outcome.failed_cells.first() {
+        bail!("re-measuring {} failed: {}", cell_name(c), f.error);
+    }
+    let mut cells = outcome.cells;
+    cells.pop().ok_or_else(|| anyhow::anyhow!("re-measuring {} produced no cell", cell_name(c)))
+}

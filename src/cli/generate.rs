@@ -1,0 +1,80 @@
+//! `slmbench generate` and `slmbench doctor`: one model checked by hand, and the runtime.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use slmbench_harness::ep::EpOption;
+use slmbench_harness::{LoadedModel, Prompt, SessionSettings};
+
+use super::run::{MAX_THREADS_PER_CORE, MAX_TOKENS, bounded};
+use super::{parse_decoder, parse_ids};
+
+#[derive(Args, Debug)]
+pub(super) struct GenerateArgs {
+    /// A model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Prompt token ids, e.g. 1,2,3.
+    #[arg(long)]
+    prompt_ids: String,
+    /// New tokens.
+    #[arg(short = 'n', default_value_t = 20)]
+    n: usize,
+    /// Rows (the prompt repeated).
+    #[arg(short = 'b', long, default_value_t = 1)]
+    batch: usize,
+    #[arg(long, default_value = "cpu")]
+    ep: String,
+    #[arg(long = "ep-opt")]
+    ep_opt: Vec<String>,
+    #[arg(short = 't', long, default_value_t = 1)]
+    threads: usize,
+    /// Decoder files when both are present: auto, merged, split.
+    #[arg(long, default_value = "auto")]
+    decoder: String,
+    #[arg(long)]
+    stop_at_eos: bool,
+}
+
+pub(super) fn generate(a: GenerateArgs) -> Result<()> {
+    let ids = parse_ids(&a.prompt_ids)?;
+    if a.n == 0 {
+        bail!("-n must be at least 1");
+    }
+    if a.batch == 0 {
+        bail!("-b must be at least 1");
+    }
+    bounded("-n", vec![a.n], MAX_TOKENS, "new tokens")?;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    bounded(
+        "-t",
+        vec![a.threads],
+        cores * MAX_THREADS_PER_CORE,
+        &format!("{MAX_THREADS_PER_CORE} × the {cores} logical cores of this host"),
+    )?;
+    let settings = SessionSettings {
+        ep: a.ep.parse()?,
+        ep_options: a.ep_opt.iter().map(|o| o.parse::<EpOption>()).collect::<Result<Vec<_>, _>>()?,
+        threads: a.threads,
+        ..SessionSettings::default()
+    };
+    let mut model = LoadedModel::load_with(&a.model, &settings, parse_decoder(&a.decoder)?)?;
+    let g = model.generate(&Prompt::repeated(&ids, a.batch), a.n, a.stop_at_eos)?;
+    let out = serde_json::json!({
+        "model": a.model.display().to_string(),
+        "layout": model.files.layout,
+        "prompt_ids": ids,
+        "output_token_ids": if a.batch == 1 { serde_json::json!(g.tokens[0]) } else { serde_json::json!(g.tokens) },
+        "ttft_ms": g.ttft_ns as f64 / 1e6,
+        "itl_ms": g.itl_ns.iter().map(|&x| x as f64 / 1e6).collect::<Vec<_>>(),
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+pub(super) fn doctor() -> Result<()> {
+    let info = slmbench_harness::runtime::doctor()?;
+    println!("{}", serde_json::to_string_pretty(&info)?);
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! Argument parsing (clap derive) and dispatch.
+//!
+//! Exit codes: 0 success; 1 the gate found a regression; 2 bad input or a failed step (the
+//! message names what to fix); 3 a sweep finished but some cells failed (they are recorded in
+//! the results file); 4 a sweep's results are kept but its report could not be written;
+//! 130 / 143 a sweep stopped by SIGINT / SIGTERM (what was measured is kept).
+
+mod files;
+mod gate;
+mod generate;
+mod models;
+mod run;
+
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
+use slmbench_harness::layout::DecoderChoice;
+
+use files::{CompareArgs, ExportArgs, MergeArgs, ReportArgs};
+use gate::{BaselineCommand, GateArgs};
+use generate::GenerateArgs;
+use models::ModelsCommand;
+use run::RunArgs;
+
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_CELLS_FAILED: u8 = 3;
+pub const EXIT_REPORT_FAILED: u8 = 4;
+
+#[derive(Parser, Debug)]
+#[command(name = "slmbench", version, about = "Encoder-decoder vs decoder-only SLM latency on ONNX Runtime")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build, describe and list model pairs.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Measure TTFT and throughput over a sweep (no arguments: the `small` pair on the CPU).
+    #[command(after_help = "Exit codes: 0 every cell measured; 2 bad input (nothing run); 3 some cells failed \
+(recorded in the results file and the report); 4 the results are kept but the report could not be written; \
+130 / 143 stopped by SIGINT / SIGTERM (finished cells kept: rerun with --resume FILE).")]
+    Run(Box<RunArgs>),
+    /// Greedy-generate from given prompt ids and print the output ids as JSON (to check a model).
+    Generate(GenerateArgs),
+    /// Write the HTML report, charts, Markdown and CSV of one or more results files.
+    Report(ReportArgs),
+    /// Compare two results files cell by cell: change of each metric with its CI and a verdict.
+    Compare(CompareArgs),
+    /// Regression gate: exit 0 pass, 1 regression, 2 unusable input.
+    Gate(GateArgs),
+    /// Join result files of sharded sweeps into one (same schema and machine, no duplicate cell).
+    Merge(MergeArgs),
+    /// Baselines for the gate: `save` writes ci/baselines/<machine>.json.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+    /// Write results for dashboards: Bencher Metric Format or github-action-benchmark JSON.
+    Export(ExportArgs),
+    /// Show the ONNX Runtime this build loads, its providers, and the host.
+    Doctor,
+}
+
+/// Runs the command; returns the exit code of a run that finished (errors exit 2 in `main`).
+pub fn run() -> Result<u8> {
+    let cli = Cli::parse();
+    match cli.command {
+        // The one command with exit codes of its own (3, 4, 130, 143).
+        Command::Run(a) => return run::run_sweep(*a),
+        Command::Models(c) => models::run(c),
+        Command::Generate(a) => generate::generate(a),
+        Command::Report(a) => files::report(a),
+        Command::Compare(a) => files::compare(a),
+        Command::Gate(a) => gate::gate(a),
+        Command::Merge(a) => files::merge(a),
+        Command::Baseline(c) => gate::baseline(c),
+        Command::Export(a) => files::export(a),
+        Command::Doctor => generate::doctor(),
+    }
+    .map(|()| 0)
+}
+
+/// What a reader skipped (a torn final line, duplicate cells), on stderr.
+pub(crate) fn print_warnings(set: &slmbench_reports::read::ResultSet) {
+    for w in &set.warnings {
+        eprintln!("slmbench: warning: {w}");
+    }
+}
+
+/// What makes two machines comparable.
+pub(crate) fn fingerprint(c: &slmbench_harness::context::Context) -> String {
+    let gib = c.memory_bytes.map(|b| (b as f64 / (1u64 << 30) as f64).round() as u64).unwrap_or(0);
+    format!("{} / {} cores / {gib} GiB / {} {}", c.cpu_model, c.cpu_logical_cores, c.os, c.arch)
+}
+
+/// A file-name-safe machine name for baselines.
+pub(crate) fn machine_slug(c: &slmbench_harness::context::Context) -> String {
+    let mut slug = String::new();
+    for ch in fingerprint(c).to_ascii_lowercase().chars() {
+        let ch = if ch.is_ascii_alphanumeric() { ch } else { '-' };
+        if !(ch == '-' && slug.ends_with('-')) {
+            slug.push(ch);
+        }
+    }
+    slug.trim_matches('-').to_string()
+}
+
+pub(crate) fn parse_ids(text: &str) -> Result<Vec<i64>> {
+    let ids: Result<Vec<i64>, _> = text.split(',').map(|s| s.trim().parse::<i64>()).collect();
+    match ids {
+        Ok(v) if !v.is_empty() => Ok(v),
+        _ => bail!("--prompt-ids: `{text}` is not a comma-separated list of token ids"),
+    }
+}
+
+pub(crate) fn parse_decoder(text: &str) -> Result<DecoderChoice> {
+    match text {
+        "auto" => Ok(DecoderChoice::Auto),
+        "merged" => Ok(DecoderChoice::Merged),
+        "split" => Ok(DecoderChoice::Split),
+        _ => bail!("--decoder: `{text}` is not auto, merged or split"),
+    }
+}

@@ -1,0 +1,158 @@
+//! `slmbench models`: build, describe and list pairs.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use slmbench_models::{BuildOptions, Config, ExternalData, Pair, presets};
+
+#[derive(Subcommand, Debug)]
+pub(super) enum ModelsCommand {
+    /// Build a matched encoder-decoder / decoder-only pair as ONNX.
+    Build(BuildArgs),
+    /// Print a pair's architecture and parameter counts as JSON (a preset, or a built directory).
+    Describe(DescribeArgs),
+    /// List the presets with their parameter counts.
+    List,
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("source").required(true))]
+pub(super) struct BuildArgs {
+    /// A preset name (see `slmbench models list`).
+    #[arg(long, group = "source", env = "SLMBENCH_PRESET")]
+    preset: Option<String>,
+    /// An encoder-decoder architecture file (TOML or JSON); its decoder-only partner is derived.
+    #[arg(long, group = "source")]
+    config: Option<PathBuf>,
+    /// Output directory; the pair goes to DIR/encoder-decoder and DIR/decoder-only.
+    #[arg(long)]
+    out: PathBuf,
+    /// Seed of the random weights (same config + seed = byte-identical files).
+    #[arg(long, default_value_t = 0, env = "SLMBENCH_SEED")]
+    seed: u64,
+    /// Also write the split decoder pair (decoder_model.onnx + decoder_with_past_model.onnx).
+    #[arg(long)]
+    split_decoder: bool,
+    /// Also write model.safetensors with Hugging Face tensor names.
+    #[arg(long)]
+    safetensors: bool,
+    /// Store weights in a separate <file>_data file even below the 2 GB protobuf limit.
+    #[arg(long)]
+    external_data: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("what").required(true))]
+pub(super) struct DescribeArgs {
+    /// A preset name.
+    #[arg(long, group = "what")]
+    preset: Option<String>,
+    /// An encoder-decoder architecture file.
+    #[arg(long, group = "what")]
+    config: Option<PathBuf>,
+    /// A directory written by `slmbench models build` (or one model folder of it).
+    #[arg(group = "what")]
+    dir: Option<PathBuf>,
+}
+
+pub(super) fn run(c: ModelsCommand) -> Result<()> {
+    match c {
+        ModelsCommand::Build(a) => build(a),
+        ModelsCommand::Describe(a) => describe(a),
+        ModelsCommand::List => list(),
+    }
+}
+
+fn pair_from(preset: Option<&str>, config: Option<&PathBuf>) -> Result<Pair> {
+    match (preset, config) {
+        (Some(p), _) => Ok(Pair::preset(p)?),
+        (None, Some(path)) => {
+            let cfg = Config::from_file(path)?;
+            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "custom".into());
+            Ok(Pair::from_encoder_decoder(&name, cfg)?)
+        }
+        (None, None) => bail!("give --preset NAME or --config FILE"),
+    }
+}
+
+fn build(a: BuildArgs) -> Result<()> {
+    let pair = pair_from(a.preset.as_deref(), a.config.as_ref())?;
+    let opts = BuildOptions {
+        seed: a.seed,
+        split_decoder: a.split_decoder,
+        safetensors: a.safetensors,
+        external_data: if a.external_data { ExternalData::Always } else { ExternalData::Auto },
+        fault: None,
+    };
+    let start = std::time::Instant::now();
+    let m = slmbench_models::build_pair(&pair, &a.out, &opts)?;
+    eprintln!(
+        "built `{}` in {:.1} s: encoder-decoder {} parameters ({} bytes), decoder-only {} parameters ({} bytes), difference {:+.2}%",
+        m.name,
+        start.elapsed().as_secs_f64(),
+        m.params.encoder_decoder.total,
+        m.encoder_decoder.total_bytes,
+        m.params.decoder_only.total,
+        m.decoder_only.total_bytes,
+        m.params.relative_difference * 100.0
+    );
+    println!("{}", a.out.display());
+    Ok(())
+}
+
+fn describe(a: DescribeArgs) -> Result<()> {
+    let value = match a.dir {
+        Some(dir) => {
+            let pair = dir.join("pair.json");
+            let single = dir.join("manifest.json");
+            let path = if pair.is_file() {
+                pair
+            } else if single.is_file() {
+                single
+            } else {
+                bail!(
+                    "{} holds neither pair.json nor manifest.json; give a directory written by `slmbench models build`",
+                    dir.display()
+                )
+            };
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str::<serde_json::Value>(&text)
+                .with_context(|| format!("{} is not valid JSON", path.display()))?
+        }
+        None => {
+            let pair = pair_from(a.preset.as_deref(), a.config.as_ref())?;
+            serde_json::json!({
+                "name": pair.name,
+                "encoder_decoder": {"config": pair.encoder_decoder, "params": slmbench_models::params::count(&pair.encoder_decoder)},
+                "decoder_only": {"config": pair.decoder_only, "params": slmbench_models::params::count(&pair.decoder_only)},
+                "params": pair.counts(),
+            })
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(())
+}
+
+fn list() -> Result<()> {
+    println!(
+        "{:<7} {:>16} {:>16} {:>7}  {:>10}  description",
+        "preset", "enc-dec params", "dec-only params", "diff", "layers"
+    );
+    for p in presets::PRESETS {
+        let pair = Pair::preset(p.name)?;
+        let c = pair.counts();
+        println!(
+            "{:<7} {:>16} {:>16} {:>+6.2}%  {:>4}+{:<2}/{:<3}  {}",
+            p.name,
+            c.encoder_decoder.total,
+            c.decoder_only.total,
+            c.relative_difference * 100.0,
+            pair.encoder_decoder.encoder_layers,
+            pair.encoder_decoder.decoder_layers,
+            pair.decoder_only.decoder_layers,
+            p.description
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,489 @@
+//! `slmbench run`: a sweep, its results file, its report, and what signals do meanwhile.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use slmbench_harness::bench::Stop;
+use slmbench_harness::ep::{Ep, EpOption};
+use slmbench_harness::run::{self, ModelEntry, RunPlan};
+use slmbench_harness::stats::Policy;
+use slmbench_harness::sweep;
+use slmbench_models::{BuildOptions, Pair};
+
+use super::{EXIT_CELLS_FAILED, EXIT_REPORT_FAILED, parse_decoder, parse_ids};
+
+/// Bounds on what a flag can ask for, so a typo cannot start 18,000 threads or a run of years.
+pub(super) const MAX_THREADS_PER_CORE: usize = 4;
+const MAX_WARMUP: usize = 1_000;
+const MAX_REPETITIONS: usize = 100_000;
+const MAX_CELL_SECONDS: f64 = 86_400.0;
+pub(super) const MAX_TOKENS: usize = 1 << 20;
+const MAX_CELLS: usize = 100_000;
+
+#[derive(Args, Debug)]
+pub(super) struct RunArgs {
+    /// Model directories (a built pair directory counts as both of its models).
+    #[arg(long, env = "SLMBENCH_MODEL")]
+    model: Option<String>,
+    /// An encoder-decoder and a decoder-only directory to compare: ED_DIR,DO_DIR.
+    #[arg(long)]
+    pair: Option<String>,
+    /// Presets to build (once, into the cache) and run.
+    #[arg(long, env = "SLMBENCH_PRESET")]
+    preset: Option<String>,
+    /// Input (prompt) lengths: a,b,c or ranges like 16-512*2.
+    #[arg(short = 'p', long = "input-tokens", default_value = "32,128", env = "SLMBENCH_INPUT_TOKENS")]
+    input_tokens: String,
+    /// New tokens per generation.
+    #[arg(short = 'n', long = "output-tokens", default_value = "32", env = "SLMBENCH_OUTPUT_TOKENS")]
+    output_tokens: String,
+    /// Batch sizes.
+    #[arg(short = 'b', long = "batch", default_value = "1", env = "SLMBENCH_BATCH")]
+    batch: String,
+    /// Intra-op threads (default: the logical cores).
+    #[arg(short = 't', long = "threads", env = "SLMBENCH_THREADS")]
+    threads: Option<String>,
+    /// Execution providers: cpu, cuda, tensorrt, qnn, nnapi, coreml, directml, openvino, xnnpack.
+    #[arg(long, default_value = "cpu", env = "SLMBENCH_EP")]
+    ep: String,
+    /// Provider option PROVIDER:KEY=VALUE (repeatable), e.g. qnn:backend_path=libQnnHtp.so.
+    #[arg(long = "ep-opt")]
+    ep_opt: Vec<String>,
+    /// Most measured repetitions per cell.
+    #[arg(short = 'r', long = "repetitions", default_value_t = 30, env = "SLMBENCH_REPETITIONS")]
+    repetitions: usize,
+    /// Fewest measured repetitions per cell before the confidence rule may stop it.
+    /// [default: 5, or -r when that is lower]
+    #[arg(long)]
+    min_repetitions: Option<usize>,
+    /// Unmeasured warm-up generations per cell.
+    #[arg(long, default_value_t = 1, env = "SLMBENCH_WARMUP")]
+    warmup: usize,
+    /// Most seconds of measured repetitions per cell.
+    #[arg(long = "max-time", default_value_t = 30.0, env = "SLMBENCH_MAX_TIME")]
+    max_time: f64,
+    /// Stop repeating once the 95% CI of median TTFT and ITL is within ± this fraction.
+    #[arg(long, default_value_t = 0.03)]
+    target_ci: f64,
+    /// Graph optimisation: disable, basic, extended, layout, all.
+    #[arg(long, default_value = "all")]
+    opt_level: String,
+    /// Let intra-op threads spin (off is steadier on shared machines).
+    #[arg(long)]
+    spinning: bool,
+    /// Stop a generation when every row has produced the end-of-sequence token.
+    #[arg(long)]
+    stop_at_eos: bool,
+    /// Use these prompt ids (one row, repeated over the batch) instead of synthetic ones; replaces -p.
+    #[arg(long, conflicts_with = "input_tokens")]
+    prompt_ids: Option<String>,
+    /// Seed of the synthetic prompts.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Decoder files when both are present: auto, merged, split.
+    #[arg(long, default_value = "auto")]
+    decoder: String,
+    /// Run only shard i of n (cells whose position in the sweep order is i − 1 mod n), e.g. 2/3.
+    #[arg(long, env = "SLMBENCH_SHARD")]
+    shard: Option<String>,
+    /// Do not write the HTML report next to the results file.
+    #[arg(long)]
+    no_report: bool,
+    /// Results file (.jsonl, .json, .csv, .md) or - for Markdown on stdout [default: a new folder
+    /// reports/runs/<time>/results.jsonl per run, with reports/latest pointing at the newest].
+    /// An existing results file is never replaced: see --resume and --overwrite.
+    #[arg(short = 'o', long, env = "SLMBENCH_OUTPUT")]
+    output: Option<String>,
+    /// Replace the results in an existing -o file (only once the first new cell is recorded).
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
+    /// Continue an interrupted sweep: skip the cells already in this results file and add the rest.
+    #[arg(long, value_name = "FILE")]
+    resume: Option<String>,
+    /// With --resume, measure again the cells recorded as failed.
+    #[arg(long, requires = "resume")]
+    retry_failed: bool,
+    /// Run cells the memory guard refuses (its estimate exceeds the available memory).
+    #[arg(long)]
+    force: bool,
+}
+
+/// Builds a preset into the cache unless it is already there.
+fn preset_dir(name: &str) -> Result<PathBuf> {
+    let pair = Pair::preset(name)?;
+    let dir = slmbench_harness::runtime::cache_dir()
+        .join("models")
+        .join(format!("{name}-seed0-v{}", env!("CARGO_PKG_VERSION")));
+    if !dir.join("pair.json").is_file() {
+        eprintln!("slmbench: building the `{name}` pair into {}", dir.display());
+        let _ = std::fs::remove_dir_all(&dir);
+        slmbench_models::build_pair(&pair, &dir, &BuildOptions::default())
+            .with_context(|| format!("building preset `{name}`"))?;
+    }
+    Ok(dir)
+}
+
+/// SIGINT and SIGTERM set `stop.signal` to their number; the sweep ends after the current
+/// repetition. A second signal exits at once, as users expect of a second Ctrl-C, and so does the
+/// first while `stop.at_once` is set (ONNX Runtime creating a session, which cannot be left early).
+fn install_signal_handlers() -> Result<Stop> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Stop::default();
+    let seen = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        // Registered first, so they see `seen` as the earlier signal left it.
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&seen))?;
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&stop.at_once))?;
+        signal_hook::flag::register(sig, Arc::clone(&seen))?;
+        signal_hook::flag::register_usize(sig, Arc::clone(&stop.signal), sig as usize)?;
+    }
+    Ok(stop)
+}
+
+fn signal_name(sig: usize) -> &'static str {
+    match sig as i32 {
+        signal_hook::consts::SIGINT => "SIGINT",
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+/// Where a default run writes: a new folder `reports/runs/<UTC time>` (claimed atomically, with a
+/// suffix when two runs start in the same second), marked as a run folder so that its report is
+/// written inside it.
+fn new_run_folder() -> Result<PathBuf> {
+    let runs = Path::new(DEFAULT_ROOT).join("runs");
+    std::fs::create_dir_all(&runs).with_context(|| format!("cannot create {}", runs.display()))?;
+    let stamp = slmbench_harness::context::rfc3339_now().replace(':', "-");
+    for i in 1..1000 {
+        let dir = runs.join(if i == 1 { stamp.clone() } else { format!("{stamp}-{i}") });
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {
+                std::fs::write(dir.join(RUN_MARKER), b"")
+                    .with_context(|| format!("cannot write in {}", dir.display()))?;
+                return Ok(dir);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => bail!("cannot create {}: {e}", dir.display()),
+        }
+    }
+    bail!("{} has 999 runs started in the same second; give -o", runs.display())
+}
+
+const DEFAULT_ROOT: &str = "reports";
+/// Marks a folder that slmbench made for one run: the report goes inside it.
+const RUN_MARKER: &str = ".slmbench-run";
+
+/// Points `reports/latest` at the newest run folder (a symbolic link, replaced atomically). A
+/// `reports/latest` folder left by an older slmbench is moved into `reports/runs/`, never deleted.
+fn point_latest_at(run: &Path) -> Result<()> {
+    let latest = Path::new(DEFAULT_ROOT).join("latest");
+    if latest.is_dir() && !latest.is_symlink() {
+        let keep = Path::new(DEFAULT_ROOT).join("runs").join(format!(
+            "latest-before-{}",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        ));
+        std::fs::rename(&latest, &keep)
+            .with_context(|| format!("cannot move the old {} to {}", latest.display(), keep.display()))?;
+        eprintln!("slmbench: moved the previous {} to {}", latest.display(), keep.display());
+    }
+    #[cfg(unix)]
+    {
+        let target = Path::new("runs").join(run.file_name().unwrap_or_default());
+        let tmp = Path::new(DEFAULT_ROOT).join(format!(".latest.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&target, &tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        std::fs::rename(&tmp, &latest).with_context(|| format!("cannot replace {}", latest.display()))?;
+    }
+    #[cfg(not(unix))]
+    {
+        // Symbolic links need extra rights on Windows: a text file names the newest run instead.
+        std::fs::write(Path::new(DEFAULT_ROOT).join("latest.txt"), run.display().to_string())?;
+    }
+    Ok(())
+}
+
+/// The folder of a results file's report: the run folder itself for a default run, else
+/// `<file name>.report/` beside the file, so that runs in one folder never share a report.
+fn report_dir(output: &str) -> PathBuf {
+    let path = Path::new(output);
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if parent.join(RUN_MARKER).is_file() {
+        return parent.to_path_buf();
+    }
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".report");
+    parent.join(name)
+}
+
+/// A list flag's values, each within `1..=max`.
+pub(super) fn bounded(flag: &str, values: Vec<usize>, max: usize, why: &str) -> Result<Vec<usize>> {
+    if let Some(v) = values.iter().find(|&&v| v > max) {
+        bail!("{flag} {v}: at most {max} ({why})");
+    }
+    Ok(values)
+}
+
+/// Builds the plan from the flags, refusing contradictions and unbounded requests.
+fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<String>)> {
+    let mut models: Vec<ModelEntry> = Vec::new();
+    if let Some(list) = &a.model {
+        for d in sweep::parse_list("--model", list)? {
+            models.extend(run::expand_dir(Path::new(&d)));
+        }
+    }
+    if let Some(list) = &a.pair {
+        let dirs = sweep::parse_list("--pair", list)?;
+        if dirs.len() != 2 {
+            bail!("--pair takes two directories, ENCODER_DECODER_DIR,DECODER_ONLY_DIR; got {}", dirs.len());
+        }
+        // Which model is which kind is read from the files, not trusted from the order.
+        for (d, want_ed) in [(&dirs[0], true), (&dirs[1], false)] {
+            let files = slmbench_harness::layout::detect_with(Path::new(d), parse_decoder(&a.decoder)?)?;
+            if files.layout.is_encoder_decoder() != want_ed {
+                bail!(
+                    "--pair {list}: {d} is {} ({:?}); the first directory must be the encoder-decoder and the second the decoder-only",
+                    if want_ed { "a decoder-only model" } else { "an encoder-decoder model" },
+                    files.layout
+                );
+            }
+        }
+        let tag = dirs
+            .iter()
+            .map(|d| Path::new(d).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("+");
+        for d in dirs {
+            let name = format!(
+                "{tag}/{}",
+                Path::new(&d).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            );
+            models.push(ModelEntry { dir: PathBuf::from(d), name, pair: Some(tag.clone()) });
+        }
+    }
+    let presets = match &a.preset {
+        Some(list) => sweep::parse_list("--preset", list)?,
+        None if models.is_empty() => vec!["small".to_string()],
+        None => vec![],
+    };
+    for p in &presets {
+        Pair::preset(p)?; // unknown names fail before anything is built
+    }
+    let eps = sweep::parse_list("--ep", &a.ep)?.iter().map(|e| e.parse::<Ep>()).collect::<Result<Vec<_>, _>>()?;
+    let ep_options = a.ep_opt.iter().map(|o| o.parse::<EpOption>()).collect::<Result<Vec<_>, _>>()?;
+    if let Some(o) = ep_options.iter().find(|o| !eps.contains(&o.ep)) {
+        bail!(
+            "--ep-opt {}:{}={} is for a provider not in --ep ({}); add it to --ep or drop the option",
+            o.ep,
+            o.key,
+            o.value,
+            a.ep
+        );
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let max_threads = cores * MAX_THREADS_PER_CORE;
+    let threads = match &a.threads {
+        Some(t) => bounded(
+            "-t",
+            sweep::parse_usize_list("-t", t)?,
+            max_threads,
+            &format!(
+                "{MAX_THREADS_PER_CORE} × the {cores} logical cores of this host; more threads only oversubscribe them"
+            ),
+        )?,
+        None => vec![cores],
+    };
+    let prompt_ids = a.prompt_ids.as_deref().map(parse_ids).transpose()?;
+    if a.repetitions == 0 || a.repetitions > MAX_REPETITIONS {
+        bail!("-r {}: must be 1 to {MAX_REPETITIONS}", a.repetitions);
+    }
+    // The default gives way to a lower -r; an explicit value above -r is a contradiction.
+    let min_repetitions = a.min_repetitions.unwrap_or(5.min(a.repetitions));
+    if min_repetitions == 0 || min_repetitions > a.repetitions {
+        bail!(
+            "--min-repetitions {min_repetitions} contradicts -r {}: the fewest repetitions must be 1 to -r",
+            a.repetitions
+        );
+    }
+    if a.warmup > MAX_WARMUP {
+        bail!("--warmup {}: at most {MAX_WARMUP} warm-up runs per cell", a.warmup);
+    }
+    if !a.max_time.is_finite() || a.max_time <= 0.0 || a.max_time > MAX_CELL_SECONDS {
+        bail!(
+            "--max-time {}: must be a positive number of seconds, at most {MAX_CELL_SECONDS} (a day per cell)",
+            a.max_time
+        );
+    }
+    if !(a.target_ci > 0.0 && a.target_ci < 1.0) {
+        bail!("--target-ci {}: must be a fraction between 0 and 1, e.g. 0.03 for ±3%", a.target_ci);
+    }
+    let tokens_why = "tokens per sequence; the model's own position limit is checked too";
+    let plan = RunPlan {
+        eps,
+        ep_options,
+        threads,
+        batches: sweep::parse_usize_list("-b", &a.batch)?,
+        input_tokens: bounded("-p", sweep::parse_usize_list("-p", &a.input_tokens)?, MAX_TOKENS, tokens_why)?,
+        output_tokens: bounded("-n", sweep::parse_usize_list("-n", &a.output_tokens)?, MAX_TOKENS, tokens_why)?,
+        prompt_ids,
+        seed: a.seed,
+        stop_at_eos: a.stop_at_eos,
+        opt_level: a.opt_level.parse()?,
+        spinning: a.spinning,
+        decoder: parse_decoder(&a.decoder)?,
+        policy: Policy {
+            warmup: a.warmup,
+            min_repetitions,
+            max_repetitions: a.repetitions,
+            max_time_s: a.max_time,
+            target_ci: a.target_ci,
+        },
+        output,
+        overwrite: a.overwrite,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        shard: a.shard.as_deref().map(run::parse_shard).transpose()?,
+        resume: a.resume.clone(),
+        retry_failed: a.retry_failed,
+        force: a.force,
+        models,
+    };
+    let models = (plan.models.len() + 2 * presets.len()).max(1);
+    let prompts = if plan.prompt_ids.is_some() { 1 } else { plan.input_tokens.len() };
+    let cells = [plan.eps.len(), plan.threads.len(), plan.batches.len(), prompts, plan.output_tokens.len()]
+        .iter()
+        .fold(models, |acc, &n| acc.saturating_mul(n));
+    if cells > MAX_CELLS {
+        bail!(
+            "the sweep has {cells} cells; at most {MAX_CELLS} in one run: shorten the lists or split it with --shard"
+        );
+    }
+    Ok((plan, presets))
+}
+
+pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
+    // Every output is checked before anything is built or measured: the results file is created
+    // (or opened) and locked now, and the report folder must be writable.
+    let mut run_folder = None;
+    let output = match (&a.resume, &a.output) {
+        (Some(r), Some(o)) if r != o => bail!("--resume {r} appends to {r}; drop -o {o} or make it the same file"),
+        (Some(r), _) => r.clone(),
+        (None, Some(o)) => o.clone(),
+        (None, None) => {
+            if a.overwrite {
+                bail!("--overwrite needs -o FILE: a run without -o writes a new folder of its own");
+            }
+            let dir = new_run_folder()?;
+            let out = dir.join("results.jsonl").display().to_string();
+            run_folder = Some(dir);
+            out
+        }
+    };
+    let outcome = (|| {
+        let (mut plan, presets) = plan_of(&a, output.clone())?;
+        let writer = plan.writer()?;
+        let report = (output != "-" && !a.no_report).then(|| report_dir(&output));
+        if let Some(dir) = &report {
+            slmbench_reports::write::check_writable(dir)
+                .with_context(|| format!("the report folder {} (or pass --no-report)", dir.display()))?;
+        }
+        for p in &presets {
+            plan.models.extend(run::expand_dir(&preset_dir(p)?));
+        }
+        plan.validate()?;
+        if let Some(dir) = &run_folder {
+            point_latest_at(dir)?;
+        }
+        let stop = install_signal_handlers()?;
+        let outcome = plan.execute_into(writer, &stop)?;
+        anyhow::Ok((plan, outcome, report, stop))
+    })();
+    let (plan, outcome, report, stop) = match outcome {
+        Ok(x) => x,
+        Err(e) => {
+            // A default run that never measured leaves no folder behind.
+            if let Some(dir) = &run_folder
+                && !dir.join("results.jsonl").exists()
+            {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            return Err(e);
+        }
+    };
+    let (cells, failed) = (&outcome.cells, &outcome.failed_cells);
+    let finished = cells.len() + outcome.skipped;
+    let mut code = 0;
+    if plan.output != "-" {
+        print!("{}", slmbench_harness::export::markdown::table(cells));
+        print!("{}", slmbench_harness::export::markdown::failures(failed));
+        eprintln!(
+            "slmbench: {} cells written to {}{}{}",
+            cells.len(),
+            plan.output,
+            if failed.is_empty() { String::new() } else { format!(", {} failed", failed.len()) },
+            if outcome.skipped > 0 { format!(" ({} already there)", outcome.skipped) } else { String::new() }
+        );
+        if let Some(dir) = report.filter(|_| !outcome.all_cells.is_empty() || !outcome.all_failed.is_empty()) {
+            // The whole file (a resumed one holds earlier cells too), from what the writer holds.
+            let set = slmbench_reports::read::ResultSet {
+                cells: outcome.all_cells.clone(),
+                failed: outcome.all_failed.clone(),
+                warnings: vec![],
+                sources: vec![PathBuf::from(&plan.output)],
+            };
+            let signalled = || {
+                slmbench_harness::context::test_pause("REPORT");
+                stop.signal.load(Ordering::SeqCst) != 0
+            };
+            match slmbench_reports::write::report_with(&set, &dir, false, &signalled) {
+                Ok(written) => eprintln!("slmbench: report written to {}", written.index.display()),
+                Err(slmbench_reports::error::ReportError::Cancelled) => {
+                    eprintln!(
+                        "slmbench: the report was stopped by a signal; `slmbench report {}` writes it",
+                        plan.output
+                    )
+                }
+                Err(e) => {
+                    eprintln!(
+                        "Error: the report could not be written: {e:#}; the results are kept in {} (`slmbench report {}` retries); exit code {EXIT_REPORT_FAILED}",
+                        plan.output, plan.output
+                    );
+                    code = EXIT_REPORT_FAILED;
+                }
+            }
+        }
+    }
+    let sig = outcome.interrupted.or_else(|| match stop.signal.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    });
+    if let Some(sig) = sig {
+        eprintln!(
+            "slmbench: stopped by {}; {} finished cells are in {}. Run the same command with --resume {} to measure the rest",
+            signal_name(sig),
+            finished,
+            plan.output,
+            plan.output
+        );
+        return Ok((128 + sig).min(255) as u8);
+    }
+    if code != 0 {
+        return Ok(code);
+    }
+    if outcome.skipped_failed > 0 {
+        eprintln!(
+            "slmbench: {} cells of this sweep are recorded as failed in {}; --retry-failed measures them again",
+            outcome.skipped_failed, plan.output
+        );
+    }
+    let failed = failed.len() + outcome.skipped_failed;
+    if failed > 0 {
+        eprintln!(
+            "slmbench: {failed} cells failed (see the table above and the report); exit code {EXIT_CELLS_FAILED}"
+        );
+        return Ok(EXIT_CELLS_FAILED);
+    }
+    Ok(0)
+}
