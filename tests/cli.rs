@@ -378,6 +378,34 @@ fn genai_exports_through_generate_and_run() {
     }
 }
 
+/// Observed placement is recorded for every cell; `--strict-placement` (no CPU fallback) passes
+/// with the CPU provider and records every node on the CPU.
+#[test]
+fn placement_is_observed_and_strict_placement_passes_on_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = tiny_pair(dir.path());
+    for strict in [false, true] {
+        let results = dir.path().join(format!("p{strict}.jsonl"));
+        slmbench()
+            .args(["run", "--model", pair.to_str().unwrap(), "-p", "8", "-n", "4", "--no-report", "-o"])
+            .arg(&results)
+            .args(QUICK)
+            .args(if strict { &["--strict-placement"][..] } else { &[][..] })
+            .assert()
+            .success();
+        let recs: Vec<serde_json::Value> =
+            std::fs::read_to_string(&results).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(recs.len(), 2);
+        for r in &recs {
+            let p = &r["placement"];
+            assert_eq!(p["main_provider"], "CPUExecutionProvider", "{p}");
+            assert_eq!(p["cpu_node_share"], 1.0, "{p}");
+            assert!(p["nodes_by_provider"]["CPUExecutionProvider"].as_u64().unwrap() > 10, "{p}");
+            assert_eq!(r["settings"]["strict_placement"].as_bool().unwrap_or(false), strict);
+        }
+    }
+}
+
 /// Runs a bad command: exit 2, one `Error:` line, no panic, and `keep` untouched.
 fn run_fails(args: &[&str], needle: &str, keep: &std::path::Path) {
     let before = std::fs::read(keep).unwrap();

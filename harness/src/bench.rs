@@ -158,5 +158,6 @@ pub fn measure(
         },
         output_token_ids: runs[0].tokens.clone(),
         context: context.clone(),
+        placement: None,
     })
 }

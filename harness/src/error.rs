@@ -71,3 +71,15 @@ impl HarnessError {
         move |e| HarnessError::Ort { path: path.to_path_buf(), message: e.to_string() }
     }
 }
+
+impl From<slmbench_results::ResultsError> for HarnessError {
+    fn from(e: slmbench_results::ResultsError) -> Self {
+        use slmbench_results::ResultsError as R;
+        match e {
+            R::UnknownEp { name, known } => HarnessError::UnknownEp { name, known },
+            R::BadEpOption { text, reason } => HarnessError::BadEpOption { text, reason },
+            R::BadInput(m) => HarnessError::BadInput(m),
+            R::Io { path, source } => HarnessError::Io { path, source },
+        }
+    }
+}

@@ -13,6 +13,7 @@ pub const CONFIG: &str = "genai_config.json";
 
 #[derive(Debug, Clone, Default, Deserialize)]
 struct File {
+    #[serde(default)]
     model: Model,
 }
 
@@ -26,6 +27,7 @@ struct Model {
     vocab_size: Option<i64>,
     #[serde(default, rename = "type")]
     model_type: Option<String>,
+    #[serde(default)]
     decoder: Decoder,
 }
 

@@ -7,27 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::HarnessError;
 
-/// The file layouts slmbench drives (see `shared/fixtures/optimum/README.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Layout {
-    /// `encoder_model.onnx` + `decoder_model_merged.onnx`.
-    EncoderDecoderMerged,
-    /// `encoder_model.onnx` + `decoder_model.onnx` + `decoder_with_past_model.onnx`.
-    EncoderDecoderSplit,
-    /// Optimum's current decoder-only `model.onnx`.
-    DecoderOnly,
-    /// Optimum < 1.14: `decoder_model_merged.onnx`, or `decoder_model.onnx` + `decoder_with_past_model.onnx`.
-    DecoderOnlyLegacy,
-    /// onnxruntime-genai builder output: `model.onnx` + `genai_config.json`.
-    GenAi,
-}
-
-impl Layout {
-    pub fn is_encoder_decoder(self) -> bool {
-        matches!(self, Layout::EncoderDecoderMerged | Layout::EncoderDecoderSplit)
-    }
-}
+pub use slmbench_results::model::Layout;
 
 /// Model files found in a directory.
 #[derive(Debug, Clone, Serialize)]

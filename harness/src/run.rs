@@ -2,7 +2,7 @@
 //! each finished cell written out before the next starts.
 
 use crate::bench::{self, Stop, signalled};
-use crate::context::{self, Context};
+use crate::context;
 use crate::ep::{Ep, EpOption};
 use crate::error::HarnessError;
 use crate::export::{ResultsWriter, Written};
@@ -60,6 +60,8 @@ pub struct RunPlan {
     pub stop_at_eos: bool,
     pub opt_level: OptLevel,
     pub spinning: bool,
+    /// No CPU fallback: a node the provider cannot run fails the cell.
+    pub strict_placement: bool,
     pub decoder: DecoderChoice,
     pub policy: Policy,
     pub output: String,
@@ -128,8 +130,8 @@ impl RunPlan {
     /// unless `overwrite`), or the resumed one, locked and read.
     pub fn writer(&self) -> Result<ResultsWriter, HarnessError> {
         match &self.resume {
-            Some(path) => ResultsWriter::resume(path),
-            None => ResultsWriter::create(&self.output, self.overwrite),
+            Some(path) => Ok(ResultsWriter::resume(path)?),
+            None => Ok(ResultsWriter::create(&self.output, self.overwrite)?),
         }
     }
 
@@ -143,7 +145,7 @@ impl RunPlan {
     /// after the current repetition.
     pub fn execute_into(&self, mut writer: ResultsWriter, stop: &Stop) -> Result<Outcome, HarnessError> {
         self.validate()?;
-        let context = Context::collect(self.command.clone());
+        let context = context::collect(self.command.clone());
         let mut outcome = Outcome::default();
         let done = Done::from_records(writer.earlier());
         if let Some(t) = writer.torn() {
@@ -176,6 +178,7 @@ impl RunPlan {
                         threads,
                         opt_level: self.opt_level,
                         spinning: self.spinning,
+                        strict_placement: self.strict_placement,
                     };
                     let requested = results::requested_settings(&settings);
                     let mut cells = Vec::new();
@@ -269,7 +272,7 @@ impl RunPlan {
                     error,
                     context: context.clone(),
                 };
-                writer.push_failed(f)
+                Ok(writer.push_failed(f)?)
             };
             if let Some(s) = signalled(stop_signal) {
                 outcome.interrupted = Some(s);
@@ -284,20 +287,56 @@ impl RunPlan {
                     continue;
                 }
             }
-            context::reset_peak_rss();
             // ONNX Runtime cannot be stopped while it creates sessions (with many threads that
             // can take minutes); nothing unsaved is in memory then, so a signal ends the process.
-            let loaded = stop.at_once(|| {
+            let (placement, loaded) = stop.at_once(|| {
                 bar.note(&format!(
                     "loading {} on {} with {} threads",
                     entry.name, block.settings.ep, block.settings.threads
                 ));
                 context::test_pause("LOAD");
-                catch(|| LoadedModel::load_with(&entry.dir, &block.settings, self.decoder))
+                // Placement first, in profiled sessions of its own, dropped before the timed ones
+                // are created (and before the peak-memory mark is reset for them).
+                let placement = catch(|| crate::placement::observe(&entry.dir, &block.settings, self.decoder));
+                context::reset_peak_rss();
+                (placement, catch(|| LoadedModel::load_with(&entry.dir, &block.settings, self.decoder)))
             });
+            let placement = match (placement, &loaded) {
+                (Ok(p), _) => Some(p),
+                (Err((_, e)), Ok(_)) if self.strict_placement => {
+                    let why = format!("--strict-placement: the placement could not be observed: {e}");
+                    for (_, sweep) in &block.cells {
+                        fail(&mut writer, &mut bar, sweep, FailureKind::Provider, why.clone())?;
+                    }
+                    continue;
+                }
+                (Err((_, e)), Ok(_)) => {
+                    bar.note(&format!("{}: placement not observed: {e}", entry.name));
+                    None
+                }
+                (Err(_), Err(_)) => None,
+            };
             if let Some(s) = signalled(stop_signal) {
                 outcome.interrupted = Some(s);
                 break 'blocks;
+            }
+            // Strict: every node must have run on the provider asked for.
+            if let (true, Some(p)) = (self.strict_placement, &placement) {
+                let want = block.settings.ep.runtime_name();
+                let total: usize = p.nodes_by_provider.values().sum();
+                let elsewhere: Vec<String> = p
+                    .nodes_by_provider
+                    .iter()
+                    .filter(|(name, _)| name.as_str() != want)
+                    .map(|(name, n)| format!("{n} of {total} nodes on {name}"))
+                    .collect();
+                if !elsewhere.is_empty() {
+                    let why = format!("--strict-placement: {} instead of {want}", elsewhere.join(", "));
+                    for (_, sweep) in &block.cells {
+                        fail(&mut writer, &mut bar, sweep, FailureKind::Provider, why.clone())?;
+                    }
+                    continue;
+                }
             }
             let mut model = match loaded {
                 Ok(m) => m,
@@ -340,6 +379,7 @@ impl RunPlan {
                 });
                 let measured = measured.map(|mut c| {
                     c.metrics.estimated_memory_bytes = Some(estimate);
+                    c.placement = placement.clone();
                     c
                 });
                 match measured {

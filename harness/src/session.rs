@@ -1,6 +1,6 @@
 //! Opening a model's sessions with recorded settings: provider, threads, optimisation, spinning.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ort::session::Session;
@@ -12,33 +12,7 @@ use crate::error::HarnessError;
 use crate::layout::{self, Layout, ModelConfig, ModelFiles};
 use crate::runtime;
 
-/// Graph optimisation level (ONNX Runtime's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum OptLevel {
-    Disable,
-    Basic,
-    Extended,
-    Layout,
-    #[default]
-    All,
-}
-
-impl std::str::FromStr for OptLevel {
-    type Err = HarnessError;
-    fn from_str(s: &str) -> Result<OptLevel, HarnessError> {
-        match s {
-            "disable" => Ok(OptLevel::Disable),
-            "basic" => Ok(OptLevel::Basic),
-            "extended" => Ok(OptLevel::Extended),
-            "layout" => Ok(OptLevel::Layout),
-            "all" => Ok(OptLevel::All),
-            _ => Err(HarnessError::BadInput(format!(
-                "unknown graph optimisation level `{s}`; use disable, basic, extended, layout or all"
-            ))),
-        }
-    }
-}
+pub use slmbench_results::model::OptLevel;
 
 /// Settings of every session of a cell; all recorded in results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,16 +24,32 @@ pub struct SessionSettings {
     pub opt_level: OptLevel,
     /// Intra-op thread spinning; off is steadier on shared machines.
     pub spinning: bool,
+    /// ONNX Runtime's "no CPU fallback": a node the provider cannot run fails the session
+    /// instead of running on the CPU.
+    #[serde(default)]
+    pub strict_placement: bool,
 }
 
 impl Default for SessionSettings {
     fn default() -> Self {
-        SessionSettings { ep: Ep::Cpu, ep_options: vec![], threads: 1, opt_level: OptLevel::All, spinning: false }
+        SessionSettings {
+            ep: Ep::Cpu,
+            ep_options: vec![],
+            threads: 1,
+            opt_level: OptLevel::All,
+            spinning: false,
+            strict_placement: false,
+        }
     }
 }
 
 /// One session with `s`'s provider, threads, optimisation level and spinning.
 pub(crate) fn open(path: &Path, s: &SessionSettings) -> Result<Session, HarnessError> {
+    open_profiled(path, s, None)
+}
+
+/// As [`open`]; with `profile`, ONNX Runtime profiles every run into a file with that prefix.
+fn open_profiled(path: &Path, s: &SessionSettings, profile: Option<&Path>) -> Result<Session, HarnessError> {
     let env = runtime::environment()?;
     let err = HarnessError::ort(path);
     let dispatch = ep::dispatch(s.ep, &s.ep_options)?;
@@ -75,6 +65,17 @@ pub(crate) fn open(path: &Path, s: &SessionSettings) -> Result<Session, HarnessE
     let b = b.with_intra_threads(s.threads).map_err(|e| err(e.into()))?;
     let b = b.with_inter_threads(1).map_err(|e| err(e.into()))?;
     let b = b.with_intra_op_spinning(s.spinning).map_err(|e| err(e.into()))?;
+    // ONNX Runtime refuses "no CPU fallback" when the CPU provider is the one asked for (its nodes
+    // count as fallback); there the observed placement is checked instead (see `run`).
+    let b = if s.strict_placement && s.ep != Ep::Cpu {
+        b.with_disable_cpu_fallback().map_err(|e| err(e.into()))?
+    } else {
+        b
+    };
+    let b = match profile {
+        Some(p) => b.with_profiling(p).map_err(|e| err(e.into()))?,
+        None => b,
+    };
     let mut b = b.with_execution_providers([dispatch]).map_err(|e| err(e.into()))?;
     b.commit_from_file(path).map_err(|e| {
         let message = e.to_string();
@@ -160,15 +161,54 @@ impl LoadedModel {
         settings: &SessionSettings,
         choice: layout::DecoderChoice,
     ) -> Result<LoadedModel, HarnessError> {
+        LoadedModel::load_inner(dir, settings, choice, None)
+    }
+
+    /// As [`LoadedModel::load_with`], with every session profiled into files under `profile_dir`
+    /// (read back by [`LoadedModel::end_profiling`]); for observing placement, never for timing.
+    pub fn load_profiled(
+        dir: &Path,
+        settings: &SessionSettings,
+        choice: layout::DecoderChoice,
+        profile_dir: &Path,
+    ) -> Result<LoadedModel, HarnessError> {
+        LoadedModel::load_inner(dir, settings, choice, Some(profile_dir))
+    }
+
+    /// Ends profiling of every session and returns each profile's JSON text.
+    pub fn end_profiling(&mut self) -> Result<Vec<String>, HarnessError> {
+        let dir = self.files.dir.clone();
+        let mut out = vec![];
+        for s in self.encoder.iter_mut().chain(std::iter::once(&mut self.first)).chain(self.next.iter_mut()) {
+            let path = s.end_profiling().map_err(HarnessError::ort(&dir))?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|source| HarnessError::Io { path: PathBuf::from(&path), source })?;
+            let _ = std::fs::remove_file(&path);
+            out.push(text);
+        }
+        Ok(out)
+    }
+
+    fn load_inner(
+        dir: &Path,
+        settings: &SessionSettings,
+        choice: layout::DecoderChoice,
+        profile_dir: Option<&Path>,
+    ) -> Result<LoadedModel, HarnessError> {
         let files = layout::detect_with(dir, choice)?;
         let config = layout::read_config(dir)?;
         let start = Instant::now();
+        let prof = |name: &str| profile_dir.map(|d| d.join(name));
         let encoder = match &files.encoder {
-            Some(p) => Some(open(p, settings)?),
+            Some(p) => Some(open_profiled(p, settings, prof("encoder").as_deref())?),
             None => None,
         };
-        let first = open(&files.first, settings)?;
-        let next = if files.next != files.first { Some(open(&files.next, settings)?) } else { None };
+        let first = open_profiled(&files.first, settings, prof("first").as_deref())?;
+        let next = if files.next != files.first {
+            Some(open_profiled(&files.next, settings, prof("next").as_deref())?)
+        } else {
+            None
+        };
         let load_ns = start.elapsed().as_nanos() as u64;
 
         // The graph that takes a cache: `next` for split layouts, else the only decoder.

@@ -6,8 +6,8 @@
 //! sentence calls one model sooner or faster unless the whole interval lies on one side of 1.
 
 use serde::Serialize;
-use slmbench_harness::results::CellResult;
-use slmbench_harness::stats::Summary;
+use slmbench_results::schema::CellResult;
+use slmbench_results::stats::Summary;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Ratio {

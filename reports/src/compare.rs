@@ -6,8 +6,8 @@
 //! of no change, and "n too small" when either side has too few samples for an interval.
 
 use serde::Serialize;
-use slmbench_harness::results::CellResult;
-use slmbench_harness::stats::Summary;
+use slmbench_results::schema::CellResult;
+use slmbench_results::stats::Summary;
 
 use crate::analysis::{Point, Ratio, Side, e2e_summary, point, point_name};
 

@@ -2,8 +2,8 @@
 //! `customSmallerIsBetter` / `customBiggerIsBetter` JSON. One entry per cell and metric, units named.
 
 use serde_json::{Value, json};
-use slmbench_harness::results::CellResult;
-use slmbench_harness::stats::Summary;
+use slmbench_results::schema::CellResult;
+use slmbench_results::stats::Summary;
 
 use crate::analysis::e2e_summary;
 

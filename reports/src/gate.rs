@@ -10,7 +10,7 @@
 //! An improvement is reported by the mirror-image rule. Anything else is "no significant change".
 
 use serde::{Deserialize, Serialize};
-use slmbench_harness::results::CellResult;
+use slmbench_results::schema::CellResult;
 
 /// Gate settings (`ci/gate.toml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

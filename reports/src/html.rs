@@ -1,7 +1,7 @@
 //! The self-contained HTML report: inline SVG and CSS, no script, no network; every string that
 //! comes from a results file is escaped.
 
-use slmbench_harness::results::CellResult;
+use slmbench_results::schema::CellResult;
 
 use crate::analysis::{self, Headline};
 use crate::charts::Chart;
@@ -145,7 +145,7 @@ const DEFINITIONS: &str = r#"<dl>
 </dl>"#;
 
 /// The cells that produced no measurement, with the error each one recorded.
-fn failed_table(failed: &[slmbench_harness::results::FailedCell]) -> String {
+fn failed_table(failed: &[slmbench_results::schema::FailedCell]) -> String {
     let mut h = format!(
         "<h3 id=\"failed\">Failed cells ({})</h3>\n<p>These cells were attempted and recorded no measurement; \
          the rest of the sweep went on. <code>slmbench run … --resume FILE --retry-failed</code> measures them again.</p>\n\

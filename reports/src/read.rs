@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use slmbench_harness::context::Context;
-use slmbench_harness::results::{self, CellResult, FailedCell, Record};
+use slmbench_results::context::Context;
+use slmbench_results::schema::{self as results, CellResult, FailedCell, Record};
 
 use crate::error::ReportError;
 

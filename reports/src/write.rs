@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use slmbench_harness::export::{Exporter, csv::Csv, json::Json, markdown};
+use slmbench_results::export::{Exporter, csv::Csv, json::Json, markdown};
 
 use crate::charts;
 use crate::error::ReportError;
@@ -18,7 +18,7 @@ pub struct Written {
 /// Each file whole or not at all (a temporary beside it, renamed), so a report cut short by a
 /// kill leaves every file complete: the new one or the one before.
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    slmbench_harness::export::write_atomic(path, bytes)
+    slmbench_results::export::write_atomic(path, bytes)
         .map_err(|e| ReportError::Write { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) })
 }
 
@@ -57,8 +57,8 @@ pub fn report_with(
 ) -> Result<Written, ReportError> {
     let chart_dir = dir.join("charts");
     std::fs::create_dir_all(&chart_dir).map_err(|source| ReportError::Write { path: chart_dir.clone(), source })?;
-    slmbench_harness::export::remove_stale_temps(dir);
-    slmbench_harness::export::remove_stale_temps(&chart_dir);
+    slmbench_results::export::remove_stale_temps(dir);
+    slmbench_results::export::remove_stale_temps(&chart_dir);
     let check = || if cancelled() { Err(ReportError::Cancelled) } else { Ok(()) };
     check()?;
     let charts = charts::all(&set.cells, png.then_some(chart_dir.as_path()))?;

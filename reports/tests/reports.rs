@@ -1,13 +1,13 @@
 //! Readers, exporters, analysis and comparison on synthetic result records with known numbers.
 //! (Measured records are exercised end to end by the binary's tests in `tests/report.rs`.)
 
-use slmbench_harness::context::Context;
-use slmbench_harness::ep::Ep;
-use slmbench_harness::layout::Layout;
-use slmbench_harness::results::{CellResult, Metrics, ModelInfo, Repetitions, Samples, Settings, SweepPoint};
-use slmbench_harness::session::OptLevel;
-use slmbench_harness::stats::{StopReason, Summary};
 use slmbench_reports::{analysis, compare, read, write};
+use slmbench_results::context::Context;
+use slmbench_results::ep::Ep;
+use slmbench_results::model::Layout;
+use slmbench_results::model::OptLevel;
+use slmbench_results::schema::{CellResult, Metrics, ModelInfo, Repetitions, Samples, Settings, SweepPoint};
+use slmbench_results::stats::{StopReason, Summary};
 
 fn context() -> Context {
     Context {
@@ -57,13 +57,14 @@ fn cell(kind: &str, p: usize, n: usize, ttft_ms: &[f64], itl_ms: f64) -> CellRes
         threads: 1,
         graph_optimization: OptLevel::All,
         intra_op_spinning: false,
+        strict_placement: false,
     };
     let sweep = SweepPoint { batch: 1, input_tokens: p, output_tokens: n, stop_at_eos: false, prompt_seed: Some(0) };
     let ttft = f(&ttft_ns);
     let itl_s = f(&itl_flat);
     CellResult {
-        schema_version: slmbench_harness::results::SCHEMA_VERSION,
-        cell_id: slmbench_harness::results::cell_id(&model, "1.31.1", &settings, &sweep),
+        schema_version: slmbench_results::schema::SCHEMA_VERSION,
+        cell_id: slmbench_results::schema::cell_id(&model, "1.31.1", &settings, &sweep),
         model,
         settings,
         sweep,
@@ -92,6 +93,7 @@ fn cell(kind: &str, p: usize, n: usize, ttft_ms: &[f64], itl_ms: f64) -> CellRes
         samples: Samples { ttft_ns: ttft_ns.clone(), encoder_ns: vec![], first_decoder_step_ns: ttft_ns, itl_ns: itl },
         output_token_ids: vec![(0..n as i64).collect()],
         context: context(),
+        placement: None,
     }
 }
 
@@ -118,7 +120,7 @@ fn pair_cells() -> Vec<CellResult> {
 
 #[test]
 fn markdown_snapshot() {
-    insta::assert_snapshot!(slmbench_harness::export::markdown::table(&pair_cells()));
+    insta::assert_snapshot!(slmbench_results::export::markdown::table(&pair_cells()));
 }
 
 #[test]
@@ -137,7 +139,7 @@ fn too_few_samples_give_no_verdict() {
     assert_eq!(h.ttft.ci(), None);
     assert!(h.ttft_text.contains("n too small") && !h.ttft_text.contains("sooner"), "{}", h.ttft_text);
     assert!(h.e2e_text.as_ref().unwrap().contains("n too small"), "{:?}", h.e2e_text);
-    assert!(slmbench_harness::export::markdown::table(&cells).contains("(n too small)"));
+    assert!(slmbench_results::export::markdown::table(&cells).contains("(n too small)"));
     // One sample each, 34% apart: compare says "n too small", not "faster".
     let one = |t: f64| vec![cell("decoder-only", 8, 2, &[t], 5.0)];
     let cmp = compare::compare(&one(10.0), &one(6.6));

@@ -236,6 +236,7 @@ fn rerun_cell(c: &slmbench_harness::results::CellResult) -> Result<slmbench_harn
         stop_at_eos: c.sweep.stop_at_eos,
         opt_level: c.settings.graph_optimization,
         spinning: c.settings.intra_op_spinning,
+        strict_placement: c.settings.strict_placement,
         decoder: match c.model.layout {
             Layout::EncoderDecoderSplit => DecoderChoice::Split,
             Layout::EncoderDecoderMerged => DecoderChoice::Merged,

@@ -74,6 +74,10 @@ pub(super) struct RunArgs {
     /// Let intra-op threads spin (off is steadier on shared machines).
     #[arg(long)]
     spinning: bool,
+    /// Refuse any node the provider cannot run instead of running it on the CPU (ONNX Runtime's
+    /// session.disable_cpu_ep_fallback); such a cell fails with the runtime's error.
+    #[arg(long)]
+    strict_placement: bool,
     /// Stop a generation when every row has produced the end-of-sequence token.
     #[arg(long)]
     stop_at_eos: bool,
@@ -333,6 +337,7 @@ fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<String>)> {
         stop_at_eos: a.stop_at_eos,
         opt_level: a.opt_level.parse()?,
         spinning: a.spinning,
+        strict_placement: a.strict_placement,
         decoder: parse_decoder(&a.decoder)?,
         policy: Policy {
             warmup: a.warmup,

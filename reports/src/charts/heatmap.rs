@@ -3,7 +3,7 @@
 //! encoder-decoder wins, red where it loses; each cell is labelled with its ratio.
 
 use plotters::prelude::*;
-use slmbench_harness::results::CellResult;
+use slmbench_results::schema::CellResult;
 
 use super::Chart;
 use crate::analysis::{PairedCell, paired};

@@ -3,7 +3,7 @@
 
 use plotters::data::Quartiles;
 use plotters::prelude::*;
-use slmbench_harness::results::CellResult;
+use slmbench_results::schema::CellResult;
 
 use super::{Chart, HEIGHT, SeriesKey, WIDTH, padded, series};
 use crate::error::ReportError;

@@ -3,7 +3,7 @@
 //! recorded 95% confidence intervals.
 
 use plotters::prelude::*;
-use slmbench_harness::results::CellResult;
+use slmbench_results::schema::CellResult;
 
 use super::{HEIGHT, SeriesKey, WIDTH, padded, series};
 use crate::error::ReportError;

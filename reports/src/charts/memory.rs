@@ -1,7 +1,7 @@
 //! Peak resident memory per model (the highest over its cells).
 
 use plotters::prelude::*;
-use slmbench_harness::results::CellResult;
+use slmbench_results::schema::CellResult;
 
 use super::{Chart, HEIGHT, WIDTH, padded, series};
 use crate::error::ReportError;

@@ -11,7 +11,7 @@ pub mod ttft;
 use std::path::Path;
 
 use plotters::prelude::*;
-use slmbench_harness::results::CellResult;
+use slmbench_results::schema::CellResult;
 
 use crate::error::ReportError;
 

@@ -1,6 +1,6 @@
 //! Decode and end-to-end tokens/s against output length, at the longest input length run.
 
-use slmbench_harness::results::CellResult;
+use slmbench_results::schema::CellResult;
 
 use super::Chart;
 use super::lines::{self, LineSpec};

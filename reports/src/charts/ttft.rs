@@ -1,6 +1,6 @@
 //! TTFT against input length.
 
-use slmbench_harness::results::CellResult;
+use slmbench_results::schema::CellResult;
 
 use super::Chart;
 use super::lines::{self, LineSpec};

@@ -1,7 +1,7 @@
 //! CSV: one row per cell of the headline numbers (raw samples stay in the JSON formats).
 
 use super::Exporter;
-use crate::results::CellResult;
+use crate::schema::CellResult;
 
 pub struct Csv;
 

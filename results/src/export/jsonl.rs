@@ -1,7 +1,7 @@
 //! JSON Lines: one cell (or failed cell) per line, written and flushed as each cell finishes.
 
 use super::Exporter;
-use crate::results::{CellResult, FailedCell};
+use crate::schema::{CellResult, FailedCell};
 
 pub struct Jsonl;
 

@@ -10,8 +10,8 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::error::HarnessError;
-use crate::results::{CellResult, FailedCell, Record, Torn};
+use crate::error::ResultsError;
+use crate::schema::{CellResult, FailedCell, Record, Torn};
 
 pub trait Exporter {
     /// Bytes written once before any cell (CSV header).
@@ -42,7 +42,7 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn from_path(path: &str) -> Result<Format, HarnessError> {
+    pub fn from_path(path: &str) -> Result<Format, ResultsError> {
         if path == "-" {
             return Ok(Format::Markdown);
         }
@@ -51,7 +51,7 @@ impl Format {
             Some("json") => Ok(Format::Json),
             Some("csv") => Ok(Format::Csv),
             Some("md") => Ok(Format::Markdown),
-            _ => Err(HarnessError::BadInput(format!(
+            _ => Err(ResultsError::BadInput(format!(
                 "-o {path}: unknown format; use a .jsonl, .json, .csv or .md file name, or - for Markdown on stdout"
             ))),
         }
@@ -69,13 +69,13 @@ impl Format {
 
 /// Opens `path` for writing (created if missing, never truncated here) and takes an exclusive
 /// lock. Every writer of a results file (`run`, `run --resume`, `merge`) takes this lock first.
-pub fn lock(path: &Path) -> Result<File, HarnessError> {
-    let io = |source| HarnessError::Io { path: path.to_path_buf(), source };
+pub fn lock(path: &Path) -> Result<File, ResultsError> {
+    let io = |source| ResultsError::Io { path: path.to_path_buf(), source };
     let f = OpenOptions::new().create(true).truncate(false).write(true).read(true).open(path).map_err(io)?;
     match f.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
-            return Err(HarnessError::BadInput(format!(
+            return Err(ResultsError::BadInput(format!(
                 "{}: another slmbench process is writing this file; wait for it or choose another file",
                 path.display()
             )));
@@ -107,10 +107,10 @@ const TMP_MARK: &str = ".slmbench-tmp-";
 /// Writes `path` whole or not at all: a hidden temporary file beside it, fsynced, then renamed
 /// over it. A kill leaves the old file or the new one, never a part (at most a hidden
 /// `.NAME.slmbench-tmp-PID`, which the next writer of that folder removes).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HarnessError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ResultsError> {
     let io = |p: &Path| {
         let p = p.to_path_buf();
-        move |source| HarnessError::Io { path: p, source }
+        move |source| ResultsError::Io { path: p, source }
     };
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -155,17 +155,17 @@ pub fn remove_stale_temps(dir: &Path) {
 
 /// Which results files can be resumed: any file format (JSON Lines is appended to; the others are
 /// rendered again from their journal), not stdout.
-pub fn check_resumable(path: &str) -> Result<(), HarnessError> {
+pub fn check_resumable(path: &str) -> Result<(), ResultsError> {
     let format = Format::from_path(path)?;
     if path == "-" {
-        return Err(HarnessError::BadInput(
+        return Err(ResultsError::BadInput(
             "--resume -: stdout cannot be resumed; give the results file of the run to continue".into(),
         ));
     }
     let target = Path::new(path);
     let journal = journal_path(target);
     if format != Format::Jsonl && !journal.exists() && target.metadata().is_ok_and(|m| m.len() > 0) {
-        return Err(HarnessError::BadInput(format!(
+        return Err(ResultsError::BadInput(format!(
             "--resume {path}: its journal {} is missing (slmbench keeps every record of a .{} file there); \
              only files written with their journal can be resumed",
             journal.display(),
@@ -219,7 +219,7 @@ pub struct Written {
 }
 
 impl ResultsWriter {
-    fn open_target(path: &str) -> Result<ResultsWriter, HarnessError> {
+    fn open_target(path: &str) -> Result<ResultsWriter, ResultsError> {
         let format = Format::from_path(path)?;
         let target = (path != "-").then(|| PathBuf::from(path));
         let journal_path = target.as_deref().map(journal_path);
@@ -240,13 +240,13 @@ impl ResultsWriter {
     }
 
     /// Locks the journal, creating it (and its folder) when missing.
-    fn lock_journal(&mut self) -> Result<(), HarnessError> {
+    fn lock_journal(&mut self) -> Result<(), ResultsError> {
         let (Some(target), Some(journal)) = (&self.target, &self.journal_path) else { return Ok(()) };
         if target.is_dir() {
-            return Err(HarnessError::BadInput(format!("-o {}: is a folder; give a file name", target.display())));
+            return Err(ResultsError::BadInput(format!("-o {}: is a folder; give a file name", target.display())));
         }
         if let Some(parent) = journal.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| HarnessError::Io { path: parent.into(), source })?;
+            std::fs::create_dir_all(parent).map_err(|source| ResultsError::Io { path: parent.into(), source })?;
             remove_stale_temps(parent);
         }
         self.created = !journal.exists();
@@ -256,12 +256,12 @@ impl ResultsWriter {
 
     /// A new results file at `path` (`-`: Markdown on stdout). An existing non-empty file is an
     /// error that names `--resume` and `--overwrite`, unless `overwrite`.
-    pub fn create(path: &str, overwrite: bool) -> Result<ResultsWriter, HarnessError> {
+    pub fn create(path: &str, overwrite: bool) -> Result<ResultsWriter, ResultsError> {
         let mut w = ResultsWriter::open_target(path)?;
         if let (Some(target), Some(journal), false) = (&w.target, &w.journal_path, overwrite)
             && let Some(existing) = [target, journal].into_iter().find(|p| non_empty(p))
         {
-            return Err(HarnessError::BadInput(format!(
+            return Err(ResultsError::BadInput(format!(
                 "{} already holds results; continue that sweep with --resume {path}, replace it with \
                  --overwrite, or choose another -o",
                 existing.display()
@@ -274,7 +274,7 @@ impl ResultsWriter {
     /// Continues the results file at `path`: its records are read through the lock, and new ones
     /// are appended. A torn final line (a crash mid-write) is reported by [`ResultsWriter::torn`]
     /// and cut off before the first append; any other unreadable line is an error.
-    pub fn resume(path: &str) -> Result<ResultsWriter, HarnessError> {
+    pub fn resume(path: &str) -> Result<ResultsWriter, ResultsError> {
         check_resumable(path)?;
         let mut w = ResultsWriter::open_target(path)?;
         w.lock_journal()?;
@@ -282,14 +282,14 @@ impl ResultsWriter {
         if let (Some(f), Some(jp)) = (w.journal.as_mut(), &w.journal_path) {
             f.seek(SeekFrom::Start(0))
                 .and_then(|_| f.read_to_end(&mut bytes))
-                .map_err(|source| HarnessError::Io { path: jp.clone(), source })?;
+                .map_err(|source| ResultsError::Io { path: jp.clone(), source })?;
         }
-        let lines = crate::results::parse_jsonl(&bytes).map_err(|(line, e)| {
+        let lines = crate::schema::parse_jsonl(&bytes).map_err(|(line, e)| {
             let of = match w.journal_path.as_deref() {
                 Some(j) if j != Path::new(path) => format!(" of its journal {}", j.display()),
                 _ => String::new(),
             };
-            HarnessError::BadInput(format!(
+            ResultsError::BadInput(format!(
                 "--resume {path}: line {line}{of} is not a slmbench record ({e}); only a torn final line can be skipped"
             ))
         })?;
@@ -314,11 +314,11 @@ impl ResultsWriter {
         self.journal_path.as_deref()
     }
 
-    fn io(&self) -> impl Fn(std::io::Error) -> HarnessError + '_ {
-        move |source| HarnessError::Io { path: self.journal_path.clone().unwrap_or_else(|| "-".into()), source }
+    fn io(&self) -> impl Fn(std::io::Error) -> ResultsError + '_ {
+        move |source| ResultsError::Io { path: self.journal_path.clone().unwrap_or_else(|| "-".into()), source }
     }
 
-    fn open(&mut self) -> Result<(), HarnessError> {
+    fn open(&mut self) -> Result<(), ResultsError> {
         if self.opened {
             return Ok(());
         }
@@ -348,13 +348,13 @@ impl ResultsWriter {
         Ok(())
     }
 
-    fn write_synced(&mut self, line: Vec<u8>) -> Result<(), HarnessError> {
+    fn write_synced(&mut self, line: Vec<u8>) -> Result<(), ResultsError> {
         self.open()?;
         if let Some(f) = self.journal.as_mut() {
             f.write_all(&line)
                 .and_then(|_| f.flush())
                 .and_then(|_| f.sync_data())
-                .map_err(|source| HarnessError::Io { path: self.journal_path.clone().unwrap_or_default(), source })?;
+                .map_err(|source| ResultsError::Io { path: self.journal_path.clone().unwrap_or_default(), source })?;
         }
         Ok(())
     }
@@ -368,26 +368,26 @@ impl ResultsWriter {
             .chain(self.cells.iter().map(|c| Record::Cell(Box::new(c.clone()))))
             .chain(self.failed.iter().map(|f| Record::Failed(Box::new(f.clone()))))
             .collect();
-        let (cells, failed, _) = crate::results::latest_per_cell(records);
+        let (cells, failed, _) = crate::schema::latest_per_cell(records);
         (cells, failed)
     }
 
     /// Renders a non-JSON-Lines results file from every record, atomically.
-    fn render(&self) -> Result<(), HarnessError> {
+    fn render(&self) -> Result<(), ResultsError> {
         let Some(target) = self.target.as_deref().filter(|_| self.format != Format::Jsonl) else { return Ok(()) };
         let (cells, failed) = self.all();
         write_atomic(target, &render(self.format.exporter().as_ref(), &cells, &failed))
     }
 
     /// Records a finished cell: in the journal (on disk before this returns), then in the file.
-    pub fn push(&mut self, cell: CellResult) -> Result<(), HarnessError> {
+    pub fn push(&mut self, cell: CellResult) -> Result<(), ResultsError> {
         self.write_synced(jsonl::Jsonl.cell(&cell).unwrap_or_default())?;
         self.cells.push(cell);
         self.render()
     }
 
     /// Records a failed cell, as [`ResultsWriter::push`] does a measured one.
-    pub fn push_failed(&mut self, failed: FailedCell) -> Result<(), HarnessError> {
+    pub fn push_failed(&mut self, failed: FailedCell) -> Result<(), ResultsError> {
         self.write_synced(jsonl::Jsonl.failed(&failed).unwrap_or_default())?;
         self.failed.push(failed);
         self.render()
@@ -395,11 +395,11 @@ impl ResultsWriter {
 
     /// Ends the file: a run that measured nothing (an empty shard) still leaves a valid, empty
     /// results file; stdout gets its Markdown table.
-    pub fn finish(mut self) -> Result<Written, HarnessError> {
+    pub fn finish(mut self) -> Result<Written, ResultsError> {
         self.open()?;
         if self.target.is_none() && !(self.cells.is_empty() && self.failed.is_empty()) {
             let table = markdown::Markdown.finish(&self.cells, &self.failed);
-            std::io::stdout().write_all(&table).map_err(|source| HarnessError::Io { path: "-".into(), source })?;
+            std::io::stdout().write_all(&table).map_err(|source| ResultsError::Io { path: "-".into(), source })?;
         }
         self.render()?;
         self.finished = true;

@@ -1,7 +1,7 @@
 //! One JSON array of all cells (failed ones after them), written at the end.
 
 use super::Exporter;
-use crate::results::{CellResult, FailedCell};
+use crate::schema::{CellResult, FailedCell};
 
 pub struct Json;
 

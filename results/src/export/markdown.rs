@@ -1,7 +1,7 @@
 //! GitHub-flavoured Markdown table, fit for a pull-request comment or a CI job summary.
 
 use super::{Exporter, ms};
-use crate::results::{CellResult, FailedCell};
+use crate::schema::{CellResult, FailedCell};
 
 pub struct Markdown;
 

@@ -1,0 +1,14 @@
+//! The bottom of slmbench: the result schema (every version it reads), its writers (a crash-safe
+//! journal, atomic files) and exporters, and the statistics. No inference runtime is inside, so
+//! reading and reporting results never compiles one.
+
+pub mod context;
+pub mod ep;
+pub mod error;
+pub mod export;
+pub mod model;
+pub mod placement;
+pub mod schema;
+pub mod stats;
+
+pub use error::ResultsError;

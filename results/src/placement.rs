@@ -1,0 +1,81 @@
+//! Observed placement: which execution provider ran each node, read from ONNX Runtime's profile
+//! (Chrome trace JSON; one `"cat": "Node"` event named `<node>_kernel_time` per node run, with
+//! `args.provider` and `dur` in µs). Registering a provider proves it loaded, not that it ran the
+//! nodes: ONNX Runtime silently places what a provider cannot run on the CPU.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What ran where, over every node of a profiled generation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Placement {
+    /// Distinct nodes per provider (ONNX Runtime's provider names).
+    pub nodes_by_provider: BTreeMap<String, usize>,
+    /// Kernel time per provider, µs, summed over the profiled runs.
+    pub kernel_us_by_provider: BTreeMap<String, u64>,
+    /// The provider with the most kernel time.
+    pub main_provider: String,
+    /// Share of distinct nodes the CPU provider ran (0 … 1).
+    pub cpu_node_share: f64,
+}
+
+pub const CPU: &str = "CPUExecutionProvider";
+
+impl Placement {
+    /// Reads one or more profiles (one per session of a model).
+    pub fn from_profiles(profiles: &[&str]) -> Result<Placement, String> {
+        let mut nodes: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+        let mut time: BTreeMap<String, u64> = BTreeMap::new();
+        for (i, text) in profiles.iter().enumerate() {
+            let events: Vec<serde_json::Value> =
+                serde_json::from_str(text).map_err(|e| format!("profile {i} is not ONNX Runtime's JSON: {e}"))?;
+            for e in events.iter().filter(|e| e["cat"] == "Node") {
+                let Some(name) = e["name"].as_str().and_then(|n| n.strip_suffix("_kernel_time")) else { continue };
+                let provider = e["args"]["provider"].as_str().unwrap_or("unknown").to_string();
+                *time.entry(provider.clone()).or_default() += e["dur"].as_u64().unwrap_or(0);
+                // Sessions are told apart: two graphs may name a node alike.
+                nodes.entry(provider).or_default().insert(format!("{i}/{name}"));
+            }
+        }
+        let total: usize = nodes.values().map(|s| s.len()).sum();
+        if total == 0 {
+            return Err("the profile holds no node: was profiling on during a run?".into());
+        }
+        let main_provider = time.iter().max_by_key(|(_, t)| **t).map(|(p, _)| p.clone()).unwrap_or_default();
+        let cpu = nodes.get(CPU).map_or(0, |s| s.len());
+        Ok(Placement {
+            nodes_by_provider: nodes.into_iter().map(|(p, s)| (p, s.len())).collect(),
+            kernel_us_by_provider: time,
+            main_provider,
+            cpu_node_share: cpu as f64 / total as f64,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(name: &str) -> String {
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)).unwrap()
+    }
+
+    /// A profile recorded with ONNX Runtime 1.32 (one prefill of the genai llama-tiny fixture on
+    /// the CPU), and the same with its MatMul and GroupQueryAttention nodes marked as run by CUDA
+    /// (hand-edited: what a partial GPU placement looks like).
+    #[test]
+    fn shares_per_provider_from_recorded_profiles() {
+        let cpu = Placement::from_profiles(&[&data("profile-cpu.json")]).unwrap();
+        assert_eq!(cpu.nodes_by_provider, BTreeMap::from([(CPU.to_string(), 29)]));
+        assert_eq!((cpu.main_provider.as_str(), cpu.cpu_node_share), (CPU, 1.0));
+        let two = Placement::from_profiles(&[&data("profile-cuda-cpu.json")]).unwrap();
+        assert_eq!(two.nodes_by_provider["CUDAExecutionProvider"], 13);
+        assert_eq!(two.nodes_by_provider[CPU], 16);
+        assert!((two.cpu_node_share - 16.0 / 29.0).abs() < 1e-12);
+        assert_eq!(two.kernel_us_by_provider["CUDAExecutionProvider"], 934);
+        assert_eq!(two.kernel_us_by_provider.values().sum::<u64>(), 1766);
+        // 934 of 1,766 µs: CUDA ran most of the compute, though fewer nodes.
+        assert_eq!(two.main_provider, "CUDAExecutionProvider");
+    }
+}

@@ -1,0 +1,367 @@
+//! The result schema: one record per sweep cell, versioned, units in field names, raw samples
+//! kept, and the context that produced it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::context::Context;
+use crate::ep::{Ep, EpOption};
+use crate::model::{Layout, OptLevel};
+use crate::stats::{StopReason, Summary};
+
+/// Bumped on any incompatible change of the records. 2 added failed-cell records and the model's
+/// content hash. 3: a median's `ci95_low`/`ci95_high` are `null` when there are too few samples
+/// for a distribution-free 95% interval (n < 6), and intervals are exact binomial ones; records of
+/// versions 1 and 2 get their intervals recomputed from their raw samples when read.
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// Oldest schema version the readers accept.
+pub const OLDEST_READABLE: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Short name (the folder, or `pair/role`).
+    pub name: String,
+    pub dir: String,
+    /// `encoder-decoder` or `decoder-only`.
+    pub kind: String,
+    pub layout: Layout,
+    /// From `manifest.json` when slmbench built the model.
+    pub params: Option<u64>,
+    pub bytes_on_disk: u64,
+    /// Pair tag shared by an encoder-decoder and its decoder-only partner.
+    pub pair: Option<String>,
+    /// SHA-256 over the model directory's files (names, sizes, bytes): what the cell id keys on.
+    #[serde(default)]
+    pub content_sha256: Option<String>,
+    /// Weights' precision (`fp32`, `fp16`, `int4`, `int8`), read from the graphs (`MatMulNBits`,
+    /// initializer types) or slmbench's own build manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
+    /// How the weights are quantized, e.g. `MatMulNBits bits=4 block_size=32 (14 nodes)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<String>,
+    /// Fused `com.microsoft` operators in the graphs (empty: standard ONNX operators only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fused_operators: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub ep_requested: Ep,
+    /// The provider the sessions were created with (registration fails rather than fall back).
+    pub ep_used: Ep,
+    pub ep_options: Vec<EpOption>,
+    pub threads: usize,
+    pub graph_optimization: OptLevel,
+    pub intra_op_spinning: bool,
+    /// Sessions refused any node the provider could not run (no CPU fallback).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict_placement: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    pub batch: usize,
+    pub input_tokens: usize,
+    pub output_tokens: usize,
+    pub stop_at_eos: bool,
+    /// Seed of the synthetic prompt, or null when `--prompt-ids` gave it.
+    pub prompt_seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Repetitions {
+    pub warmup: usize,
+    pub measured: usize,
+    pub stop_reason: StopReason,
+    pub wall_ns: u64,
+}
+
+/// Medians over repetitions; `_batch` figures count every row of the batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub ttft_ns: Summary,
+    pub encoder_ns: Option<Summary>,
+    pub first_decoder_step_ns: Summary,
+    /// Pooled over all later tokens of all repetitions.
+    pub itl_ns: Option<Summary>,
+    pub decode_tokens_per_s: Option<f64>,
+    pub decode_tokens_per_s_batch: Option<f64>,
+    pub e2e_tokens_per_s: f64,
+    pub e2e_tokens_per_s_batch: f64,
+    pub prefill_tokens_per_s: f64,
+    pub prefill_tokens_per_s_batch: f64,
+    pub session_load_ns: u64,
+    pub peak_rss_bytes: Option<u64>,
+    /// Per decode step, (time outside `Session::run`) / (time inside it), over all repetitions.
+    pub harness_overhead_ratio: Option<f64>,
+    /// The memory guard's estimate for the cell (weights + KV cache + activations), to set
+    /// against `peak_rss_bytes`.
+    #[serde(default)]
+    pub estimated_memory_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Samples {
+    pub ttft_ns: Vec<u64>,
+    pub encoder_ns: Vec<u64>,
+    pub first_decoder_step_ns: Vec<u64>,
+    /// One list of inter-token latencies per repetition.
+    pub itl_ns: Vec<Vec<u64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellResult {
+    pub schema_version: u32,
+    /// Stable id of the cell: model, layout, runtime, provider, settings and sweep point.
+    pub cell_id: String,
+    pub model: ModelInfo,
+    pub settings: Settings,
+    pub sweep: SweepPoint,
+    pub repetitions: Repetitions,
+    pub metrics: Metrics,
+    pub samples: Samples,
+    /// Generated ids of the first measured repetition, per row.
+    pub output_token_ids: Vec<Vec<i64>>,
+    pub context: Context,
+    /// Which provider ran the nodes, observed in a profiled generation of the same model and
+    /// settings before the timed ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<crate::placement::Placement>,
+}
+
+/// Why a cell has no measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// The execution provider is missing from the runtime or failed to register.
+    Provider,
+    /// The memory guard refused the cell (estimate above what the host has available).
+    Memory,
+    /// ONNX Runtime or the model failed while loading or running.
+    Model,
+    /// A bug in slmbench (a panic), caught so that the sweep goes on.
+    Internal,
+}
+
+impl FailureKind {
+    /// The name written in results files.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::Provider => "provider",
+            FailureKind::Memory => "memory",
+            FailureKind::Model => "model",
+            FailureKind::Internal => "internal",
+        }
+    }
+}
+
+/// A sweep cell that produced no measurement; written in place of its [`CellResult`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedCell {
+    pub schema_version: u32,
+    pub cell_id: String,
+    /// Always `failed`: what tells this record from a [`CellResult`].
+    pub status: String,
+    pub model: ModelInfo,
+    /// The settings the cell was attempted with (`ep_used` is the provider that was tried).
+    pub settings: Settings,
+    pub sweep: SweepPoint,
+    pub failure: FailureKind,
+    pub error: String,
+    pub context: Context,
+}
+
+pub const FAILED: &str = "failed";
+
+/// One line of a results file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Cell(Box<CellResult>),
+    Failed(Box<FailedCell>),
+}
+
+impl Record {
+    pub fn cell_id(&self) -> &str {
+        match self {
+            Record::Cell(c) => &c.cell_id,
+            Record::Failed(f) => &f.cell_id,
+        }
+    }
+
+    /// Parses one record, checking its schema version; the error says what is wrong.
+    pub fn from_value(v: serde_json::Value) -> Result<Record, String> {
+        let found = v.get("schema_version").and_then(|x| x.as_u64()).unwrap_or(0);
+        if !(OLDEST_READABLE as u64..=SCHEMA_VERSION as u64).contains(&found) {
+            return Err(format!(
+                "schema_version {found}; this slmbench reads {OLDEST_READABLE} to {SCHEMA_VERSION}: \
+                 use the slmbench that wrote it, or re-run"
+            ));
+        }
+        if v.get("status").and_then(|s| s.as_str()) == Some(FAILED) {
+            serde_json::from_value(v).map(|f| Record::Failed(Box::new(f))).map_err(|e| e.to_string())
+        } else {
+            let mut c: CellResult = serde_json::from_value(v).map_err(|e| e.to_string())?;
+            if found < 3 {
+                // Older intervals were [min, max] at small n: recompute them from the raw samples.
+                c.refresh_summaries();
+            }
+            Ok(Record::Cell(Box::new(c)))
+        }
+    }
+}
+
+impl CellResult {
+    /// Recomputes the latency summaries from the raw samples (as the harness computes them).
+    pub fn refresh_summaries(&mut self) {
+        let f = |v: &[u64]| Summary::of(&v.iter().map(|&x| x as f64).collect::<Vec<_>>());
+        let s = &self.samples;
+        if let Some(t) = f(&s.ttft_ns) {
+            self.metrics.ttft_ns = t;
+        }
+        if let Some(t) = f(&s.first_decoder_step_ns) {
+            self.metrics.first_decoder_step_ns = t;
+        }
+        if !s.encoder_ns.is_empty() {
+            self.metrics.encoder_ns = f(&s.encoder_ns);
+        }
+        let itl: Vec<u64> = s.itl_ns.iter().flatten().copied().collect();
+        if !itl.is_empty() {
+            self.metrics.itl_ns = f(&itl);
+        }
+    }
+}
+
+/// One record per cell, as every reader keeps them: a measured record wins over a failure of the
+/// same cell (a resumed run that retried it), else the later record. Returns the kept records in
+/// file order and the ids of measured cells that appeared more than once.
+pub fn latest_per_cell(records: Vec<Record>) -> (Vec<CellResult>, Vec<FailedCell>, Vec<String>) {
+    let mut chosen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut repeated = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        match chosen.get(r.cell_id()).map(|&j| &records[j]) {
+            None | Some(Record::Failed(_)) => {}
+            Some(Record::Cell(_)) if matches!(r, Record::Failed(_)) => continue,
+            Some(Record::Cell(_)) => repeated.push(r.cell_id().to_string()),
+        }
+        chosen.insert(r.cell_id().to_string(), i);
+    }
+    let mut keep: Vec<usize> = chosen.into_values().collect();
+    keep.sort_unstable();
+    let mut records: Vec<Option<Record>> = records.into_iter().map(Some).collect();
+    let (mut cells, mut failed) = (vec![], vec![]);
+    for i in keep {
+        match records[i].take() {
+            Some(Record::Cell(c)) => cells.push(*c),
+            Some(Record::Failed(f)) => failed.push(*f),
+            None => {}
+        }
+    }
+    (cells, failed, repeated)
+}
+
+/// SHA-256 of the model's content: every regular file directly in `dir`, by name order, as
+/// (name, size, bytes). Moving or renaming the directory keeps the id; editing a file changes it.
+pub fn content_sha256(dir: &std::path::Path) -> Result<String, crate::error::ResultsError> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| crate::error::ResultsError::Io { path, source }
+    };
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for f in files {
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut file = std::fs::File::open(&f).map_err(io(&f))?;
+        let len = file.metadata().map_err(io(&f))?.len();
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update(len.to_le_bytes());
+        loop {
+            let n = file.read(&mut buf).map_err(io(&f))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// FNV-1a over what identifies a cell, as 16 hex digits: the model's content (not its path),
+/// layout, runtime version, requested provider and options, session settings and sweep point.
+pub fn cell_id(model: &ModelInfo, ort_version: &str, settings: &Settings, sweep: &SweepPoint) -> String {
+    let content = model.content_sha256.as_deref().unwrap_or(&model.dir);
+    let key = serde_json::json!([
+        content,
+        model.layout,
+        ort_version,
+        settings.ep_requested,
+        settings.ep_options,
+        settings.threads,
+        settings.graph_optimization,
+        settings.intra_op_spinning,
+        sweep
+    ]);
+    // Only when set, so that ids of cells measured before the option existed stay the same.
+    let key = if settings.strict_placement {
+        serde_json::json!([key, "strict-placement"]).to_string()
+    } else {
+        key.to_string()
+    };
+    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3));
+    format!("{h:016x}")
+}
+
+/// A final line cut short by a crash: no closing newline and not parseable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Torn {
+    /// 1-based line number.
+    pub line: usize,
+    /// Byte offset where the torn line starts (the length of the file's intact part).
+    pub offset: usize,
+    pub bytes: usize,
+    pub error: String,
+}
+
+/// Records of a JSON Lines file and its torn tail, if any.
+#[derive(Debug, Default)]
+pub struct Lines {
+    pub records: Vec<(usize, Record)>,
+    pub torn: Option<Torn>,
+}
+
+/// Parses JSON Lines from raw bytes (a crash may also cut a UTF-8 character in two). Blank lines
+/// are skipped; a bad final line without its newline is a torn write and reported in `torn`;
+/// any other bad line is an error `(line, message)`.
+pub fn parse_jsonl(bytes: &[u8]) -> Result<Lines, (usize, String)> {
+    let mut out = Lines::default();
+    let ends_clean = bytes.ends_with(b"\n");
+    let mut offset = 0usize;
+    let mut lines = bytes.split(|&b| b == b'\n').enumerate().peekable();
+    while let Some((i, line)) = lines.next() {
+        let start = offset;
+        offset += line.len() + 1;
+        let last = lines.peek().is_none();
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed = serde_json::from_slice::<serde_json::Value>(line).map_err(|e| e.to_string());
+        match parsed {
+            Ok(v) => out.records.push((i + 1, Record::from_value(v).map_err(|e| (i + 1, e))?)),
+            Err(error) if last && !ends_clean => {
+                out.torn = Some(Torn { line: i + 1, offset: start, bytes: line.len(), error });
+            }
+            Err(e) => return Err((i + 1, e)),
+        }
+    }
+    Ok(out)
+}
