@@ -132,10 +132,21 @@ fn plan(
                     }
                 }),
             };
-            src.ok_or_else(|| HarnessError::BadModel {
-                path: path.to_path_buf(),
-                reason: format!("input `{name}` is not one slmbench knows how to feed"),
-            })
+            let bad = |reason: String| HarnessError::BadModel { path: path.to_path_buf(), reason };
+            match src {
+                None => Err(bad(format!("input `{name}` is not one slmbench knows how to feed"))),
+                // A cache input beyond the layers the graph's key inputs count (found by fuzzing:
+                // `past_key_values.1.value` without `past_key_values.1.key`), or a cross-attention
+                // cache in a decoder-only graph, has nothing to be fed from.
+                Some(Src::SelfPast(i)) if i >= 2 * layers => Err(bad(format!(
+                    "input `{name}` is a cache of layer {}, but the graph's key inputs count {layers} layers",
+                    i / 2
+                ))),
+                Some(Src::CrossPast(i)) if !enc_dec || i >= 2 * layers => {
+                    Err(bad(format!("input `{name}` is a cross-attention cache the graph's other inputs do not match")))
+                }
+                Some(src) => Ok(src),
+            }
         })
         .collect()
 }
