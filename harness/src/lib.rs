@@ -5,6 +5,7 @@ pub mod bench;
 #[cfg(feature = "candle")]
 pub mod candle;
 pub mod context;
+pub mod entry;
 pub mod ep;
 pub mod error;
 pub mod genai;
@@ -16,6 +17,7 @@ pub mod onnx;
 pub mod placement;
 pub mod progress;
 pub mod results;
+pub mod resume;
 pub mod run;
 pub mod runtime;
 pub mod session;

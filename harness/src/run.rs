@@ -1,8 +1,15 @@
 //! A whole sweep: validated up front, then run in an order that loads each session once,
 //! each finished cell written out before the next starts.
 
+pub use crate::entry::{ModelEntry, expand_dir};
+pub use crate::resume::Done;
+
+use std::collections::HashMap;
+use std::path::Path;
+
 use crate::bench::{self, Stop, signalled};
 use crate::context;
+use crate::entry::model_info;
 use crate::ep::{Ep, EpOption};
 use crate::error::HarnessError;
 use crate::export::{ResultsWriter, Written};
@@ -10,40 +17,10 @@ use crate::generate::Prompt;
 use crate::guard;
 use crate::layout::{self, DecoderChoice};
 use crate::progress::Bar;
-use crate::results::{self, CellResult, FailedCell, FailureKind, ModelInfo, Record, SweepPoint};
+use crate::results::{self, CellResult, FailedCell, FailureKind, SweepPoint};
 use crate::runtime;
 use crate::session::{LoadedModel, OptLevel, SessionSettings};
 use crate::stats::{Policy, StopReason};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
-/// One model to measure.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelEntry {
-    pub dir: PathBuf,
-    pub name: String,
-    pub pair: Option<String>,
-}
-
-/// Expands a directory: a built pair (with `pair.json`, or `encoder-decoder/` and
-/// `decoder-only/` folders) gives both models tagged as a pair; anything else is one model.
-pub fn expand_dir(dir: &Path) -> Vec<ModelEntry> {
-    let ed = dir.join(slmbench_models::build::ENCODER_DECODER_DIR);
-    let dec = dir.join(slmbench_models::build::DECODER_ONLY_DIR);
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string());
-    if ed.is_dir() && dec.is_dir() {
-        let pair =
-            serde_json::from_slice::<serde_json::Value>(&std::fs::read(dir.join("pair.json")).unwrap_or_default())
-                .ok()
-                .and_then(|v| v["name"].as_str().map(String::from))
-                .unwrap_or(name);
-        return vec![
-            ModelEntry { dir: ed, name: format!("{pair}/encoder-decoder"), pair: Some(pair.clone()) },
-            ModelEntry { dir: dec, name: format!("{pair}/decoder-only"), pair: Some(pair) },
-        ];
-    }
-    vec![ModelEntry { dir: dir.to_path_buf(), name, pair: None }]
-}
 
 /// Everything a sweep needs, validated.
 #[derive(Debug, Clone)]
@@ -474,102 +451,4 @@ fn catch<T>(f: impl FnOnce() -> Result<T, HarnessError>) -> Result<T, (FailureKi
             Err((FailureKind::Internal, format!("slmbench panicked: {what} (please report this)")))
         }
     }
-}
-
-/// The records already in a results file being resumed.
-#[derive(Debug, Default)]
-pub struct Done {
-    /// Cell id → whether its record is a failure.
-    pub ids: HashMap<String, bool>,
-    /// Bytes of intact records (a torn tail starts here).
-    pub keep: u64,
-    pub torn: Option<String>,
-}
-
-impl Done {
-    /// Reads `path`; a missing file is an empty one (resuming a run that never wrote a cell).
-    pub fn read(path: &str) -> Result<Done, HarnessError> {
-        match std::fs::read(path) {
-            Ok(b) => Done::from_bytes(path, &b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Done::default()),
-            Err(source) => Err(HarnessError::Io { path: path.into(), source }),
-        }
-    }
-
-    /// The cells of records already read.
-    pub fn from_records(records: &[Record]) -> Done {
-        let mut done = Done::default();
-        for r in records {
-            let failed = matches!(r, Record::Failed(_));
-            // A measured record wins over a failure of the same cell, whatever the order.
-            let entry = done.ids.entry(r.cell_id().to_string()).or_insert(failed);
-            *entry &= failed;
-        }
-        done
-    }
-
-    /// Parses the bytes of `path` (named in errors).
-    pub fn from_bytes(path: &str, bytes: &[u8]) -> Result<Done, HarnessError> {
-        let lines = results::parse_jsonl(bytes).map_err(|(line, e)| {
-            HarnessError::BadInput(format!(
-                "--resume {path}: line {line} is not a slmbench record ({e}); only a torn final line can be skipped"
-            ))
-        })?;
-        let mut done = Done { keep: bytes.len() as u64, ..Done::default() };
-        for (_, r) in &lines.records {
-            let failed = matches!(r, Record::Failed(_));
-            // A measured record wins over a failure of the same cell, whatever the order.
-            let entry = done.ids.entry(r.cell_id().to_string()).or_insert(failed);
-            *entry &= failed;
-        }
-        if let Some(t) = lines.torn {
-            done.keep = t.offset as u64;
-            done.torn = Some(format!(
-                "{path}:{}: dropped a torn final record ({} bytes: {}) left by a run that was cut short",
-                t.line, t.bytes, t.error
-            ));
-        }
-        Ok(done)
-    }
-
-    fn skip(&self, id: &str, retry_failed: bool) -> bool {
-        match self.ids.get(id) {
-            Some(&failed) => !(failed && retry_failed),
-            None => false,
-        }
-    }
-}
-
-/// What the results record of a model: computed before loading, so that a model that fails to
-/// load still has its cells recorded.
-fn model_info(entry: &ModelEntry, decoder: DecoderChoice) -> Result<ModelInfo, HarnessError> {
-    let files = layout::detect_with(&entry.dir, decoder)?;
-    let manifest: Option<serde_json::Value> =
-        std::fs::read(entry.dir.join("manifest.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    // slmbench's own builds are fp32 with standard operators (their manifest says so); anything
-    // else is read from its graphs.
-    let graph = match &manifest {
-        Some(_) => crate::graph_info::GraphInfo { precision: Some("fp32".into()), ..Default::default() },
-        None => {
-            let mut paths: Vec<&Path> = files.encoder.iter().map(|p| p.as_path()).collect();
-            paths.push(&files.first);
-            if files.next != files.first {
-                paths.push(&files.next);
-            }
-            crate::graph_info::read(&paths).unwrap_or_default()
-        }
-    };
-    Ok(ModelInfo {
-        name: entry.name.clone(),
-        dir: entry.dir.display().to_string(),
-        kind: if files.layout.is_encoder_decoder() { "encoder-decoder" } else { "decoder-only" }.into(),
-        layout: files.layout,
-        params: manifest.and_then(|m| m["params"]["total"].as_u64()),
-        bytes_on_disk: crate::session::model_bytes(&entry.dir),
-        pair: entry.pair.clone(),
-        content_sha256: Some(results::content_sha256(&entry.dir)?),
-        precision: graph.precision,
-        quantization: graph.quantization,
-        fused_operators: graph.fused_operators,
-    })
 }

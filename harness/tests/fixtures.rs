@@ -222,3 +222,49 @@ fn bad_generation_requests_are_errors() {
     assert!(m.generate(&Prompt::repeated(&[5, 5000], 1), 3, false).unwrap_err().to_string().contains("vocabulary"));
     assert!(m.generate(&Prompt { batch: 1, len: 0, ids: vec![] }, 3, false).is_err());
 }
+
+/// Found by the model-directory fuzzer (`tests/fuzz.rs`): `past_key_values.1.value` without `past_key_values.1.key` made the
+/// generation loop index past the caches it had prepared (a panic); now the graph is refused.
+#[test]
+fn a_cache_input_beyond_the_counted_layers_is_refused_not_a_panic() {
+    use slmbench_models::onnx::proto::{
+        DataType, Dim, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, ValueInfoProto,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = || Some(vec![Dim::Fixed(1), Dim::Fixed(2), Dim::Sym("past".into()), Dim::Fixed(4)]);
+    let mut graph = GraphProto::default();
+    graph.input.push(ValueInfoProto::tensor(
+        "input_ids",
+        DataType::Int64,
+        Some(vec![Dim::Fixed(1), Dim::Sym("s".into())]),
+    ));
+    for name in ["past_key_values.0.key", "past_key_values.0.value", "past_key_values.1.value"] {
+        graph.input.push(ValueInfoProto::tensor(name, DataType::Float, cache()));
+    }
+    for (out, from) in [
+        ("logits", "past_key_values.0.key"),
+        ("present.0.key", "past_key_values.0.key"),
+        ("present.0.value", "past_key_values.0.value"),
+    ] {
+        graph.node.push(NodeProto {
+            input: vec![from.into()],
+            output: vec![out.into()],
+            name: format!("n_{out}"),
+            op_type: "Identity".into(),
+            ..Default::default()
+        });
+        graph.output.push(ValueInfoProto::tensor(out, DataType::Float, cache()));
+    }
+    let model = ModelProto {
+        ir_version: 9,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 18 }],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    std::fs::write(dir.path().join("model.onnx"), prost::Message::encode_to_vec(&model)).unwrap();
+    std::fs::write(dir.path().join("config.json"), r#"{"vocab_size": 8}"#).unwrap();
+    let settings = SessionSettings { threads: 1, ..SessionSettings::default() };
+    let mut m = LoadedModel::load_with(dir.path(), &settings, DecoderChoice::Auto).unwrap();
+    let e = m.generate(&Prompt::synthetic(0, 1, 3, 8), 2, false).unwrap_err().to_string();
+    assert!(e.contains("past_key_values.1.value") && e.contains("1 layers"), "{e}");
+}
