@@ -142,13 +142,17 @@ fn every_format_survives_a_kill_and_resumes() {
         child.wait().unwrap();
         let done = records(&journal).len();
         assert!((1..4).contains(&done), "{ext}: {done} records before the kill");
-        let text = std::fs::read_to_string(&out).unwrap();
+        // Absent (killed before its first render) or complete: never a part.
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
         let rows = |text: &str| match ext {
+            _ if text.is_empty() => 0,
             "json" => serde_json::from_str::<serde_json::Value>(text).unwrap().as_array().unwrap().len(),
             "csv" => text.lines().count() - 1,
             _ => text.lines().filter(|l| l.starts_with("| tiny/")).count(),
         };
-        assert_eq!(rows(&text), done, "{ext} after the kill:\n{text}");
+        // Rendered right after each journal record: every finished cell, or all but the last if
+        // the kill fell between the two writes (that one is in the journal, and resume keeps it).
+        assert!([done, done - 1].contains(&rows(&text)), "{ext} after the kill, {done} records:\n{text}");
         let o = sweep(&["--resume", out.to_str().unwrap()]).output().unwrap();
         assert!(o.status.success(), "{ext}: {}", stderr(&o));
         assert!(stderr(&o).contains(&format!("{done} already there")), "{}", stderr(&o));
