@@ -110,9 +110,18 @@ pub fn paired(cells: &[CellResult]) -> Vec<PairedCell<'_>> {
     for ed in cells.iter().filter(|c| c.model.kind == "encoder-decoder") {
         let Some(tag) = &ed.model.pair else { continue };
         let p = point(ed);
-        let partner = cells
-            .iter()
-            .find(|c| c.model.kind == "decoder-only" && c.model.pair.as_ref() == Some(tag) && point(c) == p);
+        // Same pair tag, point (provider, threads, lengths) and weight precision where both
+        // records say it: an fp32 encoder-decoder is never set against an int8 decoder-only.
+        let partner = cells.iter().find(|c| {
+            c.model.kind == "decoder-only"
+                && c.model.pair.as_ref() == Some(tag)
+                && point(c) == p
+                && match (&c.model.precision, &ed.model.precision) {
+                    // Older records do not say; they pair as before.
+                    (Some(a), Some(b)) => a == b,
+                    _ => true,
+                }
+        });
         if let Some(dec) = partner {
             let e2e = match (e2e_summary(ed), e2e_summary(dec)) {
                 (Some(a), Some(b)) => Some(Ratio::of(&a, &b)),

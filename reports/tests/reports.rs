@@ -154,6 +154,18 @@ fn too_few_samples_give_no_verdict() {
     assert!(h.ttft_text.starts_with("no significant difference"), "{}", h.ttft_text);
 }
 
+/// An fp32 encoder-decoder is not paired with an int8 decoder-only of the same pair tag.
+#[test]
+fn different_precisions_are_not_paired() {
+    let mut cells = pair_cells();
+    assert_eq!(analysis::paired(&cells).len(), 4);
+    for c in cells.iter_mut().filter(|c| c.model.kind == "decoder-only") {
+        c.model.precision = Some("int8".into());
+    }
+    assert!(analysis::paired(&cells).is_empty());
+    assert!(analysis::headlines(&cells).is_empty());
+}
+
 #[test]
 fn headline_ratio_and_words() {
     let cells = pair_cells();
