@@ -76,9 +76,25 @@ for fmt in jsonl json csv md; do
   out="$work/r.$fmt"
   flag=(-o "$out")
   for ((i = 1; i <= kills; i++)); do
+    journal=$out
+    [[ $fmt == jsonl ]] || journal="$out.journal.jsonl"
+    before=0
+    [[ -f $journal ]] && before=$(grep -c . "$journal" || true)
     "$bin" "${args[@]}" "${flag[@]}" >/dev/null 2>>"$work/log" &
     pid=$!
-    sleep "$(python3 -c 'import random; print(round(random.uniform(0.2, 2.0), 2))')"
+    if ((i == 1)); then
+      # Anywhere from start-up (runtime, placement, sessions) on.
+      sleep "$(python3 -c 'import random; print(round(random.uniform(0.2, 2.0), 2))')"
+    else
+      # Mid-sweep: once this round has written a record, at a random moment within a cell or two.
+      for ((w = 0; w < 600; w++)); do
+        now=0
+        [[ -f $journal ]] && now=$(grep -c . "$journal" || true)
+        ((now > before)) || ! kill -0 "$pid" 2>/dev/null && break
+        sleep 0.05
+      done
+      sleep "$(python3 -c 'import random; print(round(random.uniform(0.0, 1.0), 2))')"
+    fi
     if ! kill -0 "$pid" 2>/dev/null; then
       wait "$pid" || true
       echo "$fmt round $i: the sweep had already finished"
@@ -90,8 +106,6 @@ for fmt in jsonl json csv md; do
     wait "$pid" 2>/dev/null || code=$?
     check_files "$out" "$fmt"
     flag=(--resume "$out")
-    journal=$out
-    [[ $fmt == jsonl ]] || journal="$out.journal.jsonl"
     on_disk=0
     [[ -f $journal ]] && on_disk=$(grep -c . "$journal" || true)
     echo "$fmt round $i: SIG$sig, exit $code, $on_disk of $expected records on disk, files complete"
