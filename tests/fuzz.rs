@@ -273,7 +273,10 @@ fn results_readers() {
             if let Err(e) = slmbench_reports::read::read_all(std::slice::from_ref(&f1)) {
                 assert!(e.to_string().contains("fuzzed.jsonl"), "error does not name the file: {e}");
             }
-            let _ = slmbench_harness::run::Done::read(&f2);
+            // What `run --resume` reads through: the writer, which locks, parses and cuts a torn tail.
+            if let Err(e) = slmbench_harness::export::ResultsWriter::resume(&f2) {
+                assert!(e.to_string().contains("fuzzed.jsonl"), "error does not name the file: {e}");
+            }
         });
         Ok(())
     });

@@ -88,7 +88,7 @@ fn results_table(cells: &[CellResult]) -> String {
             c.sweep.input_tokens,
             c.sweep.output_tokens,
             fmt_ms(m.ttft_ns.median),
-            m.ttft_ns.ci().map(|(lo, hi)| format!("{}–{}", fmt_ms(lo), fmt_ms(hi))).unwrap_or_else(|| "n too small".into()),
+            slmbench_results::export::markdown::ci_ms(&m.ttft_ns),
             m.encoder_ns.map(|s| fmt_ms(s.median)).unwrap_or_else(|| "–".into()),
             m.itl_ns.map(|s| fmt_ms(s.median)).unwrap_or_else(|| "–".into()),
             m.itl_ns.map(|s| fmt_ms(s.p90)).unwrap_or_else(|| "–".into()),
