@@ -373,13 +373,15 @@ fn genai_exports_through_generate_and_run() {
             let ops = r["model"]["fused_operators"].to_string();
             assert!(ops.contains("GroupQueryAttention") && ops.contains("SkipSimplifiedLayerNormalization"), "{ops}");
             assert_eq!(r["model"]["quantization"].is_string(), precision == "int4");
+            assert_eq!(r["model"]["graph_variant"], "fused", "{}", r["model"]);
             assert!(r["metrics"]["ttft_ns"]["median"].as_f64().unwrap() > 0.0);
         }
     }
 }
 
-/// Observed placement is recorded for every cell; `--strict-placement` (no CPU fallback) passes
-/// with the CPU provider and records every node on the CPU.
+/// A tiny-pair run writes schema 3 with the backend, precision and graph variant read from the
+/// model and the runtime. Observed placement is recorded for every cell; `--strict-placement` (no
+/// CPU fallback) passes with the CPU provider and records every node on the CPU.
 #[test]
 fn placement_is_observed_and_strict_placement_passes_on_the_cpu() {
     let dir = tempfile::tempdir().unwrap();
@@ -397,6 +399,11 @@ fn placement_is_observed_and_strict_placement_passes_on_the_cpu() {
             std::fs::read_to_string(&results).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(recs.len(), 2);
         for r in &recs {
+            assert_eq!(r["schema_version"], 3);
+            assert_eq!(r["settings"]["backend"], "onnxruntime");
+            assert_eq!(r["settings"]["backend_version"], r["context"]["ort_version"]);
+            assert_eq!(r["model"]["precision"], "fp32");
+            assert_eq!(r["model"]["graph_variant"], "plain");
             let p = &r["placement"];
             assert_eq!(p["main_provider"], "CPUExecutionProvider", "{p}");
             assert_eq!(p["cpu_node_share"], 1.0, "{p}");

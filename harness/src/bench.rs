@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use crate::context::{self, Context};
 use crate::error::HarnessError;
-use crate::generate::{Generation, Prompt};
-use crate::results::{self, CellResult, Metrics, ModelInfo, Repetitions, Samples, SweepPoint};
-use crate::session::LoadedModel;
+use crate::backend::Generator;
+use crate::generation::{Generation, Prompt};
+use crate::results::{self, CellResult, Metrics, ModelInfo, Repetitions, Samples, Settings, SweepPoint};
 use crate::stats::{Policy, StopReason, Summary};
 
 fn median(v: &[f64]) -> f64 {
@@ -52,12 +52,14 @@ pub(crate) fn signalled(stop: &AtomicUsize) -> Option<usize> {
     }
 }
 
-/// Runs one cell on a loaded model. `stop` (a signal number, 0 for none) is checked after every
-/// repetition: a measured cell then ends as `Interrupted`, one still warming up as an error.
+/// Runs one cell on a loaded model of any backend; `settings` are what the record says it ran
+/// with. `stop` (a signal number, 0 for none) is checked after every repetition: a measured cell
+/// then ends as `Interrupted`, one still warming up as an error.
 #[allow(clippy::too_many_arguments)]
 pub fn measure(
-    model: &mut LoadedModel,
+    model: &mut dyn Generator,
     info: &ModelInfo,
+    settings: &Settings,
     sweep: &SweepPoint,
     prompt: &Prompt,
     policy: &Policy,
@@ -135,18 +137,16 @@ pub fn measure(
         e2e_tokens_per_s_batch: median(&e2e) * b,
         prefill_tokens_per_s: median(&prefill),
         prefill_tokens_per_s_batch: median(&prefill) * b,
-        session_load_ns: model.load_ns,
+        session_load_ns: model.load_ns(),
         peak_rss_bytes: context::peak_rss_bytes(),
         harness_overhead_ratio: (inside > 0).then(|| outside as f64 / inside as f64),
         estimated_memory_bytes: None,
     };
-    // Registration fails rather than fall back, so the provider used is the one requested.
-    let settings = results::requested_settings(&model.settings);
     Ok(CellResult {
         schema_version: results::SCHEMA_VERSION,
-        cell_id: results::cell_id(info, &context.ort_version, &settings, sweep),
+        cell_id: results::cell_id(info, settings.backend_version.as_deref().unwrap_or(""), settings, sweep),
         model: info.clone(),
-        settings,
+        settings: settings.clone(),
         sweep: sweep.clone(),
         repetitions: Repetitions { warmup: policy.warmup, measured: runs.len(), stop_reason, wall_ns },
         metrics,

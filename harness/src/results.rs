@@ -2,10 +2,13 @@
 
 pub use slmbench_results::schema::*;
 
-/// Settings of a cell as requested: before any session exists, and as recorded after it ran
-/// (providers are registered with `error_on_failure`, so none falls back to another).
-pub fn requested_settings(s: &crate::session::SessionSettings) -> Settings {
+/// Settings of a cell on `backend` (at `version`) as requested: before any session exists, and as
+/// recorded after it ran (providers are registered with `error_on_failure`, so none falls back to
+/// another; where nodes actually ran is the cell's observed `placement`).
+pub fn requested_settings(backend: &str, version: &str, s: &crate::session::SessionSettings) -> Settings {
     Settings {
+        backend: backend.to_string(),
+        backend_version: Some(version.to_string()),
         ep_requested: s.ep,
         ep_used: s.ep,
         ep_options: s.ep_options.clone(),

@@ -7,24 +7,25 @@ pub use crate::resume::Done;
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::backend;
 use crate::bench::{self, Stop, signalled};
 use crate::context;
-use crate::entry::model_info;
 use crate::ep::{Ep, EpOption};
 use crate::error::HarnessError;
 use crate::export::{ResultsWriter, Written};
-use crate::generate::Prompt;
+use crate::generation::Prompt;
 use crate::guard;
-use crate::layout::{self, DecoderChoice};
+use crate::layout::DecoderChoice;
 use crate::progress::Bar;
-use crate::results::{self, CellResult, FailedCell, FailureKind, SweepPoint};
-use crate::runtime;
-use crate::session::{LoadedModel, OptLevel, SessionSettings};
+use crate::results::{self, CellResult, FailedCell, FailureKind, ModelInfo, SweepPoint};
+use crate::session::{OptLevel, SessionSettings};
 use crate::stats::{Policy, StopReason};
 
 /// Everything a sweep needs, validated.
 #[derive(Debug, Clone)]
 pub struct RunPlan {
+    /// The backend's name (see [`backend::all`]).
+    pub backend: String,
     pub models: Vec<ModelEntry>,
     pub eps: Vec<Ep>,
     pub ep_options: Vec<EpOption>,
@@ -82,25 +83,82 @@ impl RunPlan {
             Some(ids) => vec![ids.len()],
             None => self.input_tokens.clone(),
         };
+        let backend = backend::find(&self.backend)?;
+        let (p, n) = (inputs.iter().max().copied().unwrap_or(0), self.output_tokens.iter().max().copied().unwrap_or(0));
         for m in &self.models {
-            let files = layout::detect_with(&m.dir, self.decoder)?;
-            let cfg = layout::read_config(&m.dir)?;
-            let (p, n) =
-                (inputs.iter().max().copied().unwrap_or(0), self.output_tokens.iter().max().copied().unwrap_or(0));
-            cfg.check_positions(files.layout.is_encoder_decoder(), p, n)
-                .map_err(|e| HarnessError::BadInput(format!("{}: {e}; lower -p/-n", m.name)))?;
-            if let (Some(ids), Some(v)) = (&self.prompt_ids, cfg.vocab_size)
-                && let Some(bad) = ids.iter().find(|&&i| i < 0 || i as usize >= v)
-            {
-                return Err(HarnessError::BadInput(format!(
-                    "--prompt-ids: {bad} is outside {}'s vocabulary (0..{v})",
-                    m.name
-                )));
-            }
+            backend.check(m, self.decoder, p, n, self.prompt_ids.as_deref())?;
         }
         crate::ep::check_options(&self.ep_options)?;
-        runtime::environment()?;
+        backend.version()?;
         Ok(())
+    }
+
+    /// Every cell of this shard, in sweep order, grouped by session (model, provider, threads),
+    /// each with its id: a pure function of the plan and the models' descriptions (`infos`, in
+    /// the order of `models`), so tests can walk a sweep without loading anything. The same cell
+    /// twice (the same model given twice, a value repeated) is refused, naming both.
+    pub fn blocks(&self, backend: &str, version: &str, infos: &[ModelInfo]) -> Result<Vec<Block>, HarnessError> {
+        let prompts: Vec<Option<&Vec<i64>>> = match &self.prompt_ids {
+            Some(ids) => vec![Some(ids)],
+            None => self.input_tokens.iter().map(|_| None).collect(),
+        };
+        let mut blocks: Vec<Block> = Vec::new();
+        let mut index = 0usize;
+        let mut planned: HashMap<String, &str> = HashMap::new();
+        for (mi, info) in infos.iter().enumerate() {
+            for &ep in &self.eps {
+                for &threads in &self.threads {
+                    let settings = SessionSettings {
+                        ep,
+                        ep_options: self.ep_options.clone(),
+                        threads,
+                        opt_level: self.opt_level,
+                        spinning: self.spinning,
+                        strict_placement: self.strict_placement,
+                    };
+                    let requested = results::requested_settings(backend, version, &settings);
+                    let mut cells = Vec::new();
+                    for &batch in &self.batches {
+                        for (pi, given) in prompts.iter().enumerate() {
+                            for &n in &self.output_tokens {
+                                index += 1;
+                                if !self.in_shard(index - 1) {
+                                    continue;
+                                }
+                                let sweep = SweepPoint {
+                                    batch,
+                                    input_tokens: given.map(|ids| ids.len()).unwrap_or(self.input_tokens[pi]),
+                                    output_tokens: n,
+                                    stop_at_eos: self.stop_at_eos,
+                                    prompt_seed: given.is_none().then_some(self.seed),
+                                };
+                                let id = results::cell_id(info, version, &requested, &sweep);
+                                if let Some(first) = planned.insert(id.clone(), &info.name) {
+                                    return Err(HarnessError::BadInput(if first == info.name.as_str() {
+                                        format!(
+                                            "{first} {ep} t{threads} b{batch} p{} n{n} appears twice in the sweep; \
+                                             give each model and each value of -p, -n, -b, -t and --ep once",
+                                            sweep.input_tokens
+                                        )
+                                    } else {
+                                        format!(
+                                            "{first} and {} are the same model (identical files, sha256 {}); give it once",
+                                            info.name,
+                                            info.content_sha256.as_deref().unwrap_or("?")
+                                        )
+                                    }));
+                                }
+                                cells.push(PlannedCell { prompt: pi, sweep, id });
+                            }
+                        }
+                    }
+                    if !cells.is_empty() {
+                        blocks.push(Block { model: mi, settings, requested, cells });
+                    }
+                }
+            }
+        }
+        Ok(blocks)
     }
 
     /// The results writer this plan asks for: a new file (refused if one with results is there,
@@ -135,75 +193,21 @@ impl RunPlan {
             ));
         }
         let stop_signal = &*stop.signal;
-        let infos = self.models.iter().map(|m| model_info(m, self.decoder)).collect::<Result<Vec<_>, _>>()?;
-        let prompts: Vec<Option<Vec<i64>>> = match &self.prompt_ids {
-            Some(ids) => vec![Some(ids.clone())],
-            None => self.input_tokens.iter().map(|_| None).collect(),
-        };
-        // Every cell of this shard, in sweep order, grouped by session (model, provider, threads).
-        let mut blocks: Vec<Block> = Vec::new();
-        let mut index = 0usize;
-        // The same model given twice (`--preset` and `--model`, `--pair X,X`) would measure the
-        // same cells twice into one file: refused, naming both.
-        let mut planned: HashMap<String, &str> = HashMap::new();
-        for (mi, info) in infos.iter().enumerate() {
-            for &ep in &self.eps {
-                for &threads in &self.threads {
-                    let settings = SessionSettings {
-                        ep,
-                        ep_options: self.ep_options.clone(),
-                        threads,
-                        opt_level: self.opt_level,
-                        spinning: self.spinning,
-                        strict_placement: self.strict_placement,
-                    };
-                    let requested = results::requested_settings(&settings);
-                    let mut cells = Vec::new();
-                    for &batch in &self.batches {
-                        for (pi, given) in prompts.iter().enumerate() {
-                            for &n in &self.output_tokens {
-                                index += 1;
-                                if !self.in_shard(index - 1) {
-                                    continue;
-                                }
-                                let sweep = SweepPoint {
-                                    batch,
-                                    input_tokens: given.as_ref().map(|ids| ids.len()).unwrap_or(self.input_tokens[pi]),
-                                    output_tokens: n,
-                                    stop_at_eos: self.stop_at_eos,
-                                    prompt_seed: given.is_none().then_some(self.seed),
-                                };
-                                let id = results::cell_id(info, &context.ort_version, &requested, &sweep);
-                                if let Some(first) = planned.insert(id.clone(), &info.name) {
-                                    return Err(HarnessError::BadInput(if first == info.name.as_str() {
-                                        format!(
-                                            "{first} {ep} t{threads} b{batch} p{} n{n} appears twice in the sweep; \
-                                             give each model and each value of -p, -n, -b, -t and --ep once",
-                                            sweep.input_tokens
-                                        )
-                                    } else {
-                                        format!(
-                                            "{first} and {} are the same model (identical files, sha256 {}); give it once",
-                                            info.name,
-                                            info.content_sha256.as_deref().unwrap_or("?")
-                                        )
-                                    }));
-                                }
-                                if done.skip(&id, self.retry_failed) {
-                                    outcome.skipped += 1;
-                                    outcome.skipped_failed += usize::from(done.ids[&id]);
-                                    continue;
-                                }
-                                cells.push((pi, sweep));
-                            }
-                        }
-                    }
-                    if !cells.is_empty() {
-                        blocks.push(Block { model: mi, settings, cells });
-                    }
+        let backend = backend::find(&self.backend)?;
+        let version = backend.version()?;
+        let infos = self.models.iter().map(|m| backend.describe(m, self.decoder)).collect::<Result<Vec<_>, _>>()?;
+        let mut blocks = self.blocks(backend.name(), &version, &infos)?;
+        for block in &mut blocks {
+            block.cells.retain(|c| {
+                let skip = done.skip(&c.id, self.retry_failed);
+                if skip {
+                    outcome.skipped += 1;
+                    outcome.skipped_failed += usize::from(done.ids[&c.id]);
                 }
-            }
+                !skip
+            });
         }
+        blocks.retain(|b| !b.cells.is_empty());
         if self.resume.is_some() && !done.ids.is_empty() && outcome.skipped == 0 {
             outcome.notes.push(format!(
                 "none of the {} records in {} belongs to this sweep (other models, settings or runtime?); \
@@ -230,21 +234,20 @@ impl RunPlan {
                     entry.name, block.settings.ep, block.settings.threads, s.batch, s.input_tokens, s.output_tokens
                 )
             };
-            let requested = results::requested_settings(&block.settings);
             let fail = |writer: &mut ResultsWriter,
                         bar: &mut Bar,
-                        sweep: &SweepPoint,
+                        cell: &PlannedCell,
                         kind: FailureKind,
                         error: String|
              -> Result<(), HarnessError> {
-                bar.fail_cell(&label(sweep), &error);
+                bar.fail_cell(&label(&cell.sweep), &error);
                 let f = FailedCell {
                     schema_version: results::SCHEMA_VERSION,
-                    cell_id: results::cell_id(info, &context.ort_version, &requested, sweep),
+                    cell_id: cell.id.clone(),
                     status: results::FAILED.into(),
                     model: info.clone(),
-                    settings: requested.clone(),
-                    sweep: sweep.clone(),
+                    settings: block.requested.clone(),
+                    sweep: cell.sweep.clone(),
                     failure: kind,
                     error,
                     context: context.clone(),
@@ -258,8 +261,8 @@ impl RunPlan {
             if let Some(avail) = available {
                 let need = guard::Estimate { weights: guard::weights(info.bytes_on_disk), ..Default::default() };
                 if let Some(why) = guard::check(&format!("loading {}", entry.name), &need, avail) {
-                    for (_, sweep) in &block.cells {
-                        fail(&mut writer, &mut bar, sweep, FailureKind::Memory, why.clone())?;
+                    for cell in &block.cells {
+                        fail(&mut writer, &mut bar, cell, FailureKind::Memory, why.clone())?;
                     }
                     continue;
                 }
@@ -274,16 +277,16 @@ impl RunPlan {
                 context::test_pause("LOAD");
                 // Placement first, in profiled sessions of its own, dropped before the timed ones
                 // are created (and before the peak-memory mark is reset for them).
-                let placement = catch(|| crate::placement::observe(&entry.dir, &block.settings, self.decoder));
+                let placement = catch(|| backend.placement(&entry.dir, &block.settings, self.decoder));
                 context::reset_peak_rss();
-                (placement, catch(|| LoadedModel::load_with(&entry.dir, &block.settings, self.decoder)))
+                (placement, catch(|| backend.load(&entry.dir, &block.settings, self.decoder)))
             });
             let placement = match (placement, &loaded) {
                 (Ok(p), _) => Some(p),
                 (Err((_, e)), Ok(_)) if self.strict_placement => {
                     let why = format!("--strict-placement: the placement could not be observed: {e}");
-                    for (_, sweep) in &block.cells {
-                        fail(&mut writer, &mut bar, sweep, FailureKind::Provider, why.clone())?;
+                    for cell in &block.cells {
+                        fail(&mut writer, &mut bar, cell, FailureKind::Provider, why.clone())?;
                     }
                     continue;
                 }
@@ -309,8 +312,8 @@ impl RunPlan {
                     .collect();
                 if !elsewhere.is_empty() {
                     let why = format!("--strict-placement: {} instead of {want}", elsewhere.join(", "));
-                    for (_, sweep) in &block.cells {
-                        fail(&mut writer, &mut bar, sweep, FailureKind::Provider, why.clone())?;
+                    for cell in &block.cells {
+                        fail(&mut writer, &mut bar, cell, FailureKind::Provider, why.clone())?;
                     }
                     continue;
                 }
@@ -318,41 +321,45 @@ impl RunPlan {
             let mut model = match loaded {
                 Ok(m) => m,
                 Err((kind, error)) => {
-                    for (_, sweep) in &block.cells {
-                        fail(&mut writer, &mut bar, sweep, kind, error.clone())?;
+                    for cell in &block.cells {
+                        fail(&mut writer, &mut bar, cell, kind, error.clone())?;
                     }
                     continue;
                 }
             };
-            for (pi, sweep) in &block.cells {
+            for cell in &block.cells {
+                let sweep = &cell.sweep;
                 if let Some(s) = signalled(stop_signal) {
                     outcome.interrupted = Some(s);
                     break 'blocks;
                 }
-                let need = guard::cell(
-                    &model.geometry,
-                    &model.config,
-                    model.files.layout.is_encoder_decoder(),
-                    sweep.batch,
-                    sweep.input_tokens,
-                    sweep.output_tokens,
-                );
+                let need = model.memory_need(sweep.batch, sweep.input_tokens, sweep.output_tokens);
                 // The weights are loaded by now, so what is available already excludes them.
                 if let Some(avail) = available.and_then(|_| guard::available_memory())
                     && let Some(why) = guard::check(&label(sweep), &need, avail)
                 {
                     let why = format!("{why} (weights already loaded)");
-                    fail(&mut writer, &mut bar, sweep, FailureKind::Memory, why)?;
+                    fail(&mut writer, &mut bar, cell, FailureKind::Memory, why)?;
                     continue;
                 }
                 let estimate = guard::weights(info.bytes_on_disk).saturating_add(need.total());
-                let prompt = match &prompts[*pi] {
+                let prompt = match &self.prompt_ids {
                     Some(ids) => Prompt::repeated(ids, sweep.batch),
-                    None => Prompt::synthetic(self.seed, sweep.batch, sweep.input_tokens, model.geometry.vocab_size),
+                    None => Prompt::synthetic(self.seed, sweep.batch, sweep.input_tokens, model.vocab_size()),
                 };
                 bar.start_cell(label(sweep));
                 let measured = catch(|| {
-                    bench::measure(&mut model, info, sweep, &prompt, &self.policy, &context, &mut bar, stop_signal)
+                    bench::measure(
+                        &mut *model,
+                        info,
+                        &block.requested,
+                        sweep,
+                        &prompt,
+                        &self.policy,
+                        &context,
+                        &mut bar,
+                        stop_signal,
+                    )
                 });
                 let measured = measured.map(|mut c| {
                     c.metrics.estimated_memory_bytes = Some(estimate);
@@ -390,7 +397,7 @@ impl RunPlan {
                         bar.note(&format!("interrupted during warm-up of {}; --resume measures it", label(sweep)));
                         break 'blocks;
                     }
-                    Err((kind, error)) => fail(&mut writer, &mut bar, sweep, kind, error)?,
+                    Err((kind, error)) => fail(&mut writer, &mut bar, cell, kind, error)?,
                 }
             }
         }
@@ -421,10 +428,24 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
-struct Block {
-    model: usize,
-    settings: SessionSettings,
-    cells: Vec<(usize, SweepPoint)>,
+/// The cells of one session (model, provider, threads), in sweep order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    /// Index into the plan's `models`.
+    pub model: usize,
+    pub settings: SessionSettings,
+    /// The settings its records carry.
+    pub requested: results::Settings,
+    pub cells: Vec<PlannedCell>,
+}
+
+/// One cell of a sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedCell {
+    /// Index into the input lengths (or 0 with `--prompt-ids`).
+    pub prompt: usize,
+    pub sweep: SweepPoint,
+    pub id: String,
 }
 
 fn kind_of(e: &HarnessError) -> FailureKind {

@@ -110,17 +110,21 @@ pub fn paired(cells: &[CellResult]) -> Vec<PairedCell<'_>> {
     for ed in cells.iter().filter(|c| c.model.kind == "encoder-decoder") {
         let Some(tag) = &ed.model.pair else { continue };
         let p = point(ed);
-        // Same pair tag, point (provider, threads, lengths) and weight precision where both
-        // records say it: an fp32 encoder-decoder is never set against an int8 decoder-only.
+        // Same pair tag, backend, point (provider, threads, lengths), and weight precision and
+        // graph variant where both records say them: an fp32 encoder-decoder is never set against
+        // an int8 decoder-only, nor a plain graph against a fused one.
+        let same = |a: &Option<String>, b: &Option<String>| match (a, b) {
+            // Older records do not say; they pair as before.
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
         let partner = cells.iter().find(|c| {
             c.model.kind == "decoder-only"
                 && c.model.pair.as_ref() == Some(tag)
                 && point(c) == p
-                && match (&c.model.precision, &ed.model.precision) {
-                    // Older records do not say; they pair as before.
-                    (Some(a), Some(b)) => a == b,
-                    _ => true,
-                }
+                && c.settings.backend == ed.settings.backend
+                && same(&c.model.precision, &ed.model.precision)
+                && same(&c.model.graph_variant, &ed.model.graph_variant)
         });
         if let Some(dec) = partner {
             let e2e = match (e2e_summary(ed), e2e_summary(dec)) {

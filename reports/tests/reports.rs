@@ -49,8 +49,11 @@ fn cell(kind: &str, p: usize, n: usize, ttft_ms: &[f64], itl_ms: f64) -> CellRes
         precision: Some("fp32".into()),
         quantization: None,
         fused_operators: vec![],
+        graph_variant: Some("plain".into()),
     };
     let settings = Settings {
+        backend: "onnxruntime".into(),
+        backend_version: Some("1.31.1".into()),
         ep_requested: Ep::Cpu,
         ep_used: Ep::Cpu,
         ep_options: vec![],
@@ -164,6 +167,21 @@ fn different_precisions_are_not_paired() {
     }
     assert!(analysis::paired(&cells).is_empty());
     assert!(analysis::headlines(&cells).is_empty());
+}
+
+/// Nor a plain graph with a fused one, nor cells of two backends.
+#[test]
+fn different_graph_variants_or_backends_are_not_paired() {
+    let mut cells = pair_cells();
+    for c in cells.iter_mut().filter(|c| c.model.kind == "decoder-only") {
+        c.model.graph_variant = Some("fused".into());
+    }
+    assert!(analysis::paired(&cells).is_empty());
+    let mut cells = pair_cells();
+    for c in cells.iter_mut().filter(|c| c.model.kind == "decoder-only") {
+        c.settings.backend = "candle".into();
+    }
+    assert!(analysis::paired(&cells).is_empty());
 }
 
 #[test]

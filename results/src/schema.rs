@@ -43,10 +43,30 @@ pub struct ModelInfo {
     /// Fused `com.microsoft` operators in the graphs (empty: standard ONNX operators only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fused_operators: Vec<String>,
+    /// `plain` (standard ONNX operators only) or `fused` (fused runtime operators present), read
+    /// from the graphs; reports pair models of the same variant only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph_variant: Option<String>,
+}
+
+/// The graph variant of a model with these fused operators: `plain` or `fused`.
+pub fn graph_variant(fused_operators: &[String]) -> &'static str {
+    if fused_operators.is_empty() { "plain" } else { "fused" }
+}
+
+/// The backend of records written before the field existed.
+fn onnxruntime() -> String {
+    "onnxruntime".into()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
+    /// The inference runtime (`onnxruntime`); records older than the field were all ONNX Runtime.
+    #[serde(default = "onnxruntime")]
+    pub backend: String,
+    /// Its version (for ONNX Runtime also in `context.ort_version`); part of the cell id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_version: Option<String>,
     pub ep_requested: Ep,
     /// The provider the sessions were created with (registration fails rather than fall back).
     pub ep_used: Ep,
@@ -297,13 +317,14 @@ pub fn content_sha256(dir: &std::path::Path) -> Result<String, crate::error::Res
 }
 
 /// FNV-1a over what identifies a cell, as 16 hex digits: the model's content (not its path),
-/// layout, runtime version, requested provider and options, session settings and sweep point.
-pub fn cell_id(model: &ModelInfo, ort_version: &str, settings: &Settings, sweep: &SweepPoint) -> String {
+/// layout, backend and its version, requested provider and options, session settings and sweep
+/// point. (ONNX Runtime's name is left out of the key, so ids from before backends existed stay.)
+pub fn cell_id(model: &ModelInfo, backend_version: &str, settings: &Settings, sweep: &SweepPoint) -> String {
     let content = model.content_sha256.as_deref().unwrap_or(&model.dir);
     let key = serde_json::json!([
         content,
         model.layout,
-        ort_version,
+        backend_version,
         settings.ep_requested,
         settings.ep_options,
         settings.threads,
@@ -311,12 +332,10 @@ pub fn cell_id(model: &ModelInfo, ort_version: &str, settings: &Settings, sweep:
         settings.intra_op_spinning,
         sweep
     ]);
-    // Only when set, so that ids of cells measured before the option existed stay the same.
-    let key = if settings.strict_placement {
-        serde_json::json!([key, "strict-placement"]).to_string()
-    } else {
-        key.to_string()
-    };
+    // Only when set, so that ids of cells measured before these existed stay the same.
+    let key = if settings.strict_placement { serde_json::json!([key, "strict-placement"]) } else { key };
+    let key = if settings.backend != "onnxruntime" { serde_json::json!([key, settings.backend]) } else { key };
+    let key = key.to_string();
     let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3));
     format!("{h:016x}")
 }

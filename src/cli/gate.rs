@@ -220,6 +220,7 @@ fn rerun_cell(c: &slmbench_harness::results::CellResult) -> Result<slmbench_harn
     };
     let tmp = std::env::temp_dir().join(format!("slmbench-confirm-{}.jsonl", std::process::id()));
     let plan = RunPlan {
+        backend: c.settings.backend.clone(),
         models: vec![ModelEntry {
             dir: PathBuf::from(&c.model.dir),
             name: c.model.name.clone(),

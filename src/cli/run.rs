@@ -46,6 +46,9 @@ pub(super) struct RunArgs {
     /// Intra-op threads (default: the logical cores).
     #[arg(short = 't', long = "threads", env = "SLMBENCH_THREADS")]
     threads: Option<String>,
+    /// Inference runtime (backend) to measure with.
+    #[arg(long, default_value = "onnxruntime", value_parser = backend_names(), env = "SLMBENCH_BACKEND")]
+    backend: String,
     /// Execution providers: cpu, cuda, tensorrt, qnn, nnapi, coreml, directml, openvino, xnnpack.
     #[arg(long, default_value = "cpu", env = "SLMBENCH_EP")]
     ep: String,
@@ -113,6 +116,11 @@ pub(super) struct RunArgs {
     /// Run cells the memory guard refuses (its estimate exceeds the available memory).
     #[arg(long)]
     force: bool,
+}
+
+/// The names `--backend` accepts: every backend of this build.
+fn backend_names() -> clap::builder::PossibleValuesParser {
+    slmbench_harness::backend::all().iter().map(|b| b.name()).collect::<Vec<_>>().into()
 }
 
 /// Builds a preset into the cache unless it is already there.
@@ -326,6 +334,7 @@ fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<String>)> {
     }
     let tokens_why = "tokens per sequence; the model's own position limit is checked too";
     let plan = RunPlan {
+        backend: a.backend.clone(),
         eps,
         ep_options,
         threads,

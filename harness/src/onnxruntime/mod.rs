@@ -1,0 +1,140 @@
+//! The ONNX Runtime backend: fetching and loading the runtime, execution providers, model
+//! layouts (Optimum, onnxruntime-genai), sessions and the generation loops, behind
+//! [`crate::backend::Backend`].
+
+pub mod ep;
+pub mod generate;
+pub mod genai;
+pub mod graph_info;
+pub mod layout;
+pub mod onnx;
+pub mod placement;
+pub mod runtime;
+pub mod session;
+
+use std::path::Path;
+
+use slmbench_results::ep::Ep;
+use slmbench_results::placement::Placement;
+
+use crate::backend::{Backend, Generator};
+use crate::error::HarnessError;
+use crate::generate::{Generation, Prompt};
+use crate::guard::{self, Estimate};
+use crate::layout::DecoderChoice;
+use crate::results::{self, ModelInfo};
+use crate::run::ModelEntry;
+use crate::session::{LoadedModel, SessionSettings};
+
+/// ONNX Runtime, loaded at run time (see [`runtime`]).
+pub struct OnnxRuntime;
+
+/// The name results record for this backend.
+pub const NAME: &str = "onnxruntime";
+
+impl Backend for OnnxRuntime {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn version(&self) -> Result<String, HarnessError> {
+        Ok(runtime::version()?.to_string())
+    }
+
+    fn providers(&self) -> Result<Vec<Ep>, HarnessError> {
+        let offered = runtime::available_providers()?;
+        Ok(slmbench_results::ep::ALL.into_iter().filter(|e| offered.iter().any(|o| o == e.runtime_name())).collect())
+    }
+
+    fn describe(&self, entry: &ModelEntry, decoder: DecoderChoice) -> Result<ModelInfo, HarnessError> {
+        let files = layout::detect_with(&entry.dir, decoder)?;
+        let manifest: Option<serde_json::Value> =
+            std::fs::read(entry.dir.join("manifest.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        // slmbench's own builds are fp32 with standard operators (their manifest says so); anything
+        // else is read from its graphs.
+        let graph = match &manifest {
+            Some(_) => graph_info::GraphInfo { precision: Some("fp32".into()), ..Default::default() },
+            None => {
+                let mut paths: Vec<&Path> = files.encoder.iter().map(|p| p.as_path()).collect();
+                paths.push(&files.first);
+                if files.next != files.first {
+                    paths.push(&files.next);
+                }
+                graph_info::read(&paths).unwrap_or_default()
+            }
+        };
+        Ok(ModelInfo {
+            name: entry.name.clone(),
+            dir: entry.dir.display().to_string(),
+            kind: if files.layout.is_encoder_decoder() { "encoder-decoder" } else { "decoder-only" }.into(),
+            layout: files.layout,
+            params: manifest.and_then(|m| m["params"]["total"].as_u64()),
+            bytes_on_disk: session::model_bytes(&entry.dir),
+            pair: entry.pair.clone(),
+            content_sha256: Some(results::content_sha256(&entry.dir)?),
+            precision: graph.precision,
+            quantization: graph.quantization,
+            graph_variant: Some(results::graph_variant(&graph.fused_operators).to_string()),
+            fused_operators: graph.fused_operators,
+        })
+    }
+
+    fn check(
+        &self,
+        entry: &ModelEntry,
+        decoder: DecoderChoice,
+        prompt: usize,
+        new: usize,
+        prompt_ids: Option<&[i64]>,
+    ) -> Result<(), HarnessError> {
+        let files = layout::detect_with(&entry.dir, decoder)?;
+        let cfg = layout::read_config(&entry.dir)?;
+        cfg.check_positions(files.layout.is_encoder_decoder(), prompt, new)
+            .map_err(|e| HarnessError::BadInput(format!("{}: {e}; lower -p/-n", entry.name)))?;
+        if let (Some(ids), Some(v)) = (prompt_ids, cfg.vocab_size)
+            && let Some(bad) = ids.iter().find(|&&i| i < 0 || i as usize >= v)
+        {
+            return Err(HarnessError::BadInput(format!(
+                "--prompt-ids: {bad} is outside {}'s vocabulary (0..{v})",
+                entry.name
+            )));
+        }
+        Ok(())
+    }
+
+    fn load(
+        &self,
+        dir: &Path,
+        settings: &SessionSettings,
+        decoder: DecoderChoice,
+    ) -> Result<Box<dyn Generator>, HarnessError> {
+        Ok(Box::new(LoadedModel::load_with(dir, settings, decoder)?))
+    }
+
+    fn placement(
+        &self,
+        dir: &Path,
+        settings: &SessionSettings,
+        decoder: DecoderChoice,
+    ) -> Result<Placement, HarnessError> {
+        placement::observe(dir, settings, decoder)
+    }
+}
+
+impl Generator for LoadedModel {
+    fn generate(&mut self, prompt: &Prompt, new_tokens: usize, stop_at_eos: bool) -> Result<Generation, HarnessError> {
+        LoadedModel::generate(self, prompt, new_tokens, stop_at_eos)
+    }
+
+    fn load_ns(&self) -> u64 {
+        self.load_ns
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.geometry.vocab_size
+    }
+
+    fn memory_need(&self, batch: usize, prompt: usize, new: usize) -> Estimate {
+        guard::cell(&self.geometry, &self.config, self.files.layout.is_encoder_decoder(), batch, prompt, new)
+    }
+}
