@@ -9,11 +9,7 @@ use crate::error::HarnessError;
 use crate::backend::Generator;
 use crate::generation::{Generation, Prompt};
 use crate::results::{self, CellResult, Metrics, ModelInfo, Repetitions, Samples, Settings, SweepPoint};
-use crate::stats::{Policy, StopReason, Summary};
-
-fn median(v: &[f64]) -> f64 {
-    Summary::of(v).map(|s| s.median).unwrap_or(f64::NAN)
-}
+use crate::stats::{Policy, StopReason, Summary, median};
 
 /// Reports progress of repetitions (the CLI draws it).
 pub trait Progress {

@@ -6,6 +6,7 @@
 //! sentence calls one model sooner or faster unless the whole interval lies on one side of 1.
 
 use serde::Serialize;
+use slmbench_results::metric::Metric;
 use slmbench_results::schema::CellResult;
 use slmbench_results::stats::Summary;
 
@@ -46,21 +47,6 @@ impl Ratio {
             Some(_) => Side::Spans,
         }
     }
-}
-
-/// End-to-end tokens/s of each repetition, N / (TTFT + Σ ITL), from the raw samples.
-pub fn e2e_samples(c: &CellResult) -> Vec<f64> {
-    let n = c.output_token_ids.first().map(|r| r.len()).unwrap_or(c.sweep.output_tokens) as f64;
-    c.samples
-        .ttft_ns
-        .iter()
-        .zip(&c.samples.itl_ns)
-        .map(|(&t, itl)| n / ((t + itl.iter().sum::<u64>()) as f64 / 1e9))
-        .collect()
-}
-
-pub fn e2e_summary(c: &CellResult) -> Option<Summary> {
-    Summary::of(&e2e_samples(c))
 }
 
 /// What identifies a cell within a model: where it ran and the sweep point.
@@ -127,7 +113,7 @@ pub fn paired(cells: &[CellResult]) -> Vec<PairedCell<'_>> {
                 && same(&c.model.graph_variant, &ed.model.graph_variant)
         });
         if let Some(dec) = partner {
-            let e2e = match (e2e_summary(ed), e2e_summary(dec)) {
+            let e2e = match (Metric::E2eTokensPerS.summary(ed), Metric::E2eTokensPerS.summary(dec)) {
                 (Some(a), Some(b)) => Some(Ratio::of(&a, &b)),
                 _ => None,
             };

@@ -6,10 +6,11 @@
 //! of no change, and "n too small" when either side has too few samples for an interval.
 
 use serde::Serialize;
+use slmbench_results::metric::{Metric, Unit};
 use slmbench_results::schema::CellResult;
 use slmbench_results::stats::Summary;
 
-use crate::analysis::{Point, Ratio, Side, e2e_summary, point, point_name};
+use crate::analysis::{Point, Ratio, Side, point, point_name};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -36,9 +37,10 @@ impl Verdict {
 pub struct Change {
     pub model: String,
     pub point: Point,
-    pub metric: &'static str,
+    /// The metric's name with its unit (`ttft_ms`, `e2e_tokens_per_s`).
+    pub metric: String,
     /// Unit of `base` and `current` (`ms`, `tokens/s`): the one the metric's name ends in.
-    pub unit: &'static str,
+    pub unit: Unit,
     pub base: f64,
     pub current: f64,
     /// current / base − 1, with its interval (null: n too small).
@@ -63,14 +65,8 @@ fn describe(k: &(String, Point)) -> String {
     point_name(&k.0, &k.1)
 }
 
-fn change(
-    model: &str,
-    p: &Point,
-    metric: &'static str,
-    base: &Summary,
-    cur: &Summary,
-    lower_is_better: bool,
-) -> Change {
+fn change(model: &str, p: &Point, metric: Metric, base: &Summary, cur: &Summary) -> Change {
+    let lower_is_better = metric.lower_is_better();
     let r = Ratio::of(cur, base);
     let verdict = match r.side() {
         Side::Below if lower_is_better => Verdict::Faster,
@@ -81,12 +77,12 @@ fn change(
         Side::NTooSmall => Verdict::NTooSmall,
     };
     // Latencies are kept in ns and reported in ms, as their names say.
-    let (unit, scale) = if metric.ends_with("_ms") { ("ms", 1e-6) } else { ("tokens/s", 1.0) };
+    let scale = metric.scale();
     Change {
         model: model.to_string(),
         point: p.clone(),
-        metric,
-        unit,
+        metric: metric.name_with_unit(),
+        unit: metric.unit(),
         base: base.median * scale,
         current: cur.median * scale,
         change: r.value - 1.0,
@@ -104,12 +100,10 @@ pub fn compare(base: &[CellResult], current: &[CellResult]) -> Comparison {
             out.only_in_base.push(describe(&k));
             continue;
         };
-        out.changes.push(change(&k.0, &k.1, "ttft_ms", &b.metrics.ttft_ns, &c.metrics.ttft_ns, true));
-        if let (Some(bi), Some(ci)) = (&b.metrics.itl_ns, &c.metrics.itl_ns) {
-            out.changes.push(change(&k.0, &k.1, "itl_ms", bi, ci, true));
-        }
-        if let (Some(be), Some(ce)) = (e2e_summary(b), e2e_summary(c)) {
-            out.changes.push(change(&k.0, &k.1, "e2e_tokens_per_s", &be, &ce, false));
+        for m in Metric::HEADLINE {
+            if let (Some(bs), Some(cs)) = (m.summary(b), m.summary(c)) {
+                out.changes.push(change(&k.0, &k.1, m, &bs, &cs));
+            }
         }
     }
     for c in current {

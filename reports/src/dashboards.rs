@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use slmbench_results::schema::CellResult;
 use slmbench_results::stats::Summary;
 
-use crate::analysis::e2e_summary;
+use slmbench_results::metric::Metric;
 
 /// The benchmark name of a cell: `<ep>/<model>/<input>x<output>/t<threads>/b<batch>`.
 pub fn name(c: &CellResult) -> String {
@@ -40,47 +40,66 @@ fn entry(mut v: Value) -> Value {
     v
 }
 
+/// The measure's name in Bencher Metric Format (its own `latency`-style names, kept stable).
+fn bencher_name(m: Metric) -> &'static str {
+    match m {
+        Metric::E2eTokensPerS => "e2e-throughput",
+        m => m.name(),
+    }
+}
+
 pub fn bencher(cells: &[CellResult]) -> Value {
     let mut out = serde_json::Map::new();
     for c in cells {
         let mut m = serde_json::Map::new();
-        let s = &c.metrics.ttft_ns;
-        m.insert("ttft".into(), measure(s));
-        if let Some(s) = &c.metrics.itl_ns {
-            m.insert("itl".into(), measure(s));
-        }
-        if let Some(s) = e2e_summary(c) {
-            m.insert("e2e-throughput".into(), measure(&s));
+        for metric in Metric::HEADLINE {
+            if let Some(s) = metric.summary(c) {
+                m.insert(bencher_name(metric).into(), measure(&s));
+            }
         }
         out.insert(name(c), Value::Object(m));
     }
     Value::Object(out)
 }
 
+/// The series' name in github-action-benchmark (kept as first published, so history continues).
+fn gab_name(m: Metric) -> &'static str {
+    match m {
+        Metric::E2eTokensPerS => "e2e throughput",
+        Metric::DecodeTokensPerS => "decode throughput",
+        m => m.label(),
+    }
+}
+
 /// github-action-benchmark: an array of `{name, unit, value, range, extra}`; latencies (ms) for
 /// `customSmallerIsBetter`, tokens/s for `customBiggerIsBetter`.
 pub fn github_action_benchmark(cells: &[CellResult], bigger_is_better: bool) -> Value {
     let mut out = vec![];
+    let metrics: &[Metric] = if bigger_is_better {
+        &[Metric::E2eTokensPerS, Metric::DecodeTokensPerS]
+    } else {
+        &[Metric::Ttft, Metric::Itl]
+    };
     for c in cells {
         let extra = format!(
-            "{} repetitions; ONNX Runtime {}; {}",
-            c.repetitions.measured, c.context.ort_version, c.context.cpu_model
+            "{} repetitions; {} {}; {}",
+            c.repetitions.measured,
+            c.settings.backend,
+            c.settings.backend_version.as_deref().unwrap_or(&c.context.ort_version),
+            c.context.cpu_model
         );
-        // No range where too few samples give no interval.
-        let range = |s: &Summary, scale: f64| s.ci().map(|(lo, hi)| format!("{:.3}–{:.3}", lo * scale, hi * scale));
-        if bigger_is_better {
-            if let Some(s) = e2e_summary(c) {
-                out.push(entry(json!({"name": format!("{} e2e throughput", name(c)), "unit": "tokens/s", "value": s.median, "range": range(&s, 1.0), "extra": extra})));
-            }
-            if let Some(v) = c.metrics.decode_tokens_per_s {
-                out.push(entry(json!({"name": format!("{} decode throughput", name(c)), "unit": "tokens/s", "value": v, "extra": extra})));
-            }
-        } else {
-            let s = &c.metrics.ttft_ns;
-            out.push(entry(json!({"name": format!("{} TTFT", name(c)), "unit": "ms", "value": s.median / 1e6, "range": range(s, 1e-6), "extra": extra})));
-            if let Some(s) = &c.metrics.itl_ns {
-                out.push(entry(json!({"name": format!("{} ITL", name(c)), "unit": "ms", "value": s.median / 1e6, "range": range(s, 1e-6), "extra": extra})));
-            }
+        for &m in metrics {
+            let Some(s) = m.summary(c) else { continue };
+            let k = m.scale();
+            // No range where too few samples give no interval.
+            let range = s.ci().map(|(lo, hi)| format!("{:.3}–{:.3}", lo * k, hi * k));
+            out.push(entry(json!({
+                "name": format!("{} {}", name(c), gab_name(m)),
+                "unit": m.unit().name(),
+                "value": s.median * k,
+                "range": range,
+                "extra": extra,
+            })));
         }
     }
     Value::Array(out)

@@ -10,7 +10,11 @@
 //! An improvement is reported by the mirror-image rule. Anything else is "no significant change".
 
 use serde::{Deserialize, Serialize};
+use slmbench_results::metric::Metric;
 use slmbench_results::schema::CellResult;
+
+use crate::analysis::cell_name;
+use slmbench_results::stats::median;
 
 /// Gate settings (`ci/gate.toml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,8 +26,9 @@ pub struct GateConfig {
     pub bootstrap_resamples: usize,
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// Relative noise threshold per metric (`ttft`, `itl`, `e2e_tokens_per_s`); absent metrics are not gated.
-    pub thresholds: std::collections::BTreeMap<String, f64>,
+    /// Relative noise threshold per metric (`ttft`, `itl`, `e2e_tokens_per_s`, or any other of
+    /// [`Metric::ALL`]); absent metrics are not gated.
+    pub thresholds: std::collections::BTreeMap<Metric, f64>,
 }
 
 fn default_alpha() -> f64 {
@@ -42,24 +47,27 @@ impl Default for GateConfig {
             alpha: 0.05,
             bootstrap_resamples: 2000,
             seed: 1,
-            thresholds: [("ttft", 0.05), ("itl", 0.05), ("e2e_tokens_per_s", 0.05)]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
+            thresholds: Metric::HEADLINE.into_iter().map(|m| (m, 0.05)).collect(),
         }
     }
 }
 
 impl GateConfig {
     pub fn from_toml(text: &str) -> Result<GateConfig, String> {
-        let c: GateConfig = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        let c: GateConfig = toml::from_str(text).map_err(|e| {
+            let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+            let m = e.message().to_string();
+            // serde's "unknown variant" names the variants; say it in the file's words.
+            if m.contains("unknown variant") {
+                format!("{m} (thresholds: unknown metric; metrics are {})", names.join(", "))
+            } else {
+                m
+            }
+        })?;
         if !(0.0 < c.alpha && c.alpha < 0.5) {
             return Err(format!("alpha = {} must be in (0, 0.5)", c.alpha));
         }
         for (k, v) in &c.thresholds {
-            if !METRICS.contains(&k.as_str()) {
-                return Err(format!("thresholds.{k}: unknown metric; gated metrics are {}", METRICS.join(", ")));
-            }
             if !(v.is_finite() && *v >= 0.0) {
                 return Err(format!("thresholds.{k} = {v} must be ≥ 0"));
             }
@@ -70,8 +78,6 @@ impl GateConfig {
         Ok(c)
     }
 }
-
-pub const METRICS: [&str; 3] = ["ttft", "itl", "e2e_tokens_per_s"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -135,12 +141,6 @@ pub fn mann_whitney_greater(a: &[f64], b: &[f64]) -> f64 {
     normal_sf((u2 - mean - 0.5) / var.sqrt())
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
-}
-
 /// 95% percentile-bootstrap interval of median(current) / median(base), seeded.
 pub fn bootstrap_ratio_ci(base: &[f64], current: &[f64], resamples: usize, seed: u64) -> (f64, f64) {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -159,7 +159,7 @@ pub fn bootstrap_ratio_ci(base: &[f64], current: &[f64], resamples: usize, seed:
         for x in cc.iter_mut() {
             *x = current[next(current.len())];
         }
-        ratios.push(median(&mut cc) / median(&mut bb));
+        ratios.push(median(&cc) / median(&bb));
     }
     ratios.sort_by(f64::total_cmp);
     let at = |q: f64| ratios[((q * (resamples - 1) as f64).round() as usize).min(resamples - 1)];
@@ -169,7 +169,7 @@ pub fn bootstrap_ratio_ci(base: &[f64], current: &[f64], resamples: usize, seed:
 /// The verdict on one metric of one cell.
 #[derive(Debug, Clone, Serialize)]
 pub struct MetricVerdict {
-    pub metric: String,
+    pub metric: Metric,
     pub ratio: f64,
     pub ci_low: f64,
     pub ci_high: f64,
@@ -178,17 +178,10 @@ pub struct MetricVerdict {
     pub outcome: Outcome,
 }
 
-/// Applies the rule to latency-like samples (higher is worse) or, with `higher_is_better`, to
-/// throughput samples.
-pub fn judge(
-    metric: &str,
-    base: &[f64],
-    current: &[f64],
-    higher_is_better: bool,
-    threshold: f64,
-    cfg: &GateConfig,
-) -> MetricVerdict {
-    let ratio = median(&mut current.to_vec()) / median(&mut base.to_vec());
+/// Applies the rule to `metric`'s samples in the direction the metric says is worse.
+pub fn judge(metric: Metric, base: &[f64], current: &[f64], threshold: f64, cfg: &GateConfig) -> MetricVerdict {
+    let higher_is_better = !metric.lower_is_better();
+    let ratio = median(current) / median(base);
     let (lo, hi) = bootstrap_ratio_ci(base, current, cfg.bootstrap_resamples, cfg.seed);
     let (p_up, p_down) = (mann_whitney_greater(base, current), mann_whitney_greater(current, base));
     let (worse_p, worse_beyond, better_p, better_beyond) = if higher_is_better {
@@ -204,7 +197,7 @@ pub fn judge(
         Outcome::NoSignificantChange
     };
     MetricVerdict {
-        metric: metric.to_string(),
+        metric,
         ratio,
         ci_low: lo,
         ci_high: hi,
@@ -214,13 +207,75 @@ pub fn judge(
     }
 }
 
-/// Raw samples of a gated metric: TTFT and pooled ITL in ns, end-to-end tokens/s per repetition.
-pub fn samples(c: &CellResult, metric: &str) -> Vec<f64> {
-    match metric {
-        "ttft" => c.samples.ttft_ns.iter().map(|&x| x as f64).collect(),
-        "itl" => c.samples.itl_ns.iter().flatten().map(|&x| x as f64).collect(),
-        _ => crate::analysis::e2e_samples(c),
+
+/// The verdicts of a whole baseline against a current run: the table `gate` prints, and what
+/// decides its exit code.
+pub struct Judged {
+    /// Markdown rows, one per cell and gated metric.
+    pub rows: String,
+    /// `<cell>: <metric> <change>` of each regression.
+    pub regressions: Vec<String>,
+    /// Names of cells with at least one regressed metric.
+    pub flagged: Vec<String>,
+    pub improvements: usize,
+    /// Baseline cells the current run lacks.
+    pub missing: Vec<String>,
+}
+
+/// Judges every baseline cell against the current cell of the same name, on every metric with a
+/// threshold in `cfg`.
+pub fn judge_all(base: &[CellResult], cur: &[CellResult], cfg: &GateConfig) -> Judged {
+    let mut j = Judged {
+        rows: String::from(
+            "| cell | metric | base | current | ratio (95% CI) | p | threshold | verdict |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n",
+        ),
+        regressions: vec![],
+        flagged: vec![],
+        improvements: 0,
+        missing: vec![],
+    };
+    for b in base {
+        let name = cell_name(b);
+        let Some(c) = cur.iter().find(|c| cell_name(c) == name) else {
+            j.missing.push(name);
+            continue;
+        };
+        for (&metric, &threshold) in &cfg.thresholds {
+            let (bs, cs) = (metric.samples(b), metric.samples(c));
+            if bs.is_empty() || cs.is_empty() {
+                continue;
+            }
+            let v = judge(metric, &bs, &cs, threshold, cfg);
+            let unit = metric.scale();
+            let verdict = match v.outcome {
+                Outcome::Regression => {
+                    j.regressions.push(format!("{name}: {metric} {:+.1}%", (v.ratio - 1.0) * 100.0));
+                    if !j.flagged.contains(&name) {
+                        j.flagged.push(name.clone());
+                    }
+                    "**regression**"
+                }
+                Outcome::Improvement => {
+                    j.improvements += 1;
+                    "improvement"
+                }
+                Outcome::NoSignificantChange => "no significant change",
+            };
+            j.rows.push_str(&format!(
+                "| {} | {} | {:.3} | {:.3} | {:.3} ({:.3}–{:.3}) | {:.3} | {:.0}% | {verdict} |\n",
+                name.replace('|', "\\|"),
+                metric.name_with_unit(),
+                median(&bs) * unit,
+                median(&cs) * unit,
+                v.ratio,
+                v.ci_low,
+                v.ci_high,
+                v.p_value,
+                threshold * 100.0
+            ));
+        }
     }
+    j
 }
 
 #[cfg(test)]

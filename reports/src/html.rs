@@ -68,36 +68,22 @@ fn headline_html(h: &Headline) -> String {
     s
 }
 
-fn fmt_ms(ns: f64) -> String {
-    format!("{:.2}", ns / 1e6)
-}
-
+/// The HTML view of the one results table ([`slmbench_results::table::COLUMNS`]).
 fn results_table(cells: &[CellResult]) -> String {
-    let mut s = String::from(
-        "<table id=\"results\"><thead><tr><th class=\"l\">model</th><th class=\"l\">kind</th><th class=\"l\">ep</th><th>threads</th><th>batch</th><th>input</th><th>output</th><th>TTFT ms</th><th>TTFT 95% CI</th><th>encoder ms</th><th>ITL ms</th><th>ITL p90</th><th>decode tok/s</th><th>e2e tok/s</th><th>prefill tok/s</th><th>peak MB</th><th>reps</th></tr></thead><tbody>\n",
-    );
-    for c in cells {
-        let m = &c.metrics;
-        s.push_str(&format!(
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td></tr>\n",
-            esc(&c.model.name),
-            esc(&c.model.kind),
-            esc(&c.settings.ep_used.to_string()),
-            c.settings.threads,
-            c.sweep.batch,
-            c.sweep.input_tokens,
-            c.sweep.output_tokens,
-            fmt_ms(m.ttft_ns.median),
-            slmbench_results::export::markdown::ci_ms(&m.ttft_ns),
-            m.encoder_ns.map(|s| fmt_ms(s.median)).unwrap_or_else(|| "–".into()),
-            m.itl_ns.map(|s| fmt_ms(s.median)).unwrap_or_else(|| "–".into()),
-            m.itl_ns.map(|s| fmt_ms(s.p90)).unwrap_or_else(|| "–".into()),
-            m.decode_tokens_per_s.map(|x| format!("{x:.1}")).unwrap_or_else(|| "–".into()),
-            m.e2e_tokens_per_s,
-            m.prefill_tokens_per_s,
-            m.peak_rss_bytes.map(|b| format!("{:.0}", b as f64 / 1e6)).unwrap_or_else(|| "–".into()),
-            c.repetitions.measured
-        ));
+    use slmbench_results::table;
+    let cols: Vec<_> = table::view(|c| c.html).collect();
+    let class = |text: bool| if text { " class=\"l\"" } else { "" };
+    let mut s = String::from("<table id=\"results\"><thead><tr>");
+    for (h, c) in &cols {
+        s += &format!("<th{}>{}</th>", class(c.text), esc(h));
+    }
+    s += "</tr></thead><tbody>\n";
+    for cell in cells {
+        s += "<tr>";
+        for (_, c) in &cols {
+            s += &format!("<td{}>{}</td>", class(c.text), esc(&table::shown(c, cell)));
+        }
+        s += "</tr>\n";
     }
     s.push_str("</tbody></table>\n");
     s

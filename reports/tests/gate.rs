@@ -3,6 +3,7 @@
 //! The figures printed here are the ones stated in `ci/README.md`.
 
 use slmbench_reports::gate::{GateConfig, Outcome, judge};
+use slmbench_results::metric::Metric;
 
 struct Rng(u64);
 
@@ -35,7 +36,7 @@ fn rate(change: f64, seed: u64) -> f64 {
         .filter(|_| {
             let base = rng.samples(N, 100.0, CV);
             let cur = rng.samples(N, 100.0 * (1.0 + change), CV);
-            judge("ttft", &base, &cur, false, 0.05, &cfg).outcome == Outcome::Regression
+            judge(Metric::Ttft, &base, &cur, 0.05, &cfg).outcome == Outcome::Regression
         })
         .count();
     flagged as f64 / TRIALS as f64
@@ -68,17 +69,17 @@ fn throughput_direction_and_improvements() {
     let mut rng = Rng(4);
     let base = rng.samples(N, 100.0, CV);
     let slower = rng.samples(N, 80.0, CV); // tokens/s down 20%
-    assert_eq!(judge("e2e_tokens_per_s", &base, &slower, true, 0.05, &cfg).outcome, Outcome::Regression);
+    assert_eq!(judge(Metric::E2eTokensPerS, &base, &slower, 0.05, &cfg).outcome, Outcome::Regression);
     let faster = rng.samples(N, 120.0, CV);
-    assert_eq!(judge("e2e_tokens_per_s", &base, &faster, true, 0.05, &cfg).outcome, Outcome::Improvement);
+    assert_eq!(judge(Metric::E2eTokensPerS, &base, &faster, 0.05, &cfg).outcome, Outcome::Improvement);
     let quicker = rng.samples(N, 80.0, CV); // latency down 20%
-    assert_eq!(judge("ttft", &base, &quicker, false, 0.05, &cfg).outcome, Outcome::Improvement);
+    assert_eq!(judge(Metric::Ttft, &base, &quicker, 0.05, &cfg).outcome, Outcome::Improvement);
 }
 
 #[test]
 fn gate_config_is_validated() {
     let ok = GateConfig::from_toml("alpha = 0.05\n[thresholds]\nttft = 0.05\nitl = 0.1\n").unwrap();
-    assert_eq!(ok.thresholds["itl"], 0.1);
+    assert_eq!(ok.thresholds[&Metric::Itl], 0.1);
     assert!(GateConfig::from_toml("[thresholds]\nttfb = 0.05\n").unwrap_err().contains("ttfb"));
     assert!(GateConfig::from_toml("alpha = 2\n[thresholds]\n").unwrap_err().contains("alpha"));
     let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../ci/gate.toml")).unwrap();

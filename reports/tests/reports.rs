@@ -132,6 +132,25 @@ fn csv_snapshot() {
     insta::assert_snapshot!(String::from_utf8(write::csv(&set)).unwrap());
 }
 
+/// The CSV reads back with a CSV reader: quoting holds for names with commas and quotes, and the
+/// numbers are the records' own, in the units the headers name.
+#[test]
+fn csv_reads_back() {
+    let mut cells = pair_cells();
+    cells[0].model.name = "a,\"quoted\" model".into();
+    let set = read::ResultSet { cells: cells.clone(), ..Default::default() };
+    let bytes = write::csv(&set);
+    let mut r = csv::Reader::from_reader(&bytes[..]);
+    let headers = r.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), cells.len());
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    assert_eq!(&rows[0][col("model")], cells[0].model.name);
+    let ttft: f64 = rows[0][col("ttft_ms_median")].parse().unwrap();
+    assert!((ttft - cells[0].metrics.ttft_ns.median / 1e6).abs() < 1e-9, "{ttft}");
+    assert_eq!(&rows[1][col("ep")], "cpu");
+}
+
 /// The failing case of the issue: from 3 samples a side there is no 95% interval, so no
 /// summary, table or comparison may call one side sooner or faster.
 #[test]

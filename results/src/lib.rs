@@ -6,9 +6,11 @@ pub mod context;
 pub mod ep;
 pub mod error;
 pub mod export;
+pub mod metric;
 pub mod model;
 pub mod placement;
 pub mod schema;
 pub mod stats;
+pub mod table;
 
 pub use error::ResultsError;

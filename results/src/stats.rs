@@ -50,6 +50,13 @@ pub fn median_ci_rank(n: usize) -> Option<usize> {
     (k >= 1).then_some(k)
 }
 
+/// The median of unsorted samples (NaN for none): the one median every part of slmbench uses.
+pub fn median(samples: &[f64]) -> f64 {
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    percentile(&s, 50.0)
+}
+
 /// Percentile with linear interpolation between order statistics (sorted input).
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {

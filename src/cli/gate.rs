@@ -9,6 +9,7 @@ use slmbench_harness::layout::DecoderChoice;
 use slmbench_harness::run::{ModelEntry, RunPlan};
 use slmbench_harness::stats::Policy;
 use slmbench_reports::analysis::cell_name;
+use slmbench_reports::gate::judge_all;
 
 use super::{fingerprint, machine_slug, print_warnings};
 
@@ -142,74 +143,6 @@ fn baseline_save(results: &Path, dir: &Path) -> Result<()> {
     eprintln!("slmbench: baseline of {} cells saved to {}", set.cells.len(), path.display());
     println!("{}", path.display());
     Ok(())
-}
-
-struct Judged {
-    rows: String,
-    regressions: Vec<String>,
-    /// Names of cells with at least one regressed metric.
-    flagged: Vec<String>,
-    improvements: usize,
-    missing: Vec<String>,
-}
-
-fn judge_all(
-    base: &[slmbench_harness::results::CellResult],
-    cur: &[slmbench_harness::results::CellResult],
-    cfg: &slmbench_reports::gate::GateConfig,
-) -> Judged {
-    use slmbench_reports::gate::{self, Outcome};
-    let mut j = Judged {
-        rows: String::from(
-            "| cell | metric | base | current | ratio (95% CI) | p | threshold | verdict |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n",
-        ),
-        regressions: vec![],
-        flagged: vec![],
-        improvements: 0,
-        missing: vec![],
-    };
-    for b in base {
-        let name = cell_name(b);
-        let Some(c) = cur.iter().find(|c| cell_name(c) == name) else {
-            j.missing.push(name);
-            continue;
-        };
-        for (metric, &threshold) in &cfg.thresholds {
-            let (bs, cs) = (gate::samples(b, metric), gate::samples(c, metric));
-            if bs.is_empty() || cs.is_empty() {
-                continue;
-            }
-            let v = gate::judge(metric, &bs, &cs, metric == "e2e_tokens_per_s", threshold, cfg);
-            let med = |x: &[f64]| slmbench_harness::stats::Summary::of(x).map(|s| s.median).unwrap_or(f64::NAN);
-            let unit = if metric == "e2e_tokens_per_s" { 1.0 } else { 1e-6 };
-            let verdict = match v.outcome {
-                Outcome::Regression => {
-                    j.regressions.push(format!("{name}: {metric} {:+.1}%", (v.ratio - 1.0) * 100.0));
-                    if !j.flagged.contains(&name) {
-                        j.flagged.push(name.clone());
-                    }
-                    "**regression**"
-                }
-                Outcome::Improvement => {
-                    j.improvements += 1;
-                    "improvement"
-                }
-                Outcome::NoSignificantChange => "no significant change",
-            };
-            j.rows.push_str(&format!(
-                "| {} | {metric} | {:.3} | {:.3} | {:.3} ({:.3}–{:.3}) | {:.3} | {:.0}% | {verdict} |\n",
-                name.replace('|', "\\|"),
-                med(&bs) * unit,
-                med(&cs) * unit,
-                v.ratio,
-                v.ci_low,
-                v.ci_high,
-                v.p_value,
-                threshold * 100.0
-            ));
-        }
-    }
-    j
 }
 
 /// Measures a recorded cell again with its recorded model, settings and sweep point.

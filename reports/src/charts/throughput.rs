@@ -1,10 +1,10 @@
 //! Decode and end-to-end tokens/s against output length, at the longest input length run.
 
+use slmbench_results::metric::Metric;
 use slmbench_results::schema::CellResult;
 
 use super::Chart;
 use super::lines::{self, LineSpec};
-use crate::analysis::e2e_summary;
 use crate::error::ReportError;
 
 pub fn charts(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Vec<Chart>, ReportError> {
@@ -17,12 +17,7 @@ pub fn charts(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Vec
         y_desc: "decode tokens/s per sequence: median, 95% CI",
         log_x: true,
         x: |c| c.sweep.output_tokens as f64,
-        // tokens/s = 1 / ITL: the ITL interval maps to a throughput interval.
-        y: |c| {
-            c.metrics
-                .decode_tokens_per_s
-                .map(|v| (v, c.metrics.itl_ns.and_then(|s| s.ci()).map(|(lo, hi)| (1e9 / hi, 1e9 / lo))))
-        },
+        y: |c| Metric::DecodeTokensPerS.summary(c).map(|s| (s.median, s.ci())),
     };
     let e2e = LineSpec {
         name: "e2e_tps_vs_output",
@@ -31,7 +26,7 @@ pub fn charts(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Vec
         y_desc: "end-to-end tokens/s per sequence: median, 95% CI",
         log_x: true,
         x: |c| c.sweep.output_tokens as f64,
-        y: |c| e2e_summary(c).map(|s| (s.median, s.ci())),
+        y: |c| Metric::E2eTokensPerS.summary(c).map(|s| (s.median, s.ci())),
     };
     Ok(vec![
         Chart {

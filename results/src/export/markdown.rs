@@ -1,6 +1,7 @@
 //! GitHub-flavoured Markdown table, fit for a pull-request comment or a CI job summary.
 
-use super::{Exporter, ms};
+use super::Exporter;
+use crate::table;
 use crate::schema::{CellResult, FailedCell};
 
 pub struct Markdown;
@@ -9,39 +10,16 @@ fn cell_text(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
-/// A median's interval in ms, or "n too small" where there are too few samples for one.
-pub fn ci_ms(s: &crate::stats::Summary) -> String {
-    match s.ci() {
-        Some((lo, hi)) => format!("{}–{}", ms(lo), ms(hi)),
-        None => "n too small".into(),
-    }
-}
+pub use crate::table::ci_ms;
 
-/// The table printed at the end of every run.
+/// The table printed at the end of every run: the Markdown view of [`crate::table::COLUMNS`].
 pub fn table(cells: &[CellResult]) -> String {
-    let mut out = String::from(
-        "| model | kind | ep | t | b | in | out | TTFT ms (95% CI) | encoder ms | ITL ms | decode tok/s | e2e tok/s | reps |\n\
-         | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
-    );
-    for c in cells {
-        let m = &c.metrics;
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} | {} | {} | {:.1} | {} |\n",
-            cell_text(&c.model.name),
-            cell_text(&c.model.kind),
-            c.settings.ep_used,
-            c.settings.threads,
-            c.sweep.batch,
-            c.sweep.input_tokens,
-            c.sweep.output_tokens,
-            ms(m.ttft_ns.median),
-            ci_ms(&m.ttft_ns),
-            m.encoder_ns.map(|s| ms(s.median)).unwrap_or_else(|| "–".into()),
-            m.itl_ns.map(|s| ms(s.median)).unwrap_or_else(|| "–".into()),
-            m.decode_tokens_per_s.map(|x| format!("{x:.1}")).unwrap_or_else(|| "–".into()),
-            m.e2e_tokens_per_s,
-            c.repetitions.measured,
-        ));
+    let cols: Vec<_> = table::view(|c| c.markdown).collect();
+    let row = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
+    let mut out = row(cols.iter().map(|(h, _)| h.to_string()).collect());
+    out += &format!("|{}\n", cols.iter().map(|(_, c)| if c.text { " --- |" } else { " ---: |" }).collect::<String>());
+    for cell in cells {
+        out += &row(cols.iter().map(|(_, c)| cell_text(&table::shown(c, cell))).collect());
     }
     out
 }
