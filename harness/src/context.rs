@@ -5,6 +5,7 @@ pub use slmbench_results::context::*;
 
 use crate::runtime;
 
+/// A `key: value` line of a `/proc` file (Linux only: the peak-memory mark).
 fn proc_field(file: &str, key: &str) -> Option<String> {
     let text = std::fs::read_to_string(file).ok()?;
     text.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string())
@@ -27,6 +28,7 @@ pub fn collect(command: String) -> Context {
                  these timings are not measurements"
         ));
     }
+    let cpu = crate::host::cpu();
     Context {
         suite_version: env!("CARGO_PKG_VERSION").to_string(),
         suite_commit: env!("SLMBENCH_COMMIT").to_string(),
@@ -34,12 +36,11 @@ pub fn collect(command: String) -> Context {
         ort_version: runtime::version().unwrap_or("unknown").to_string(),
         ort_build_info: runtime::environment().map(|_| ort::info().to_string()).unwrap_or_default(),
         ort_library: runtime::loaded_library().map(|l| l.path.display().to_string()).unwrap_or_default(),
-        cpu_model: proc_field("/proc/cpuinfo", "model name").unwrap_or_else(|| std::env::consts::ARCH.to_string()),
-        cpu_logical_cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        cpu_mhz: proc_field("/proc/cpuinfo", "cpu MHz").and_then(|v| v.parse().ok()),
-        memory_bytes: proc_field("/proc/meminfo", "MemTotal")
-            .and_then(|v| v.trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kb| kb * 1024),
+        cpu_model: cpu.model.unwrap_or_else(|| std::env::consts::ARCH.to_string()),
+        cpu_logical_cores: cpu.logical_cores,
+        cpu_physical_cores: cpu.physical_cores,
+        cpu_mhz: cpu.mhz,
+        memory_bytes: crate::host::total_memory(),
         os: std::env::consts::OS.to_string(),
         arch: std::env::consts::ARCH.to_string(),
         time_rfc3339: rfc3339_now(),

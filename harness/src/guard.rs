@@ -83,26 +83,7 @@ pub fn cell(g: &Geometry, cfg: &ModelConfig, encoder_decoder: bool, b: usize, p:
     Estimate { weights: 0, cache, activations }
 }
 
-/// Bytes the host can still give this process: `MemAvailable`, lowered to the cgroup's limit
-/// when one is set (containers). `None` where neither can be read (the guard is then off).
-pub fn available_memory() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
-        t.lines()
-            .find(|l| l.starts_with("MemAvailable:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-    });
-    let read = |f: &str| std::fs::read_to_string(f).ok().and_then(|t| t.trim().parse::<u64>().ok());
-    let cgroup = match (read("/sys/fs/cgroup/memory.max"), read("/sys/fs/cgroup/memory.current")) {
-        (Some(max), Some(cur)) => Some(max.saturating_sub(cur)),
-        _ => None,
-    };
-    match (meminfo, cgroup) {
-        (Some(a), Some(c)) => Some(a.min(c)),
-        (a, c) => a.or(c),
-    }
-}
+pub use crate::host::available_memory;
 
 /// The refusal message, or `None` when the estimate fits.
 pub fn check(what: &str, needed: &Estimate, available: u64) -> Option<String> {

@@ -11,6 +11,7 @@ pub mod entry;
 pub mod error;
 pub mod generation;
 pub mod guard;
+pub mod host;
 pub mod onnxruntime;
 pub mod progress;
 pub mod results;

@@ -19,6 +19,7 @@ fn context() -> Context {
         ort_library: "/lib/libonnxruntime.so".into(),
         cpu_model: "Test CPU".into(),
         cpu_logical_cores: 2,
+        cpu_physical_cores: Some(1),
         cpu_mhz: Some(2000.0),
         memory_bytes: Some(1 << 34),
         os: "linux".into(),

@@ -14,6 +14,9 @@ pub struct Context {
     pub ort_library: String,
     pub cpu_model: String,
     pub cpu_logical_cores: usize,
+    /// Physical cores, where the OS says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_physical_cores: Option<usize>,
     pub cpu_mhz: Option<f64>,
     pub memory_bytes: Option<u64>,
     pub os: String,
