@@ -7,12 +7,20 @@ use clap::Args;
 
 use super::{fingerprint, print_warnings};
 
+/// `export --format`: which dashboard's JSON.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(super) enum DashboardFormat {
+    Bencher,
+    GhSmaller,
+    GhBigger,
+}
+
 #[derive(Args, Debug)]
 pub(super) struct ExportArgs {
     /// bencher (Bencher Metric Format), gh-smaller or gh-bigger (github-action-benchmark's
     /// customSmallerIsBetter: TTFT and ITL; customBiggerIsBetter: tokens/s).
-    #[arg(long)]
-    format: String,
+    #[arg(long, value_enum)]
+    format: DashboardFormat,
     #[arg(required = true)]
     results: Vec<PathBuf>,
     #[arg(short = 'o', long)]
@@ -56,11 +64,10 @@ pub(super) struct CompareArgs {
 pub(super) fn export(a: ExportArgs) -> Result<()> {
     let set = slmbench_reports::read::read_measured(&a.results)?;
     print_warnings(&set);
-    let text = match a.format.as_str() {
-        "bencher" => slmbench_reports::dashboards::bencher(&set.cells),
-        "gh-smaller" => slmbench_reports::dashboards::github_action_benchmark(&set.cells, false),
-        "gh-bigger" => slmbench_reports::dashboards::github_action_benchmark(&set.cells, true),
-        other => bail!("--format: `{other}` is not bencher, gh-smaller or gh-bigger"),
+    let text = match a.format {
+        DashboardFormat::Bencher => slmbench_reports::dashboards::bencher(&set.cells),
+        DashboardFormat::GhSmaller => slmbench_reports::dashboards::github_action_benchmark(&set.cells, false),
+        DashboardFormat::GhBigger => slmbench_reports::dashboards::github_action_benchmark(&set.cells, true),
     };
     std::fs::write(&a.out, serde_json::to_string_pretty(&text)? + "\n")
         .with_context(|| format!("cannot write {}", a.out.display()))?;

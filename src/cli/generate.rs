@@ -8,7 +8,7 @@ use slmbench_harness::ep::EpOption;
 use slmbench_harness::{LoadedModel, Prompt, SessionSettings};
 
 use super::run::{MAX_THREADS_PER_CORE, MAX_TOKENS, bounded};
-use super::{parse_decoder, parse_ids};
+use super::{DecoderArg, parse_ids};
 
 #[derive(Args, Debug)]
 pub(super) struct GenerateArgs {
@@ -30,9 +30,9 @@ pub(super) struct GenerateArgs {
     ep_opt: Vec<String>,
     #[arg(short = 't', long, default_value_t = 1)]
     threads: usize,
-    /// Decoder files when both are present: auto, merged, split.
-    #[arg(long, default_value = "auto")]
-    decoder: String,
+    /// Decoder files when both are present.
+    #[arg(long, value_enum, default_value_t = DecoderArg::Auto)]
+    decoder: DecoderArg,
     #[arg(long)]
     stop_at_eos: bool,
 }
@@ -59,7 +59,7 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
         threads: a.threads,
         ..SessionSettings::default()
     };
-    let mut model = LoadedModel::load_with(&a.model, &settings, parse_decoder(&a.decoder)?)?;
+    let mut model = LoadedModel::load_with(&a.model, &settings, a.decoder.into())?;
     let g = model.generate(&Prompt::repeated(&ids, a.batch), a.n, a.stop_at_eos)?;
     let out = serde_json::json!({
         "model": a.model.display().to_string(),

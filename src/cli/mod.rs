@@ -113,11 +113,43 @@ pub(crate) fn parse_ids(text: &str) -> Result<Vec<i64>> {
     }
 }
 
-pub(crate) fn parse_decoder(text: &str) -> Result<DecoderChoice> {
-    match text {
-        "auto" => Ok(DecoderChoice::Auto),
-        "merged" => Ok(DecoderChoice::Merged),
-        "split" => Ok(DecoderChoice::Split),
-        _ => bail!("--decoder: `{text}` is not auto, merged or split"),
+/// `--decoder`: which decoder files to use when a model has both.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum DecoderArg {
+    Auto,
+    Merged,
+    Split,
+}
+
+impl From<DecoderArg> for DecoderChoice {
+    fn from(d: DecoderArg) -> Self {
+        match d {
+            DecoderArg::Auto => DecoderChoice::Auto,
+            DecoderArg::Merged => DecoderChoice::Merged,
+            DecoderArg::Split => DecoderChoice::Split,
+        }
+    }
+}
+
+/// `--opt-level`: ONNX Runtime's graph optimisation level.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum OptLevelArg {
+    Disable,
+    Basic,
+    Extended,
+    Layout,
+    All,
+}
+
+impl From<OptLevelArg> for slmbench_harness::session::OptLevel {
+    fn from(o: OptLevelArg) -> Self {
+        use slmbench_harness::session::OptLevel;
+        match o {
+            OptLevelArg::Disable => OptLevel::Disable,
+            OptLevelArg::Basic => OptLevel::Basic,
+            OptLevelArg::Extended => OptLevel::Extended,
+            OptLevelArg::Layout => OptLevel::Layout,
+            OptLevelArg::All => OptLevel::All,
+        }
     }
 }

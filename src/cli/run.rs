@@ -13,7 +13,7 @@ use slmbench_harness::stats::Policy;
 use slmbench_harness::sweep;
 use slmbench_models::{BuildOptions, Pair};
 
-use super::{EXIT_CELLS_FAILED, EXIT_REPORT_FAILED, parse_decoder, parse_ids};
+use super::{DecoderArg, EXIT_CELLS_FAILED, EXIT_REPORT_FAILED, OptLevelArg, parse_ids};
 
 /// Bounds on what a flag can ask for, so a typo cannot start 18,000 threads or a run of years.
 pub(super) const MAX_THREADS_PER_CORE: usize = 4;
@@ -71,9 +71,9 @@ pub(super) struct RunArgs {
     /// Stop repeating once the 95% CI of median TTFT and ITL is within ± this fraction.
     #[arg(long, default_value_t = 0.03)]
     target_ci: f64,
-    /// Graph optimisation: disable, basic, extended, layout, all.
-    #[arg(long, default_value = "all")]
-    opt_level: String,
+    /// Graph optimisation level.
+    #[arg(long, value_enum, default_value_t = OptLevelArg::All)]
+    opt_level: OptLevelArg,
     /// Let intra-op threads spin (off is steadier on shared machines).
     #[arg(long)]
     spinning: bool,
@@ -90,9 +90,9 @@ pub(super) struct RunArgs {
     /// Seed of the synthetic prompts.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Decoder files when both are present: auto, merged, split.
-    #[arg(long, default_value = "auto")]
-    decoder: String,
+    /// Decoder files when both are present.
+    #[arg(long, value_enum, default_value_t = DecoderArg::Auto)]
+    decoder: DecoderArg,
     /// Run only shard i of n (cells whose position in the sweep order is i − 1 mod n), e.g. 2/3.
     #[arg(long, env = "SLMBENCH_SHARD")]
     shard: Option<String>,
@@ -254,7 +254,7 @@ fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<String>)> {
         }
         // Which model is which kind is read from the files, not trusted from the order.
         for (d, want_ed) in [(&dirs[0], true), (&dirs[1], false)] {
-            let files = slmbench_harness::layout::detect_with(Path::new(d), parse_decoder(&a.decoder)?)?;
+            let files = slmbench_harness::layout::detect_with(Path::new(d), a.decoder.into())?;
             if files.layout.is_encoder_decoder() != want_ed {
                 bail!(
                     "--pair {list}: {d} is {} ({:?}); the first directory must be the encoder-decoder and the second the decoder-only",
@@ -344,10 +344,10 @@ fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<String>)> {
         prompt_ids,
         seed: a.seed,
         stop_at_eos: a.stop_at_eos,
-        opt_level: a.opt_level.parse()?,
+        opt_level: a.opt_level.into(),
         spinning: a.spinning,
         strict_placement: a.strict_placement,
-        decoder: parse_decoder(&a.decoder)?,
+        decoder: a.decoder.into(),
         policy: Policy {
             warmup: a.warmup,
             min_repetitions,
