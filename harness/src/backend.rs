@@ -45,8 +45,12 @@ pub trait Backend: Sync {
     ) -> Result<Box<dyn Generator>, HarnessError>;
     /// Which device ran the model's nodes with `settings`, observed in a load of its own (never
     /// the timed one).
-    fn placement(&self, dir: &Path, settings: &SessionSettings, decoder: DecoderChoice)
-    -> Result<Placement, HarnessError>;
+    fn placement(
+        &self,
+        dir: &Path,
+        settings: &SessionSettings,
+        decoder: DecoderChoice,
+    ) -> Result<Placement, HarnessError>;
 }
 
 /// A loaded model: greedy generation with the clock readings the metrics come from.

@@ -4,9 +4,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use crate::backend::Generator;
 use crate::context::{self, Context};
 use crate::error::HarnessError;
-use crate::backend::Generator;
 use crate::generation::{Generation, Prompt};
 use crate::results::{self, CellResult, Metrics, ModelInfo, Repetitions, Samples, Settings, SweepPoint};
 use crate::stats::{Policy, StopReason, Summary, median};

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-
 /// One model to measure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelEntry {

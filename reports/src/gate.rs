@@ -207,7 +207,6 @@ pub fn judge(metric: Metric, base: &[f64], current: &[f64], threshold: f64, cfg:
     }
 }
 
-
 /// The verdicts of a whole baseline against a current run: the table `gate` prints, and what
 /// decides its exit code.
 pub struct Judged {

@@ -134,7 +134,11 @@ impl Metric {
                 .collect(),
             Metric::E2eTokensPerS => {
                 let n = c.output_token_ids.first().map(|r| r.len()).unwrap_or(c.sweep.output_tokens) as f64;
-                s.ttft_ns.iter().zip(&s.itl_ns).map(|(&t, itl)| n / ((t + itl.iter().sum::<u64>()) as f64 / 1e9)).collect()
+                s.ttft_ns
+                    .iter()
+                    .zip(&s.itl_ns)
+                    .map(|(&t, itl)| n / ((t + itl.iter().sum::<u64>()) as f64 / 1e9))
+                    .collect()
             }
             Metric::PrefillTokensPerS => {
                 s.ttft_ns.iter().map(|&t| c.sweep.input_tokens as f64 / (t as f64 / 1e9)).collect()

@@ -53,57 +53,134 @@ const fn col(
 /// Every column, in order.
 pub const COLUMNS: &[Column] = &[
     col(Some("cell_id"), None, None, true, |c| Some(c.cell_id.clone()), |c| Some(c.cell_id.clone())),
-    col(Some("model"), Some("model"), Some("model"), true, |c| Some(c.model.name.clone()), |c| Some(c.model.name.clone())),
+    col(
+        Some("model"),
+        Some("model"),
+        Some("model"),
+        true,
+        |c| Some(c.model.name.clone()),
+        |c| Some(c.model.name.clone()),
+    ),
     col(Some("pair"), None, None, true, |c| c.model.pair.clone(), |c| c.model.pair.clone()),
     col(Some("kind"), Some("kind"), Some("kind"), true, |c| Some(c.model.kind.clone()), |c| Some(c.model.kind.clone())),
     col(Some("layout"), None, None, true, layout, layout),
-    col(Some("ep"), Some("ep"), Some("ep"), true, |c| Some(c.settings.ep_used.to_string()), |c| {
-        Some(c.settings.ep_used.to_string())
-    }),
-    col(Some("threads"), Some("t"), Some("threads"), false, |c| Some(c.settings.threads.to_string()), |c| {
-        Some(c.settings.threads.to_string())
-    }),
-    col(Some("batch"), Some("b"), Some("batch"), false, |c| Some(c.sweep.batch.to_string()), |c| {
-        Some(c.sweep.batch.to_string())
-    }),
-    col(Some("input_tokens"), Some("in"), Some("input"), false, |c| Some(c.sweep.input_tokens.to_string()), |c| {
-        Some(c.sweep.input_tokens.to_string())
-    }),
-    col(Some("output_tokens"), Some("out"), Some("output"), false, |c| Some(c.sweep.output_tokens.to_string()), |c| {
-        Some(c.sweep.output_tokens.to_string())
-    }),
+    col(
+        Some("ep"),
+        Some("ep"),
+        Some("ep"),
+        true,
+        |c| Some(c.settings.ep_used.to_string()),
+        |c| Some(c.settings.ep_used.to_string()),
+    ),
+    col(
+        Some("threads"),
+        Some("t"),
+        Some("threads"),
+        false,
+        |c| Some(c.settings.threads.to_string()),
+        |c| Some(c.settings.threads.to_string()),
+    ),
+    col(
+        Some("batch"),
+        Some("b"),
+        Some("batch"),
+        false,
+        |c| Some(c.sweep.batch.to_string()),
+        |c| Some(c.sweep.batch.to_string()),
+    ),
+    col(
+        Some("input_tokens"),
+        Some("in"),
+        Some("input"),
+        false,
+        |c| Some(c.sweep.input_tokens.to_string()),
+        |c| Some(c.sweep.input_tokens.to_string()),
+    ),
+    col(
+        Some("output_tokens"),
+        Some("out"),
+        Some("output"),
+        false,
+        |c| Some(c.sweep.output_tokens.to_string()),
+        |c| Some(c.sweep.output_tokens.to_string()),
+    ),
     col(Some("repetitions"), None, None, false, |c| Some(c.repetitions.measured.to_string()), |_| None),
-    col(Some("ttft_ms_median"), None, Some("TTFT ms"), false, |c| Some(full(c.metrics.ttft_ns.median / 1e6)), |c| {
-        Some(ms(c.metrics.ttft_ns.median))
-    }),
-    col(None, Some("TTFT ms (95% CI)"), None, false, |_| None, |c| {
-        Some(format!("{} ({})", ms(c.metrics.ttft_ns.median), ci_ms(&c.metrics.ttft_ns)))
-    }),
+    col(
+        Some("ttft_ms_median"),
+        None,
+        Some("TTFT ms"),
+        false,
+        |c| Some(full(c.metrics.ttft_ns.median / 1e6)),
+        |c| Some(ms(c.metrics.ttft_ns.median)),
+    ),
+    col(
+        None,
+        Some("TTFT ms (95% CI)"),
+        None,
+        false,
+        |_| None,
+        |c| Some(format!("{} ({})", ms(c.metrics.ttft_ns.median), ci_ms(&c.metrics.ttft_ns))),
+    ),
     col(Some("ttft_ms_ci95_low"), None, None, false, |c| c.metrics.ttft_ns.ci95_low.map(|x| full(x / 1e6)), |_| None),
     col(Some("ttft_ms_ci95_high"), None, None, false, |c| c.metrics.ttft_ns.ci95_high.map(|x| full(x / 1e6)), |_| None),
     col(None, None, Some("TTFT 95% CI"), false, |_| None, |c| Some(ci_ms(&c.metrics.ttft_ns))),
-    col(Some("encoder_ms_median"), Some("encoder ms"), Some("encoder ms"), false, |c| {
-        c.metrics.encoder_ns.map(|s| full(s.median / 1e6))
-    }, |c| c.metrics.encoder_ns.map(|s| ms(s.median))),
-    col(Some("itl_ms_median"), Some("ITL ms"), Some("ITL ms"), false, |c| c.metrics.itl_ns.map(|s| full(s.median / 1e6)), |c| {
-        c.metrics.itl_ns.map(|s| ms(s.median))
-    }),
-    col(Some("itl_ms_p90"), None, Some("ITL p90"), false, |c| c.metrics.itl_ns.map(|s| full(s.p90 / 1e6)), |c| {
-        c.metrics.itl_ns.map(|s| ms(s.p90))
-    }),
-    col(Some("decode_tokens_per_s"), Some("decode tok/s"), Some("decode tok/s"), false, |c| {
-        c.metrics.decode_tokens_per_s.map(full)
-    }, |c| c.metrics.decode_tokens_per_s.map(|x| format!("{x:.1}"))),
-    col(Some("e2e_tokens_per_s"), Some("e2e tok/s"), Some("e2e tok/s"), false, |c| Some(full(c.metrics.e2e_tokens_per_s)), |c| {
-        Some(format!("{:.1}", c.metrics.e2e_tokens_per_s))
-    }),
-    col(Some("prefill_tokens_per_s"), None, Some("prefill tok/s"), false, |c| {
-        Some(full(c.metrics.prefill_tokens_per_s))
-    }, |c| Some(format!("{:.1}", c.metrics.prefill_tokens_per_s))),
+    col(
+        Some("encoder_ms_median"),
+        Some("encoder ms"),
+        Some("encoder ms"),
+        false,
+        |c| c.metrics.encoder_ns.map(|s| full(s.median / 1e6)),
+        |c| c.metrics.encoder_ns.map(|s| ms(s.median)),
+    ),
+    col(
+        Some("itl_ms_median"),
+        Some("ITL ms"),
+        Some("ITL ms"),
+        false,
+        |c| c.metrics.itl_ns.map(|s| full(s.median / 1e6)),
+        |c| c.metrics.itl_ns.map(|s| ms(s.median)),
+    ),
+    col(
+        Some("itl_ms_p90"),
+        None,
+        Some("ITL p90"),
+        false,
+        |c| c.metrics.itl_ns.map(|s| full(s.p90 / 1e6)),
+        |c| c.metrics.itl_ns.map(|s| ms(s.p90)),
+    ),
+    col(
+        Some("decode_tokens_per_s"),
+        Some("decode tok/s"),
+        Some("decode tok/s"),
+        false,
+        |c| c.metrics.decode_tokens_per_s.map(full),
+        |c| c.metrics.decode_tokens_per_s.map(|x| format!("{x:.1}")),
+    ),
+    col(
+        Some("e2e_tokens_per_s"),
+        Some("e2e tok/s"),
+        Some("e2e tok/s"),
+        false,
+        |c| Some(full(c.metrics.e2e_tokens_per_s)),
+        |c| Some(format!("{:.1}", c.metrics.e2e_tokens_per_s)),
+    ),
+    col(
+        Some("prefill_tokens_per_s"),
+        None,
+        Some("prefill tok/s"),
+        false,
+        |c| Some(full(c.metrics.prefill_tokens_per_s)),
+        |c| Some(format!("{:.1}", c.metrics.prefill_tokens_per_s)),
+    ),
     col(Some("session_load_ms"), None, None, false, |c| Some(full(c.metrics.session_load_ns as f64 / 1e6)), |_| None),
-    col(Some("peak_rss_bytes"), None, Some("peak MB"), false, |c| c.metrics.peak_rss_bytes.map(|b| b.to_string()), |c| {
-        c.metrics.peak_rss_bytes.map(|b| format!("{:.0}", b as f64 / 1e6))
-    }),
+    col(
+        Some("peak_rss_bytes"),
+        None,
+        Some("peak MB"),
+        false,
+        |c| c.metrics.peak_rss_bytes.map(|b| b.to_string()),
+        |c| c.metrics.peak_rss_bytes.map(|b| format!("{:.0}", b as f64 / 1e6)),
+    ),
     col(Some("harness_overhead_ratio"), None, None, false, |c| c.metrics.harness_overhead_ratio.map(full), |_| None),
     col(None, Some("reps"), Some("reps"), false, |_| None, |c| Some(c.repetitions.measured.to_string())),
     col(Some("ort_version"), None, None, true, |c| Some(c.context.ort_version.clone()), |_| None),

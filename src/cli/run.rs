@@ -11,9 +11,10 @@ use slmbench_harness::ep::{Ep, EpOption};
 use slmbench_harness::run::{self, ModelEntry, RunPlan};
 use slmbench_harness::stats::Policy;
 use slmbench_harness::sweep;
-use slmbench_models::{BuildOptions, Pair};
 
+use super::models::preset_dir;
 use super::{DecoderArg, EXIT_CELLS_FAILED, EXIT_REPORT_FAILED, OptLevelArg, parse_ids};
+use slmbench_models::Pair;
 
 /// Bounds on what a flag can ask for, so a typo cannot start 18,000 threads or a run of years.
 pub(super) const MAX_THREADS_PER_CORE: usize = 4;
@@ -121,21 +122,6 @@ pub(super) struct RunArgs {
 /// The names `--backend` accepts: every backend of this build.
 fn backend_names() -> clap::builder::PossibleValuesParser {
     slmbench_harness::backend::all().iter().map(|b| b.name()).collect::<Vec<_>>().into()
-}
-
-/// Builds a preset into the cache unless it is already there.
-fn preset_dir(name: &str) -> Result<PathBuf> {
-    let pair = Pair::preset(name)?;
-    let dir = slmbench_harness::runtime::cache_dir()
-        .join("models")
-        .join(format!("{name}-seed0-v{}", env!("CARGO_PKG_VERSION")));
-    if !dir.join("pair.json").is_file() {
-        eprintln!("slmbench: building the `{name}` pair into {}", dir.display());
-        let _ = std::fs::remove_dir_all(&dir);
-        slmbench_models::build_pair(&pair, &dir, &BuildOptions::default())
-            .with_context(|| format!("building preset `{name}`"))?;
-    }
-    Ok(dir)
 }
 
 /// SIGINT and SIGTERM set `stop.signal` to their number; the sweep ends after the current

@@ -3,8 +3,8 @@
 //! [`crate::backend::Backend`].
 
 pub mod ep;
-pub mod generate;
 pub mod genai;
+pub mod generate;
 pub mod graph_info;
 pub mod layout;
 pub mod onnx;

@@ -1,8 +1,8 @@
 //! GitHub-flavoured Markdown table, fit for a pull-request comment or a CI job summary.
 
 use super::Exporter;
-use crate::table;
 use crate::schema::{CellResult, FailedCell};
+use crate::table;
 
 pub struct Markdown;
 
