@@ -14,6 +14,7 @@ pub mod guard;
 pub mod host;
 pub mod onnxruntime;
 pub mod progress;
+pub mod remeasure;
 pub mod results;
 pub mod resume;
 pub mod run;

@@ -28,4 +28,8 @@ pub enum ReportError {
     },
     #[error("chart {name}: {message}")]
     Chart { name: String, message: String },
+    #[error("{0}")]
+    Merge(String),
+    #[error(transparent)]
+    Results(#[from] slmbench_results::ResultsError),
 }

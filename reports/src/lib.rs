@@ -8,6 +8,7 @@ pub mod dashboards;
 pub mod error;
 pub mod gate;
 pub mod html;
+pub mod merge;
 pub mod read;
 pub mod write;
 

@@ -31,6 +31,26 @@ pub struct Context {
     pub test_delay_us: Option<u64>,
 }
 
+impl Context {
+    /// What makes two machines comparable: CPU, cores, memory (GiB), OS and architecture.
+    pub fn fingerprint(&self) -> String {
+        let gib = self.memory_bytes.map(|b| (b as f64 / (1u64 << 30) as f64).round() as u64).unwrap_or(0);
+        format!("{} / {} cores / {gib} GiB / {} {}", self.cpu_model, self.cpu_logical_cores, self.os, self.arch)
+    }
+
+    /// The fingerprint as a file-name-safe slug (baselines are named by it).
+    pub fn machine_slug(&self) -> String {
+        let mut slug = String::new();
+        for ch in self.fingerprint().to_ascii_lowercase().chars() {
+            let ch = if ch.is_ascii_alphanumeric() { ch } else { '-' };
+            if !(ch == '-' && slug.ends_with('-')) {
+                slug.push(ch);
+            }
+        }
+        slug.trim_matches('-').to_string()
+    }
+}
+
 /// The testing aid `SLMBENCH_TEST_DELAY_US` (microseconds added to every decode step, so tests of
 /// signals and gates have slow cells). It exists only in debug builds, so no release measurement
 /// can be slowed by it; where it acts, every result records it and carries a warning.

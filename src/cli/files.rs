@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use super::{fingerprint, print_warnings};
+use super::print_warnings;
 
 /// `export --format`: which dashboard's JSON.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -75,61 +75,14 @@ pub(super) fn export(a: ExportArgs) -> Result<()> {
 }
 
 pub(super) fn merge(a: MergeArgs) -> Result<()> {
-    let existed = a.out.exists();
-    let merged = merge_into(&a);
-    if merged.is_err() && !existed {
-        let _ = std::fs::remove_file(&a.out);
+    let m = slmbench_reports::merge::merge(&a.results, &a.out)?;
+    for n in &m.notes {
+        eprintln!("slmbench: {n}");
     }
-    merged
-}
-
-fn merge_into(a: &MergeArgs) -> Result<()> {
-    // The same lock as a run's: merging into a file a run is writing is refused.
-    let _lock = slmbench_harness::export::lock(&a.out)?;
-    let mut lines: Vec<(String, String)> = Vec::new();
-    let mut first_machine: Option<String> = None;
-    let (mut measured, mut failed) = (0, 0);
-    for p in &a.results {
-        // An empty shard (more shards than cells) writes an empty file: nothing to join.
-        let text = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-        if text.iter().all(u8::is_ascii_whitespace) {
-            if *p != a.out {
-                eprintln!("slmbench: {} holds no record (an empty shard?); skipped", p.display());
-            }
-            continue;
-        }
-        let set = slmbench_reports::read::read_all(std::slice::from_ref(p))?;
-        for w in &set.warnings {
-            eprintln!("slmbench: warning: {w}");
-        }
-        let fp = fingerprint(set.first_context().context("no record")?);
-        match &first_machine {
-            Some(m) if *m != fp => {
-                bail!("{} was measured on another machine ({fp}) than the files before it ({m})", p.display())
-            }
-            None => first_machine = Some(fp),
-            _ => {}
-        }
-        measured += set.cells.len();
-        failed += set.failed.len();
-        for c in &set.cells {
-            lines.push((c.cell_id.clone(), serde_json::to_string(c)?));
-        }
-        for f in &set.failed {
-            lines.push((f.cell_id.clone(), serde_json::to_string(f)?));
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    for (id, _) in &lines {
-        if !seen.insert(id.clone()) {
-            bail!("cell {id} appears in more than one file; merge joins disjoint shards");
-        }
-    }
-    let out: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
-    // Whole or not at all: a kill mid-merge leaves the file as it was.
-    slmbench_harness::export::write_atomic(&a.out, out.as_bytes())?;
     eprintln!(
-        "slmbench: {measured} cells ({failed} failed ones besides) from {} files written to {}",
+        "slmbench: {} cells ({} failed ones besides) from {} files written to {}",
+        m.measured,
+        m.failed,
         a.results.len(),
         a.out.display()
     );

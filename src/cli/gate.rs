@@ -4,14 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use slmbench_harness::bench::Stop;
-use slmbench_harness::layout::DecoderChoice;
-use slmbench_harness::run::{ModelEntry, RunPlan};
-use slmbench_harness::stats::Policy;
 use slmbench_reports::analysis::cell_name;
 use slmbench_reports::gate::judge_all;
 
-use super::{fingerprint, machine_slug, print_warnings};
+use super::print_warnings;
 
 #[derive(Args, Debug)]
 pub(super) struct GateArgs {
@@ -58,7 +54,7 @@ pub(super) fn gate(a: GateArgs) -> Result<()> {
     let baseline_path = match &a.baseline {
         Some(p) => p.clone(),
         None => {
-            let p = Path::new("ci/baselines").join(format!("{}.json", machine_slug(&cur.cells[0].context)));
+            let p = Path::new("ci/baselines").join(format!("{}.json", cur.cells[0].context.machine_slug()));
             if !p.is_file() {
                 bail!(
                     "no baseline for this machine at {}; measure one and keep it with `slmbench baseline save RESULTS`, or pass --baseline FILE",
@@ -83,7 +79,7 @@ pub(super) fn gate(a: GateArgs) -> Result<()> {
             cc.ort_version
         );
     }
-    let (fb, fc) = (fingerprint(&base.cells[0].context), fingerprint(&cur.cells[0].context));
+    let (fb, fc) = (base.cells[0].context.fingerprint(), cur.cells[0].context.fingerprint());
     if fb != fc && !a.allow_other_machine {
         bail!(
             "baseline {} was measured on another machine ({fb}) than {} ({fc}); re-measure the baseline here or pass --allow-other-machine",
@@ -137,7 +133,7 @@ fn baseline_save(results: &Path, dir: &Path) -> Result<()> {
     let set = slmbench_reports::read::read_measured(&[results.to_path_buf()])?;
     print_warnings(&set);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join(format!("{}.json", machine_slug(&set.cells[0].context)));
+    let path = dir.join(format!("{}.json", set.cells[0].context.machine_slug()));
     std::fs::write(&path, serde_json::to_string_pretty(&set.cells)? + "\n")
         .with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("slmbench: baseline of {} cells saved to {}", set.cells.len(), path.display());
@@ -147,54 +143,6 @@ fn baseline_save(results: &Path, dir: &Path) -> Result<()> {
 
 /// Measures a recorded cell again with its recorded model, settings and sweep point.
 fn rerun_cell(c: &slmbench_harness::results::CellResult) -> Result<slmbench_harness::results::CellResult> {
-    use slmbench_harness::layout::Layout;
-    let Some(seed) = c.sweep.prompt_seed else {
-        bail!("cell {} was run with --prompt-ids, which results do not keep; it cannot be re-measured", cell_name(c));
-    };
-    let tmp = std::env::temp_dir().join(format!("slmbench-confirm-{}.jsonl", std::process::id()));
-    let plan = RunPlan {
-        backend: c.settings.backend.clone(),
-        models: vec![ModelEntry {
-            dir: PathBuf::from(&c.model.dir),
-            name: c.model.name.clone(),
-            pair: c.model.pair.clone(),
-        }],
-        eps: vec![c.settings.ep_used],
-        ep_options: c.settings.ep_options.clone(),
-        threads: vec![c.settings.threads],
-        batches: vec![c.sweep.batch],
-        input_tokens: vec![c.sweep.input_tokens],
-        output_tokens: vec![c.sweep.output_tokens],
-        prompt_ids: None,
-        seed,
-        stop_at_eos: c.sweep.stop_at_eos,
-        opt_level: c.settings.graph_optimization,
-        spinning: c.settings.intra_op_spinning,
-        strict_placement: c.settings.strict_placement,
-        decoder: match c.model.layout {
-            Layout::EncoderDecoderSplit => DecoderChoice::Split,
-            Layout::EncoderDecoderMerged => DecoderChoice::Merged,
-            _ => DecoderChoice::Auto,
-        },
-        policy: Policy {
-            warmup: c.repetitions.warmup,
-            min_repetitions: c.repetitions.measured,
-            max_repetitions: c.repetitions.measured.max(1),
-            ..Policy::default()
-        },
-        output: tmp.display().to_string(),
-        overwrite: true,
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        shard: None,
-        resume: None,
-        retry_failed: false,
-        force: false,
-    };
-    let outcome = plan.execute(&Stop::default())?;
-    let _ = std::fs::remove_file(&tmp);
-    if let Some(f) = outcome.failed_cells.first() {
-        bail!("re-measuring {} failed: {}", cell_name(c), f.error);
-    }
-    let mut cells = outcome.cells;
-    cells.pop().ok_or_else(|| anyhow::anyhow!("re-measuring {} produced no cell", cell_name(c)))
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    slmbench_harness::remeasure::remeasure(c, command).with_context(|| format!("re-measuring {}", cell_name(c)))
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use slmbench_harness::ep::EpOption;
+use slmbench_harness::ep::{Ep, EpOption};
 use slmbench_harness::{LoadedModel, Prompt, SessionSettings};
 
 use super::run::{MAX_THREADS_PER_CORE, MAX_TOKENS, bounded};
@@ -25,9 +25,9 @@ pub(super) struct GenerateArgs {
     #[arg(short = 'b', long, default_value_t = 1)]
     batch: usize,
     #[arg(long, default_value = "cpu")]
-    ep: String,
+    ep: Ep,
     #[arg(long = "ep-opt")]
-    ep_opt: Vec<String>,
+    ep_opt: Vec<EpOption>,
     #[arg(short = 't', long, default_value_t = 1)]
     threads: usize,
     /// Decoder files when both are present.
@@ -53,12 +53,8 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
         cores * MAX_THREADS_PER_CORE,
         &format!("{MAX_THREADS_PER_CORE} × the {cores} logical cores of this host"),
     )?;
-    let settings = SessionSettings {
-        ep: a.ep.parse()?,
-        ep_options: a.ep_opt.iter().map(|o| o.parse::<EpOption>()).collect::<Result<Vec<_>, _>>()?,
-        threads: a.threads,
-        ..SessionSettings::default()
-    };
+    let settings =
+        SessionSettings { ep: a.ep, ep_options: a.ep_opt.clone(), threads: a.threads, ..SessionSettings::default() };
     let mut model = LoadedModel::load_with(&a.model, &settings, a.decoder.into())?;
     let g = model.generate(&Prompt::repeated(&ids, a.batch), a.n, a.stop_at_eos)?;
     let out = serde_json::json!({

@@ -87,24 +87,6 @@ pub(crate) fn print_warnings(set: &slmbench_reports::read::ResultSet) {
     }
 }
 
-/// What makes two machines comparable.
-pub(crate) fn fingerprint(c: &slmbench_harness::context::Context) -> String {
-    let gib = c.memory_bytes.map(|b| (b as f64 / (1u64 << 30) as f64).round() as u64).unwrap_or(0);
-    format!("{} / {} cores / {gib} GiB / {} {}", c.cpu_model, c.cpu_logical_cores, c.os, c.arch)
-}
-
-/// A file-name-safe machine name for baselines.
-pub(crate) fn machine_slug(c: &slmbench_harness::context::Context) -> String {
-    let mut slug = String::new();
-    for ch in fingerprint(c).to_ascii_lowercase().chars() {
-        let ch = if ch.is_ascii_alphanumeric() { ch } else { '-' };
-        if !(ch == '-' && slug.ends_with('-')) {
-            slug.push(ch);
-        }
-    }
-    slug.trim_matches('-').to_string()
-}
-
 pub(crate) fn parse_ids(text: &str) -> Result<Vec<i64>> {
     let ids: Result<Vec<i64>, _> = text.split(',').map(|s| s.trim().parse::<i64>()).collect();
     match ids {

@@ -159,15 +159,9 @@ fn list() -> Result<()> {
 
 /// Builds a preset into the cache unless it is already there.
 pub(super) fn preset_dir(name: &str) -> Result<PathBuf> {
-    let pair = Pair::preset(name)?;
-    let dir = slmbench_harness::runtime::cache_dir()
-        .join("models")
-        .join(format!("{name}-seed0-v{}", env!("CARGO_PKG_VERSION")));
-    if !dir.join("pair.json").is_file() {
-        eprintln!("slmbench: building the `{name}` pair into {}", dir.display());
-        let _ = std::fs::remove_dir_all(&dir);
-        slmbench_models::build_pair(&pair, &dir, &BuildOptions::default())
-            .with_context(|| format!("building preset `{name}`"))?;
-    }
+    let dir = slmbench_harness::entry::cached_preset(name, |dir| {
+        eprintln!("slmbench: building the `{name}` pair into {}", dir.display())
+    })
+    .with_context(|| format!("building preset `{name}`"))?;
     Ok(dir)
 }

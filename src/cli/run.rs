@@ -51,11 +51,11 @@ pub(super) struct RunArgs {
     #[arg(long, default_value = "onnxruntime", value_parser = backend_names(), env = "SLMBENCH_BACKEND")]
     backend: String,
     /// Execution providers: cpu, cuda, tensorrt, qnn, nnapi, coreml, directml, openvino, xnnpack.
-    #[arg(long, default_value = "cpu", env = "SLMBENCH_EP")]
-    ep: String,
+    #[arg(long, default_value = "cpu", env = "SLMBENCH_EP", value_delimiter = ',')]
+    ep: Vec<Ep>,
     /// Provider option PROVIDER:KEY=VALUE (repeatable), e.g. qnn:backend_path=libQnnHtp.so.
     #[arg(long = "ep-opt")]
-    ep_opt: Vec<String>,
+    ep_opt: Vec<EpOption>,
     /// Most measured repetitions per cell.
     #[arg(short = 'r', long = "repetitions", default_value_t = 30, env = "SLMBENCH_REPETITIONS")]
     repetitions: usize,
@@ -270,15 +270,14 @@ fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<String>)> {
     for p in &presets {
         Pair::preset(p)?; // unknown names fail before anything is built
     }
-    let eps = sweep::parse_list("--ep", &a.ep)?.iter().map(|e| e.parse::<Ep>()).collect::<Result<Vec<_>, _>>()?;
-    let ep_options = a.ep_opt.iter().map(|o| o.parse::<EpOption>()).collect::<Result<Vec<_>, _>>()?;
+    let (eps, ep_options) = (a.ep.clone(), a.ep_opt.clone());
     if let Some(o) = ep_options.iter().find(|o| !eps.contains(&o.ep)) {
         bail!(
             "--ep-opt {}:{}={} is for a provider not in --ep ({}); add it to --ep or drop the option",
             o.ep,
             o.key,
             o.value,
-            a.ep
+            eps.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(",")
         );
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);

@@ -1,0 +1,78 @@
+//! Measuring a recorded cell again (what `gate` does to confirm a suspected regression): the plan
+//! that reproduces it from the record alone.
+
+use std::path::PathBuf;
+
+use crate::bench::Stop;
+use crate::error::HarnessError;
+use crate::layout::{DecoderChoice, Layout};
+use crate::results::CellResult;
+use crate::run::{ModelEntry, RunPlan};
+use crate::stats::Policy;
+
+/// The plan of one cell with `c`'s model, backend, settings, sweep point and repetitions, writing
+/// to `output`. A cell whose prompt was given by `--prompt-ids` cannot be reproduced (results do
+/// not keep the ids).
+pub fn plan_for(c: &CellResult, output: &str, command: String) -> Result<RunPlan, HarnessError> {
+    let Some(seed) = c.sweep.prompt_seed else {
+        return Err(HarnessError::BadInput(format!(
+            "cell {} was run with --prompt-ids, which results do not keep; it cannot be re-measured",
+            c.model.name
+        )));
+    };
+    Ok(RunPlan {
+        backend: c.settings.backend.clone(),
+        models: vec![ModelEntry {
+            dir: PathBuf::from(&c.model.dir),
+            name: c.model.name.clone(),
+            pair: c.model.pair.clone(),
+        }],
+        eps: vec![c.settings.ep_used],
+        ep_options: c.settings.ep_options.clone(),
+        threads: vec![c.settings.threads],
+        batches: vec![c.sweep.batch],
+        input_tokens: vec![c.sweep.input_tokens],
+        output_tokens: vec![c.sweep.output_tokens],
+        prompt_ids: None,
+        seed,
+        stop_at_eos: c.sweep.stop_at_eos,
+        opt_level: c.settings.graph_optimization,
+        spinning: c.settings.intra_op_spinning,
+        strict_placement: c.settings.strict_placement,
+        decoder: match c.model.layout {
+            Layout::EncoderDecoderSplit => DecoderChoice::Split,
+            Layout::EncoderDecoderMerged => DecoderChoice::Merged,
+            _ => DecoderChoice::Auto,
+        },
+        policy: Policy {
+            warmup: c.repetitions.warmup,
+            min_repetitions: c.repetitions.measured,
+            max_repetitions: c.repetitions.measured.max(1),
+            ..Policy::default()
+        },
+        output: output.to_string(),
+        overwrite: true,
+        command,
+        shard: None,
+        resume: None,
+        retry_failed: false,
+        force: false,
+    })
+}
+
+/// Measures `c`'s cell again, through a temporary results file.
+pub fn remeasure(c: &CellResult, command: String) -> Result<CellResult, HarnessError> {
+    let tmp = std::env::temp_dir().join(format!("slmbench-confirm-{}.jsonl", std::process::id()));
+    let plan = plan_for(c, &tmp.display().to_string(), command)?;
+    let outcome = plan.execute(&Stop::default());
+    let _ = std::fs::remove_file(&tmp);
+    let outcome = outcome?;
+    if let Some(f) = outcome.failed_cells.first() {
+        return Err(HarnessError::BadInput(format!("re-measuring {} failed: {}", c.model.name, f.error)));
+    }
+    outcome
+        .cells
+        .into_iter()
+        .next_back()
+        .ok_or_else(|| HarnessError::BadInput(format!("re-measuring {} produced no cell", c.model.name)))
+}
