@@ -339,6 +339,8 @@ fn compare_says_n_too_small_instead_of_faster() {
     assert_eq!(ttft["unit"], "ms");
     assert!((ttft["base"].as_f64().unwrap() - ns / 1e6).abs() < 1e-9, "{ttft}");
     assert!(ttft["low"].is_null() && ttft["verdict"] == "n-too-small", "{ttft}");
+    let e2e = cmp["changes"].as_array().unwrap().iter().find(|c| c["metric"] == "e2e_tokens_per_s").unwrap();
+    assert_eq!(e2e["unit"], "tokens/s", "{e2e}");
 }
 
 /// Point 7: `-o /proc/x.jsonl` used to measure a cell and then fail; a report failure after a good

@@ -70,7 +70,23 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
 }
 
 pub(super) fn doctor() -> Result<()> {
-    let info = slmbench_harness::runtime::doctor()?;
+    use serde_json::json;
+    use slmbench_harness::{backend, host};
+    let mut info = serde_json::to_value(slmbench_harness::runtime::doctor()?)?;
+    // Every backend of this build with the providers (devices) it offers on this host.
+    info["backends"] = backend::all()
+        .iter()
+        .map(|b| {
+            let providers: Vec<String> = b.providers().unwrap_or_default().iter().map(|e| e.to_string()).collect();
+            json!({"name": b.name(), "version": b.version().ok(), "providers": providers})
+        })
+        .collect();
+    let cpu = host::cpu();
+    info["host"]["cpu_model"] = json!(cpu.model);
+    info["host"]["cpu_mhz"] = json!(cpu.mhz);
+    info["host"]["physical_cores"] = json!(cpu.physical_cores);
+    info["host"]["memory_bytes"] = json!(host::total_memory());
+    info["host"]["available_memory_bytes"] = json!(host::available_memory());
     println!("{}", serde_json::to_string_pretty(&info)?);
     Ok(())
 }
