@@ -14,6 +14,8 @@ use ort::session::Session;
 use slmbench_harness::candle::{decoder_only::DecoderOnly, encoder_decoder::EncoderDecoder, var_builder};
 use slmbench_harness::onnx::{self, Input, Output};
 use slmbench_models::graph::Fault;
+use slmbench_models::quant::{Part, PartKind, QuantOptions};
+use slmbench_models::weights::{self, Init, TensorSpec};
 use slmbench_models::{BuildOptions, Config, ExternalData, FfnKind, Kind, Pair, Positions, build_model};
 
 const TOL: f64 = 1e-4;
@@ -102,9 +104,45 @@ fn as_input(o: &Output) -> Input {
     Input::F32(o.shape.clone(), o.data.clone())
 }
 
-fn build(cfg: &Config, dir: &Path, fault: Option<Fault>, external: ExternalData) {
-    let opts = BuildOptions { seed: 7, split_decoder: true, safetensors: true, external_data: external, fault };
+/// Builds `cfg` into `dir`; with `quant`, the graphs are quantized and `model.safetensors` holds
+/// what they compute with: every linear weight dequantized, and for a tied model an untied
+/// `lm_head.weight` that is the dequantized embedding (the lookup keeps the f32 table). Returns
+/// the configuration the reference must use (untied for a quantized tied model).
+fn build(
+    cfg: &Config,
+    dir: &Path,
+    fault: Option<Fault>,
+    external: ExternalData,
+    quant: Option<QuantOptions>,
+) -> Config {
+    let opts = BuildOptions { seed: 7, split_decoder: true, safetensors: true, external_data: external, quant, fault };
     build_model(cfg, dir, &opts).unwrap_or_else(|e| panic!("{e}"));
+    let Some(q) = quant else { return cfg.clone() };
+    let reference = Config { tie_embeddings: false, ..cfg.clone() };
+    let embedding = weights::model_tensors(cfg).into_iter().find(|t| t.init == Init::Embedding).unwrap();
+    let mut tensors = weights::model_tensors(&reference);
+    if cfg.tie_embeddings {
+        let head = tensors.iter_mut().find(|t| t.name == "lm_head.weight").unwrap();
+        // Drawn from the embedding's values, then dequantized like the linear weights.
+        *head = TensorSpec {
+            quant: Some(Part {
+                source: embedding.name.clone(),
+                bits: q.bits,
+                block_size: q.block_size,
+                kind: PartKind::Codes,
+            }),
+            ..TensorSpec::new("lm_head.weight", embedding.shape.clone(), Init::Embedding)
+        };
+    }
+    slmbench_models::safetensors::write_with(
+        &dir.join("model.safetensors"),
+        &tensors,
+        7,
+        &Default::default(),
+        Some(&q),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    reference
 }
 
 /// Which encoder-decoder decoder files to drive.
@@ -303,7 +341,7 @@ fn distinct(tokens: &[i64]) -> usize {
 
 /// Builds `pair` under `root` and checks both models against the reference.
 fn check_pair(pair: &Pair, root: &Path, fault: Option<Fault>, prompt_seeds: &[u64]) -> Check<()> {
-    check_pair_with(pair, root, fault, prompt_seeds, ExternalData::Auto)
+    check_pair_with(pair, root, fault, prompt_seeds, ExternalData::Auto, None)
 }
 
 fn check_pair_with(
@@ -312,19 +350,20 @@ fn check_pair_with(
     fault: Option<Fault>,
     prompt_seeds: &[u64],
     external: ExternalData,
+    quant: Option<QuantOptions>,
 ) -> Check<()> {
     let ed_dir = root.join("encoder-decoder");
     let do_dir = root.join("decoder-only");
-    build(&pair.encoder_decoder, &ed_dir, fault, external);
-    build(&pair.decoder_only, &do_dir, fault, external);
+    let ed_cfg = build(&pair.encoder_decoder, &ed_dir, fault, external, quant);
+    let do_cfg = build(&pair.decoder_only, &do_dir, fault, external, quant);
     let (mut ed_tokens, mut do_tokens) = (vec![], vec![]);
     for &seed in prompt_seeds {
         for files in [DecoderFiles::Merged, DecoderFiles::Split] {
-            let toks = check_encoder_decoder(&pair.encoder_decoder, &ed_dir, files, seed)?;
+            let toks = check_encoder_decoder(&ed_cfg, &ed_dir, files, seed)?;
             eprintln!("{} {files:?} prompt {seed}: {toks:?}", pair.name);
             ed_tokens.extend(toks.into_iter().flatten());
         }
-        let toks = check_decoder_only(&pair.decoder_only, &do_dir, seed)?;
+        let toks = check_decoder_only(&do_cfg, &do_dir, seed)?;
         eprintln!("{} decoder-only prompt {seed}: {toks:?}", pair.name);
         do_tokens.extend(toks.into_iter().flatten());
     }
@@ -350,9 +389,30 @@ fn external_data_matches_reference() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let pair = Pair::preset("tiny").unwrap();
-    check_pair_with(&pair, root, None, &[6], ExternalData::Always).unwrap_or_else(|e| panic!("{e}"));
+    check_pair_with(&pair, root, None, &[6], ExternalData::Always, None).unwrap_or_else(|e| panic!("{e}"));
     assert!(root.join("decoder-only/model.onnx_data").is_file());
     assert!(root.join("encoder-decoder/decoder_model_merged.onnx_data").is_file());
+}
+
+/// Quantized graphs (`MatMulNBits`, 8 and 4 bits, tied and untied output projection) compute what
+/// the reference computes with the dequantized weights. Accuracy level 1 makes the runtime
+/// compute in f32, so the comparison can be as tight as for fp32 graphs; ids must agree too.
+#[test]
+fn quantized_graphs_match_dequantized_reference() {
+    let tied = Pair::preset("tiny").unwrap();
+    let untied = {
+        let ed = Config { tie_embeddings: false, ..tied.encoder_decoder.clone() };
+        let dec = Config { tie_embeddings: false, ..tied.decoder_only.clone() };
+        Pair { name: "tiny-untied".into(), encoder_decoder: ed, decoder_only: dec }
+    };
+    for pair in [&tied, &untied] {
+        for bits in [8u8, 4] {
+            let q = QuantOptions { bits, block_size: 16, accuracy_level: 1 };
+            let dir = tempfile::tempdir().unwrap();
+            check_pair_with(pair, dir.path(), None, &[1, 2], ExternalData::Auto, Some(q))
+                .unwrap_or_else(|e| panic!("{} int{bits}: {e}", pair.name));
+        }
+    }
 }
 
 /// Other architecture options: gated GELU and SwiGLU, no positions, untied output projection,

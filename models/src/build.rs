@@ -14,6 +14,7 @@ use crate::graph::{Fault, GraphSpec, decoder_only, encdec};
 use crate::onnx::writer::{self, ExternalData, Written};
 use crate::params::{self, ParamCounts};
 use crate::presets::{Pair, PairCounts};
+use crate::quant::QuantOptions;
 use crate::weights;
 
 /// Version of `manifest.json`'s layout.
@@ -30,6 +31,8 @@ pub struct BuildOptions {
     /// Also write `model.safetensors` with Hugging Face names.
     pub safetensors: bool,
     pub external_data: ExternalData,
+    /// Weight-only quantization of every linear weight and the output projection (`None`: fp32).
+    pub quant: Option<QuantOptions>,
     #[doc(hidden)]
     pub fault: Option<Fault>,
 }
@@ -55,6 +58,11 @@ pub struct Manifest {
     pub flops: Flops,
     /// How weights are laid out, for anyone reading the initializers directly.
     pub weight_layout: String,
+    /// `fp32`, `int8` or `int4`: the linear weights' and the output projection's precision.
+    pub precision: String,
+    /// How they are quantized (absent for fp32), e.g. `MatMulNBits bits=4 block_size=32 accuracy_level=4`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<String>,
 }
 
 /// `pair.json` at the top of a built pair.
@@ -94,6 +102,10 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
     }
     let mut files = Vec::new();
     for (name, spec) in graphs {
+        let spec = match &opts.quant {
+            Some(q) => crate::quant::quantize(spec, q),
+            None => spec,
+        };
         let w: Written = writer::write_model(&dir.join(name), &spec, opts.seed, opts.external_data)?;
         files.push(FileEntry { name: name.to_string(), bytes: w.bytes });
         if let Some(d) = &w.data_path {
@@ -122,7 +134,16 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
         total_bytes: files.iter().map(|f| f.bytes).sum(),
         files,
         flops: flops::flops(cfg),
-        weight_layout: "float32; ONNX linear weights are [in, out] (the transpose of the Hugging Face [out, in] in model.safetensors); names are Hugging Face names".into(),
+        weight_layout: match &opts.quant {
+            None => "float32; ONNX linear weights are [in, out] (the transpose of the Hugging Face [out, in] in model.safetensors); names are Hugging Face names".into(),
+            Some(_) => "linear weights and the output projection as MatMulNBits NAME_Q<bits> uint8 [out, blocks, block_size × bits / 8] (codes low bits first along `in`, zero point 2^(bits−1)) and NAME_scales float32 [out, blocks]; embedding table and norms float32; names are Hugging Face names".into(),
+        },
+        precision: match &opts.quant {
+            Some(q) if q.bits == 4 => "int4".into(),
+            Some(_) => "int8".into(),
+            None => "fp32".into(),
+        },
+        quantization: opts.quant.as_ref().map(QuantOptions::describe),
     };
     write_json(&dir.join("manifest.json"), &manifest)?;
     Ok(manifest)

@@ -9,6 +9,7 @@ pub mod graph;
 pub mod onnx;
 pub mod params;
 pub mod presets;
+pub mod quant;
 pub mod safetensors;
 pub mod weights;
 

@@ -90,6 +90,15 @@ pub struct PairCounts {
 }
 
 impl Pair {
+    /// The same pair named for a weight precision (`small-int4`; fp32 keeps its name), so the
+    /// models of two precisions in one run have names and pair tags of their own.
+    pub fn with_precision(mut self, p: crate::quant::Precision) -> Pair {
+        if p != crate::quant::Precision::Fp32 {
+            self.name = format!("{}-{p}", self.name);
+        }
+        self
+    }
+
     /// Pairs an encoder-decoder with its matched decoder-only model.
     pub fn from_encoder_decoder(name: &str, encoder_decoder: Config) -> Result<Pair, ConfigError> {
         encoder_decoder.validate()?;

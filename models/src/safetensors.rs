@@ -15,6 +15,18 @@ pub fn write(
     seed: u64,
     metadata: &BTreeMap<String, String>,
 ) -> Result<u64, BuildError> {
+    write_with(path, tensors, seed, metadata, None)
+}
+
+/// As [`write`]; with `dequantized`, every linear weight holds what its quantized copy decodes to
+/// (what a quantized graph computes with), for checking quantized graphs against the reference.
+pub fn write_with(
+    path: &Path,
+    tensors: &[TensorSpec],
+    seed: u64,
+    metadata: &BTreeMap<String, String>,
+    dequantized: Option<&crate::quant::QuantOptions>,
+) -> Result<u64, BuildError> {
     let err = |e| BuildError::Write { path: path.to_path_buf(), source: e };
     // BTreeMap: keys sorted, so the header (and file) is byte-identical for the same model.
     let mut header = BTreeMap::new();
@@ -40,6 +52,19 @@ pub fn write(
     let mut buf = Vec::with_capacity(1 << 20);
     for t in tensors {
         let g = Generator::new(seed, t);
+        if let Some(q) = dequantized.filter(|_| t.init == crate::weights::Init::Linear || t.quant.is_some()) {
+            let (rows, k) = (t.shape[0], t.shape[1]);
+            for r in 0..rows {
+                let row: Vec<f32> = (0..k).map(|c| g.at((r * k + c) as u64)).collect();
+                let (mut codes, mut scales) = (vec![], vec![]);
+                crate::quant::quantize_row(&row, q.bits, q.block_size, &mut codes, &mut scales);
+                let back = crate::quant::dequantize_row(&codes, &scales, q.bits, q.block_size, k);
+                buf.clear();
+                buf.extend(back.iter().flat_map(|v| v.to_le_bytes()));
+                w.write_all(&buf).map_err(err)?;
+            }
+            continue;
+        }
         let n = t.numel() as u64;
         let mut i = 0;
         while i < n {

@@ -32,20 +32,45 @@ pub struct TensorSpec {
     /// Hugging Face shape: `[out, in]` for linear layers.
     pub shape: Vec<usize>,
     pub init: Init,
+    /// Set on the two initializers that store a block-quantized copy of a `[N, K]` tensor
+    /// (`shape` is then the source's, and its values come from the source's name).
+    pub quant: Option<crate::quant::Part>,
 }
 
 impl TensorSpec {
+    /// A float tensor.
+    pub fn new(name: &str, shape: Vec<usize>, init: Init) -> TensorSpec {
+        TensorSpec { name: name.to_string(), shape, init, quant: None }
+    }
+
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
     }
 
     /// Whether the ONNX graph stores it transposed (`[in, out]`, what `MatMul` wants).
     pub fn onnx_transposed(&self) -> bool {
-        self.init == Init::Linear
+        self.quant.is_none() && self.init == Init::Linear
     }
 
     pub fn onnx_shape(&self) -> Vec<usize> {
-        if self.onnx_transposed() { vec![self.shape[1], self.shape[0]] } else { self.shape.clone() }
+        match &self.quant {
+            Some(q) => q.onnx_shape(self.shape[0], self.shape[1]),
+            None if self.onnx_transposed() => vec![self.shape[1], self.shape[0]],
+            None => self.shape.clone(),
+        }
+    }
+
+    /// Bytes of the stored values.
+    pub fn byte_len(&self) -> u64 {
+        match &self.quant {
+            Some(q) => q.byte_len(self.shape[0], self.shape[1]),
+            None => 4 * self.numel() as u64,
+        }
+    }
+
+    /// The name the values are drawn from (the source's, for a quantized copy).
+    pub fn values_name(&self) -> &str {
+        self.quant.as_ref().map(|q| q.source.as_str()).unwrap_or(&self.name)
     }
 }
 
@@ -175,14 +200,9 @@ pub fn decoder_only_names(cfg: &Config) -> StackNames {
 /// Every tensor of a stack, in a fixed order (the order written to files).
 pub fn stack_tensors(cfg: &Config, names: &StackNames) -> Vec<TensorSpec> {
     let d = cfg.d_model;
-    let lin = |name: &str, out: usize, inp: usize| TensorSpec {
-        name: name.to_string(),
-        shape: vec![out, inp],
-        init: Init::Linear,
-    };
-    let norm = |name: &str| TensorSpec { name: name.to_string(), shape: vec![d], init: Init::Norm };
-    let mut v =
-        vec![TensorSpec { name: names.embedding.clone(), shape: vec![cfg.vocab_size, d], init: Init::Embedding }];
+    let lin = |name: &str, out: usize, inp: usize| TensorSpec::new(name, vec![out, inp], Init::Linear);
+    let norm = |name: &str| TensorSpec::new(name, vec![d], Init::Norm);
+    let mut v = vec![TensorSpec::new(&names.embedding, vec![cfg.vocab_size, d], Init::Embedding)];
     let attn = |v: &mut Vec<TensorSpec>, a: &AttnNames| {
         v.push(norm(&a.norm));
         v.push(lin(&a.q, cfg.q_dim(), d));
@@ -204,7 +224,7 @@ pub fn stack_tensors(cfg: &Config, names: &StackNames) -> Vec<TensorSpec> {
     }
     v.push(norm(&names.final_norm));
     if let Some(h) = &names.lm_head {
-        v.push(TensorSpec { name: h.clone(), shape: vec![cfg.vocab_size, d], init: Init::Linear });
+        v.push(TensorSpec::new(h, vec![cfg.vocab_size, d], Init::Linear));
     }
     v
 }
@@ -243,7 +263,7 @@ pub struct Generator {
 
 impl Generator {
     pub fn new(seed: u64, spec: &TensorSpec) -> Generator {
-        let key = mix(seed ^ fnv1a(&spec.name).rotate_left(17));
+        let key = mix(seed ^ fnv1a(spec.values_name()).rotate_left(17));
         // Uniform on [c - a, c + a] has std a / sqrt(3).
         let (centre, half) = match spec.init {
             Init::Embedding => (0.0, 3f64.sqrt()),

@@ -49,9 +49,13 @@ pub struct ModelInfo {
     pub graph_variant: Option<String>,
 }
 
-/// The graph variant of a model with these fused operators: `plain` or `fused`.
+/// Operators that quantize weights: they set the precision, not the graph variant.
+pub const QUANTIZATION_OPERATORS: [&str; 2] = ["MatMulNBits", "GatherBlockQuantized"];
+
+/// The graph variant of a model with these fused operators: `plain`, or `fused` when any operator
+/// besides the quantized matrix multiply is a fused kernel.
 pub fn graph_variant(fused_operators: &[String]) -> &'static str {
-    if fused_operators.is_empty() { "plain" } else { "fused" }
+    if fused_operators.iter().all(|o| QUANTIZATION_OPERATORS.contains(&o.as_str())) { "plain" } else { "fused" }
 }
 
 /// The backend of records written before the field existed.

@@ -87,6 +87,18 @@ pub(crate) fn print_warnings(set: &slmbench_reports::read::ResultSet) {
     }
 }
 
+/// `list` with a repeated value refused, naming the flag.
+pub(crate) fn distinct<T: PartialEq + Copy + std::fmt::Display>(flag: &str, list: &[T]) -> Result<Vec<T>> {
+    let mut out: Vec<T> = Vec::new();
+    for &x in list {
+        if out.contains(&x) {
+            bail!("{flag}: {x} is given twice");
+        }
+        out.push(x);
+    }
+    Ok(out)
+}
+
 pub(crate) fn parse_ids(text: &str) -> Result<Vec<i64>> {
     let ids: Result<Vec<i64>, _> = text.split(',').map(|s| s.trim().parse::<i64>()).collect();
     match ids {

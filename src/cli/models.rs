@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use slmbench_models::quant::{Precision, QuantOptions};
 use slmbench_models::{BuildOptions, Config, ExternalData, Pair, presets};
 
 #[derive(Subcommand, Debug)]
@@ -40,6 +41,16 @@ pub(super) struct BuildArgs {
     /// Store weights in a separate <file>_data file even below the 2 GB protobuf limit.
     #[arg(long)]
     external_data: bool,
+    /// Weight precisions: fp32, int8, int4 (weight-only MatMulNBits). With more than one, each
+    /// pair goes to DIR/<precision>/.
+    #[arg(long, value_delimiter = ',', default_value = "fp32")]
+    precision: Vec<Precision>,
+    /// Weights per quantization block along the input dimension (a power of two, at least 16).
+    #[arg(long, default_value_t = 32)]
+    block_size: usize,
+    /// MatMulNBits accuracy level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 compute.
+    #[arg(long, default_value_t = 4)]
+    accuracy_level: i64,
 }
 
 #[derive(Args, Debug)]
@@ -77,16 +88,37 @@ fn pair_from(preset: Option<&str>, config: Option<&PathBuf>) -> Result<Pair> {
 }
 
 fn build(a: BuildArgs) -> Result<()> {
-    let pair = pair_from(a.preset.as_deref(), a.config.as_ref())?;
+    if !(a.block_size.is_power_of_two() && (16..=256).contains(&a.block_size)) {
+        bail!("--block-size {}: must be a power of two from 16 to 256", a.block_size);
+    }
+    if !(0..=4).contains(&a.accuracy_level) {
+        bail!("--accuracy-level {}: must be 0 to 4", a.accuracy_level);
+    }
+    let precisions = super::distinct("--precision", &a.precision)?;
+    for &p in &precisions {
+        let out = if precisions.len() > 1 { a.out.join(p.name()) } else { a.out.clone() };
+        build_one(&a, p, &out)?;
+        println!("{}", out.display());
+    }
+    Ok(())
+}
+
+fn build_one(a: &BuildArgs, precision: Precision, out: &std::path::Path) -> Result<()> {
+    let pair = pair_from(a.preset.as_deref(), a.config.as_ref())?.with_precision(precision);
     let opts = BuildOptions {
         seed: a.seed,
         split_decoder: a.split_decoder,
         safetensors: a.safetensors,
         external_data: if a.external_data { ExternalData::Always } else { ExternalData::Auto },
+        quant: precision.bits().map(|bits| QuantOptions {
+            bits,
+            block_size: a.block_size,
+            accuracy_level: a.accuracy_level,
+        }),
         fault: None,
     };
     let start = std::time::Instant::now();
-    let m = slmbench_models::build_pair(&pair, &a.out, &opts)?;
+    let m = slmbench_models::build_pair(&pair, out, &opts)?;
     eprintln!(
         "built `{}` in {:.1} s: encoder-decoder {} parameters ({} bytes), decoder-only {} parameters ({} bytes), difference {:+.2}%",
         m.name,
@@ -97,7 +129,6 @@ fn build(a: BuildArgs) -> Result<()> {
         m.decoder_only.total_bytes,
         m.params.relative_difference * 100.0
     );
-    println!("{}", a.out.display());
     Ok(())
 }
 
@@ -158,10 +189,10 @@ fn list() -> Result<()> {
 }
 
 /// Builds a preset into the cache unless it is already there.
-pub(super) fn preset_dir(name: &str) -> Result<PathBuf> {
-    let dir = slmbench_harness::entry::cached_preset(name, |dir| {
-        eprintln!("slmbench: building the `{name}` pair into {}", dir.display())
+pub(super) fn preset_dir(name: &str, precision: Precision) -> Result<PathBuf> {
+    let dir = slmbench_harness::entry::cached_preset(name, precision, |dir| {
+        eprintln!("slmbench: building the `{name}` pair ({precision}) into {}", dir.display())
     })
-    .with_context(|| format!("building preset `{name}`"))?;
+    .with_context(|| format!("building preset `{name}` ({precision})"))?;
     Ok(dir)
 }

@@ -15,6 +15,7 @@ use slmbench_harness::sweep;
 use super::models::preset_dir;
 use super::{DecoderArg, EXIT_CELLS_FAILED, EXIT_REPORT_FAILED, OptLevelArg, parse_ids};
 use slmbench_models::Pair;
+use slmbench_models::quant::Precision;
 
 /// Bounds on what a flag can ask for, so a typo cannot start 18,000 threads or a run of years.
 pub(super) const MAX_THREADS_PER_CORE: usize = 4;
@@ -35,6 +36,10 @@ pub(super) struct RunArgs {
     /// Presets to build (once, into the cache) and run.
     #[arg(long, env = "SLMBENCH_PRESET")]
     preset: Option<String>,
+    /// Weight precisions of the presets: fp32, int8, int4 (each built once into the cache)
+    /// [default: fp32].
+    #[arg(long, value_delimiter = ',', env = "SLMBENCH_PRECISION")]
+    precision: Vec<Precision>,
     /// Input (prompt) lengths: a,b,c or ranges like 16-512*2.
     #[arg(short = 'p', long = "input-tokens", default_value = "32,128", env = "SLMBENCH_INPUT_TOKENS")]
     input_tokens: String,
@@ -226,7 +231,7 @@ pub(super) fn bounded(flag: &str, values: Vec<usize>, max: usize, why: &str) -> 
 }
 
 /// Builds the plan from the flags, refusing contradictions and unbounded requests.
-fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<String>)> {
+fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(String, Precision)>)> {
     let mut models: Vec<ModelEntry> = Vec::new();
     if let Some(list) = &a.model {
         for d in sweep::parse_list("--model", list)? {
@@ -270,6 +275,18 @@ fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<String>)> {
     for p in &presets {
         Pair::preset(p)?; // unknown names fail before anything is built
     }
+    if !a.precision.is_empty() && presets.is_empty() {
+        bail!(
+            "--precision applies to --preset (built into the cache at that precision); \
+             a --model or --pair folder has the precision it was built with"
+        );
+    }
+    let precisions = match super::distinct("--precision", &a.precision)? {
+        p if p.is_empty() => vec![Precision::Fp32],
+        p => p,
+    };
+    let presets: Vec<(String, Precision)> =
+        presets.iter().flat_map(|name| precisions.iter().map(move |&p| (name.clone(), p))).collect();
     let (eps, ep_options) = (a.ep.clone(), a.ep_opt.clone());
     if let Some(o) = ep_options.iter().find(|o| !eps.contains(&o.ep)) {
         bail!(
@@ -388,8 +405,8 @@ pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
             slmbench_reports::write::check_writable(dir)
                 .with_context(|| format!("the report folder {} (or pass --no-report)", dir.display()))?;
         }
-        for p in &presets {
-            plan.models.extend(run::expand_dir(&preset_dir(p)?));
+        for (name, precision) in &presets {
+            plan.models.extend(run::expand_dir(&preset_dir(name, *precision)?));
         }
         plan.validate()?;
         if let Some(dir) = &run_folder {

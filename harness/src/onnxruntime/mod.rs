@@ -50,10 +50,17 @@ impl Backend for OnnxRuntime {
         let files = layout::detect_with(&entry.dir, decoder)?;
         let manifest: Option<serde_json::Value> =
             std::fs::read(entry.dir.join("manifest.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
-        // slmbench's own builds are fp32 with standard operators (their manifest says so); anything
-        // else is read from its graphs.
+        // slmbench's own builds say their precision in their manifest (older ones are fp32), and
+        // use standard operators besides `MatMulNBits`; anything else is read from its graphs.
         let graph = match &manifest {
-            Some(_) => graph_info::GraphInfo { precision: Some("fp32".into()), ..Default::default() },
+            Some(m) => {
+                let quantization = m["quantization"].as_str().map(String::from);
+                graph_info::GraphInfo {
+                    precision: Some(m["precision"].as_str().unwrap_or("fp32").to_string()),
+                    fused_operators: quantization.iter().map(|_| "MatMulNBits".to_string()).collect(),
+                    quantization,
+                }
+            }
             None => {
                 let mut paths: Vec<&Path> = files.encoder.iter().map(|p| p.as_path()).collect();
                 paths.push(&files.first);

@@ -125,6 +125,7 @@ pub struct AttributeProto {
 #[repr(i32)]
 pub enum DataType {
     Float = 1,
+    Uint8 = 2,
     Int64 = 7,
     Bool = 9,
     Double = 11,

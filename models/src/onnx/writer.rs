@@ -18,6 +18,7 @@ use super::proto::{
 };
 use crate::error::BuildError;
 use crate::graph::GraphSpec;
+use crate::quant::{self, PartKind};
 use crate::weights::{Generator, TensorSpec};
 
 pub const OPSET: i64 = 18;
@@ -51,9 +52,10 @@ pub struct Written {
 }
 
 fn tensor_meta(spec: &TensorSpec) -> TensorProto {
+    let codes = spec.quant.as_ref().is_some_and(|q| q.kind == PartKind::Codes);
     TensorProto {
         dims: spec.onnx_shape().iter().map(|&d| d as i64).collect(),
-        data_type: DataType::Float as i32,
+        data_type: if codes { DataType::Uint8 } else { DataType::Float } as i32,
         name: spec.name.clone(),
         ..Default::default()
     }
@@ -62,7 +64,14 @@ fn tensor_meta(spec: &TensorSpec) -> TensorProto {
 fn header(spec: &GraphSpec) -> ModelProto {
     ModelProto {
         ir_version: IR_VERSION,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
+        opset_import: if quant::uses_contrib_ops(&spec.graph) {
+            vec![
+                OperatorSetIdProto { domain: String::new(), version: OPSET },
+                OperatorSetIdProto { domain: "com.microsoft".into(), version: 1 },
+            ]
+        } else {
+            vec![OperatorSetIdProto { domain: String::new(), version: OPSET }]
+        },
         producer_name: "slmbench".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         domain: String::new(),
@@ -73,10 +82,30 @@ fn header(spec: &GraphSpec) -> ModelProto {
     }
 }
 
-/// Writes one tensor's values as little-endian f32 in ONNX order.
+/// Writes one tensor's values as little-endian f32 in ONNX order (or, for a quantized copy, its
+/// codes or scales, quantized row by row from the source's values).
 fn write_values(w: &mut impl Write, spec: &TensorSpec, seed: u64, buf: &mut Vec<u8>) -> std::io::Result<()> {
     let gen_ = Generator::new(seed, spec);
-    if spec.onnx_transposed() {
+    if let Some(q) = &spec.quant {
+        buf.clear();
+        let (rows, k) = (spec.shape[0], spec.shape[1]);
+        let (mut row, mut codes, mut scales) = (Vec::with_capacity(k), vec![], vec![]);
+        for r in 0..rows {
+            row.clear();
+            row.extend((0..k).map(|c| gen_.at((r * k + c) as u64)));
+            codes.clear();
+            scales.clear();
+            quant::quantize_row(&row, q.bits, q.block_size, &mut codes, &mut scales);
+            match q.kind {
+                PartKind::Codes => buf.extend_from_slice(&codes),
+                PartKind::Scales => buf.extend(scales.iter().flat_map(|s| s.to_le_bytes())),
+            }
+            if buf.len() >= 4 * CHUNK || r + 1 == rows {
+                w.write_all(buf)?;
+                buf.clear();
+            }
+        }
+    } else if spec.onnx_transposed() {
         let (rows, cols) = (spec.shape[0], spec.shape[1]);
         let step = (CHUNK / rows).max(1);
         let mut c = 0;
@@ -104,8 +133,14 @@ fn write_values(w: &mut impl Write, spec: &TensorSpec, seed: u64, buf: &mut Vec<
 /// Writes `spec` to `path` with weights drawn from `seed`.
 pub fn write_model(path: &Path, spec: &GraphSpec, seed: u64, external: ExternalData) -> Result<Written, BuildError> {
     let metas: Vec<TensorProto> = spec.tensors.iter().map(tensor_meta).collect();
-    let data_lens: Vec<u64> = spec.tensors.iter().map(|t| 4 * t.numel() as u64).collect();
-    let params = spec.tensors.iter().map(|t| t.numel() as u64).sum();
+    let data_lens: Vec<u64> = spec.tensors.iter().map(TensorSpec::byte_len).collect();
+    // A quantized weight counts once (its codes), not again for its scales.
+    let params = spec
+        .tensors
+        .iter()
+        .filter(|t| t.quant.as_ref().is_none_or(|q| q.kind == PartKind::Codes))
+        .map(|t| t.numel() as u64)
+        .sum();
     let inline_len: u64 = header(spec).encoded_len() as u64
         + metas
             .iter()

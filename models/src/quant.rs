@@ -1,0 +1,276 @@
+//! Weight-only block quantization of a built graph, in the form ONNX Runtime's CPU provider runs
+//! fast and onnxruntime-genai's model builder emits: every `MatMul` against a linear weight, and
+//! the tied output projection (`Gemm` against the embedding with `transB`), becomes
+//! `com.microsoft.MatMulNBits` with 4- or 8-bit codes in blocks of `block_size` along K, one f32
+//! scale per block and no zero points (symmetric: the runtime's default zero point 2^(bits−1)).
+//! The embedding table stays f32 for its `Gather`, so a tied model stores the table twice
+//! (f32 for the lookup, quantized for the projection): a decode step reads only the latter.
+//!
+//! The pass rewrites the graph the builders made, so both families get exactly the same treatment.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::graph::GraphSpec;
+use crate::onnx::proto::{AttributeProto, AttributeType, GraphProto, NodeProto};
+use crate::weights::{Init, TensorSpec};
+
+/// The precision of a model's weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    Fp32,
+    Int8,
+    Int4,
+}
+
+impl Precision {
+    pub const ALL: [Precision; 3] = [Precision::Fp32, Precision::Int8, Precision::Int4];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Int8 => "int8",
+            Precision::Int4 => "int4",
+        }
+    }
+
+    /// Bits of a quantized weight (`None`: float).
+    pub fn bits(self) -> Option<u8> {
+        match self {
+            Precision::Fp32 => None,
+            Precision::Int8 => Some(8),
+            Precision::Int4 => Some(4),
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Precision, String> {
+        Precision::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("unknown precision `{s}`; known: fp32, int8, int4 (fp16 is not built yet)"))
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Precision {
+    /// The quantization that builds this precision (block size 32, accuracy level 4); `None` for
+    /// fp32.
+    pub fn options(self) -> Option<QuantOptions> {
+        self.bits().map(QuantOptions::new)
+    }
+}
+
+/// How to quantize.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct QuantOptions {
+    pub bits: u8,
+    /// Weights per block along K (a power of two ≥ 16); 32 as onnxruntime-genai uses.
+    pub block_size: usize,
+    /// `MatMulNBits`'s `accuracy_level`: 4 lets the CPU provider compute in int8 (VNNI).
+    pub accuracy_level: i64,
+}
+
+impl QuantOptions {
+    pub fn new(bits: u8) -> QuantOptions {
+        QuantOptions { bits, block_size: 32, accuracy_level: 4 }
+    }
+
+    /// `MatMulNBits bits=4 block_size=32 accuracy_level=4`: what results record.
+    pub fn describe(&self) -> String {
+        format!("MatMulNBits bits={} block_size={} accuracy_level={}", self.bits, self.block_size, self.accuracy_level)
+    }
+}
+
+/// Which of the two stored tensors of a quantized `[N, K]` weight an initializer is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    /// The float tensor whose values are quantized.
+    pub source: String,
+    pub bits: u8,
+    pub block_size: usize,
+    pub kind: PartKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartKind {
+    /// uint8 `[N, blocks, block_size × bits / 8]`, codes packed low bits first along K.
+    Codes,
+    /// f32 `[N, blocks]`.
+    Scales,
+}
+
+impl Part {
+    fn blocks(&self, k: usize) -> usize {
+        k.div_ceil(self.block_size)
+    }
+
+    pub fn onnx_shape(&self, n: usize, k: usize) -> Vec<usize> {
+        match self.kind {
+            PartKind::Codes => vec![n, self.blocks(k), self.block_size * self.bits as usize / 8],
+            PartKind::Scales => vec![n, self.blocks(k)],
+        }
+    }
+
+    pub fn byte_len(&self, n: usize, k: usize) -> u64 {
+        let per = match self.kind {
+            PartKind::Codes => self.block_size * self.bits as usize / 8,
+            PartKind::Scales => 4,
+        };
+        (n * self.blocks(k) * per) as u64
+    }
+}
+
+/// Quantizes one row of K weights: appends its packed codes and its scales. Symmetric, round to
+/// nearest: scale = max|w| / (2^(bits−1) − 1), code = round(w / scale) + 2^(bits−1); the last
+/// block is padded with zeros.
+pub fn quantize_row(row: &[f32], bits: u8, block_size: usize, codes: &mut Vec<u8>, scales: &mut Vec<f32>) {
+    let zero = 1i32 << (bits - 1);
+    let (qmax, top) = ((zero - 1) as f32, (1i32 << bits) - 1);
+    for block in row.chunks(block_size) {
+        let amax = block.iter().fold(0f32, |m, &w| m.max(w.abs()));
+        let scale = if amax > 0.0 { amax / qmax } else { 1.0 };
+        scales.push(scale);
+        let code = |i: usize| block.get(i).map(|&w| ((w / scale).round() as i32 + zero).clamp(0, top)).unwrap_or(zero);
+        match bits {
+            4 => codes.extend((0..block_size).step_by(2).map(|i| (code(i) | (code(i + 1) << 4)) as u8)),
+            _ => codes.extend((0..block_size).map(|i| code(i) as u8)),
+        }
+    }
+}
+
+/// The weight a packed row decodes to (the runtime's arithmetic; used by tests and drift checks).
+pub fn dequantize_row(codes: &[u8], scales: &[f32], bits: u8, block_size: usize, k: usize) -> Vec<f32> {
+    let zero = 1i32 << (bits - 1);
+    let per = block_size * bits as usize / 8;
+    (0..k)
+        .map(|i| {
+            let (b, j) = (i / block_size, i % block_size);
+            let c = match bits {
+                4 => (codes[b * per + j / 2] >> (4 * (j % 2))) & 0xF,
+                _ => codes[b * per + j],
+            };
+            (c as i32 - zero) as f32 * scales[b]
+        })
+        .collect()
+}
+
+fn int_attr(name: &str, i: i64) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: AttributeType::Int as i32, i, ..Default::default() }
+}
+
+/// Rewrites `spec` with quantized weights (see the module comment). Float tensors no node reads
+/// any more are dropped.
+pub fn quantize(spec: GraphSpec, q: &QuantOptions) -> GraphSpec {
+    let GraphSpec { mut graph, tensors } = spec;
+    let by_name: HashMap<String, TensorSpec> = tensors.iter().map(|t| (t.name.clone(), t.clone())).collect();
+    let mut quantized: HashSet<String> = HashSet::new();
+    rewrite(&mut graph, &by_name, q, &mut quantized);
+    let mut out = tensors;
+    let mut names: Vec<&String> = quantized.iter().collect();
+    names.sort();
+    for source in names {
+        let t = &by_name[source];
+        for (kind, suffix) in [(PartKind::Codes, "_Q"), (PartKind::Scales, "_scales")] {
+            out.push(TensorSpec {
+                name: part_name(source, suffix, q.bits),
+                shape: t.shape.clone(),
+                init: t.init,
+                quant: Some(Part { source: source.clone(), bits: q.bits, block_size: q.block_size, kind }),
+            });
+        }
+    }
+    GraphSpec::new(graph, out)
+}
+
+fn part_name(source: &str, suffix: &str, bits: u8) -> String {
+    if suffix == "_Q" { format!("{source}_Q{bits}") } else { format!("{source}{suffix}") }
+}
+
+fn rewrite(g: &mut GraphProto, tensors: &HashMap<String, TensorSpec>, q: &QuantOptions, done: &mut HashSet<String>) {
+    for node in &mut g.node {
+        for a in &mut node.attribute {
+            if let Some(sub) = a.g.as_mut() {
+                rewrite(sub, tensors, q, done);
+            }
+        }
+        let Some(w) = node.input.get(1).and_then(|n| tensors.get(n)) else { continue };
+        let trans_b = node.attribute.iter().any(|a| a.name == "transB" && a.i == 1);
+        let eligible = match node.op_type.as_str() {
+            "MatMul" => w.init == Init::Linear,
+            // The tied output projection: `[V, d]` is already `[N, K]`.
+            "Gemm" => w.init == Init::Embedding && trans_b && node.input.len() == 2,
+            _ => false,
+        };
+        if !eligible {
+            continue;
+        }
+        let (n, k) = (w.shape[0], w.shape[1]);
+        *node = NodeProto {
+            input: vec![node.input[0].clone(), part_name(&w.name, "_Q", q.bits), part_name(&w.name, "_scales", q.bits)],
+            output: node.output.clone(),
+            name: format!("{}_Q{}", node.name, q.bits),
+            op_type: "MatMulNBits".into(),
+            domain: "com.microsoft".into(),
+            attribute: vec![
+                int_attr("K", k as i64),
+                int_attr("N", n as i64),
+                int_attr("accuracy_level", q.accuracy_level),
+                int_attr("bits", q.bits as i64),
+                int_attr("block_size", q.block_size as i64),
+            ],
+            doc_string: String::new(),
+        };
+        done.insert(w.name.clone());
+    }
+}
+
+/// Whether any node of `g` (or its subgraphs) is in the `com.microsoft` domain.
+pub fn uses_contrib_ops(g: &GraphProto) -> bool {
+    g.node
+        .iter()
+        .any(|n| n.domain == "com.microsoft" || n.attribute.iter().any(|a| a.g.as_ref().is_some_and(uses_contrib_ops)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_error_is_within_half_a_step() {
+        let row: Vec<f32> = (0..70).map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0).collect();
+        for bits in [4u8, 8] {
+            let (mut codes, mut scales) = (vec![], vec![]);
+            quantize_row(&row, bits, 32, &mut codes, &mut scales);
+            assert_eq!(codes.len(), 3 * 32 * bits as usize / 8, "three blocks, the last padded");
+            assert_eq!(scales.len(), 3);
+            let back = dequantize_row(&codes, &scales, bits, 32, row.len());
+            for (i, (a, b)) in row.iter().zip(&back).enumerate() {
+                let step = scales[i / 32];
+                assert!((a - b).abs() <= step / 2.0 + 1e-6, "bits {bits} at {i}: {a} vs {b}");
+            }
+            // The largest magnitude of a block is exact (it defines the scale).
+            let amax = row[..32].iter().fold(0f32, |m, &w| m.max(w.abs()));
+            assert!(back[..32].iter().any(|&b| (b.abs() - amax).abs() < 1e-5));
+        }
+    }
+
+    #[test]
+    fn four_bit_codes_pack_low_nibble_first() {
+        let row = [-7.0f32, 7.0, 0.0, 1.0];
+        let (mut codes, mut scales) = (vec![], vec![]);
+        quantize_row(&row, 4, 16, &mut codes, &mut scales);
+        assert_eq!(scales, vec![1.0]);
+        // -7 → 1, 7 → 15: low nibble first; 0 → 8, 1 → 9; padding → 8.
+        assert_eq!(&codes[..3], &[0xF1, 0x98, 0x88]);
+    }
+}
