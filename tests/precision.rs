@@ -1,0 +1,74 @@
+//! Weight precisions end to end: `models build --precision` writes one pair per precision, a run
+//! over them records each cell's precision from the model, and reports pair models of equal
+//! precision only.
+
+use assert_cmd::Command;
+
+fn slmbench() -> Command {
+    let mut c = Command::cargo_bin("slmbench").unwrap();
+    c.env_remove("SLMBENCH_TEST_DELAY_US");
+    c
+}
+
+fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn precisions_are_built_recorded_and_paired_within() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny");
+    slmbench()
+        .args(["models", "build", "--preset", "tiny", "--precision", "fp32,int8,int4", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let manifest = |p: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(out.join(p).join("decoder-only/manifest.json")).unwrap()).unwrap()
+    };
+    assert_eq!(manifest("fp32")["precision"], "fp32");
+    assert_eq!(manifest("int4")["precision"], "int4");
+    assert!(manifest("int8")["quantization"].as_str().unwrap().starts_with("MatMulNBits bits=8 block_size=32"));
+    // Weight-only 4-bit codes: the decoder-only file is well under half the fp32 one.
+    let size = |p: &str| std::fs::metadata(out.join(p).join("decoder-only/model.onnx")).unwrap().len();
+    assert!(size("int4") * 2 < size("fp32"), "{} vs {}", size("int4"), size("fp32"));
+
+    let results = dir.path().join("r.jsonl");
+    let models = format!("{},{}", out.join("fp32").display(), out.join("int4").display());
+    slmbench()
+        .args(["run", "--model", &models, "-p", "8", "-n", "4", "--no-report", "-o"])
+        .arg(&results)
+        .args(["-r", "2", "--min-repetitions", "1", "--warmup", "0", "-t", "1"])
+        .assert()
+        .success();
+    let recs = records(&results);
+    assert_eq!(recs.len(), 4);
+    for r in &recs {
+        let name = r["model"]["name"].as_str().unwrap();
+        let want = if name.starts_with("tiny-int4/") { "int4" } else { "fp32" };
+        assert_eq!(r["model"]["precision"], want, "{name}");
+        assert_eq!(r["model"]["graph_variant"], "plain", "{name}: MatMulNBits is a precision, not a fused graph");
+        assert_eq!(r["model"]["pair"].as_str().unwrap(), name.split('/').next().unwrap());
+    }
+    // The report pairs each precision with itself: one headline for tiny, one for tiny-int4.
+    let report = dir.path().join("report");
+    slmbench().arg("report").arg(&results).arg("-o").arg(&report).assert().success();
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    let pairs: Vec<&str> =
+        html.split("class=\"headline\" data-pair=\"").skip(1).map(|s| &s[..s.find('"').unwrap()]).collect();
+    assert_eq!(pairs, ["tiny", "tiny-int4"]);
+}
+
+/// `--precision` builds presets; a model folder has the precision it was built with.
+#[test]
+fn precision_without_a_preset_is_refused() {
+    let o = slmbench().args(["run", "--model", "/nowhere", "--precision", "int4", "-o", "-"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--precision applies to --preset"));
+    let o = slmbench()
+        .args(["models", "build", "--preset", "tiny", "--precision", "int3", "--out", "/tmp/x"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown precision `int3`"));
+}
