@@ -59,6 +59,46 @@ fn precisions_are_built_recorded_and_paired_within() {
     assert_eq!(pairs, ["tiny", "tiny-int4"]);
 }
 
+/// `accuracy` compares logits under teacher forcing: a model against itself agrees exactly, a
+/// quantized variant drifts (random weights drawn at gain 3 are chaotic, so it drifts a lot), and
+/// models of two families are refused.
+#[test]
+fn accuracy_measures_drift_against_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny");
+    slmbench()
+        .args(["models", "build", "--preset", "tiny", "--precision", "fp32,int4", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let (fp32, int4) = (out.join("fp32"), out.join("int4"));
+    for family in ["decoder-only", "encoder-decoder"] {
+        let o = slmbench()
+            .args(["accuracy", "-n", "24", "--reference"])
+            .arg(fp32.join(family))
+            .arg("--model")
+            .arg(format!("{},{}", fp32.join(family).display(), int4.join(family).display()))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let (same, quant) = (&v[0]["drift"], &v[1]["drift"]);
+        assert_eq!(same["positions"], 24);
+        assert_eq!((same["top1_agreement"].as_f64(), same["max_abs_logit_diff"].as_f64()), (Some(1.0), Some(0.0)));
+        assert!(quant["max_abs_logit_diff"].as_f64().unwrap() > 0.0, "{quant}");
+        assert!(quant["top1_agreement"].as_f64().unwrap() > 0.0, "{quant}");
+    }
+    let o = slmbench()
+        .args(["accuracy", "--reference"])
+        .arg(fp32.join("decoder-only"))
+        .arg("--model")
+        .arg(int4.join("encoder-decoder"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("different families"));
+}
+
 /// `--precision` builds presets; a model folder has the precision it was built with.
 #[test]
 fn precision_without_a_preset_is_refused() {

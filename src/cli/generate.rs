@@ -1,4 +1,4 @@
-//! `slmbench generate` and `slmbench doctor`: one model checked by hand, and the runtime.
+//! `slmbench generate`, `slmbench doctor` and `slmbench accuracy`: models checked by hand, and the runtime.
 
 use std::path::PathBuf;
 
@@ -88,5 +88,41 @@ pub(super) fn doctor() -> Result<()> {
     info["host"]["memory_bytes"] = json!(host::total_memory());
     info["host"]["available_memory_bytes"] = json!(host::available_memory());
     println!("{}", serde_json::to_string_pretty(&info)?);
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub(super) struct AccuracyArgs {
+    /// The reference model folder (e.g. the fp32 build).
+    #[arg(long)]
+    reference: PathBuf,
+    /// Model folders to compare with it (e.g. the int8 and int4 builds of the same pair member).
+    #[arg(long, value_delimiter = ',', required = true)]
+    model: Vec<PathBuf>,
+    /// Forced tokens (positions compared).
+    #[arg(short = 'n', long, default_value_t = 256)]
+    tokens: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(short = 't', long, default_value_t = 1)]
+    threads: usize,
+}
+
+pub(super) fn accuracy(a: AccuracyArgs) -> Result<()> {
+    bounded("-n", vec![a.tokens], MAX_TOKENS, "the token bound")?;
+    let mut out = vec![];
+    for m in &a.model {
+        let d = slmbench_harness::onnxruntime::drift::measure(&a.reference, m, a.tokens, a.seed, a.threads)?;
+        eprintln!(
+            "{}: top-1 agreement {:.1}% over {} positions, largest logit difference {:.4} ({:.2}% of the largest logit)",
+            m.display(),
+            d.top1_agreement * 100.0,
+            d.positions,
+            d.max_abs_logit_diff,
+            d.max_rel_logit_diff * 100.0
+        );
+        out.push(serde_json::json!({"reference": a.reference, "model": m, "drift": d}));
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }

@@ -59,6 +59,9 @@ enum Command {
     Export(ExportArgs),
     /// Show the ONNX Runtime this build loads, its providers, and the host.
     Doctor,
+    /// How far a model's logits drift from a reference's (a quantized variant against its fp32
+    /// original): top-1 agreement and the largest logit difference under teacher forcing.
+    Accuracy(generate::AccuracyArgs),
 }
 
 /// Runs the command; returns the exit code of a run that finished (errors exit 2 in `main`).
@@ -76,6 +79,7 @@ pub fn run() -> Result<u8> {
         Command::Baseline(c) => gate::baseline(c),
         Command::Export(a) => files::export(a),
         Command::Doctor => generate::doctor(),
+        Command::Accuracy(a) => generate::accuracy(a),
     }
     .map(|()| 0)
 }

@@ -2,6 +2,7 @@
 //! layouts (Optimum, onnxruntime-genai), sessions and the generation loops, behind
 //! [`crate::backend::Backend`].
 
+pub mod drift;
 pub mod ep;
 pub mod genai;
 pub mod generate;
