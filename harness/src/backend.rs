@@ -63,6 +63,16 @@ pub trait Generator {
     fn vocab_size(&self) -> usize;
     /// The memory a cell needs beyond the loaded weights (caches, activations, logits).
     fn memory_need(&self, batch: usize, prompt: usize, new: usize) -> Estimate;
+    /// Bytes one decode step reads (the weights it uses at their stored precision, and the KV
+    /// cache at the middle of a generation of `new` tokens after `prompt`), for `batch` rows;
+    /// `None` where the backend cannot tell.
+    fn decode_bytes_per_step(&self, _batch: usize, _prompt: usize, _new: usize) -> Option<u64> {
+        None
+    }
+    /// FLOPs of the time to first token for `batch` rows of `prompt` tokens; `None` where unknown.
+    fn ttft_flops(&self, _batch: usize, _prompt: usize) -> Option<u64> {
+        None
+    }
 }
 
 /// Every backend this build has; adding one is one line here.

@@ -155,5 +155,6 @@ pub fn measure(
         output_token_ids: runs[0].tokens.clone(),
         context: context.clone(),
         placement: None,
+        roofline: None,
     })
 }

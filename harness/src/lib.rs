@@ -9,6 +9,7 @@ pub mod candle;
 pub mod context;
 pub mod entry;
 pub mod error;
+mod failure;
 pub mod generation;
 pub mod guard;
 pub mod host;
@@ -17,6 +18,7 @@ pub mod progress;
 pub mod remeasure;
 pub mod results;
 pub mod resume;
+pub mod roofline;
 pub mod run;
 pub mod sweep;
 

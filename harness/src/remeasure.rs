@@ -57,6 +57,8 @@ pub fn plan_for(c: &CellResult, output: &str, command: String) -> Result<RunPlan
         resume: None,
         retry_failed: false,
         force: false,
+        // The re-measured cell is compared on its timings only.
+        roofline: false,
     })
 }
 

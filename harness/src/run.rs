@@ -13,6 +13,7 @@ use crate::context;
 use crate::ep::{Ep, EpOption};
 use crate::error::HarnessError;
 use crate::export::{ResultsWriter, Written};
+use crate::failure::catch;
 use crate::generation::Prompt;
 use crate::guard;
 use crate::layout::DecoderChoice;
@@ -54,6 +55,9 @@ pub struct RunPlan {
     pub retry_failed: bool,
     /// Run cells the memory guard would refuse.
     pub force: bool,
+    /// Set CPU cells against the host's measured limits (measured once per host and thread
+    /// count, then cached).
+    pub roofline: bool,
 }
 
 /// Parses `--shard i/n` (1 ≤ i ≤ n).
@@ -225,6 +229,7 @@ impl RunPlan {
             bar.note(&format!("resuming: {} cells already in {}, {total} to measure", outcome.skipped, self.output));
         }
         let available = if self.force { None } else { guard::available_memory() };
+        let mut limits: HashMap<usize, Option<crate::roofline::HostLimits>> = HashMap::new();
         'blocks: for block in &blocks {
             let entry = &self.models[block.model];
             let info = &infos[block.model];
@@ -267,6 +272,24 @@ impl RunPlan {
                     continue;
                 }
             }
+            // Measured before this block's sessions exist, so nothing else holds the memory bus.
+            let host_limits = if self.roofline && block.settings.ep == Ep::Cpu {
+                let threads = match block.settings.threads {
+                    0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+                    t => t,
+                };
+                limits
+                    .entry(threads)
+                    .or_insert_with(|| {
+                        bar.note(&format!("roofline: this host's limits at {threads} threads (once, then cached)"));
+                        crate::roofline::limits(&context.fingerprint(), threads)
+                            .map_err(|e| bar.note(&format!("roofline not measured: {e}")))
+                            .ok()
+                    })
+                    .clone()
+            } else {
+                None
+            };
             // ONNX Runtime cannot be stopped while it creates sessions (with many threads that
             // can take minutes); nothing unsaved is in memory then, so a signal ends the process.
             let (placement, loaded) = stop.at_once(|| {
@@ -364,6 +387,15 @@ impl RunPlan {
                 let measured = measured.map(|mut c| {
                     c.metrics.estimated_memory_bytes = Some(estimate);
                     c.placement = placement.clone();
+                    c.roofline = host_limits.clone().map(|l| {
+                        crate::roofline::Roofline::of(
+                            l,
+                            model.decode_bytes_per_step(sweep.batch, sweep.input_tokens, sweep.output_tokens),
+                            c.metrics.itl_ns.map(|s| s.median),
+                            model.ttft_flops(sweep.batch, sweep.input_tokens),
+                            c.metrics.ttft_ns.median,
+                        )
+                    });
                     c
                 });
                 match measured {
@@ -446,30 +478,4 @@ pub struct PlannedCell {
     pub prompt: usize,
     pub sweep: SweepPoint,
     pub id: String,
-}
-
-fn kind_of(e: &HarnessError) -> FailureKind {
-    match e {
-        HarnessError::EpUnavailable { .. } | HarnessError::BadEpOption { .. } | HarnessError::UnknownEp { .. } => {
-            FailureKind::Provider
-        }
-        _ => FailureKind::Model,
-    }
-}
-
-/// Runs `f`, turning its error or a panic into a failure kind and message, so a bug or a bad
-/// model fails one cell and the sweep goes on.
-fn catch<T>(f: impl FnOnce() -> Result<T, HarnessError>) -> Result<T, (FailureKind, String)> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err((kind_of(&e), e.to_string())),
-        Err(p) => {
-            let what = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err((FailureKind::Internal, format!("slmbench panicked: {what} (please report this)")))
-        }
-    }
 }

@@ -51,6 +51,7 @@ fn plan(shard: Option<(usize, usize)>) -> RunPlan {
         resume: None,
         retry_failed: false,
         force: false,
+        roofline: false,
     }
 }
 

@@ -80,3 +80,40 @@ pub fn flops(cfg: &Config) -> Flops {
         }
     }
 }
+
+/// FLOPs of the time to first token for `batch` rows of `prompt` tokens: the encoder pass, the
+/// cross-attention keys and values and the first decoder step (encoder-decoder), or the causal
+/// prefill (decoder-only, position i attending over i + 1 positions).
+pub fn ttft_flops(cfg: &Config, batch: usize, prompt: usize) -> u64 {
+    let f = flops(cfg);
+    let p = prompt as u64;
+    let per_row = match (f.encoder_pass, f.prefill) {
+        (Some(enc), _) => {
+            p * (enc.matmul_flops_per_token + enc.attention_flops_per_token_per_position * p)
+                + f.cross_kv_flops_per_input_token.unwrap_or(0) * p
+                + f.decoder_step.matmul_flops_per_token
+                + f.decoder_step.attention_flops_per_token_per_position
+                + f.cross_attention_flops_per_input_token.unwrap_or(0) * p
+        }
+        (None, Some(pre)) => {
+            p * pre.matmul_flops_per_token + pre.attention_flops_per_token_per_position * p * (p + 1) / 2
+        }
+        (None, None) => 0,
+    };
+    per_row * batch as u64
+}
+
+/// Weights one decode step multiplies with: every decoder layer's projections and FFN (not the
+/// encoder, not the cross-attention keys and values, which the first step computes once) and the
+/// output projection. The embedding lookup reads one row and is left out.
+pub fn decode_step_weights(cfg: &Config) -> u64 {
+    let d = cfg.d_model as u64;
+    let (q, kv) = (cfg.q_dim() as u64, cfg.kv_dim() as u64);
+    let self_attn = 2 * d * q + 2 * d * kv;
+    let ffn = cfg.ffn.matrices() as u64 * d * cfg.d_ff as u64;
+    let cross = match cfg.kind {
+        Kind::EncoderDecoder => 2 * d * q,
+        Kind::DecoderOnly => 0,
+    };
+    cfg.decoder_layers as u64 * (self_attn + cross + ffn) + cfg.vocab_size as u64 * d
+}

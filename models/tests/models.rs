@@ -305,3 +305,24 @@ fn flops_are_consistent_with_parameters() {
     let two_per_weight = 2.0 * p.total as f64; // embedding is tied: its table is the output projection
     assert!((per_token / two_per_weight - 1.0).abs() < 0.001, "{per_token} vs {two_per_weight}");
 }
+
+/// The roofline's inputs: a decoder-only step multiplies with every weight but the norms (the
+/// tied table is its output projection); an encoder-decoder step leaves out the encoder and the
+/// cross-attention keys and values. A one-token prefill costs one decoder step.
+#[test]
+fn decode_step_weights_and_ttft_flops() {
+    use slmbench_models::flops::{decode_step_weights, flops, ttft_flops};
+    let pair = Pair::preset("tiny").unwrap();
+    let (ed, dec) = (&pair.encoder_decoder, &pair.decoder_only);
+    let d = dec.d_model as u64;
+    let norms = (2 * dec.decoder_layers as u64 + 1) * d;
+    assert_eq!(decode_step_weights(dec), params::count(dec).total - norms);
+    let cross_kv = ed.decoder_layers as u64 * 2 * d * ed.kv_dim() as u64;
+    let ed_norms = (3 * ed.decoder_layers as u64 + 1) * d;
+    let p = params::count(ed);
+    assert_eq!(decode_step_weights(ed), p.decoder + p.embedding - cross_kv - ed_norms);
+    let step = flops(dec).decoder_step;
+    assert_eq!(ttft_flops(dec, 1, 1), step.matmul_flops_per_token + step.attention_flops_per_token_per_position);
+    assert_eq!(ttft_flops(dec, 3, 16), 3 * ttft_flops(dec, 1, 16));
+    assert!(ttft_flops(ed, 1, 16) > 16 * flops(ed).encoder_pass.unwrap().matmul_flops_per_token);
+}

@@ -98,6 +98,7 @@ fn cell(kind: &str, p: usize, n: usize, ttft_ms: &[f64], itl_ms: f64) -> CellRes
         output_token_ids: vec![(0..n as i64).collect()],
         context: context(),
         placement: None,
+        roofline: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod export;
 pub mod metric;
 pub mod model;
 pub mod placement;
+pub mod roofline;
 pub mod schema;
 pub mod stats;
 pub mod table;

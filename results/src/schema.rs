@@ -152,6 +152,9 @@ pub struct CellResult {
     /// settings before the timed ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<crate::placement::Placement>,
+    /// The cell against the host's measured memory bandwidth and matrix-multiply rate (CPU cells).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roofline: Option<crate::roofline::Roofline>,
 }
 
 /// Why a cell has no measurement.

@@ -182,8 +182,41 @@ pub const COLUMNS: &[Column] = &[
         |c| c.metrics.peak_rss_bytes.map(|b| format!("{:.0}", b as f64 / 1e6)),
     ),
     col(Some("harness_overhead_ratio"), None, None, false, |c| c.metrics.harness_overhead_ratio.map(full), |_| None),
+    col(
+        None,
+        None,
+        Some("decode BW %"),
+        false,
+        |_| None,
+        |c| c.roofline.as_ref().and_then(|r| r.decode_bandwidth_share).map(|x| format!("{:.0}", x * 100.0)),
+    ),
+    col(
+        None,
+        None,
+        Some("TTFT compute %"),
+        false,
+        |_| None,
+        |c| c.roofline.as_ref().and_then(|r| r.ttft_compute_share).map(|x| format!("{:.0}", x * 100.0)),
+    ),
     col(None, Some("reps"), Some("reps"), false, |_| None, |c| Some(c.repetitions.measured.to_string())),
     col(Some("ort_version"), None, None, true, |c| Some(c.context.ort_version.clone()), |_| None),
+    // Last, so that columns read by position before they existed keep their places.
+    col(
+        Some("decode_bandwidth_share"),
+        None,
+        None,
+        false,
+        |c| c.roofline.as_ref().and_then(|r| r.decode_bandwidth_share).map(full),
+        |_| None,
+    ),
+    col(
+        Some("ttft_compute_share"),
+        None,
+        None,
+        false,
+        |c| c.roofline.as_ref().and_then(|r| r.ttft_compute_share).map(full),
+        |_| None,
+    ),
 ];
 
 /// The columns of one view with their headers.

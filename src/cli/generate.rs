@@ -87,6 +87,13 @@ pub(super) fn doctor() -> Result<()> {
     info["host"]["physical_cores"] = json!(cpu.physical_cores);
     info["host"]["memory_bytes"] = json!(host::total_memory());
     info["host"]["available_memory_bytes"] = json!(host::available_memory());
+    // What the roofline of runs on this host is measured against (cached per thread count).
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let fingerprint = slmbench_harness::context::collect(String::new()).fingerprint();
+    info["roofline"] = match slmbench_harness::roofline::limits(&fingerprint, threads) {
+        Ok(l) => json!(l),
+        Err(e) => json!({"error": e.to_string()}),
+    };
     println!("{}", serde_json::to_string_pretty(&info)?);
     Ok(())
 }

@@ -122,6 +122,10 @@ pub(super) struct RunArgs {
     /// Run cells the memory guard refuses (its estimate exceeds the available memory).
     #[arg(long)]
     force: bool,
+    /// Do not measure this host's memory bandwidth and matrix-multiply rate (measured once per
+    /// thread count, then cached) nor set CPU cells against them.
+    #[arg(long)]
+    no_roofline: bool,
 }
 
 /// The names `--backend` accepts: every backend of this build.
@@ -364,6 +368,7 @@ fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(String, Precisi
         resume: a.resume.clone(),
         retry_failed: a.retry_failed,
         force: a.force,
+        roofline: !a.no_roofline,
         models,
     };
     let models = (plan.models.len() + 2 * presets.len()).max(1);

@@ -145,4 +145,53 @@ impl Generator for LoadedModel {
     fn memory_need(&self, batch: usize, prompt: usize, new: usize) -> Estimate {
         guard::cell(&self.geometry, &self.config, self.files.layout.is_encoder_decoder(), batch, prompt, new)
     }
+
+    fn decode_bytes_per_step(&self, batch: usize, prompt: usize, new: usize) -> Option<u64> {
+        let g = &self.geometry;
+        let (b, p, mid) = (batch as u64, prompt as u64, (new / 2) as u64);
+        let f32 = 4u64;
+        let enc_dec = self.files.layout.is_encoder_decoder();
+        // The self-attention cache at mid-generation, and an encoder-decoder's cross cache.
+        let context = if enc_dec { mid } else { p + mid };
+        let mut cache = 2 * g.layers as u64 * g.kv_heads as u64 * g.head_dim as u64 * f32 * context * b;
+        if enc_dec {
+            cache += 2 * g.layers as u64 * g.cross_kv_heads as u64 * g.cross_head_dim as u64 * f32 * p * b;
+        }
+        // slmbench's own builds: the weights a step uses, at their stored precision. Others: the
+        // decoder file (an upper bound: it may hold weights the step does not read).
+        let weights = match slmbench_config(&self.files.dir) {
+            Some((cfg, precision)) => {
+                let per_weight = match precision.as_str() {
+                    "int4" => 0.5 + 4.0 / 32.0,
+                    "int8" => 1.0 + 4.0 / 32.0,
+                    _ => 4.0,
+                };
+                (slmbench_models::flops::decode_step_weights(&cfg) as f64 * per_weight) as u64
+            }
+            None => file_bytes(&self.files.next),
+        };
+        Some(weights + cache)
+    }
+
+    fn ttft_flops(&self, batch: usize, prompt: usize) -> Option<u64> {
+        slmbench_config(&self.files.dir).map(|(cfg, _)| slmbench_models::flops::ttft_flops(&cfg, batch, prompt))
+    }
+}
+
+/// The architecture and weight precision of a model slmbench built (its `config.json` holds the
+/// full configuration, its manifest the precision).
+fn slmbench_config(dir: &Path) -> Option<(slmbench_models::Config, String)> {
+    let read = |name: &str| -> Option<serde_json::Value> {
+        std::fs::read(dir.join(name)).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    };
+    let cfg: slmbench_models::Config = serde_json::from_value(read("config.json")?.get("slmbench")?.clone()).ok()?;
+    let precision = read("manifest.json")?["precision"].as_str().unwrap_or("fp32").to_string();
+    Some((cfg, precision))
+}
+
+/// Bytes of an ONNX file and its external data.
+fn file_bytes(path: &Path) -> u64 {
+    let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    len(path) + len(&path.with_file_name(format!("{name}_data"))) + len(&path.with_file_name(format!("{name}.data")))
 }

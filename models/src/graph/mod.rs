@@ -50,3 +50,16 @@ fn collect_inputs<'a>(g: &'a GraphProto, used: &mut std::collections::HashSet<&'
         }
     }
 }
+
+/// One `[m, k] × [k, n]` f32 MatMul against a weight: what the roofline measures the host's
+/// matrix-multiply rate with, through the same runtime and threads as the models.
+pub fn matmul_probe(m: usize, k: usize, n: usize) -> GraphSpec {
+    use crate::onnx::builder::Graph;
+    use crate::onnx::proto::{DataType, ValueInfoProto};
+    use crate::weights::Init;
+    let mut g = Graph::new("");
+    g.inputs.push(ValueInfoProto::tensor("a", DataType::Float, Some(vec![m.into(), k.into()])));
+    g.op_named("MatMul", &["a", "w"], vec![], "y");
+    g.outputs.push(ValueInfoProto::tensor("y", DataType::Float, Some(vec![m.into(), n.into()])));
+    GraphSpec::new(g.into_proto("matmul_probe"), vec![TensorSpec::new("w", vec![n, k], Init::Linear)])
+}
