@@ -6,6 +6,7 @@
 //! 130 / 143 a sweep stopped by SIGINT / SIGTERM (what was measured is kept).
 
 mod files;
+mod folders;
 mod gate;
 mod generate;
 mod models;
