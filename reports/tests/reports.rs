@@ -190,6 +190,30 @@ fn different_precisions_are_not_paired() {
     assert!(analysis::headlines(&cells).is_empty());
 }
 
+/// With two precisions the report draws decode tokens/s and TTFT per precision, one line per
+/// model of the base pair; with one precision it draws neither.
+#[test]
+fn precision_charts_put_precision_builds_on_one_line() {
+    use slmbench_reports::charts::precision;
+    let fp32 = pair_cells();
+    assert!(precision::charts(&fp32, None).unwrap().is_empty());
+    let mut all = fp32.clone();
+    for c in &fp32 {
+        let mut q = c.clone();
+        q.model.name = q.model.name.replace("tiny/", "tiny-int4/");
+        q.model.pair = Some("tiny-int4".into());
+        q.model.precision = Some("int4".into());
+        all.push(q);
+    }
+    let charts = precision::charts(&all, None).unwrap();
+    let names: Vec<&str> = charts.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["decode_tps_vs_precision", "ttft_vs_precision"]);
+    for c in &charts {
+        assert!(c.svg.contains("tiny/decoder-only") && c.svg.contains("tiny/encoder-decoder"), "{}", c.name);
+        assert!(!c.svg.contains("tiny-int4"), "{}: precision builds share their base model's line", c.name);
+    }
+}
+
 /// Nor a plain graph with a fused one, nor cells of two backends.
 #[test]
 fn different_graph_variants_or_backends_are_not_paired() {

@@ -5,6 +5,7 @@ pub mod heatmap;
 pub mod itl;
 pub mod lines;
 pub mod memory;
+pub mod precision;
 pub mod throughput;
 pub mod ttft;
 
@@ -161,6 +162,7 @@ pub fn all(cells: &[CellResult], png: Option<&Path>) -> Result<Vec<Chart>, Repor
     charts.extend(heatmap::charts(cells, png)?);
     charts.push(itl::chart(cells, png)?);
     charts.push(memory::chart(cells, png)?);
+    charts.extend(precision::charts(cells, png)?);
     Ok(charts)
 }
 
