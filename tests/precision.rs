@@ -28,7 +28,8 @@ fn precisions_are_built_recorded_and_paired_within() {
     };
     assert_eq!(manifest("fp32")["precision"], "fp32");
     assert_eq!(manifest("int4")["precision"], "int4");
-    assert!(manifest("int8")["quantization"].as_str().unwrap().starts_with("MatMulNBits bits=8 block_size=32"));
+    assert_eq!(manifest("int8")["quantization"], serde_json::json!({"bits": 8, "block_size": 32, "accuracy_level": 4}));
+    assert!(manifest("fp32").get("quantization").is_none());
     // Weight-only 4-bit codes: the decoder-only file is well under half the fp32 one.
     let size = |p: &str| std::fs::metadata(out.join(p).join("decoder-only/model.onnx")).unwrap().len();
     assert!(size("int4") * 2 < size("fp32"), "{} vs {}", size("int4"), size("fp32"));

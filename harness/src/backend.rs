@@ -87,8 +87,3 @@ pub fn find(name: &str) -> Result<&'static dyn Backend, HarnessError> {
         HarnessError::BadInput(format!("--backend: no backend `{name}`; this build has {}", names.join(", ")))
     })
 }
-
-/// The default backend.
-pub fn default_backend() -> &'static dyn Backend {
-    &crate::onnxruntime::OnnxRuntime
-}

@@ -10,6 +10,7 @@ use crate::error::HarnessError;
 use crate::generation::{Generation, Prompt};
 use crate::results::{self, CellResult, Metrics, ModelInfo, Repetitions, Samples, Settings, SweepPoint};
 use crate::stats::{Policy, StopReason, Summary, median};
+use slmbench_results::metric::Metric;
 
 /// Reports progress of repetitions (the CLI draws it).
 pub trait Progress {
@@ -105,34 +106,31 @@ pub fn measure(
     };
 
     let b = prompt.batch as f64;
-    let ttft: Vec<f64> = runs.iter().map(|g| g.ttft_ns as f64).collect();
-    let first: Vec<f64> = runs.iter().map(|g| g.first_step_ns as f64).collect();
-    let enc: Vec<f64> = runs.iter().filter_map(|g| g.encoder_ns.map(|x| x as f64)).collect();
-    let itl: Vec<f64> = runs.iter().flat_map(|g| g.itl_ns.iter().map(|&x| x as f64)).collect();
-    let decode: Vec<f64> = runs
-        .iter()
-        .filter(|g| !g.itl_ns.is_empty())
-        .map(|g| g.itl_ns.len() as f64 / (g.itl_ns.iter().sum::<u64>() as f64 / 1e9))
-        .collect();
-    let e2e: Vec<f64> = runs
-        .iter()
-        .map(|g| g.tokens[0].len() as f64 / ((g.ttft_ns + g.itl_ns.iter().sum::<u64>()) as f64 / 1e9))
-        .collect();
-    let prefill: Vec<f64> = runs.iter().map(|g| prompt.len as f64 / (g.ttft_ns as f64 / 1e9)).collect();
+    let samples = Samples {
+        ttft_ns: runs.iter().map(|g| g.ttft_ns).collect(),
+        encoder_ns: runs.iter().filter_map(|g| g.encoder_ns).collect(),
+        first_decoder_step_ns: runs.iter().map(|g| g.first_step_ns).collect(),
+        itl_ns: runs.iter().map(|g| g.itl_ns.clone()).collect(),
+    };
+    // Every metric from the raw readings, as readers of the record compute them.
+    let of = |m: Metric| m.samples_of(&samples, prompt.len, runs[0].tokens[0].len());
+    let summary = |m: Metric| Summary::of(&of(m));
     let outside: u64 = runs.iter().map(|g| g.itl_ns.iter().sum::<u64>().saturating_sub(g.decode_run_ns)).sum();
     let inside: u64 = runs.iter().map(|g| g.decode_run_ns).sum();
+    let decode = of(Metric::DecodeTokensPerS);
     let decode_tps = (!decode.is_empty()).then(|| median(&decode));
+    let (e2e, prefill) = (median(&of(Metric::E2eTokensPerS)), median(&of(Metric::PrefillTokensPerS)));
     let metrics = Metrics {
-        ttft_ns: Summary::of(&ttft).expect("at least one repetition"),
-        encoder_ns: Summary::of(&enc),
-        first_decoder_step_ns: Summary::of(&first).expect("at least one repetition"),
-        itl_ns: Summary::of(&itl),
+        ttft_ns: summary(Metric::Ttft).expect("at least one repetition"),
+        encoder_ns: summary(Metric::Encoder),
+        first_decoder_step_ns: summary(Metric::FirstDecoderStep).expect("at least one repetition"),
+        itl_ns: summary(Metric::Itl),
         decode_tokens_per_s: decode_tps,
         decode_tokens_per_s_batch: decode_tps.map(|x| x * b),
-        e2e_tokens_per_s: median(&e2e),
-        e2e_tokens_per_s_batch: median(&e2e) * b,
-        prefill_tokens_per_s: median(&prefill),
-        prefill_tokens_per_s_batch: median(&prefill) * b,
+        e2e_tokens_per_s: e2e,
+        e2e_tokens_per_s_batch: e2e * b,
+        prefill_tokens_per_s: prefill,
+        prefill_tokens_per_s_batch: prefill * b,
         session_load_ns: model.load_ns(),
         peak_rss_bytes: context::peak_rss_bytes(),
         harness_overhead_ratio: (inside > 0).then(|| outside as f64 / inside as f64),
@@ -146,12 +144,7 @@ pub fn measure(
         sweep: sweep.clone(),
         repetitions: Repetitions { warmup: policy.warmup, measured: runs.len(), stop_reason, wall_ns },
         metrics,
-        samples: Samples {
-            ttft_ns: runs.iter().map(|g| g.ttft_ns).collect(),
-            encoder_ns: runs.iter().filter_map(|g| g.encoder_ns).collect(),
-            first_decoder_step_ns: runs.iter().map(|g| g.first_step_ns).collect(),
-            itl_ns: runs.iter().map(|g| g.itl_ns.clone()).collect(),
-        },
+        samples,
         output_token_ids: runs[0].tokens.clone(),
         context: context.clone(),
         placement: None,

@@ -8,10 +8,12 @@ use std::time::Instant;
 
 pub use slmbench_results::roofline::{HostLimits, Roofline};
 
+use crate::context::Context;
 use crate::error::HarnessError;
 use crate::onnx::{self, Input};
 
-/// Bytes read per bandwidth try: far above any CPU's last-level cache.
+/// Bytes read per bandwidth try: far above any CPU's last-level cache (less on a host that
+/// cannot spare four times that, see [`bandwidth`]).
 const BUFFER_BYTES: usize = 512 << 20;
 const TRIES: usize = 5;
 /// The probe MatMul: `[M, K] × [K, N]`, large enough to run at the kernel's full rate.
@@ -19,15 +21,15 @@ const M: usize = 512;
 const K: usize = 2048;
 const N: usize = 2048;
 
-/// Where limits are cached: one file per host fingerprint and thread count.
-fn cache_path(host: &str, threads: usize) -> PathBuf {
-    let slug: String =
-        host.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
-    crate::runtime::cache_dir().join("roofline").join(format!("{slug}-t{threads}.json"))
+/// Where limits are cached: one file per host (`Context::machine_slug`), thread count and build
+/// profile (an unoptimised build reads memory more slowly than the host allows).
+fn cache_path(host: &Context, threads: usize) -> PathBuf {
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    crate::runtime::cache_dir().join("roofline").join(format!("{}-t{threads}-{profile}.json", host.machine_slug()))
 }
 
 /// The cached limits of this host at `threads`, measuring them first if there are none.
-pub fn limits(host: &str, threads: usize) -> Result<HostLimits, HarnessError> {
+pub fn limits(host: &Context, threads: usize) -> Result<HostLimits, HarnessError> {
     let path = cache_path(host, threads);
     if let Some(l) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<HostLimits>(&b).ok()) {
         return Ok(l);
@@ -54,7 +56,8 @@ pub fn measure(threads: usize) -> Result<HostLimits, HarnessError> {
 
 /// Best read bandwidth of `threads` threads, each summing its share of one large buffer.
 fn bandwidth(threads: usize) -> f64 {
-    let words: Vec<u64> = (0..BUFFER_BYTES / 8).map(|i| i as u64).collect();
+    let bytes = crate::guard::available_memory().map_or(BUFFER_BYTES, |a| BUFFER_BYTES.min(a as usize / 4));
+    let words: Vec<u64> = (0..bytes / 8).map(|i| i as u64).collect();
     let chunk = words.len().div_ceil(threads);
     let mut best = 0f64;
     for _ in 0..TRIES {
@@ -69,7 +72,7 @@ fn bandwidth(threads: usize) -> f64 {
         let secs = start.elapsed().as_secs_f64();
         // The sum is used, so the reads cannot be optimised away.
         std::hint::black_box(sum);
-        best = best.max(BUFFER_BYTES as f64 / secs);
+        best = best.max((words.len() * 8) as f64 / secs);
     }
     best
 }

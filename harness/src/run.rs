@@ -102,9 +102,10 @@ impl RunPlan {
     /// the order of `models`), so tests can walk a sweep without loading anything. The same cell
     /// twice (the same model given twice, a value repeated) is refused, naming both.
     pub fn blocks(&self, backend: &str, version: &str, infos: &[ModelInfo]) -> Result<Vec<Block>, HarnessError> {
-        let prompts: Vec<Option<&Vec<i64>>> = match &self.prompt_ids {
-            Some(ids) => vec![Some(ids)],
-            None => self.input_tokens.iter().map(|_| None).collect(),
+        // With `--prompt-ids`, the one prompt replaces every input length.
+        let inputs: Vec<usize> = match &self.prompt_ids {
+            Some(ids) => vec![ids.len()],
+            None => self.input_tokens.clone(),
         };
         let mut blocks: Vec<Block> = Vec::new();
         let mut index = 0usize;
@@ -123,7 +124,7 @@ impl RunPlan {
                     let requested = results::requested_settings(backend, version, &settings);
                     let mut cells = Vec::new();
                     for &batch in &self.batches {
-                        for (pi, given) in prompts.iter().enumerate() {
+                        for &input_tokens in &inputs {
                             for &n in &self.output_tokens {
                                 index += 1;
                                 if !self.in_shard(index - 1) {
@@ -131,10 +132,10 @@ impl RunPlan {
                                 }
                                 let sweep = SweepPoint {
                                     batch,
-                                    input_tokens: given.map(|ids| ids.len()).unwrap_or(self.input_tokens[pi]),
+                                    input_tokens,
                                     output_tokens: n,
                                     stop_at_eos: self.stop_at_eos,
-                                    prompt_seed: given.is_none().then_some(self.seed),
+                                    prompt_seed: self.prompt_ids.is_none().then_some(self.seed),
                                 };
                                 let id = results::cell_id(info, version, &requested, &sweep);
                                 if let Some(first) = planned.insert(id.clone(), &info.name) {
@@ -152,7 +153,7 @@ impl RunPlan {
                                         )
                                     }));
                                 }
-                                cells.push(PlannedCell { prompt: pi, sweep, id });
+                                cells.push(PlannedCell { sweep, id });
                             }
                         }
                     }
@@ -282,7 +283,7 @@ impl RunPlan {
                     .entry(threads)
                     .or_insert_with(|| {
                         bar.note(&format!("roofline: this host's limits at {threads} threads (once, then cached)"));
-                        crate::roofline::limits(&context.fingerprint(), threads)
+                        crate::roofline::limits(&context, threads)
                             .map_err(|e| bar.note(&format!("roofline not measured: {e}")))
                             .ok()
                     })
@@ -474,8 +475,6 @@ pub struct Block {
 /// One cell of a sweep.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedCell {
-    /// Index into the input lengths (or 0 with `--prompt-ids`).
-    pub prompt: usize,
     pub sweep: SweepPoint,
     pub id: String,
 }

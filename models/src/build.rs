@@ -60,9 +60,9 @@ pub struct Manifest {
     pub weight_layout: String,
     /// `fp32`, `int8` or `int4`: the linear weights' and the output projection's precision.
     pub precision: String,
-    /// How they are quantized (absent for fp32), e.g. `MatMulNBits bits=4 block_size=32 accuracy_level=4`.
+    /// How they are quantized (absent for fp32): `{"bits": 4, "block_size": 32, "accuracy_level": 4}`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub quantization: Option<String>,
+    pub quantization: Option<QuantOptions>,
 }
 
 /// `pair.json` at the top of a built pair.
@@ -143,7 +143,7 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
             Some(_) => "int8".into(),
             None => "fp32".into(),
         },
-        quantization: opts.quant.as_ref().map(QuantOptions::describe),
+        quantization: opts.quant,
     };
     write_json(&dir.join("manifest.json"), &manifest)?;
     Ok(manifest)

@@ -71,7 +71,7 @@ impl Precision {
 }
 
 /// How to quantize.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct QuantOptions {
     pub bits: u8,
     /// Weights per block along K (a power of two ≥ 16); 32 as onnxruntime-genai uses.
@@ -83,6 +83,11 @@ pub struct QuantOptions {
 impl QuantOptions {
     pub fn new(bits: u8) -> QuantOptions {
         QuantOptions { bits, block_size: 32, accuracy_level: 4 }
+    }
+
+    /// Bytes stored per weight: the code and its share of the block's f32 scale.
+    pub fn bytes_per_weight(&self) -> f64 {
+        self.bits as f64 / 8.0 + 4.0 / self.block_size as f64
     }
 
     /// `MatMulNBits bits=4 block_size=32 accuracy_level=4`: what results record.
@@ -180,9 +185,9 @@ pub fn quantize(spec: GraphSpec, q: &QuantOptions) -> GraphSpec {
     names.sort();
     for source in names {
         let t = &by_name[source];
-        for (kind, suffix) in [(PartKind::Codes, "_Q"), (PartKind::Scales, "_scales")] {
+        for kind in [PartKind::Codes, PartKind::Scales] {
             out.push(TensorSpec {
-                name: part_name(source, suffix, q.bits),
+                name: part_name(source, kind, q.bits),
                 shape: t.shape.clone(),
                 init: t.init,
                 quant: Some(Part { source: source.clone(), bits: q.bits, block_size: q.block_size, kind }),
@@ -192,8 +197,12 @@ pub fn quantize(spec: GraphSpec, q: &QuantOptions) -> GraphSpec {
     GraphSpec::new(graph, out)
 }
 
-fn part_name(source: &str, suffix: &str, bits: u8) -> String {
-    if suffix == "_Q" { format!("{source}_Q{bits}") } else { format!("{source}{suffix}") }
+/// `NAME_Q4` and `NAME_scales`, as onnxruntime-genai's builder names them.
+fn part_name(source: &str, kind: PartKind, bits: u8) -> String {
+    match kind {
+        PartKind::Codes => format!("{source}_Q{bits}"),
+        PartKind::Scales => format!("{source}_scales"),
+    }
 }
 
 fn rewrite(g: &mut GraphProto, tensors: &HashMap<String, TensorSpec>, q: &QuantOptions, done: &mut HashSet<String>) {
@@ -216,7 +225,11 @@ fn rewrite(g: &mut GraphProto, tensors: &HashMap<String, TensorSpec>, q: &QuantO
         }
         let (n, k) = (w.shape[0], w.shape[1]);
         *node = NodeProto {
-            input: vec![node.input[0].clone(), part_name(&w.name, "_Q", q.bits), part_name(&w.name, "_scales", q.bits)],
+            input: vec![
+                node.input[0].clone(),
+                part_name(&w.name, PartKind::Codes, q.bits),
+                part_name(&w.name, PartKind::Scales, q.bits),
+            ],
             output: node.output.clone(),
             name: format!("{}_Q{}", node.name, q.bits),
             op_type: "MatMulNBits".into(),

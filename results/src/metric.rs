@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::schema::CellResult;
+use crate::schema::{CellResult, Samples};
 use crate::stats::Summary;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -119,7 +119,13 @@ impl Metric {
     /// The raw samples of a record, in the recorded unit (ns, tokens/s): one per repetition, or
     /// one per token for ITL. Empty where the record has none (ITL with one new token).
     pub fn samples(self, c: &CellResult) -> Vec<f64> {
-        let s = &c.samples;
+        let new_tokens = c.output_token_ids.first().map(|r| r.len()).unwrap_or(c.sweep.output_tokens);
+        self.samples_of(&c.samples, c.sweep.input_tokens, new_tokens)
+    }
+
+    /// As [`Metric::samples`], from the raw readings of a cell with `input_tokens` prompt tokens
+    /// that generated `new_tokens` per row (what the harness computes a record's metrics from).
+    pub fn samples_of(self, s: &Samples, input_tokens: usize, new_tokens: usize) -> Vec<f64> {
         let f = |v: &[u64]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
         match self {
             Metric::Ttft => f(&s.ttft_ns),
@@ -133,16 +139,14 @@ impl Metric {
                 .map(|r| r.len() as f64 / (r.iter().sum::<u64>() as f64 / 1e9))
                 .collect(),
             Metric::E2eTokensPerS => {
-                let n = c.output_token_ids.first().map(|r| r.len()).unwrap_or(c.sweep.output_tokens) as f64;
+                let n = new_tokens as f64;
                 s.ttft_ns
                     .iter()
                     .zip(&s.itl_ns)
                     .map(|(&t, itl)| n / ((t + itl.iter().sum::<u64>()) as f64 / 1e9))
                     .collect()
             }
-            Metric::PrefillTokensPerS => {
-                s.ttft_ns.iter().map(|&t| c.sweep.input_tokens as f64 / (t as f64 / 1e9)).collect()
-            }
+            Metric::PrefillTokensPerS => s.ttft_ns.iter().map(|&t| input_tokens as f64 / (t as f64 / 1e9)).collect(),
         }
     }
 

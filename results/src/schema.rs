@@ -241,20 +241,18 @@ impl Record {
 impl CellResult {
     /// Recomputes the latency summaries from the raw samples (as the harness computes them).
     pub fn refresh_summaries(&mut self) {
-        let f = |v: &[u64]| Summary::of(&v.iter().map(|&x| x as f64).collect::<Vec<_>>());
-        let s = &self.samples;
-        if let Some(t) = f(&s.ttft_ns) {
+        use crate::metric::Metric;
+        if let Some(t) = Metric::Ttft.summary(self) {
             self.metrics.ttft_ns = t;
         }
-        if let Some(t) = f(&s.first_decoder_step_ns) {
+        if let Some(t) = Metric::FirstDecoderStep.summary(self) {
             self.metrics.first_decoder_step_ns = t;
         }
-        if !s.encoder_ns.is_empty() {
-            self.metrics.encoder_ns = f(&s.encoder_ns);
+        if let Some(t) = Metric::Encoder.summary(self) {
+            self.metrics.encoder_ns = Some(t);
         }
-        let itl: Vec<u64> = s.itl_ns.iter().flatten().copied().collect();
-        if !itl.is_empty() {
-            self.metrics.itl_ns = f(&itl);
+        if let Some(t) = Metric::Itl.summary(self) {
+            self.metrics.itl_ns = Some(t);
         }
     }
 }

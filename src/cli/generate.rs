@@ -7,7 +7,7 @@ use clap::Args;
 use slmbench_harness::ep::{Ep, EpOption};
 use slmbench_harness::{LoadedModel, Prompt, SessionSettings};
 
-use super::run::{MAX_THREADS_PER_CORE, MAX_TOKENS, bounded};
+use super::run::{MAX_TOKENS, bounded, bounded_threads};
 use super::{DecoderArg, parse_ids};
 
 #[derive(Args, Debug)]
@@ -46,13 +46,7 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
         bail!("-b must be at least 1");
     }
     bounded("-n", vec![a.n], MAX_TOKENS, "new tokens")?;
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    bounded(
-        "-t",
-        vec![a.threads],
-        cores * MAX_THREADS_PER_CORE,
-        &format!("{MAX_THREADS_PER_CORE} × the {cores} logical cores of this host"),
-    )?;
+    bounded_threads(vec![a.threads])?;
     let settings =
         SessionSettings { ep: a.ep, ep_options: a.ep_opt.clone(), threads: a.threads, ..SessionSettings::default() };
     let mut model = LoadedModel::load_with(&a.model, &settings, a.decoder.into())?;
@@ -89,8 +83,8 @@ pub(super) fn doctor() -> Result<()> {
     info["host"]["available_memory_bytes"] = json!(host::available_memory());
     // What the roofline of runs on this host is measured against (cached per thread count).
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let fingerprint = slmbench_harness::context::collect(String::new()).fingerprint();
-    info["roofline"] = match slmbench_harness::roofline::limits(&fingerprint, threads) {
+    let host = slmbench_harness::context::collect(String::new());
+    info["roofline"] = match slmbench_harness::roofline::limits(&host, threads) {
         Ok(l) => json!(l),
         Err(e) => json!({"error": e.to_string()}),
     };
@@ -117,6 +111,7 @@ pub(super) struct AccuracyArgs {
 
 pub(super) fn accuracy(a: AccuracyArgs) -> Result<()> {
     bounded("-n", vec![a.tokens], MAX_TOKENS, "the token bound")?;
+    bounded_threads(vec![a.threads])?;
     let mut out = vec![];
     for m in &a.model {
         let d = slmbench_harness::onnxruntime::drift::measure(&a.reference, m, a.tokens, a.seed, a.threads)?;

@@ -19,7 +19,7 @@ use slmbench_models::Pair;
 use slmbench_models::quant::Precision;
 
 /// Bounds on what a flag can ask for, so a typo cannot start 18,000 threads or a run of years.
-pub(super) const MAX_THREADS_PER_CORE: usize = 4;
+const MAX_THREADS_PER_CORE: usize = 4;
 const MAX_WARMUP: usize = 1_000;
 const MAX_REPETITIONS: usize = 100_000;
 const MAX_CELL_SECONDS: f64 = 86_400.0;
@@ -159,6 +159,19 @@ fn signal_name(sig: usize) -> &'static str {
     }
 }
 
+/// `-t` values, each within 1 to [`MAX_THREADS_PER_CORE`] × the logical cores.
+pub(super) fn bounded_threads(values: Vec<usize>) -> Result<Vec<usize>> {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    bounded(
+        "-t",
+        values,
+        cores * MAX_THREADS_PER_CORE,
+        &format!(
+            "{MAX_THREADS_PER_CORE} × the {cores} logical cores of this host; more threads only oversubscribe them"
+        ),
+    )
+}
+
 /// A list flag's values, each within `1..=max`.
 pub(super) fn bounded(flag: &str, values: Vec<usize>, max: usize, why: &str) -> Result<Vec<usize>> {
     if let Some(v) = values.iter().find(|&&v| v > max) {
@@ -234,18 +247,9 @@ fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(String, Precisi
             eps.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(",")
         );
     }
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let max_threads = cores * MAX_THREADS_PER_CORE;
     let threads = match &a.threads {
-        Some(t) => bounded(
-            "-t",
-            sweep::parse_usize_list("-t", t)?,
-            max_threads,
-            &format!(
-                "{MAX_THREADS_PER_CORE} × the {cores} logical cores of this host; more threads only oversubscribe them"
-            ),
-        )?,
-        None => vec![cores],
+        Some(t) => bounded_threads(sweep::parse_usize_list("-t", t)?)?,
+        None => vec![std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)],
     };
     let prompt_ids = a.prompt_ids.as_deref().map(parse_ids).transpose()?;
     if a.repetitions == 0 || a.repetitions > MAX_REPETITIONS {

@@ -73,19 +73,6 @@ pub fn measure(
     })
 }
 
-/// Fixed dimensions of a session input (`-1` where symbolic).
-fn dims(session: &ort::session::Session, name: &str) -> Vec<i64> {
-    session
-        .inputs()
-        .iter()
-        .find(|i| i.name() == name)
-        .and_then(|i| match i.dtype() {
-            ort::value::ValueType::Tensor { shape, .. } => Some(shape.iter().copied().collect()),
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
 /// Inputs for one pass of `session` over `ids` from an empty cache.
 fn feed(
     session: &ort::session::Session,
@@ -109,7 +96,7 @@ fn feed(
                     None => return Err(bad(path, &name)),
                 },
                 n if n.starts_with("past_key_values.") => {
-                    let d = dims(session, n);
+                    let d = crate::session::dims_of(session, n).unwrap_or_default();
                     match (d.get(1), d.get(3)) {
                         (Some(&h), Some(&hd)) if h > 0 && hd > 0 => {
                             Input::F32(vec![1, h as usize, 0, hd as usize], vec![])

@@ -18,6 +18,8 @@ use std::path::Path;
 use slmbench_results::ep::Ep;
 use slmbench_results::placement::Placement;
 
+use slmbench_models::quant::QuantOptions;
+
 use crate::backend::{Backend, Generator};
 use crate::error::HarnessError;
 use crate::generate::{Generation, Prompt};
@@ -55,7 +57,7 @@ impl Backend for OnnxRuntime {
         // use standard operators besides `MatMulNBits`; anything else is read from its graphs.
         let graph = match &manifest {
             Some(m) => {
-                let quantization = m["quantization"].as_str().map(String::from);
+                let quantization = quant_of(m).as_ref().map(QuantOptions::describe);
                 graph_info::GraphInfo {
                     precision: Some(m["precision"].as_str().unwrap_or("fp32").to_string()),
                     fused_operators: quantization.iter().map(|_| "MatMulNBits".to_string()).collect(),
@@ -160,12 +162,8 @@ impl Generator for LoadedModel {
         // slmbench's own builds: the weights a step uses, at their stored precision. Others: the
         // decoder file (an upper bound: it may hold weights the step does not read).
         let weights = match slmbench_config(&self.files.dir) {
-            Some((cfg, precision)) => {
-                let per_weight = match precision.as_str() {
-                    "int4" => 0.5 + 4.0 / 32.0,
-                    "int8" => 1.0 + 4.0 / 32.0,
-                    _ => 4.0,
-                };
+            Some((cfg, quant)) => {
+                let per_weight = quant.as_ref().map_or(4.0, QuantOptions::bytes_per_weight);
                 (slmbench_models::flops::decode_step_weights(&cfg) as f64 * per_weight) as u64
             }
             None => file_bytes(&self.files.next),
@@ -178,15 +176,19 @@ impl Generator for LoadedModel {
     }
 }
 
-/// The architecture and weight precision of a model slmbench built (its `config.json` holds the
-/// full configuration, its manifest the precision).
-fn slmbench_config(dir: &Path) -> Option<(slmbench_models::Config, String)> {
+/// The architecture and weight quantization (`None`: f32) of a model slmbench built (its
+/// `config.json` holds the full configuration, its manifest the quantization).
+fn slmbench_config(dir: &Path) -> Option<(slmbench_models::Config, Option<QuantOptions>)> {
     let read = |name: &str| -> Option<serde_json::Value> {
         std::fs::read(dir.join(name)).ok().and_then(|b| serde_json::from_slice(&b).ok())
     };
     let cfg: slmbench_models::Config = serde_json::from_value(read("config.json")?.get("slmbench")?.clone()).ok()?;
-    let precision = read("manifest.json")?["precision"].as_str().unwrap_or("fp32").to_string();
-    Some((cfg, precision))
+    Some((cfg, quant_of(&read("manifest.json")?)))
+}
+
+/// The quantization a manifest records.
+fn quant_of(manifest: &serde_json::Value) -> Option<QuantOptions> {
+    serde_json::from_value(manifest.get("quantization")?.clone()).ok()
 }
 
 /// Bytes of an ONNX file and its external data.

@@ -124,7 +124,8 @@ pub struct LoadedModel {
     pub bytes: u64,
 }
 
-fn dims_of(session: &Session, name: &str) -> Option<Vec<i64>> {
+/// Dimensions of a session input (`-1` where symbolic).
+pub(crate) fn dims_of(session: &Session, name: &str) -> Option<Vec<i64>> {
     session.inputs().iter().find(|i| i.name() == name).and_then(|i| match i.dtype() {
         ort::value::ValueType::Tensor { shape, .. } => Some(shape.iter().copied().collect()),
         _ => None,

@@ -10,8 +10,6 @@ fn cell_text(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
-pub use crate::table::ci_ms;
-
 /// The table printed at the end of every run: the Markdown view of [`crate::table::COLUMNS`].
 pub fn table(cells: &[CellResult]) -> String {
     let cols: Vec<_> = table::view(|c| c.markdown).collect();
