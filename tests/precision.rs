@@ -105,11 +105,112 @@ fn accuracy_measures_drift_against_the_reference() {
 fn precision_without_a_preset_is_refused() {
     let o = slmbench().args(["run", "--model", "/nowhere", "--precision", "int4", "-o", "-"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--precision applies to --preset"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--precision and --graph apply to --preset"));
+    let o = slmbench().args(["run", "--model", "/nowhere", "--graph", "fused", "-o", "-"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--precision and --graph apply to --preset"));
+    let o = slmbench()
+        .args(["models", "build", "--preset", "tiny", "--graph", "fast", "--out", "/tmp/x"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown graph variant `fast`"));
     let o = slmbench()
         .args(["models", "build", "--preset", "tiny", "--precision", "int3", "--out", "/tmp/x"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown precision `int3`"));
+}
+
+/// Greedy ids of `slmbench generate` on one model.
+fn generate_ids(model: &std::path::Path, prompt: &str, batch: &str) -> serde_json::Value {
+    let out = slmbench()
+        .args(["generate", "--prompt-ids", prompt, "-n", "32", "-b", batch, "--model"])
+        .arg(model)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["output_token_ids"].clone()
+}
+
+/// `--graph plain,fused` builds both variants; the fused graphs (GroupQueryAttention,
+/// MultiHeadAttention, RotaryEmbedding, the fused norms) decode exactly the plain graphs' greedy
+/// ids on the tiny and small pairs, at batch 1 and 2; a run records them as `fused` and pairs
+/// them only with each other.
+#[test]
+fn fused_graphs_decode_the_plain_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    for preset in ["tiny", "small"] {
+        let out = dir.path().join(preset);
+        slmbench()
+            .args(["models", "build", "--preset", preset, "--graph", "plain,fused", "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+        let manifest = |v: &str, m: &str| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(out.join(v).join(m).join("manifest.json")).unwrap()).unwrap()
+        };
+        assert_eq!(manifest("fp32-fused", "decoder-only")["graph_variant"], "fused");
+        assert_eq!(manifest("fp32", "decoder-only")["graph_variant"], "plain");
+        for m in ["decoder-only", "encoder-decoder"] {
+            let decoder = if m == "decoder-only" { "model.onnx" } else { "decoder_model_merged.onnx" };
+            let nodes = |v: &str| {
+                let files = manifest(v, m)["files"].as_array().unwrap().clone();
+                files.iter().find(|f| f["name"] == decoder).unwrap()["step_nodes"].as_u64().unwrap()
+            };
+            assert!(
+                nodes("fp32-fused") * 3 < nodes("fp32"),
+                "{preset} {m}: {} vs {} operators per step",
+                nodes("fp32-fused"),
+                nodes("fp32")
+            );
+            for (prompt, batch) in [("5,17,300,42,99,7,512,3", "1"), ("11,222,333,444,555,66", "2")] {
+                let plain = generate_ids(&out.join("fp32").join(m), prompt, batch);
+                let fused = generate_ids(&out.join("fp32-fused").join(m), prompt, batch);
+                assert_eq!(plain, fused, "{preset} {m} batch {batch}");
+                let row = if plain[0].is_array() { &plain[0] } else { &plain };
+                let mut ids: Vec<i64> = row.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();
+                ids.sort();
+                ids.dedup();
+                assert!(ids.len() >= 8, "{preset} {m}: {} distinct ids; too repetitive to prove parity", ids.len());
+            }
+        }
+    }
+    let out = dir.path().join("tiny");
+    let results = dir.path().join("r.jsonl");
+    let models = format!("{},{}", out.join("fp32").display(), out.join("fp32-fused").display());
+    slmbench()
+        .args(["run", "--model", &models, "-p", "8", "-n", "4", "--no-report", "-o"])
+        .arg(&results)
+        .args(["-r", "2", "--min-repetitions", "1", "--warmup", "0", "-t", "1"])
+        .assert()
+        .success();
+    for r in records(&results) {
+        let name = r["model"]["name"].as_str().unwrap();
+        let want = if name.starts_with("tiny-fused/") { "fused" } else { "plain" };
+        assert_eq!(r["model"]["graph_variant"], want, "{name}");
+        assert_eq!(r["model"]["pair"].as_str().unwrap(), name.split('/').next().unwrap());
+    }
+}
+
+#[test]
+fn fused_graphs_need_a_head_size_the_kernel_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("odd.json");
+    let mut c = serde_json::to_value(slmbench_models::Pair::preset("tiny").unwrap().encoder_decoder).unwrap();
+    c["head_dim"] = serde_json::json!(8);
+    c["num_heads"] = serde_json::json!(8);
+    std::fs::write(&cfg, c.to_string()).unwrap();
+    let out = slmbench()
+        .args(["models", "build", "--graph", "fused", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(dir.path().join("m"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("multiple of 16") && err.contains("--graph plain"), "{err}");
 }

@@ -31,25 +31,24 @@ pub fn expand_dir(dir: &Path) -> Vec<ModelEntry> {
     vec![ModelEntry { dir: dir.to_path_buf(), name, pair: None }]
 }
 
-/// The cache folder of a preset pair at a weight precision, built by this slmbench version (seed
+/// The cache folder of a preset pair in a build variant, built by this slmbench version (seed
 /// 0), building it first (after `on_build` is told where) unless a complete one is there.
 pub fn cached_preset(
     name: &str,
-    precision: slmbench_models::quant::Precision,
+    variant: slmbench_models::Variant,
     on_build: impl FnOnce(&Path),
 ) -> Result<PathBuf, crate::HarnessError> {
-    use slmbench_models::quant::Precision;
     use slmbench_models::{BuildOptions, Pair};
-    let pair = Pair::preset(name).map_err(|e| crate::HarnessError::BadInput(e.to_string()))?.with_precision(precision);
-    // fp32 keeps the folder name it had before precisions existed, so caches stay valid.
-    let tag = if precision == Precision::Fp32 { String::new() } else { format!("-{precision}") };
+    let pair = Pair::preset(name).map_err(|e| crate::HarnessError::BadInput(e.to_string()))?.with_variant(variant);
+    // fp32 plain keeps the folder name it had before variants existed, so caches stay valid.
+    let tag = variant.suffix();
     let dir =
         crate::runtime::cache_dir().join("models").join(format!("{name}-seed0{tag}-v{}", env!("CARGO_PKG_VERSION")));
     // `pair.json` is written last: without it a build was cut short.
     if !dir.join("pair.json").is_file() {
         on_build(&dir);
         let _ = std::fs::remove_dir_all(&dir);
-        let opts = BuildOptions { quant: precision.options(), ..BuildOptions::default() };
+        let opts = BuildOptions { quant: variant.precision.options(), graph: variant.graph, ..BuildOptions::default() };
         slmbench_models::build_pair(&pair, &dir, &opts).map_err(|e| crate::HarnessError::BadInput(e.to_string()))?;
     }
     Ok(dir)

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::config::{Config, Kind};
 use crate::error::BuildError;
 use crate::flops::{self, Flops};
-use crate::graph::{Fault, GraphSpec, decoder_only, encdec};
+use crate::graph::{Fault, GraphSpec, GraphVariant, decoder_only, encdec};
 use crate::onnx::writer::{self, ExternalData, Written};
 use crate::params::{self, ParamCounts};
 use crate::presets::{Pair, PairCounts};
@@ -33,6 +33,8 @@ pub struct BuildOptions {
     pub external_data: ExternalData,
     /// Weight-only quantization of every linear weight and the output projection (`None`: fp32).
     pub quant: Option<QuantOptions>,
+    /// Plain operators or ONNX Runtime's fused kernels.
+    pub graph: GraphVariant,
     #[doc(hidden)]
     pub fault: Option<Fault>,
 }
@@ -41,6 +43,10 @@ pub struct BuildOptions {
 pub struct FileEntry {
     pub name: String,
     pub bytes: u64,
+    /// Operators a later decoder step runs (an `If` counts as its cached branch; `Constant`
+    /// nodes, folded when the session loads, are not counted). Absent for the encoder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_nodes: Option<usize>,
 }
 
 /// `manifest.json`: what was built, from what, and how big it is.
@@ -63,6 +69,10 @@ pub struct Manifest {
     /// How they are quantized (absent for fp32): `{"bits": 4, "block_size": 32, "accuracy_level": 4}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quantization: Option<QuantOptions>,
+    /// `plain` or `fused`: which operators the graphs are written in.
+    pub graph_variant: GraphVariant,
+    /// The `com.microsoft` operators the graphs use (fused kernels and `MatMulNBits`), sorted.
+    pub fused_operators: Vec<String>,
 }
 
 /// `pair.json` at the top of a built pair.
@@ -84,32 +94,46 @@ fn prepare_dir(dir: &Path) -> Result<(), BuildError> {
 /// Builds one model into `dir`.
 pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Manifest, BuildError> {
     cfg.validate()?;
+    if opts.graph == GraphVariant::Fused && !cfg.head_dim().is_multiple_of(16) {
+        return Err(crate::ConfigError::Invalid {
+            field: "d_model",
+            reason: format!(
+                "the fused graph's GroupQueryAttention needs a head size (d_model / num_heads) that is a multiple of 16, not {}; change d_model or num_heads, or build --graph plain",
+                cfg.head_dim()
+            ),
+        }
+        .into());
+    }
     prepare_dir(dir)?;
+    let (v, fault) = (opts.graph, opts.fault);
     let mut graphs: Vec<(&str, GraphSpec)> = Vec::new();
     match cfg.kind {
         Kind::EncoderDecoder => {
-            graphs.push(("encoder_model.onnx", encdec::encoder(cfg, opts.fault)));
-            graphs.push(("decoder_model_merged.onnx", encdec::decoder(cfg, encdec::DecoderFile::Merged, opts.fault)));
+            graphs.push(("encoder_model.onnx", encdec::encoder(cfg, v, fault)));
+            graphs.push(("decoder_model_merged.onnx", encdec::decoder(cfg, encdec::DecoderFile::Merged, v, fault)));
             if opts.split_decoder {
-                graphs.push(("decoder_model.onnx", encdec::decoder(cfg, encdec::DecoderFile::NoPast, opts.fault)));
+                graphs.push(("decoder_model.onnx", encdec::decoder(cfg, encdec::DecoderFile::NoPast, v, fault)));
                 graphs.push((
                     "decoder_with_past_model.onnx",
-                    encdec::decoder(cfg, encdec::DecoderFile::WithPast, opts.fault),
+                    encdec::decoder(cfg, encdec::DecoderFile::WithPast, v, fault),
                 ));
             }
         }
-        Kind::DecoderOnly => graphs.push(("model.onnx", decoder_only::model(cfg, opts.fault))),
+        Kind::DecoderOnly => graphs.push(("model.onnx", decoder_only::model(cfg, v, fault))),
     }
     let mut files = Vec::new();
+    let mut contrib = std::collections::BTreeSet::new();
     for (name, spec) in graphs {
         let spec = match &opts.quant {
             Some(q) => crate::quant::quantize(spec, q),
             None => spec,
         };
+        let step_nodes = (name != "encoder_model.onnx").then(|| step_nodes(&spec.graph));
+        contrib_ops(&spec.graph, &mut contrib);
         let w: Written = writer::write_model(&dir.join(name), &spec, opts.seed, opts.external_data)?;
-        files.push(FileEntry { name: name.to_string(), bytes: w.bytes });
+        files.push(FileEntry { name: name.to_string(), bytes: w.bytes, step_nodes });
         if let Some(d) = &w.data_path {
-            files.push(FileEntry { name: file_name(d), bytes: w.data_bytes });
+            files.push(FileEntry { name: file_name(d), bytes: w.data_bytes, step_nodes: None });
         }
     }
     if opts.safetensors {
@@ -120,7 +144,7 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
         ]);
         let path = dir.join("model.safetensors");
         let bytes = crate::safetensors::write(&path, &weights::model_tensors(cfg), opts.seed, &meta)?;
-        files.push(FileEntry { name: "model.safetensors".into(), bytes });
+        files.push(FileEntry { name: "model.safetensors".into(), bytes, step_nodes: None });
     }
     write_json(&dir.join("config.json"), &hf_config(cfg))?;
     write_json(&dir.join("generation_config.json"), &generation_config(cfg))?;
@@ -144,6 +168,8 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
             None => "fp32".into(),
         },
         quantization: opts.quant,
+        graph_variant: opts.graph,
+        fused_operators: contrib.into_iter().collect(),
     };
     write_json(&dir.join("manifest.json"), &manifest)?;
     Ok(manifest)
@@ -157,6 +183,35 @@ pub fn build_pair(pair: &Pair, out: &Path, opts: &BuildOptions) -> Result<PairMa
     let manifest = PairManifest { name: pair.name.clone(), encoder_decoder, decoder_only, params: pair.counts() };
     write_json(&out.join("pair.json"), &manifest)?;
     Ok(manifest)
+}
+
+/// The `com.microsoft` operators of `g` and its subgraphs.
+fn contrib_ops(g: &crate::onnx::proto::GraphProto, out: &mut std::collections::BTreeSet<String>) {
+    for n in &g.node {
+        if n.domain == "com.microsoft" {
+            out.insert(n.op_type.clone());
+        }
+        for a in &n.attribute {
+            if let Some(sub) = &a.g {
+                contrib_ops(sub, out);
+            }
+        }
+    }
+}
+
+/// Operators a later decoder step runs: an `If` counts as its cached (`then`) branch, and
+/// `Constant` nodes are not counted.
+pub fn step_nodes(g: &crate::onnx::proto::GraphProto) -> usize {
+    g.node
+        .iter()
+        .map(|n| match n.op_type.as_str() {
+            "Constant" => 0,
+            "If" => {
+                n.attribute.iter().find(|a| a.name == "then_branch").and_then(|a| a.g.as_ref()).map_or(0, step_nodes)
+            }
+            _ => 1,
+        })
+        .sum()
 }
 
 fn file_name(p: &Path) -> String {

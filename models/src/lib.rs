@@ -11,6 +11,7 @@ pub mod params;
 pub mod presets;
 pub mod quant;
 pub mod safetensors;
+pub mod variant;
 pub mod weights;
 
 pub use build::{BuildOptions, Manifest, PairManifest, build_model, build_pair};
@@ -19,3 +20,4 @@ pub use error::{BuildError, ConfigError};
 pub use onnx::writer::ExternalData;
 pub use params::ParamCounts;
 pub use presets::Pair;
+pub use variant::Variant;

@@ -92,10 +92,13 @@ pub struct PairCounts {
 impl Pair {
     /// The same pair named for a weight precision (`small-int4`; fp32 keeps its name), so the
     /// models of two precisions in one run have names and pair tags of their own.
-    pub fn with_precision(mut self, p: crate::quant::Precision) -> Pair {
-        if p != crate::quant::Precision::Fp32 {
-            self.name = format!("{}-{p}", self.name);
-        }
+    pub fn with_precision(self, p: crate::quant::Precision) -> Pair {
+        self.with_variant(crate::Variant::new(p, Default::default()))
+    }
+
+    /// The pair named for a build variant: `small`, `small-int4`, `small-int4-fused`.
+    pub fn with_variant(mut self, v: crate::Variant) -> Pair {
+        self.name = format!("{}{}", self.name, v.suffix());
         self
     }
 

@@ -17,9 +17,10 @@ use crate::onnx::proto::{AttributeProto, AttributeType, GraphProto, NodeProto};
 use crate::weights::{Init, TensorSpec};
 
 /// The precision of a model's weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
+    #[default]
     Fp32,
     Int8,
     Int4,

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use slmbench_models::graph::GraphVariant;
 use slmbench_models::quant::{Precision, QuantOptions};
-use slmbench_models::{BuildOptions, Config, ExternalData, Pair, presets};
+use slmbench_models::{BuildOptions, Config, ExternalData, Pair, Variant, presets};
 
 #[derive(Subcommand, Debug)]
 pub(super) enum ModelsCommand {
@@ -41,10 +42,14 @@ pub(super) struct BuildArgs {
     /// Store weights in a separate <file>_data file even below the 2 GB protobuf limit.
     #[arg(long)]
     external_data: bool,
-    /// Weight precisions: fp32, int8, int4 (weight-only MatMulNBits). With more than one, each
-    /// pair goes to DIR/<precision>/.
+    /// Weight precisions: fp32, int8, int4 (weight-only MatMulNBits). With more than one variant
+    /// (precision × graph), each pair goes to DIR/<precision>/ (plain) or DIR/<precision>-fused/.
     #[arg(long, value_delimiter = ',', default_value = "fp32")]
     precision: Vec<Precision>,
+    /// Graph variants: plain (one standard operator per step) and fused (ONNX Runtime's
+    /// GroupQueryAttention, MultiHeadAttention, RotaryEmbedding, SkipSimplifiedLayerNormalization).
+    #[arg(long, value_delimiter = ',', default_value = "plain")]
+    graph: Vec<GraphVariant>,
     /// Weights per quantization block along the input dimension (a power of two, at least 16).
     #[arg(long, default_value_t = 32)]
     block_size: usize,
@@ -94,17 +99,18 @@ fn build(a: BuildArgs) -> Result<()> {
     if !(0..=4).contains(&a.accuracy_level) {
         bail!("--accuracy-level {}: must be 0 to 4", a.accuracy_level);
     }
-    let precisions = super::distinct("--precision", &a.precision)?;
-    for &p in &precisions {
-        let out = if precisions.len() > 1 { a.out.join(p.name()) } else { a.out.clone() };
-        build_one(&a, p, &out)?;
+    let variants = Variant::all(&super::distinct("--precision", &a.precision)?, &super::distinct("--graph", &a.graph)?);
+    for &v in &variants {
+        let out = if variants.len() > 1 { a.out.join(v.folder()) } else { a.out.clone() };
+        build_one(&a, v, &out)?;
         println!("{}", out.display());
     }
     Ok(())
 }
 
-fn build_one(a: &BuildArgs, precision: Precision, out: &std::path::Path) -> Result<()> {
-    let pair = pair_from(a.preset.as_deref(), a.config.as_ref())?.with_precision(precision);
+fn build_one(a: &BuildArgs, variant: Variant, out: &std::path::Path) -> Result<()> {
+    let precision = variant.precision;
+    let pair = pair_from(a.preset.as_deref(), a.config.as_ref())?.with_variant(variant);
     let opts = BuildOptions {
         seed: a.seed,
         split_decoder: a.split_decoder,
@@ -115,6 +121,7 @@ fn build_one(a: &BuildArgs, precision: Precision, out: &std::path::Path) -> Resu
             block_size: a.block_size,
             accuracy_level: a.accuracy_level,
         }),
+        graph: variant.graph,
         fault: None,
     };
     let start = std::time::Instant::now();
@@ -189,10 +196,10 @@ fn list() -> Result<()> {
 }
 
 /// Builds a preset into the cache unless it is already there.
-pub(super) fn preset_dir(name: &str, precision: Precision) -> Result<PathBuf> {
-    let dir = slmbench_harness::entry::cached_preset(name, precision, |dir| {
-        eprintln!("slmbench: building the `{name}` pair ({precision}) into {}", dir.display())
+pub(super) fn preset_dir(name: &str, variant: Variant) -> Result<PathBuf> {
+    let dir = slmbench_harness::entry::cached_preset(name, variant, |dir| {
+        eprintln!("slmbench: building the `{name}` pair ({variant}) into {}", dir.display())
     })
-    .with_context(|| format!("building preset `{name}` ({precision})"))?;
+    .with_context(|| format!("building preset `{name}` ({variant})"))?;
     Ok(dir)
 }

@@ -15,8 +15,9 @@ use slmbench_harness::sweep;
 use super::folders::{new_run_folder, point_latest_at, report_dir};
 use super::models::preset_dir;
 use super::{DecoderArg, EXIT_CELLS_FAILED, EXIT_REPORT_FAILED, OptLevelArg, parse_ids};
-use slmbench_models::Pair;
+use slmbench_models::graph::GraphVariant;
 use slmbench_models::quant::Precision;
+use slmbench_models::{Pair, Variant};
 
 /// Bounds on what a flag can ask for, so a typo cannot start 18,000 threads or a run of years.
 const MAX_THREADS_PER_CORE: usize = 4;
@@ -41,6 +42,10 @@ pub(super) struct RunArgs {
     /// [default: fp32].
     #[arg(long, value_delimiter = ',', env = "SLMBENCH_PRECISION")]
     precision: Vec<Precision>,
+    /// Graph variants of the presets: plain, fused (each built once into the cache)
+    /// [default: plain].
+    #[arg(long, value_delimiter = ',', env = "SLMBENCH_GRAPH")]
+    graph: Vec<GraphVariant>,
     /// Input (prompt) lengths: a,b,c or ranges like 16-512*2.
     #[arg(short = 'p', long = "input-tokens", default_value = "32,128", env = "SLMBENCH_INPUT_TOKENS")]
     input_tokens: String,
@@ -181,7 +186,7 @@ pub(super) fn bounded(flag: &str, values: Vec<usize>, max: usize, why: &str) -> 
 }
 
 /// Builds the plan from the flags, refusing contradictions and unbounded requests.
-fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(String, Precision)>)> {
+fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(String, Variant)>)> {
     let mut models: Vec<ModelEntry> = Vec::new();
     if let Some(list) = &a.model {
         for d in sweep::parse_list("--model", list)? {
@@ -225,18 +230,23 @@ fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(String, Precisi
     for p in &presets {
         Pair::preset(p)?; // unknown names fail before anything is built
     }
-    if !a.precision.is_empty() && presets.is_empty() {
+    if (!a.precision.is_empty() || !a.graph.is_empty()) && presets.is_empty() {
         bail!(
-            "--precision applies to --preset (built into the cache at that precision); \
-             a --model or --pair folder has the precision it was built with"
+            "--precision and --graph apply to --preset (built into the cache in that variant); \
+             a --model or --pair folder has the precision and graph it was built with"
         );
     }
     let precisions = match super::distinct("--precision", &a.precision)? {
         p if p.is_empty() => vec![Precision::Fp32],
         p => p,
     };
-    let presets: Vec<(String, Precision)> =
-        presets.iter().flat_map(|name| precisions.iter().map(move |&p| (name.clone(), p))).collect();
+    let graphs = match super::distinct("--graph", &a.graph)? {
+        g if g.is_empty() => vec![GraphVariant::Plain],
+        g => g,
+    };
+    let variants = Variant::all(&precisions, &graphs);
+    let presets: Vec<(String, Variant)> =
+        presets.iter().flat_map(|name| variants.iter().map(move |&v| (name.clone(), v))).collect();
     let (eps, ep_options) = (a.ep.clone(), a.ep_opt.clone());
     if let Some(o) = ep_options.iter().find(|o| !eps.contains(&o.ep)) {
         bail!(
@@ -347,8 +357,8 @@ pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
             slmbench_reports::write::check_writable(dir)
                 .with_context(|| format!("the report folder {} (or pass --no-report)", dir.display()))?;
         }
-        for (name, precision) in &presets {
-            plan.models.extend(run::expand_dir(&preset_dir(name, *precision)?));
+        for (name, variant) in &presets {
+            plan.models.extend(run::expand_dir(&preset_dir(name, *variant)?));
         }
         plan.validate()?;
         if let Some(dir) = &run_folder {

@@ -53,14 +53,19 @@ impl Backend for OnnxRuntime {
         let files = layout::detect_with(&entry.dir, decoder)?;
         let manifest: Option<serde_json::Value> =
             std::fs::read(entry.dir.join("manifest.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
-        // slmbench's own builds say their precision in their manifest (older ones are fp32), and
-        // use standard operators besides `MatMulNBits`; anything else is read from its graphs.
+        // slmbench's own builds say their precision and contrib operators in their manifest
+        // (older ones are fp32 and use standard operators besides `MatMulNBits`); anything else
+        // is read from its graphs.
         let graph = match &manifest {
             Some(m) => {
                 let quantization = quant_of(m).as_ref().map(QuantOptions::describe);
+                let listed = m["fused_operators"]
+                    .as_array()
+                    .map(|ops| ops.iter().filter_map(|o| o.as_str().map(String::from)).collect::<Vec<_>>());
                 graph_info::GraphInfo {
                     precision: Some(m["precision"].as_str().unwrap_or("fp32").to_string()),
-                    fused_operators: quantization.iter().map(|_| "MatMulNBits".to_string()).collect(),
+                    fused_operators: listed
+                        .unwrap_or_else(|| quantization.iter().map(|_| "MatMulNBits".to_string()).collect()),
                     quantization,
                 }
             }

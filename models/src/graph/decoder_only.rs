@@ -2,8 +2,8 @@
 //! `position_ids` (when the model has positions), `past_key_values.{i}.key/value` and
 //! `present.{i}.key/value`.
 
-use super::layers::{self, Ctx, KeyValues};
-use super::{Fault, GraphSpec};
+use super::layers::{self, Ctx, KeyValues, Residual, SeqLens};
+use super::{Fault, GraphSpec, GraphVariant};
 use crate::config::Config;
 use crate::onnx::builder::{Attr, Graph};
 use crate::onnx::proto::{DataType, Dim, ValueInfoProto};
@@ -14,15 +14,18 @@ const SEQ: &str = "sequence_length";
 const PAST: &str = "past_sequence_length";
 const TOTAL: &str = "past_sequence_length + sequence_length";
 
-pub fn model(cfg: &Config, fault: Option<Fault>) -> GraphSpec {
-    let ctx = Ctx { cfg, fault };
+pub fn model(cfg: &Config, variant: GraphVariant, fault: Option<Fault>) -> GraphSpec {
+    let fused = variant == GraphVariant::Fused;
+    let ctx = Ctx { cfg, fault, fused };
     let names = weights::decoder_only_names(cfg);
     let kv_dims =
         |seq: &str| -> Vec<Dim> { vec![BATCH.into(), cfg.num_kv_heads.into(), seq.into(), cfg.head_dim().into()] };
     let mut g = Graph::new("");
     g.inputs.push(ValueInfoProto::tensor("input_ids", DataType::Int64, Some(vec![BATCH.into(), SEQ.into()])));
     g.inputs.push(ValueInfoProto::tensor("attention_mask", DataType::Int64, Some(vec![BATCH.into(), TOTAL.into()])));
-    let has_positions = cfg.rope_theta().is_some();
+    // The fused graph's GroupQueryAttention places RoPE from the sequence lengths, as
+    // onnxruntime-genai's builder graphs do: it takes no position ids.
+    let has_positions = cfg.rope_theta().is_some() && !fused;
     if has_positions {
         g.inputs.push(ValueInfoProto::tensor("position_ids", DataType::Int64, Some(vec![BATCH.into(), SEQ.into()])));
     }
@@ -36,39 +39,76 @@ pub fn model(cfg: &Config, fault: Option<Fault>) -> GraphSpec {
         }
     }
 
-    let mut h = g.op_attr("Gather", &[&names.embedding, "input_ids"], vec![("axis", Attr::Int(0))]);
-    let rope = if has_positions { layers::rope_tables(&mut g, cfg, "position_ids", true) } else { None };
-    let s_len = g.dim("input_ids", 1);
-    let t_len = g.dim("attention_mask", 1);
-    let mask = if fault == Some(Fault::NoCausalMask) {
-        let pad = layers::padding_mask(&mut g, "attention_mask");
-        layers::additive(&mut g, &pad)
-    } else {
-        let causal = layers::causal_mask(&mut g, &s_len, &t_len);
-        let pad = layers::padding_mask(&mut g, "attention_mask");
-        let both = g.op("And", &[&causal, &pad]);
-        layers::additive(&mut g, &both)
-    };
+    let h = g.op_attr("Gather", &[&names.embedding, "input_ids"], vec![("axis", Attr::Int(0))]);
+    let attend =
+        if fused { Attend::Fused(fused_inputs(&mut g, cfg)) } else { Attend::Plain(plain_inputs(&mut g, &ctx)) };
     let mut outputs = vec![ValueInfoProto::tensor(
         "logits",
         DataType::Float,
         Some(vec![BATCH.into(), SEQ.into(), cfg.vocab_size.into()]),
     )];
+    let mut res = Residual::new(h);
     for (i, layer) in names.layers.iter().enumerate() {
         let (pk, pv) = (format!("past_key_values.{i}.key"), format!("past_key_values.{i}.value"));
         let (nk, nv) = (format!("present.{i}.key"), format!("present.{i}.value"));
-        let n = layers::rms_norm(&mut g, &h, &layer.self_attn.norm, cfg.norm_eps);
-        let kv = KeyValues::Own { past: Some((&pk, &pv)) };
-        let (a, _) = layers::attention(&mut g, &ctx, &n, &layer.self_attn, kv, rope.as_ref(), &mask, Some((&nk, &nv)));
-        h = g.op("Add", &[&h, &a]);
-        let n = layers::rms_norm(&mut g, &h, &layer.ffn.norm, cfg.norm_eps);
-        let f = layers::ffn(&mut g, cfg, &n, &layer.ffn);
-        h = g.op("Add", &[&h, &f]);
+        let n = res.norm(&mut g, &ctx, &layer.self_attn.norm);
+        let a = match &attend {
+            Attend::Plain((rope, mask)) => {
+                let kv = KeyValues::Own { past: Some((&pk, &pv)) };
+                layers::attention(&mut g, &ctx, &n, &layer.self_attn, kv, rope.as_ref(), mask, Some((&nk, &nv))).0
+            }
+            Attend::Fused((lens, rope)) => {
+                let past = Some((pk.as_str(), pv.as_str()));
+                layers::gqa_attention(&mut g, &ctx, &n, &layer.self_attn, past, lens, rope.as_ref(), (&nk, &nv))
+            }
+        };
+        res.add(&mut g, &ctx, a);
+        let n = res.norm(&mut g, &ctx, &layer.ffn.norm);
+        let f = layers::ffn(&mut g, &ctx, &n, &layer.ffn);
+        res.add(&mut g, &ctx, f);
         outputs.push(ValueInfoProto::tensor(&nk, DataType::Float, Some(kv_dims(TOTAL))));
         outputs.push(ValueInfoProto::tensor(&nv, DataType::Float, Some(kv_dims(TOTAL))));
     }
-    let n = layers::rms_norm(&mut g, &h, &names.final_norm, cfg.norm_eps);
+    let n = res.norm(&mut g, &ctx, &names.final_norm);
     layers::lm_head(&mut g, cfg, &n, &names.embedding, names.lm_head.as_deref(), "input_ids", "logits");
     g.outputs = outputs;
     GraphSpec::new(g.into_proto("decoder_only"), weights::stack_tensors(cfg, &names))
+}
+
+/// What every layer's attention reads besides its input.
+enum Attend {
+    /// RoPE tables and the additive causal + padding mask.
+    Plain((Option<layers::Rope>, String)),
+    /// GroupQueryAttention's sequence lengths and RoPE caches.
+    Fused((SeqLens, Option<layers::RopeCache>)),
+}
+
+fn plain_inputs(g: &mut Graph, ctx: &Ctx) -> (Option<layers::Rope>, String) {
+    let cfg = ctx.cfg;
+    let rope = if cfg.rope_theta().is_some() { layers::rope_tables(g, cfg, "position_ids", true) } else { None };
+    let s_len = g.dim("input_ids", 1);
+    let t_len = g.dim("attention_mask", 1);
+    let mask = if ctx.fault == Some(Fault::NoCausalMask) {
+        let pad = layers::padding_mask(g, "attention_mask");
+        layers::additive(g, &pad)
+    } else {
+        let causal = layers::causal_mask(g, &s_len, &t_len);
+        let pad = layers::padding_mask(g, "attention_mask");
+        let both = g.op("And", &[&causal, &pad]);
+        layers::additive(g, &both)
+    };
+    (rope, mask)
+}
+
+/// `seqlens_k` = Σ attention_mask − 1 per row and `total_sequence_length` = its width, as
+/// onnxruntime-genai's builder computes them.
+fn fused_inputs(g: &mut Graph, cfg: &Config) -> (SeqLens, Option<layers::RopeCache>) {
+    let axes = g.const_i64(&[1]);
+    let sum = g.op_attr("ReduceSum", &["attention_mask", &axes], vec![("keepdims", Attr::Int(0))]);
+    let one = g.const_i64(&[1]);
+    let last = g.op("Sub", &[&sum, &one]);
+    let seqlens_k = g.cast(&last, DataType::Int32);
+    let t_len = g.dim("attention_mask", 1);
+    let total = g.cast(&t_len, DataType::Int32);
+    (SeqLens { seqlens_k, total }, layers::rope_cache(g, cfg))
 }

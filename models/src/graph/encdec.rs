@@ -2,8 +2,8 @@
 //! `decoder_model_merged.onnx` (an `If` on `use_cache_branch`) or the split pair
 //! `decoder_model.onnx` + `decoder_with_past_model.onnx`.
 
-use super::layers::{self, Ctx, KeyValues, Rope};
-use super::{Fault, GraphSpec};
+use super::layers::{self, Ctx, KeyValues, Residual, Rope, RopeCache, SeqLens};
+use super::{Fault, GraphSpec, GraphVariant};
 use crate::config::Config;
 use crate::onnx::builder::{Attr, Graph};
 use crate::onnx::proto::{DataType, Dim, ValueInfoProto};
@@ -23,30 +23,55 @@ fn f32_value(name: &str, dims: Vec<Dim>) -> ValueInfoProto {
     ValueInfoProto::tensor(name, DataType::Float, Some(dims))
 }
 
-pub fn encoder(cfg: &Config, fault: Option<Fault>) -> GraphSpec {
-    let ctx = Ctx { cfg, fault };
+pub fn encoder(cfg: &Config, variant: GraphVariant, fault: Option<Fault>) -> GraphSpec {
+    let fused = variant == GraphVariant::Fused;
+    let ctx = Ctx { cfg, fault, fused };
     let names = weights::encoder_names(cfg);
     let mut g = Graph::new("");
     g.inputs.push(i64_input("input_ids", vec![BATCH.into(), ENC_SEQ.into()]));
     g.inputs.push(i64_input("attention_mask", vec![BATCH.into(), ENC_SEQ.into()]));
-    let mut h = g.op_attr("Gather", &[&names.embedding, "input_ids"], vec![("axis", Attr::Int(0))]);
+    let h = g.op_attr("Gather", &[&names.embedding, "input_ids"], vec![("axis", Attr::Int(0))]);
     let s_len = g.dim("input_ids", 1);
     let zero = g.scalar_i64(0);
     let one = g.scalar_i64(1);
     let pos = g.op("Range", &[&zero, &s_len, &one]);
-    let rope = layers::rope_tables(&mut g, cfg, &pos, false);
-    let pad = layers::padding_mask(&mut g, "attention_mask");
-    let mask = layers::additive(&mut g, &pad);
-    for layer in &names.layers {
-        let n = layers::rms_norm(&mut g, &h, &layer.self_attn.norm, cfg.norm_eps);
-        let kv = KeyValues::Own { past: None };
-        let (a, _) = layers::attention(&mut g, &ctx, &n, &layer.self_attn, kv, rope.as_ref(), &mask, None);
-        h = g.op("Add", &[&h, &a]);
-        let n = layers::rms_norm(&mut g, &h, &layer.ffn.norm, cfg.norm_eps);
-        let f = layers::ffn(&mut g, cfg, &n, &layer.ffn);
-        h = g.op("Add", &[&h, &f]);
+    enum Attend {
+        Plain(Option<Rope>, String),
+        Fused(Option<(RopeCache, String)>, String),
     }
-    let out = layers::rms_norm(&mut g, &h, &names.final_norm, cfg.norm_eps);
+    let attend = if fused {
+        // RotaryEmbedding takes `[B, S]` positions; MultiHeadAttention an int32 padding mask.
+        let rope = layers::rope_cache(&mut g, cfg).map(|r| {
+            let row = g.unsqueeze(&pos, &[0]);
+            let shape = g.op("Shape", &["input_ids"]);
+            let positions = g.op("Expand", &[&row, &shape]);
+            (r, positions)
+        });
+        Attend::Fused(rope, g.cast("attention_mask", DataType::Int32))
+    } else {
+        let rope = layers::rope_tables(&mut g, cfg, &pos, false);
+        let pad = layers::padding_mask(&mut g, "attention_mask");
+        Attend::Plain(rope, layers::additive(&mut g, &pad))
+    };
+    let mut res = Residual::new(h);
+    for layer in &names.layers {
+        let n = res.norm(&mut g, &ctx, &layer.self_attn.norm);
+        let a = match &attend {
+            Attend::Plain(rope, mask) => {
+                let kv = KeyValues::Own { past: None };
+                layers::attention(&mut g, &ctx, &n, &layer.self_attn, kv, rope.as_ref(), mask, None).0
+            }
+            Attend::Fused(rope, key_mask) => {
+                let rope = rope.as_ref().map(|(r, p)| (r, p.as_str()));
+                layers::mha_self_attention(&mut g, &ctx, &n, &layer.self_attn, rope, key_mask)
+            }
+        };
+        res.add(&mut g, &ctx, a);
+        let n = res.norm(&mut g, &ctx, &layer.ffn.norm);
+        let f = layers::ffn(&mut g, &ctx, &n, &layer.ffn);
+        res.add(&mut g, &ctx, f);
+    }
+    let out = res.norm(&mut g, &ctx, &names.final_norm);
     g.identity_to(&out, "last_hidden_state");
     g.outputs.push(f32_value("last_hidden_state", vec![BATCH.into(), ENC_SEQ.into(), cfg.d_model.into()]));
     GraphSpec::new(g.into_proto("encoder"), weights::stack_tensors(cfg, &names))
@@ -67,13 +92,26 @@ fn kv_dims(cfg: &Config, seq: &str) -> Vec<Dim> {
     vec![BATCH.into(), cfg.num_kv_heads.into(), seq.into(), cfg.head_dim().into()]
 }
 
+/// The cross-attention cache: `[B, kv_heads, L, D]`, or `[B, heads, L, D]` in a fused graph
+/// (MultiHeadAttention takes a key head per query head).
+fn cross_dims(cfg: &Config, fused: bool) -> Vec<Dim> {
+    let heads = if fused { cfg.num_heads } else { cfg.num_kv_heads };
+    vec![BATCH.into(), heads.into(), ENC_SEQ.into(), cfg.head_dim().into()]
+}
+
 struct Shared<'a> {
     ctx: Ctx<'a>,
     names: StackNames,
     h0: String,
-    rope: Option<Rope>,
-    self_mask: String,
-    cross_mask: String,
+    attend: Attend,
+}
+
+/// What the decoder's attention blocks read besides their input.
+enum Attend {
+    /// RoPE tables, the additive causal mask and the additive cross-attention padding mask.
+    Plain { rope: Option<Rope>, self_mask: String, cross_mask: String },
+    /// GroupQueryAttention's lengths and RoPE caches; MultiHeadAttention's int32 padding mask.
+    Fused { lens: SeqLens, rope: Option<RopeCache>, cross_mask: String },
 }
 
 /// Where the decoder body's cross-attention keys/values come from.
@@ -86,47 +124,57 @@ enum Cross {
 /// The decoder layers, logits and caches, written into `g` with output names under `out_prefix`
 /// (empty for the main graph, a branch prefix inside `If`). Returns the output names.
 fn decoder_body(g: &mut Graph, sh: &Shared, with_past: bool, cross: Cross, out_prefix: &str) -> Vec<String> {
-    let cfg = sh.ctx.cfg;
-    let mut h = sh.h0.clone();
+    let (ctx, cfg) = (&sh.ctx, sh.ctx.cfg);
+    let mut res = Residual::new(sh.h0.clone());
     let mut outs = vec![format!("{out_prefix}logits")];
     let mut enc_outs = vec![];
     for (i, layer) in sh.names.layers.iter().enumerate() {
         let (pk, pv) = (format!("past_key_values.{i}.decoder.key"), format!("past_key_values.{i}.decoder.value"));
         let (nk, nv) =
             (format!("{out_prefix}present.{i}.decoder.key"), format!("{out_prefix}present.{i}.decoder.value"));
-        let n = layers::rms_norm(g, &h, &layer.self_attn.norm, cfg.norm_eps);
-        let kv = KeyValues::Own { past: with_past.then_some((pk.as_str(), pv.as_str())) };
-        let (a, _) =
-            layers::attention(g, &sh.ctx, &n, &layer.self_attn, kv, sh.rope.as_ref(), &sh.self_mask, Some((&nk, &nv)));
+        let n = res.norm(g, ctx, &layer.self_attn.norm);
+        let past = with_past.then_some((pk.as_str(), pv.as_str()));
+        let a = match &sh.attend {
+            Attend::Plain { rope, self_mask, .. } => {
+                let kv = KeyValues::Own { past };
+                layers::attention(g, ctx, &n, &layer.self_attn, kv, rope.as_ref(), self_mask, Some((&nk, &nv))).0
+            }
+            Attend::Fused { lens, rope, .. } => {
+                layers::gqa_attention(g, ctx, &n, &layer.self_attn, past, lens, rope.as_ref(), (&nk, &nv))
+            }
+        };
         outs.push(nk);
         outs.push(nv);
-        h = g.op("Add", &[&h, &a]);
+        res.add(g, ctx, a);
 
         let cross_w = layer.cross_attn.as_ref().expect("decoder layers have cross-attention");
-        let n = layers::rms_norm(g, &h, &cross_w.norm, cfg.norm_eps);
+        let n = res.norm(g, ctx, &cross_w.norm);
         let (ek, ev) = (format!("past_key_values.{i}.encoder.key"), format!("past_key_values.{i}.encoder.value"));
         let (enk, env) =
             (format!("{out_prefix}present.{i}.encoder.key"), format!("{out_prefix}present.{i}.encoder.value"));
-        let a = match cross {
+        let (kv, present) = match cross {
             Cross::Compute => {
-                let kv = KeyValues::FromEncoder("encoder_hidden_states");
-                let (a, _) = layers::attention(g, &sh.ctx, &n, cross_w, kv, None, &sh.cross_mask, Some((&enk, &env)));
-                enc_outs.push(enk);
-                enc_outs.push(env);
-                a
+                let present = Some((enk.as_str(), env.as_str()));
+                (KeyValues::FromEncoder("encoder_hidden_states"), present)
             }
-            Cross::Cached => {
-                let kv = KeyValues::Cached(&ek, &ev);
-                let (a, _) = layers::attention(g, &sh.ctx, &n, cross_w, kv, None, &sh.cross_mask, None);
-                a
+            Cross::Cached => (KeyValues::Cached(&ek, &ev), None),
+        };
+        let a = match &sh.attend {
+            Attend::Plain { cross_mask, .. } => layers::attention(g, ctx, &n, cross_w, kv, None, cross_mask, present).0,
+            Attend::Fused { cross_mask, .. } => {
+                layers::mha_cross_attention(g, ctx, &n, cross_w, kv, cross_mask, present)
             }
         };
-        h = g.op("Add", &[&h, &a]);
-        let n = layers::rms_norm(g, &h, &layer.ffn.norm, cfg.norm_eps);
-        let f = layers::ffn(g, cfg, &n, &layer.ffn);
-        h = g.op("Add", &[&h, &f]);
+        if let Cross::Compute = cross {
+            enc_outs.push(enk);
+            enc_outs.push(env);
+        }
+        res.add(g, ctx, a);
+        let n = res.norm(g, ctx, &layer.ffn.norm);
+        let f = layers::ffn(g, ctx, &n, &layer.ffn);
+        res.add(g, ctx, f);
     }
-    let n = layers::rms_norm(g, &h, &sh.names.final_norm, cfg.norm_eps);
+    let n = res.norm(g, ctx, &sh.names.final_norm);
     layers::lm_head(g, cfg, &n, &sh.names.embedding, sh.names.lm_head.as_deref(), "input_ids", &outs[0]);
     // Keep Optimum's output order: logits, then per layer decoder key, value, encoder key, value.
     let mut ordered = vec![outs[0].clone()];
@@ -141,7 +189,8 @@ fn decoder_body(g: &mut Graph, sh: &Shared, with_past: bool, cross: Cross, out_p
     ordered
 }
 
-pub fn decoder(cfg: &Config, file: DecoderFile, fault: Option<Fault>) -> GraphSpec {
+pub fn decoder(cfg: &Config, file: DecoderFile, variant: GraphVariant, fault: Option<Fault>) -> GraphSpec {
+    let fused = variant == GraphVariant::Fused;
     let names = weights::decoder_names(cfg);
     let n_layers = names.layers.len();
     let mut g = Graph::new("");
@@ -153,9 +202,9 @@ pub fn decoder(cfg: &Config, file: DecoderFile, fault: Option<Fault>) -> GraphSp
     let has_past = file != DecoderFile::NoPast;
     if has_past {
         for i in 0..n_layers {
-            for (part, seq) in [("decoder", PAST_DEC), ("encoder", ENC_SEQ)] {
+            for (part, dims) in [("decoder", kv_dims(cfg, PAST_DEC)), ("encoder", cross_dims(cfg, fused))] {
                 for kv in ["key", "value"] {
-                    g.inputs.push(f32_value(&format!("past_key_values.{i}.{part}.{kv}"), kv_dims(cfg, seq)));
+                    g.inputs.push(f32_value(&format!("past_key_values.{i}.{part}.{kv}"), dims.clone()));
                 }
             }
         }
@@ -170,17 +219,29 @@ pub fn decoder(cfg: &Config, file: DecoderFile, fault: Option<Fault>) -> GraphSp
     let past_len = if has_past { g.dim("past_key_values.0.decoder.key", 2) } else { g.scalar_i64(0) };
     let t_len = g.op("Add", &[&past_len, &s_len]);
     let one = g.scalar_i64(1);
-    let pos = g.op("Range", &[&past_len, &t_len, &one]);
-    let rope = layers::rope_tables(&mut g, cfg, &pos, false);
-    let self_mask = if fault == Some(Fault::NoCausalMask) {
-        layers::no_mask(&mut g)
+    let attend = if fused {
+        // Every row has the same length (the decoder has no padding): seqlens_k = T − 1 per row.
+        let last = g.op("Sub", &[&t_len, &one]);
+        let last = g.cast(&last, DataType::Int32);
+        let shape = g.op("Shape", &["input_ids"]);
+        let batch = g.slice(&shape, 0, 0, 1);
+        let seqlens_k = g.op("Expand", &[&last, &batch]);
+        let total = g.cast(&t_len, DataType::Int32);
+        let cross_mask = g.cast("encoder_attention_mask", DataType::Int32);
+        Attend::Fused { lens: SeqLens { seqlens_k, total }, rope: layers::rope_cache(&mut g, cfg), cross_mask }
     } else {
-        let causal = layers::causal_mask(&mut g, &s_len, &t_len);
-        layers::additive(&mut g, &causal)
+        let pos = g.op("Range", &[&past_len, &t_len, &one]);
+        let rope = layers::rope_tables(&mut g, cfg, &pos, false);
+        let self_mask = if fault == Some(Fault::NoCausalMask) {
+            layers::no_mask(&mut g)
+        } else {
+            let causal = layers::causal_mask(&mut g, &s_len, &t_len);
+            layers::additive(&mut g, &causal)
+        };
+        let pad = layers::padding_mask(&mut g, "encoder_attention_mask");
+        Attend::Plain { rope, self_mask, cross_mask: layers::additive(&mut g, &pad) }
     };
-    let pad = layers::padding_mask(&mut g, "encoder_attention_mask");
-    let cross_mask = layers::additive(&mut g, &pad);
-    let sh = Shared { ctx: Ctx { cfg, fault }, names, h0, rope, self_mask, cross_mask };
+    let sh = Shared { ctx: Ctx { cfg, fault, fused }, names, h0, attend };
 
     let logits_dims = vec![BATCH.into(), DEC_SEQ.into(), cfg.vocab_size.into()];
     match file {
@@ -188,7 +249,7 @@ pub fn decoder(cfg: &Config, file: DecoderFile, fault: Option<Fault>) -> GraphSp
             let cross = if file == DecoderFile::NoPast { Cross::Compute } else { Cross::Cached };
             let outs = decoder_body(&mut g, &sh, has_past, cross, "");
             for name in outs {
-                g.outputs.push(output_info(cfg, &name, &logits_dims, has_past));
+                g.outputs.push(output_info(cfg, &name, &logits_dims, has_past, fused));
             }
         }
         DecoderFile::Merged => {
@@ -230,7 +291,7 @@ pub fn decoder(cfg: &Config, file: DecoderFile, fault: Option<Fault>) -> GraphSp
                 outer.clone(),
             );
             for name in outer {
-                g.outputs.push(output_info(cfg, &name, &logits_dims, true));
+                g.outputs.push(output_info(cfg, &name, &logits_dims, true, fused));
             }
         }
     }
@@ -242,16 +303,13 @@ pub fn decoder(cfg: &Config, file: DecoderFile, fault: Option<Fault>) -> GraphSp
     GraphSpec::new(g.into_proto(graph_name), weights::stack_tensors(cfg, &weights::decoder_names(cfg)))
 }
 
-fn output_info(cfg: &Config, name: &str, logits_dims: &[Dim], has_past: bool) -> ValueInfoProto {
+fn output_info(cfg: &Config, name: &str, logits_dims: &[Dim], has_past: bool, fused: bool) -> ValueInfoProto {
     if name == "logits" {
         return f32_value(name, logits_dims.to_vec());
     }
-    let seq = if name.contains(".encoder.") {
-        ENC_SEQ
-    } else if has_past {
-        TOTAL_DEC
-    } else {
-        DEC_SEQ
-    };
+    if name.contains(".encoder.") {
+        return f32_value(name, cross_dims(cfg, fused));
+    }
+    let seq = if has_past { TOTAL_DEC } else { DEC_SEQ };
     f32_value(name, kv_dims(cfg, seq))
 }

@@ -14,6 +14,59 @@ pub const MASK_VALUE: f32 = -1e9;
 pub struct Ctx<'a> {
     pub cfg: &'a Config,
     pub fault: Option<Fault>,
+    /// Fused kernels ([`super::GraphVariant::Fused`]) instead of one operator per step.
+    pub fused: bool,
+}
+
+/// The residual stream. A plain graph adds each block's output at once; a fused graph carries
+/// it to the next norm, where `SkipSimplifiedLayerNormalization` adds and normalises in one
+/// kernel (and hands the sum on), as onnxruntime-genai's builder does.
+pub struct Residual {
+    h: String,
+    pending: Option<String>,
+}
+
+impl Residual {
+    pub fn new(h: String) -> Residual {
+        Residual { h, pending: None }
+    }
+
+    /// Adds a block's output to the stream.
+    pub fn add(&mut self, g: &mut Graph, ctx: &Ctx, x: String) {
+        if !ctx.fused {
+            self.h = g.op("Add", &[&self.h, &x]);
+            return;
+        }
+        if let Some(p) = self.pending.take() {
+            self.h = g.op("Add", &[&self.h, &p]);
+        }
+        self.pending = Some(x);
+    }
+
+    /// RMSNorm of the stream (with what was added since the last norm).
+    pub fn norm(&mut self, g: &mut Graph, ctx: &Ctx, weight: &str) -> String {
+        let eps = ctx.cfg.norm_eps as f32;
+        if !ctx.fused {
+            return rms_norm(g, &self.h, weight, ctx.cfg.norm_eps);
+        }
+        match self.pending.take() {
+            None => g.op_attr(
+                "SimplifiedLayerNormalization",
+                &[&self.h, weight],
+                vec![("axis", Attr::Int(-1)), ("epsilon", Attr::Float(eps)), ("stash_type", Attr::Int(1))],
+            ),
+            Some(p) => {
+                let outs = g.contrib(
+                    "SkipSimplifiedLayerNormalization",
+                    &[&self.h, &p, weight],
+                    vec![("epsilon", Attr::Float(eps))],
+                    &[Some(""), None, None, Some("")],
+                );
+                self.h = outs[3].clone();
+                outs[0].clone()
+            }
+        }
+    }
 }
 
 pub fn rms_norm(g: &mut Graph, x: &str, weight: &str, eps: f64) -> String {
@@ -44,13 +97,19 @@ fn gelu(g: &mut Graph, x: &str) -> String {
     g.op("Mul", &[&t, &half])
 }
 
-pub fn ffn(g: &mut Graph, cfg: &Config, x: &str, w: &FfnNames) -> String {
+/// GELU: the `com.microsoft` kernel in a fused graph, the five-operator formula otherwise.
+fn gelu_of(g: &mut Graph, ctx: &Ctx, x: &str) -> String {
+    if ctx.fused { g.contrib("Gelu", &[x], vec![], &[Some("")]).remove(0) } else { gelu(g, x) }
+}
+
+pub fn ffn(g: &mut Graph, ctx: &Ctx, x: &str, w: &FfnNames) -> String {
+    let cfg = ctx.cfg;
     let up = linear(g, x, &w.up);
     let hidden = match (cfg.ffn, &w.gate) {
-        (FfnKind::Gelu, _) => gelu(g, &up),
+        (FfnKind::Gelu, _) => gelu_of(g, ctx, &up),
         (FfnKind::GatedGelu, Some(gate)) => {
             let gt = linear(g, x, gate);
-            let gt = gelu(g, &gt);
+            let gt = gelu_of(g, ctx, &gt);
             g.op("Mul", &[&gt, &up])
         }
         (FfnKind::Swiglu, Some(gate)) => {
@@ -86,6 +145,25 @@ pub fn rope_tables(g: &mut Graph, cfg: &Config, positions: &str, batched: bool) 
         sin = g.unsqueeze(&sin, &[1]);
     }
     Some(Rope { cos, sin })
+}
+
+/// The fused kernels' RoPE tables: `cos(p θ_j)` and `sin(p θ_j)`, `[max_positions, head_dim / 2]`.
+pub struct RopeCache {
+    pub cos: String,
+    pub sin: String,
+}
+
+pub fn rope_cache(g: &mut Graph, cfg: &Config) -> Option<RopeCache> {
+    let theta = cfg.rope_theta()?;
+    let (hd, n) = (cfg.head_dim(), cfg.max_positions);
+    let angle = |p: usize, j: usize| p as f64 / theta.powf(2.0 * j as f64 / hd as f64);
+    let table = |f: fn(f64) -> f64| -> Vec<f32> {
+        (0..n).flat_map(|p| (0..hd / 2).map(move |j| f(angle(p, j)) as f32)).collect()
+    };
+    let dims = [n as i64, (hd / 2) as i64];
+    let cos = g.const_f32(&table(f64::cos), &dims);
+    let sin = g.const_f32(&table(f64::sin), &dims);
+    Some(RopeCache { cos, sin })
 }
 
 /// `x cos + rotate_half(x) sin`, rotate_half(x) = concat(−x₂, x₁) over the two halves of head_dim.
@@ -228,6 +306,159 @@ pub fn attention(
     let merged = g.reshape(&t, &[0, 0, (h * hd) as i64]);
     let out = linear(g, &merged, &w.o);
     (out, Present { key: k, value: v })
+}
+
+/// What `GroupQueryAttention` takes instead of a mask: `seqlens_k` `[B]` (each row's total
+/// length − 1) and `total_sequence_length` (a scalar), both int32.
+pub struct SeqLens {
+    pub seqlens_k: String,
+    pub total: String,
+}
+
+/// Causal self-attention and its cache in one `GroupQueryAttention` (RoPE inside when the model
+/// has it); the kernel appends the new keys/values to `past` and hands the whole cache out as
+/// `present`. Without `past` (a first step with no cache input) `present` is the step's own.
+#[allow(clippy::too_many_arguments)] // the block's inputs, each distinct, as for `attention`
+pub fn gqa_attention(
+    g: &mut Graph,
+    ctx: &Ctx,
+    x: &str,
+    w: &AttnNames,
+    past: Option<(&str, &str)>,
+    lens: &SeqLens,
+    rope: Option<&RopeCache>,
+    present: (&str, &str),
+) -> String {
+    let cfg = ctx.cfg;
+    let q = linear(g, x, &w.q);
+    let k = linear(g, x, &w.k);
+    let v = linear(g, x, &w.v);
+    let (pk, pv) = past.unwrap_or(("", ""));
+    let mut inputs = vec![q.as_str(), &k, &v, pk, pv, &lens.seqlens_k, &lens.total];
+    if let Some(r) = rope {
+        inputs.extend([r.cos.as_str(), &r.sin]);
+    }
+    let out = g.contrib(
+        "GroupQueryAttention",
+        &inputs,
+        vec![
+            ("num_heads", Attr::Int(cfg.num_heads as i64)),
+            ("kv_num_heads", Attr::Int(cfg.num_kv_heads as i64)),
+            ("scale", Attr::Float((1.0 / (cfg.head_dim() as f64).sqrt()) as f32)),
+            ("do_rotary", Attr::Int(rope.is_some() as i64)),
+            ("rotary_interleaved", Attr::Int(interleaved(ctx))),
+        ],
+        &[Some(""), Some(present.0), Some(present.1)],
+    );
+    linear(g, &out[0], &w.o)
+}
+
+/// The fused kernels' RoPE layout: 0 rotates the two halves of a head (as [`apply_rope`]);
+/// the RoPE fault pairs neighbouring elements instead (the other common layout, wrong here).
+fn interleaved(ctx: &Ctx) -> i64 {
+    (ctx.fault == Some(Fault::RopeSign)) as i64
+}
+
+/// `[B, L, kv × D]` → `[B, L, heads × D]`, each KV head repeated for its query group:
+/// `MultiHeadAttention` takes as many key heads as query heads.
+fn repeat_kv(g: &mut Graph, ctx: &Ctx, x: &str) -> String {
+    let cfg = ctx.cfg;
+    let (kvh, hd, grp) = (cfg.num_kv_heads as i64, cfg.head_dim() as i64, cfg.group_size() as i64);
+    if grp == 1 {
+        return x.to_string();
+    }
+    let (r, shape) = if ctx.fault == Some(Fault::GqaGrouping) {
+        // Query head h would read KV head h mod kv_heads.
+        (g.reshape(x, &[0, 0, 1, kvh, hd]), g.const_i64(&[1, 1, grp, 1, 1]))
+    } else {
+        (g.reshape(x, &[0, 0, kvh, 1, hd]), g.const_i64(&[1, 1, 1, grp, 1]))
+    };
+    let e = g.op("Expand", &[&r, &shape]);
+    g.reshape(&e, &[0, 0, kvh * grp * hd])
+}
+
+/// RoPE on `[B, S, heads × D]` through the `RotaryEmbedding` kernel; `positions` is `[B, S]`.
+fn rotary(g: &mut Graph, ctx: &Ctx, x: &str, heads: usize, positions: &str, rope: &RopeCache) -> String {
+    g.contrib(
+        "RotaryEmbedding",
+        &[x, positions, &rope.cos, &rope.sin],
+        vec![("num_heads", Attr::Int(heads as i64)), ("interleaved", Attr::Int(interleaved(ctx)))],
+        &[Some("")],
+    )
+    .remove(0)
+}
+
+fn mha(g: &mut Graph, cfg: &Config, q: &str, k: &str, v: &str, key_mask: &str) -> String {
+    g.contrib(
+        "MultiHeadAttention",
+        &[q, k, v, "", key_mask],
+        vec![
+            ("num_heads", Attr::Int(cfg.num_heads as i64)),
+            ("scale", Attr::Float((1.0 / (cfg.head_dim() as f64).sqrt()) as f32)),
+        ],
+        &[Some("")],
+    )
+    .remove(0)
+}
+
+/// The encoder's bidirectional self-attention, fused: `RotaryEmbedding` on queries and keys,
+/// then `MultiHeadAttention` with the padding mask (`[B, S]` int32).
+pub fn mha_self_attention(
+    g: &mut Graph,
+    ctx: &Ctx,
+    x: &str,
+    w: &AttnNames,
+    rope: Option<(&RopeCache, &str)>,
+    key_mask: &str,
+) -> String {
+    let cfg = ctx.cfg;
+    let mut q = linear(g, x, &w.q);
+    let mut k = linear(g, x, &w.k);
+    let v = linear(g, x, &w.v);
+    if let Some((r, positions)) = rope {
+        q = rotary(g, ctx, &q, cfg.num_heads, positions, r);
+        k = rotary(g, ctx, &k, cfg.num_kv_heads, positions, r);
+    }
+    let k = repeat_kv(g, ctx, &k);
+    let v = repeat_kv(g, ctx, &v);
+    let out = mha(g, cfg, &q, &k, &v, key_mask);
+    linear(g, &out, &w.o)
+}
+
+/// Cross-attention, fused: `MultiHeadAttention` over the encoder's keys and values, kept
+/// `[B, heads, L, D]` (repeated to every query head once, when they are computed) so that later
+/// steps read them as they are. `FromEncoder` computes them (named `present` when given);
+/// `Cached` reads them.
+pub fn mha_cross_attention(
+    g: &mut Graph,
+    ctx: &Ctx,
+    x: &str,
+    w: &AttnNames,
+    kv: KeyValues,
+    key_mask: &str,
+    present: Option<(&str, &str)>,
+) -> String {
+    let cfg = ctx.cfg;
+    let q = linear(g, x, &w.q);
+    let (k, v) = match kv {
+        KeyValues::FromEncoder(enc) => {
+            let bnsh = |g: &mut Graph, weight: &str, name: Option<&str>| {
+                let p = linear(g, enc, weight);
+                let p = repeat_kv(g, ctx, &p);
+                let p = g.reshape(&p, &[0, 0, cfg.num_heads as i64, cfg.head_dim() as i64]);
+                let perm = vec![("perm", Attr::Ints(vec![0, 2, 1, 3]))];
+                match name {
+                    Some(n) => g.op_named("Transpose", &[&p], perm, n),
+                    None => g.op_attr("Transpose", &[&p], perm),
+                }
+            };
+            (bnsh(g, &w.k, present.map(|p| p.0)), bnsh(g, &w.v, present.map(|p| p.1)))
+        }
+        KeyValues::Cached(k, v) => (k.to_string(), v.to_string()),
+        KeyValues::Own { .. } => unreachable!("cross-attention reads the encoder's keys and values"),
+    };
+    let out = mha(g, cfg, &q, &k, &v, key_mask);
+    linear(g, &out, &w.o)
 }
 
 /// `[B, T]` int64 attention mask → boolean `[B, 1, 1, 1, T]` (true = attend).

@@ -6,7 +6,8 @@ pub mod encdec;
 pub mod layers;
 
 /// A deliberate bug, for proving that the reference test catches each kind of mistake.
-/// Never set in a normal build.
+/// Never set in a normal build. A fused graph takes `RopeSign` (the interleaved RoPE layout)
+/// and `GqaGrouping` (in MultiHeadAttention's repeated keys); the others live inside its kernels.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -18,6 +19,48 @@ pub enum Fault {
     GqaGrouping,
     /// New keys/values placed before the cached ones.
     CacheOrder,
+}
+
+/// Which operators a graph is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GraphVariant {
+    /// Standard opset-18 operators, one per arithmetic step (what an exporter without fusion
+    /// passes writes).
+    #[default]
+    Plain,
+    /// The kernels onnxruntime-genai's model builder emits for the CPU provider:
+    /// `SimplifiedLayerNormalization` / `SkipSimplifiedLayerNormalization`, `GroupQueryAttention`
+    /// (with RoPE and the cache inside) for causal self-attention, `RotaryEmbedding` +
+    /// `MultiHeadAttention` for the encoder and for cross-attention, `Gelu`.
+    Fused,
+}
+
+impl GraphVariant {
+    pub const ALL: [GraphVariant; 2] = [GraphVariant::Plain, GraphVariant::Fused];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GraphVariant::Plain => "plain",
+            GraphVariant::Fused => "fused",
+        }
+    }
+}
+
+impl std::str::FromStr for GraphVariant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<GraphVariant, String> {
+        GraphVariant::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown graph variant `{s}`; known: plain, fused"))
+    }
+}
+
+impl std::fmt::Display for GraphVariant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 use crate::onnx::proto::GraphProto;

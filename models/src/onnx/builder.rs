@@ -47,6 +47,41 @@ impl Graph {
         name: &str,
         outputs: Vec<String>,
     ) {
+        self.node_in("", op, inputs, attrs, name, outputs);
+    }
+
+    /// A `com.microsoft` contrib operator (ONNX Runtime's fused kernels). `outputs` holds a name,
+    /// or `None` for an optional output left out; returns the given names in order.
+    pub fn contrib(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        attrs: Vec<(&str, Attr)>,
+        outputs: &[Option<&str>],
+    ) -> Vec<String> {
+        let name = self.fresh(op);
+        let outs: Vec<String> = outputs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| match o {
+                Some("") => format!("{name}_o{i}"),
+                Some(n) => n.to_string(),
+                None => String::new(),
+            })
+            .collect();
+        self.node_in("com.microsoft", op, inputs, attrs, &name, outs.clone());
+        outs
+    }
+
+    fn node_in(
+        &mut self,
+        domain: &str,
+        op: &str,
+        inputs: &[&str],
+        attrs: Vec<(&str, Attr)>,
+        name: &str,
+        outputs: Vec<String>,
+    ) {
         let attribute = attrs
             .into_iter()
             .map(|(name, a)| {
@@ -77,7 +112,7 @@ impl Graph {
             output: outputs,
             name: name.to_string(),
             op_type: op.to_string(),
-            domain: String::new(),
+            domain: domain.to_string(),
             attribute,
             doc_string: String::new(),
         });

@@ -126,6 +126,7 @@ pub struct AttributeProto {
 pub enum DataType {
     Float = 1,
     Uint8 = 2,
+    Int32 = 6,
     Int64 = 7,
     Bool = 9,
     Double = 11,

@@ -1,0 +1,48 @@
+//! A build variant of a pair: the weights' precision and the graph's operators.
+
+use crate::graph::GraphVariant;
+use crate::quant::Precision;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Variant {
+    pub precision: Precision,
+    pub graph: GraphVariant,
+}
+
+impl Variant {
+    pub fn new(precision: Precision, graph: GraphVariant) -> Variant {
+        Variant { precision, graph }
+    }
+
+    /// What a pair's name and cache folder get: nothing for fp32 plain (the names from before
+    /// variants existed, which gate baselines key on), else `-int4`, `-fused`, `-int4-fused`.
+    pub fn suffix(self) -> String {
+        let mut s = String::new();
+        if self.precision != Precision::Fp32 {
+            s.push_str(&format!("-{}", self.precision));
+        }
+        if self.graph != GraphVariant::Plain {
+            s.push_str(&format!("-{}", self.graph));
+        }
+        s
+    }
+
+    /// The folder of this variant when one build writes several: `fp32`, `int4`, `fp32-fused`.
+    pub fn folder(self) -> String {
+        match self.graph {
+            GraphVariant::Plain => self.precision.to_string(),
+            g => format!("{}-{g}", self.precision),
+        }
+    }
+
+    /// Every combination, precisions outermost.
+    pub fn all(precisions: &[Precision], graphs: &[GraphVariant]) -> Vec<Variant> {
+        precisions.iter().flat_map(|&p| graphs.iter().map(move |&g| Variant::new(p, g))).collect()
+    }
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.precision, self.graph)
+    }
+}
