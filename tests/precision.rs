@@ -58,6 +58,12 @@ fn precisions_are_built_recorded_and_paired_within() {
     let pairs: Vec<&str> =
         html.split("class=\"headline\" data-pair=\"").skip(1).map(|s| &s[..s.find('"').unwrap()]).collect();
     assert_eq!(pairs, ["tiny", "tiny-int4"]);
+    // The int4 models' drift against their fp32 builds, in the records and the report.
+    for r in &recs {
+        let int4 = r["model"]["precision"] == "int4";
+        assert_eq!(r["model"]["accuracy"].is_object(), int4, "{}", r["model"]);
+    }
+    assert!(html.contains("id=\"accuracy\"") && html.contains("tiny-int4/decoder-only"));
 }
 
 /// `accuracy` compares logits under teacher forcing: a model against itself agrees exactly, a
@@ -189,9 +195,19 @@ fn fused_graphs_decode_the_plain_tokens() {
         .success();
     for r in records(&results) {
         let name = r["model"]["name"].as_str().unwrap();
-        let want = if name.starts_with("tiny-fused/") { "fused" } else { "plain" };
-        assert_eq!(r["model"]["graph_variant"], want, "{name}");
+        let fused = name.starts_with("tiny-fused/");
+        assert_eq!(r["model"]["graph_variant"], if fused { "fused" } else { "plain" }, "{name}");
         assert_eq!(r["model"]["pair"].as_str().unwrap(), name.split('/').next().unwrap());
+        // The fused variant's drift against its plain build: the same function up to f32 rounding.
+        let acc = &r["model"]["accuracy"];
+        if fused {
+            assert_eq!(acc["reference"], name.replace("tiny-fused/", "tiny/"), "{acc}");
+            assert_eq!(acc["top1_agreement"], 1.0, "{acc}");
+            assert!(acc["max_rel_logit_diff"].as_f64().unwrap() < 2e-3, "{acc}");
+            assert!(acc["positions"].as_u64().unwrap() >= 64, "{acc}");
+        } else {
+            assert!(acc.is_null(), "{name}: the reference has no drift of its own");
+        }
     }
 }
 

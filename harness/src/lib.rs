@@ -2,6 +2,7 @@
 //! [`onnxruntime`]), sweeps and their runner, and the candle reference implementation that
 //! checks the ONNX graphs.
 
+pub mod accuracy;
 pub mod backend;
 pub mod bench;
 #[cfg(feature = "candle")]

@@ -59,6 +59,7 @@ pub fn plan_for(c: &CellResult, output: &str, command: String) -> Result<RunPlan
         force: false,
         // The re-measured cell is compared on its timings only.
         roofline: false,
+        accuracy: false,
     })
 }
 

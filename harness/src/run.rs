@@ -58,6 +58,9 @@ pub struct RunPlan {
     /// Set CPU cells against the host's measured limits (measured once per host and thread
     /// count, then cached).
     pub roofline: bool,
+    /// Measure each variant's drift against its fp32 plain original when both are in the run
+    /// ([`crate::accuracy`]).
+    pub accuracy: bool,
 }
 
 /// Parses `--shard i/n` (1 ≤ i ≤ n).
@@ -200,7 +203,7 @@ impl RunPlan {
         let stop_signal = &*stop.signal;
         let backend = backend::find(&self.backend)?;
         let version = backend.version()?;
-        let infos = self.models.iter().map(|m| backend.describe(m, self.decoder)).collect::<Result<Vec<_>, _>>()?;
+        let mut infos = self.models.iter().map(|m| backend.describe(m, self.decoder)).collect::<Result<Vec<_>, _>>()?;
         let mut blocks = self.blocks(backend.name(), &version, &infos)?;
         for block in &mut blocks {
             block.cells.retain(|c| {
@@ -228,6 +231,23 @@ impl RunPlan {
         }
         if outcome.skipped > 0 {
             bar.note(&format!("resuming: {} cells already in {}, {total} to measure", outcome.skipped, self.output));
+        }
+        // After the cell ids are fixed: the drift is a finding about the model, not part of its
+        // identity. A failure here costs the figure, never the sweep.
+        if self.accuracy && backend.name() == "onnxruntime" {
+            let threads = self.threads.first().copied().unwrap_or(1);
+            for (i, r) in crate::accuracy::references(&self.models, &infos).into_iter().enumerate() {
+                let Some(j) = r else { continue };
+                if !blocks.iter().any(|b| b.model == i) || signalled(stop_signal).is_some() {
+                    continue;
+                }
+                let (model, reference) = (&self.models[i], &self.models[j]);
+                bar.note(&format!("accuracy: {} against {}", model.name, reference.name));
+                match catch(|| crate::accuracy::measure(reference, model, threads)) {
+                    Ok(a) => infos[i].accuracy = Some(a),
+                    Err((_, e)) => bar.note(&format!("accuracy of {} not measured: {e}", model.name)),
+                }
+            }
         }
         let available = if self.force { None } else { guard::available_memory() };
         let mut limits: HashMap<usize, Option<crate::roofline::HostLimits>> = HashMap::new();

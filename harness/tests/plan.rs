@@ -22,6 +22,7 @@ fn info(name: &str, sha: &str) -> ModelInfo {
         quantization: None,
         fused_operators: vec![],
         graph_variant: Some("plain".into()),
+        accuracy: None,
     }
 }
 
@@ -52,6 +53,7 @@ fn plan(shard: Option<(usize, usize)>) -> RunPlan {
         retry_failed: false,
         force: false,
         roofline: false,
+        accuracy: false,
     }
 }
 

@@ -119,6 +119,38 @@ fn models_table(cells: &[CellResult]) -> String {
     s
 }
 
+/// Each variant's drift against its fp32 plain build (MLPerf's accuracy mode beside the timings).
+fn accuracy_section(cells: &[CellResult]) -> String {
+    let rows = slmbench_results::schema::measured_accuracy(cells);
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "<section id=\"accuracy\"><h2>Accuracy</h2>\n<p>Each variant against its fp32 plain build, both run over the same \
+         teacher-forced tokens: the share of positions whose greedy token is the same, and the largest logit difference. \
+         A fused graph computes the same function (differences are f32 rounding); a quantized one approximates it. \
+         On slmbench's random weights the network is chaotic, so small weight errors move many top-1 tokens: judge a \
+         quantization's quality on trained weights; here these figures show that each variant computes the model it claims to.</p>\n\
+         <table id=\"accuracy-table\"><thead><tr><th class=\"l\">model</th><th class=\"l\">precision</th><th class=\"l\">graph</th>\
+         <th class=\"l\">reference</th><th>positions</th><th>top-1 agreement</th><th>max |Δ logit|</th><th>max |Δ| / max |logit|</th></tr></thead><tbody>\n",
+    );
+    for (m, a) in rows {
+        s.push_str(&format!(
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{:.1}%</td><td>{:.4}</td><td>{:.2}%</td></tr>\n",
+            esc(&m.name),
+            esc(m.precision.as_deref().unwrap_or("–")),
+            esc(m.graph_variant.as_deref().unwrap_or("–")),
+            esc(&a.reference),
+            a.positions,
+            a.top1_agreement * 100.0,
+            a.max_abs_logit_diff,
+            a.max_rel_logit_diff * 100.0
+        ));
+    }
+    s.push_str("</tbody></table></section>\n");
+    s
+}
+
 const DEFINITIONS: &str = r#"<dl>
 <dt>TTFT (first-token latency)</dt><dd>From the start of inference to the first new token id in host memory; prompt ids are ready before the clock starts. Encoder-decoder: encoder pass + first decoder step (both reported). Decoder-only: the prefill over the whole prompt.</dd>
 <dt>ITL (inter-token latency)</dt><dd>Time of each later token (2..N), from the previous token id in host memory to this one; raw samples kept.</dd>
@@ -219,7 +251,9 @@ pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
 
     h.push_str("<section id=\"models\"><h2>Models</h2>\n");
     h.push_str(&models_table(cells));
-    h.push_str("</section>\n<section id=\"charts\"><h2>Charts</h2>\n");
+    h.push_str("</section>\n");
+    h.push_str(&accuracy_section(cells));
+    h.push_str("<section id=\"charts\"><h2>Charts</h2>\n");
     for c in charts {
         let svg = c.svg.trim_start_matches(|ch| ch != '<');
         let svg = if svg.starts_with("<?xml") { svg.split_once("?>").map(|x| x.1).unwrap_or(svg) } else { svg };

@@ -70,7 +70,8 @@ pub fn report_with(
         paths.push(p);
     }
     check()?;
-    write(&dir.join("results.md"), (markdown::table(&set.cells) + &markdown::failures(&set.failed)).as_bytes())?;
+    let md = markdown::table(&set.cells) + &markdown::accuracy(&set.cells) + &markdown::failures(&set.failed);
+    write(&dir.join("results.md"), md.as_bytes())?;
     check()?;
     write(&dir.join("results.csv"), &csv(set))?;
     check()?;

@@ -51,6 +51,7 @@ fn cell(kind: &str, p: usize, n: usize, ttft_ms: &[f64], itl_ms: f64) -> CellRes
         quantization: None,
         fused_operators: vec![],
         graph_variant: Some("plain".into()),
+        accuracy: None,
     };
     let settings = Settings {
         backend: "onnxruntime".into(),
@@ -367,4 +368,55 @@ fn comparison_verdicts() {
     assert!(md.contains("| ttft_ms |") && md.contains("slower"), "{md}");
     let partial = compare::compare(&base, &base[..2]);
     assert_eq!(partial.only_in_base.len(), base.len() - 2);
+}
+
+/// A variant's drift reaches the HTML report and `results.md` once per model; the roofline chart
+/// is drawn only from cells that carry roofline figures.
+#[test]
+fn accuracy_section_and_roofline_chart() {
+    use slmbench_results::roofline::{HostLimits, Roofline};
+    use slmbench_results::schema::Accuracy;
+    let plain = pair_cells();
+    let dir = tempfile::tempdir().unwrap();
+    write::report(&read::ResultSet { cells: plain.clone(), ..Default::default() }, dir.path(), false).unwrap();
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    assert!(!html.contains("id=\"accuracy\""), "no variant, no accuracy section");
+    assert!(!html.contains("chart-roofline_shares"), "no roofline figures, no roofline chart");
+
+    let mut cells = plain.clone();
+    for c in &plain {
+        let mut q = c.clone();
+        q.model.name = q.model.name.replace("tiny/", "tiny-int4/");
+        q.model.pair = Some("tiny-int4".into());
+        q.model.precision = Some("int4".into());
+        q.model.accuracy = Some(Accuracy {
+            reference: c.model.name.clone(),
+            positions: 128,
+            top1_agreement: 0.75,
+            max_abs_logit_diff: 0.125,
+            max_rel_logit_diff: 0.01,
+        });
+        cells.push(q);
+    }
+    let limits = HostLimits {
+        threads: 2,
+        memory_bytes_per_s: 10e9,
+        matmul_flops_per_s: 100e9,
+        measured: "2026-11-29T00:00:00Z".into(),
+    };
+    for c in &mut cells {
+        c.roofline = Some(Roofline::of(limits.clone(), Some(400_000_000), Some(50e6), Some(20_000_000_000), 400e6));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write::report(&read::ResultSet { cells, ..Default::default() }, dir.path(), false).unwrap();
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    let section = &html[html.find("id=\"accuracy\"").expect("accuracy section")..];
+    let section = &section[..section.find("</section>").unwrap()];
+    assert_eq!(section.matches("<tr><td").count(), 2, "one row per variant model: {section}");
+    assert!(section.contains("tiny-int4/decoder-only") && section.contains("75.0%") && section.contains("0.1250"));
+    let md = std::fs::read_to_string(dir.path().join("results.md")).unwrap();
+    assert!(md.contains("| tiny-int4/encoder-decoder | int4 | plain | tiny/encoder-decoder | 128 | 75.0% |"), "{md}");
+    assert!(html.contains("id=\"chart-roofline_shares\""));
+    let svg = std::fs::read_to_string(dir.path().join("charts/roofline_shares.svg")).unwrap();
+    assert!(svg.contains("tiny-int4/decoder-only t1") && svg.contains("the measured limit"), "{svg}");
 }

@@ -47,6 +47,35 @@ pub struct ModelInfo {
     /// from the graphs; reports pair models of the same variant only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graph_variant: Option<String>,
+    /// How far this variant's logits drift from its fp32 plain build's (measured when both are in
+    /// the run): the accuracy side of a precision or graph comparison.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<Accuracy>,
+}
+
+/// The models of `cells` that carry an accuracy figure, each once, in order of first appearance.
+pub fn measured_accuracy(cells: &[CellResult]) -> Vec<(&ModelInfo, &Accuracy)> {
+    let mut seen = std::collections::HashSet::new();
+    cells
+        .iter()
+        .filter_map(|c| c.model.accuracy.as_ref().map(|a| (&c.model, a)))
+        .filter(|(m, _)| seen.insert(m.name.as_str()))
+        .collect()
+}
+
+/// A model's logits against a reference model's over the same teacher-forced tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Accuracy {
+    /// The reference model's name (its fp32 plain build).
+    pub reference: String,
+    /// Positions compared (each predicts the next token).
+    pub positions: usize,
+    /// Share of positions whose greedy (top-1) token is the same in both.
+    pub top1_agreement: f64,
+    /// Largest |model − reference| over every logit.
+    pub max_abs_logit_diff: f64,
+    /// The same, over the largest |reference| logit.
+    pub max_rel_logit_diff: f64,
 }
 
 /// Operators that quantize weights: they set the precision, not the graph variant.

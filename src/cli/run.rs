@@ -132,6 +132,10 @@ pub(super) struct RunArgs {
     /// thread count, then cached) nor set CPU cells against them.
     #[arg(long)]
     no_roofline: bool,
+    /// Do not measure the drift of each variant (int8, int4, fused) against its fp32 plain
+    /// build when both are in the run (256 teacher-forced positions per variant).
+    #[arg(long)]
+    no_accuracy: bool,
 }
 
 /// The names `--backend` accepts: every backend of this build.
@@ -316,6 +320,7 @@ fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(String, Variant
         retry_failed: a.retry_failed,
         force: a.force,
         roofline: !a.no_roofline,
+        accuracy: !a.no_accuracy,
         models,
     };
     let models = (plan.models.len() + 2 * presets.len()).max(1);

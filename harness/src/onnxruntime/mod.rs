@@ -91,6 +91,7 @@ impl Backend for OnnxRuntime {
             quantization: graph.quantization,
             graph_variant: Some(results::graph_variant(&graph.fused_operators).to_string()),
             fused_operators: graph.fused_operators,
+            accuracy: None,
         })
     }
 

@@ -6,6 +6,7 @@ pub mod itl;
 pub mod lines;
 pub mod memory;
 pub mod precision;
+pub mod roofline;
 pub mod throughput;
 pub mod ttft;
 
@@ -163,6 +164,7 @@ pub fn all(cells: &[CellResult], png: Option<&Path>) -> Result<Vec<Chart>, Repor
     charts.push(itl::chart(cells, png)?);
     charts.push(memory::chart(cells, png)?);
     charts.extend(precision::charts(cells, png)?);
+    charts.extend(roofline::charts(cells, png)?);
     Ok(charts)
 }
 

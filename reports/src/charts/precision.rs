@@ -20,12 +20,20 @@ pub fn bits(precision: &str) -> Option<f64> {
     }
 }
 
-/// `paper-int4/decoder-only` → `paper/decoder-only` (the suffix a precision build adds).
+/// `paper-int4/decoder-only` → `paper/decoder-only` (the suffix a precision build adds); a fused
+/// build keeps its graph: `paper-int4-fused` → `paper-fused`, a line of its own.
 fn base(name: &str, precision: &str) -> String {
     let suffix = format!("-{precision}");
+    let strip = |pair: &str| -> String {
+        let (core, graph) = match pair.strip_suffix("-fused") {
+            Some(core) => (core, "-fused"),
+            None => (pair, ""),
+        };
+        format!("{}{graph}", core.strip_suffix(&suffix).unwrap_or(core))
+    };
     match name.split_once('/') {
-        Some((pair, rest)) => format!("{}/{rest}", pair.strip_suffix(&suffix).unwrap_or(pair)),
-        None => name.strip_suffix(&suffix).unwrap_or(name).to_string(),
+        Some((pair, rest)) => format!("{}/{rest}", strip(pair)),
+        None => strip(name),
     }
 }
 
@@ -102,5 +110,7 @@ mod tests {
         assert_eq!(super::base("paper-int4/decoder-only", "int4"), "paper/decoder-only");
         assert_eq!(super::base("paper/decoder-only", "fp32"), "paper/decoder-only");
         assert_eq!(super::base("mine-int8", "int8"), "mine");
+        assert_eq!(super::base("paper-int4-fused/decoder-only", "int4"), "paper-fused/decoder-only");
+        assert_eq!(super::base("paper-fused/encoder-decoder", "fp32"), "paper-fused/encoder-decoder");
     }
 }

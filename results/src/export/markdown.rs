@@ -22,6 +22,31 @@ pub fn table(cells: &[CellResult]) -> String {
     out
 }
 
+/// Each variant's drift against its fp32 plain build; empty when no model has one.
+pub fn accuracy(cells: &[CellResult]) -> String {
+    let rows = crate::schema::measured_accuracy(cells);
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n**Accuracy against the fp32 plain build** (teacher-forced)\n\n         | model | precision | graph | reference | positions | top-1 agreement | max abs logit diff | max rel logit diff |\n         | --- | --- | --- | --- | ---: | ---: | ---: | ---: |\n",
+    );
+    for (m, a) in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {:.1}% | {:.4} | {:.2}% |\n",
+            cell_text(&m.name),
+            m.precision.as_deref().unwrap_or("–"),
+            m.graph_variant.as_deref().unwrap_or("–"),
+            cell_text(&a.reference),
+            a.positions,
+            a.top1_agreement * 100.0,
+            a.max_abs_logit_diff,
+            a.max_rel_logit_diff * 100.0
+        ));
+    }
+    out
+}
+
 /// The cells that failed, with their errors; empty when none did.
 pub fn failures(failed: &[FailedCell]) -> String {
     if failed.is_empty() {
