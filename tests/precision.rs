@@ -230,3 +230,49 @@ fn fused_graphs_need_a_head_size_the_kernel_takes() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("multiple of 16") && err.contains("--graph plain"), "{err}");
 }
+
+/// fp16 (weights, activations, cache and logits in half precision) is built as a fused graph,
+/// refused as a plain one, decodes the fp32 greedy ids on the tiny pair for the first steps, and
+/// stays close to fp32 under teacher forcing (a wrong conversion, e.g. of the RoPE tables or the
+/// cache, would not).
+#[test]
+fn fp16_is_a_fused_build_close_to_fp32() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny");
+    let o = slmbench()
+        .args(["models", "build", "--preset", "tiny", "--precision", "fp16", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("add --graph fused"));
+    slmbench()
+        .args(["models", "build", "--preset", "tiny", "--precision", "fp32,fp16", "--graph", "plain,fused", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    assert!(!out.join("fp16").exists(), "fp16 plain is skipped when fused is asked for too");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("fp16-fused/decoder-only/manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["precision"], "fp16");
+    let size = |v: &str| std::fs::metadata(out.join(v).join("decoder-only/model.onnx")).unwrap().len();
+    assert!(size("fp16-fused") * 10 < size("fp32-fused") * 6, "{} vs {}", size("fp16-fused"), size("fp32-fused"));
+    for m in ["decoder-only", "encoder-decoder"] {
+        let want = generate_ids(&out.join("fp32").join(m), "11,222,333,444,555,66", "2");
+        let got = generate_ids(&out.join("fp16-fused").join(m), "11,222,333,444,555,66", "2");
+        for r in 0..2 {
+            assert_eq!(got[r].as_array().unwrap()[..8], want[r].as_array().unwrap()[..8], "{m} row {r}");
+        }
+        let acc = slmbench()
+            .args(["accuracy", "-n", "128", "--reference"])
+            .arg(out.join("fp32").join(m))
+            .arg("--model")
+            .arg(out.join("fp16-fused").join(m))
+            .output()
+            .unwrap();
+        assert!(acc.status.success(), "{}", String::from_utf8_lossy(&acc.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&acc.stdout).unwrap();
+        let agreement = v[0]["drift"]["top1_agreement"].as_f64().unwrap();
+        assert!(agreement >= 0.6, "{m}: fp16 agrees with fp32 on {agreement} of the positions");
+    }
+}

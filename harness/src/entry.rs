@@ -48,7 +48,7 @@ pub fn cached_preset(
     if !dir.join("pair.json").is_file() {
         on_build(&dir);
         let _ = std::fs::remove_dir_all(&dir);
-        let opts = BuildOptions { quant: variant.precision.options(), graph: variant.graph, ..BuildOptions::default() };
+        let opts: BuildOptions = variant.build_options();
         slmbench_models::build_pair(&pair, &dir, &opts).map_err(|e| crate::HarnessError::BadInput(e.to_string()))?;
     }
     Ok(dir)

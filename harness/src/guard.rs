@@ -101,7 +101,15 @@ mod tests {
     use super::*;
 
     fn geometry() -> Geometry {
-        Geometry { layers: 10, kv_heads: 3, head_dim: 64, cross_kv_heads: 3, cross_head_dim: 64, vocab_size: 32128 }
+        Geometry {
+            layers: 10,
+            kv_heads: 3,
+            head_dim: 64,
+            cross_kv_heads: 3,
+            cross_head_dim: 64,
+            vocab_size: 32128,
+            half_cache: false,
+        }
     }
 
     #[test]

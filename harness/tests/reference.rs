@@ -123,8 +123,16 @@ fn build(
     quant: Option<QuantOptions>,
     graph: GraphVariant,
 ) -> Config {
-    let opts =
-        BuildOptions { seed: 7, split_decoder: true, safetensors: true, external_data: external, quant, graph, fault };
+    let opts = BuildOptions {
+        seed: 7,
+        split_decoder: true,
+        safetensors: true,
+        external_data: external,
+        quant,
+        graph,
+        half: false,
+        fault,
+    };
     build_model(cfg, dir, &opts).unwrap_or_else(|e| panic!("{e}"));
     let Some(q) = quant else { return cfg.clone() };
     let reference = Config { tie_embeddings: false, ..cfg.clone() };

@@ -35,6 +35,8 @@ pub struct BuildOptions {
     pub quant: Option<QuantOptions>,
     /// Plain operators or ONNX Runtime's fused kernels.
     pub graph: GraphVariant,
+    /// Weights and activations in half precision ([`crate::half`]; fused graphs only).
+    pub half: bool,
     #[doc(hidden)]
     pub fault: Option<Fault>,
 }
@@ -104,6 +106,13 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
         }
         .into());
     }
+    if opts.half && (opts.graph != GraphVariant::Fused || opts.quant.is_some()) {
+        return Err(crate::ConfigError::Invalid {
+            field: "precision",
+            reason: "fp16 is built as a fused graph only (the plain graph computes RoPE angles in the graph, which half precision cannot hold) and without quantization: build --precision fp16 --graph fused".into(),
+        }
+        .into());
+    }
     prepare_dir(dir)?;
     let (v, fault) = (opts.graph, opts.fault);
     let mut graphs: Vec<(&str, GraphSpec)> = Vec::new();
@@ -126,6 +135,7 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
     for (name, spec) in graphs {
         let spec = match &opts.quant {
             Some(q) => crate::quant::quantize(spec, q),
+            None if opts.half => crate::half::convert(spec),
             None => spec,
         };
         let step_nodes = (name != "encoder_model.onnx").then(|| step_nodes(&spec.graph));
@@ -159,12 +169,14 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
         files,
         flops: flops::flops(cfg),
         weight_layout: match &opts.quant {
+            None if opts.half => "float16 (weights and activations, the KV cache and the logits too); ONNX linear weights are [in, out] (the transpose of the Hugging Face [out, in] in model.safetensors); names are Hugging Face names".into(),
             None => "float32; ONNX linear weights are [in, out] (the transpose of the Hugging Face [out, in] in model.safetensors); names are Hugging Face names".into(),
             Some(_) => "linear weights and the output projection as MatMulNBits NAME_Q<bits> uint8 [out, blocks, block_size × bits / 8] (codes low bits first along `in`, zero point 2^(bits−1)) and NAME_scales float32 [out, blocks]; embedding table and norms float32; names are Hugging Face names".into(),
         },
         precision: match &opts.quant {
             Some(q) if q.bits == 4 => "int4".into(),
             Some(_) => "int8".into(),
+            None if opts.half => "fp16".into(),
             None => "fp32".into(),
         },
         quantization: opts.quant,

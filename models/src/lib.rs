@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod flops;
 pub mod graph;
+pub mod half;
 pub mod onnx;
 pub mod params;
 pub mod presets;

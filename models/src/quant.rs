@@ -22,16 +22,18 @@ use crate::weights::{Init, TensorSpec};
 pub enum Precision {
     #[default]
     Fp32,
+    Fp16,
     Int8,
     Int4,
 }
 
 impl Precision {
-    pub const ALL: [Precision; 3] = [Precision::Fp32, Precision::Int8, Precision::Int4];
+    pub const ALL: [Precision; 4] = [Precision::Fp32, Precision::Fp16, Precision::Int8, Precision::Int4];
 
     pub fn name(self) -> &'static str {
         match self {
             Precision::Fp32 => "fp32",
+            Precision::Fp16 => "fp16",
             Precision::Int8 => "int8",
             Precision::Int4 => "int4",
         }
@@ -40,7 +42,7 @@ impl Precision {
     /// Bits of a quantized weight (`None`: float).
     pub fn bits(self) -> Option<u8> {
         match self {
-            Precision::Fp32 => None,
+            Precision::Fp32 | Precision::Fp16 => None,
             Precision::Int8 => Some(8),
             Precision::Int4 => Some(4),
         }
@@ -53,7 +55,7 @@ impl std::str::FromStr for Precision {
         Precision::ALL
             .into_iter()
             .find(|p| p.name() == s)
-            .ok_or_else(|| format!("unknown precision `{s}`; known: fp32, int8, int4 (fp16 is not built yet)"))
+            .ok_or_else(|| format!("unknown precision `{s}`; known: fp32, fp16, int8, int4"))
     }
 }
 
@@ -192,6 +194,7 @@ pub fn quantize(spec: GraphSpec, q: &QuantOptions) -> GraphSpec {
                 shape: t.shape.clone(),
                 init: t.init,
                 quant: Some(Part { source: source.clone(), bits: q.bits, block_size: q.block_size, kind }),
+                half: false,
             });
         }
     }

@@ -35,9 +35,32 @@ impl Variant {
         }
     }
 
-    /// Every combination, precisions outermost.
-    pub fn all(precisions: &[Precision], graphs: &[GraphVariant]) -> Vec<Variant> {
-        precisions.iter().flat_map(|&p| graphs.iter().map(move |&g| Variant::new(p, g))).collect()
+    /// Every combination that can be built, precisions outermost: fp16 only as a fused graph
+    /// ([`crate::half`]). Err names what to add when a precision has no buildable graph.
+    pub fn all(precisions: &[Precision], graphs: &[GraphVariant]) -> Result<Vec<Variant>, String> {
+        let mut out = vec![];
+        for &p in precisions {
+            let ok: Vec<Variant> = graphs.iter().map(|&g| Variant::new(p, g)).filter(|v| v.buildable()).collect();
+            if ok.is_empty() {
+                return Err(format!("{p} is built as a fused graph only: add --graph fused (or --graph plain,fused)"));
+            }
+            out.extend(ok);
+        }
+        Ok(out)
+    }
+
+    pub fn buildable(self) -> bool {
+        self.precision != Precision::Fp16 || self.graph == GraphVariant::Fused
+    }
+
+    /// How to build this variant (seed 0, no extra files).
+    pub fn build_options(self) -> crate::BuildOptions {
+        crate::BuildOptions {
+            quant: self.precision.options(),
+            graph: self.graph,
+            half: self.precision == Precision::Fp16,
+            ..Default::default()
+        }
     }
 }
 

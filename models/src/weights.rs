@@ -35,12 +35,14 @@ pub struct TensorSpec {
     /// Set on the two initializers that store a block-quantized copy of a `[N, K]` tensor
     /// (`shape` is then the source's, and its values come from the source's name).
     pub quant: Option<crate::quant::Part>,
+    /// Stored as IEEE half precision (the fp16 build); the values are the f32 ones rounded.
+    pub half: bool,
 }
 
 impl TensorSpec {
     /// A float tensor.
     pub fn new(name: &str, shape: Vec<usize>, init: Init) -> TensorSpec {
-        TensorSpec { name: name.to_string(), shape, init, quant: None }
+        TensorSpec { name: name.to_string(), shape, init, quant: None, half: false }
     }
 
     pub fn numel(&self) -> usize {
@@ -64,6 +66,7 @@ impl TensorSpec {
     pub fn byte_len(&self) -> u64 {
         match &self.quant {
             Some(q) => q.byte_len(self.shape[0], self.shape[1]),
+            None if self.half => 2 * self.numel() as u64,
             None => 4 * self.numel() as u64,
         }
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the published reports on this machine's CPU: the default run, and the `paper` pair
-# at fp32 and int4 (weight-only MatMulNBits) over input and output lengths. Each writes results.jsonl, index.html, charts/, results.md/.csv
+# at fp32 and int4 (weight-only MatMulNBits), each as a plain and a fused graph, over input and
+# output lengths. Each writes results.jsonl, index.html, charts/, results.md/.csv
 # beside it; the exact command, versions and machine are recorded inside every result.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -9,6 +10,6 @@ bin=target/release/slmbench
 # --overwrite: these files are replaced on purpose; the report goes into the same folder.
 "$bin" run --overwrite --no-report -o reports/published/default/results.jsonl
 "$bin" report reports/published/default/results.jsonl -o reports/published/default
-"$bin" run --preset paper --precision fp32,int4 -p 16,64,256 -n 16,64 -r 10 --min-repetitions 5 --max-time 40 \
+"$bin" run --preset paper --precision fp32,int4 --graph plain,fused -p 16,64,256 -n 16,64 -r 10 --min-repetitions 5 --max-time 40 \
   --overwrite --no-report -o reports/published/paper/results.jsonl
 "$bin" report reports/published/paper/results.jsonl -o reports/published/paper

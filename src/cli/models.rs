@@ -42,7 +42,8 @@ pub(super) struct BuildArgs {
     /// Store weights in a separate <file>_data file even below the 2 GB protobuf limit.
     #[arg(long)]
     external_data: bool,
-    /// Weight precisions: fp32, int8, int4 (weight-only MatMulNBits). With more than one variant
+    /// Weight precisions: fp32, fp16 (weights and activations; fused graphs only), int8, int4
+    /// (weight-only MatMulNBits). With more than one variant
     /// (precision × graph), each pair goes to DIR/<precision>/ (plain) or DIR/<precision>-fused/.
     #[arg(long, value_delimiter = ',', default_value = "fp32")]
     precision: Vec<Precision>,
@@ -99,7 +100,8 @@ fn build(a: BuildArgs) -> Result<()> {
     if !(0..=4).contains(&a.accuracy_level) {
         bail!("--accuracy-level {}: must be 0 to 4", a.accuracy_level);
     }
-    let variants = Variant::all(&super::distinct("--precision", &a.precision)?, &super::distinct("--graph", &a.graph)?);
+    let variants = Variant::all(&super::distinct("--precision", &a.precision)?, &super::distinct("--graph", &a.graph)?)
+        .map_err(|e| anyhow::anyhow!("--precision: {e}"))?;
     for &v in &variants {
         let out = if variants.len() > 1 { a.out.join(v.folder()) } else { a.out.clone() };
         build_one(&a, v, &out)?;
@@ -122,6 +124,7 @@ fn build_one(a: &BuildArgs, variant: Variant, out: &std::path::Path) -> Result<(
             accuracy_level: a.accuracy_level,
         }),
         graph: variant.graph,
+        half: precision == Precision::Fp16,
         fault: None,
     };
     let start = std::time::Instant::now();

@@ -38,7 +38,8 @@ pub(super) struct RunArgs {
     /// Presets to build (once, into the cache) and run.
     #[arg(long, env = "SLMBENCH_PRESET")]
     preset: Option<String>,
-    /// Weight precisions of the presets: fp32, int8, int4 (each built once into the cache)
+    /// Weight precisions of the presets: fp32, fp16 (fused graphs only), int8, int4 (each built
+    /// once into the cache)
     /// [default: fp32].
     #[arg(long, value_delimiter = ',', env = "SLMBENCH_PRECISION")]
     precision: Vec<Precision>,
@@ -248,7 +249,7 @@ fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(String, Variant
         g if g.is_empty() => vec![GraphVariant::Plain],
         g => g,
     };
-    let variants = Variant::all(&precisions, &graphs);
+    let variants = Variant::all(&precisions, &graphs).map_err(|e| anyhow::anyhow!("--precision: {e}"))?;
     let presets: Vec<(String, Variant)> =
         presets.iter().flat_map(|name| variants.iter().map(move |&v| (name.clone(), v))).collect();
     let (eps, ep_options) = (a.ep.clone(), a.ep_opt.clone());

@@ -122,19 +122,28 @@ fn tensor_i64(shape: Vec<usize>, data: Vec<i64>) -> Result<DynValue, ort::Error>
     Ok(Tensor::from_array((shape, data))?.into_dyn())
 }
 
-/// Greedy ids of the last position of each row of `logits` `[B, S, V]`.
+/// Greedy ids of the last position of each row of `logits` `[B, S, V]` (f32, or f16 from an
+/// fp16 build).
 fn argmax_last(v: &DynValue, out: &mut [i64]) -> Result<(), ort::Error> {
-    let (shape, data) = v.try_extract_tensor::<f32>()?;
-    let (s, vocab) = (shape[1] as usize, shape[2] as usize);
-    for (r, slot) in out.iter_mut().enumerate() {
-        let row = &data[(r * s + s - 1) * vocab..(r * s + s) * vocab];
-        let mut best = (0usize, f32::NEG_INFINITY);
-        for (i, &x) in row.iter().enumerate() {
-            if x > best.1 {
-                best = (i, x);
+    fn rows<T: Copy + PartialOrd>(shape: &[i64], data: &[T], out: &mut [i64]) {
+        let (s, vocab) = (shape[1] as usize, shape[2] as usize);
+        for (r, slot) in out.iter_mut().enumerate() {
+            let row = &data[(r * s + s - 1) * vocab..(r * s + s) * vocab];
+            let mut best = 0usize;
+            for (i, x) in row.iter().enumerate() {
+                if *x > row[best] {
+                    best = i;
+                }
             }
+            *slot = best as i64;
         }
-        *slot = best.0 as i64;
+    }
+    match v.try_extract_tensor::<f32>() {
+        Ok((shape, data)) => rows(shape, data, out),
+        Err(_) => {
+            let (shape, data) = v.try_extract_tensor::<half::f16>()?;
+            rows(shape, data, out)
+        }
     }
     Ok(())
 }
@@ -145,7 +154,12 @@ impl LoadedModel {
         let g = self.geometry;
         let enc_dec = self.files.layout.is_encoder_decoder();
         let empty = |heads: usize, dim: usize| -> Result<DynValue, ort::Error> {
-            Ok(Tensor::<f32>::from_array((vec![b, heads, 0, dim], Vec::<f32>::new()))?.into_dyn())
+            let shape = vec![b, heads, 0, dim];
+            Ok(if g.half_cache {
+                Tensor::<half::f16>::from_array((shape, Vec::<half::f16>::new()))?.into_dyn()
+            } else {
+                Tensor::<f32>::from_array((shape, Vec::<f32>::new()))?.into_dyn()
+            })
         };
         let mut masks = vec![];
         let mut positions = vec![];

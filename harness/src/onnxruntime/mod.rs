@@ -157,7 +157,7 @@ impl Generator for LoadedModel {
     fn decode_bytes_per_step(&self, batch: usize, prompt: usize, new: usize) -> Option<u64> {
         let g = &self.geometry;
         let (b, p, mid) = (batch as u64, prompt as u64, (new / 2) as u64);
-        let f32 = 4u64;
+        let f32 = if g.half_cache { 2u64 } else { 4u64 };
         let enc_dec = self.files.layout.is_encoder_decoder();
         // The self-attention cache at mid-generation, and an encoder-decoder's cross cache.
         let context = if enc_dec { mid } else { p + mid };
@@ -169,7 +169,8 @@ impl Generator for LoadedModel {
         // decoder file (an upper bound: it may hold weights the step does not read).
         let weights = match slmbench_config(&self.files.dir) {
             Some((cfg, quant)) => {
-                let per_weight = quant.as_ref().map_or(4.0, QuantOptions::bytes_per_weight);
+                let float = if g.half_cache { 2.0 } else { 4.0 };
+                let per_weight = quant.as_ref().map_or(float, QuantOptions::bytes_per_weight);
                 (slmbench_models::flops::decode_step_weights(&cfg) as f64 * per_weight) as u64
             }
             None => file_bytes(&self.files.next),

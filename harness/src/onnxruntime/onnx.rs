@@ -18,7 +18,7 @@ pub enum Input {
     Bool(Vec<usize>, Vec<bool>),
 }
 
-/// A float output copied to the host.
+/// A float output copied to the host (half-precision outputs widened to f32).
 #[derive(Debug, Clone)]
 pub struct Output {
     pub shape: Vec<usize>,
@@ -35,7 +35,8 @@ pub fn input_names(session: &Session) -> Vec<String> {
     session.inputs().iter().map(|i| i.name().to_string()).collect()
 }
 
-/// Runs `session` on named host inputs and copies every float output back.
+/// Runs `session` on named host inputs and copies every float output back. An f32 input that the
+/// graph declares float16 (an fp16 build) is rounded to half precision on the way in.
 pub fn run(
     session: &mut Session,
     path: &Path,
@@ -46,6 +47,10 @@ pub fn run(
     for (name, input) in inputs {
         let v: DynValue = match input {
             Input::I64(shape, data) => Tensor::from_array((shape, data)).map_err(&err)?.into_dyn(),
+            Input::F32(shape, data) if crate::session::is_half(session, &name) => {
+                let data: Vec<half::f16> = data.into_iter().map(half::f16::from_f32).collect();
+                Tensor::from_array((shape, data)).map_err(&err)?.into_dyn()
+            }
             Input::F32(shape, data) => Tensor::from_array((shape, data)).map_err(&err)?.into_dyn(),
             Input::Bool(shape, data) => Tensor::from_array((shape, data)).map_err(&err)?.into_dyn(),
         };
@@ -54,11 +59,11 @@ pub fn run(
     let outputs = session.run(values).map_err(&err)?;
     let mut result = BTreeMap::new();
     for (name, value) in outputs.iter() {
-        let (shape, data) = value.try_extract_tensor::<f32>().map_err(&err)?;
-        result.insert(
-            name.to_string(),
-            Output { shape: shape.iter().map(|&d| d as usize).collect(), data: data.to_vec() },
-        );
+        let (shape, data) = match value.try_extract_tensor::<half::f16>() {
+            Ok((shape, data)) => (shape, data.iter().map(|x| x.to_f32()).collect()),
+            Err(_) => value.try_extract_tensor::<f32>().map(|(s, d)| (s, d.to_vec())).map_err(&err)?,
+        };
+        result.insert(name.to_string(), Output { shape: shape.iter().map(|&d| d as usize).collect(), data });
     }
     Ok(result)
 }

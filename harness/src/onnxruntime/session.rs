@@ -102,6 +102,9 @@ pub struct Geometry {
     pub cross_kv_heads: usize,
     pub cross_head_dim: usize,
     pub vocab_size: usize,
+    /// The cache is float16 (an fp16 build), not f32.
+    #[serde(default)]
+    pub half_cache: bool,
 }
 
 /// A model with its sessions open, ready to generate.
@@ -129,6 +132,13 @@ pub(crate) fn dims_of(session: &Session, name: &str) -> Option<Vec<i64>> {
     session.inputs().iter().find(|i| i.name() == name).and_then(|i| match i.dtype() {
         ort::value::ValueType::Tensor { shape, .. } => Some(shape.iter().copied().collect()),
         _ => None,
+    })
+}
+
+/// Whether a session input is a float16 tensor (an fp16 build's cache and hidden states).
+pub(crate) fn is_half(session: &Session, name: &str) -> bool {
+    session.inputs().iter().find(|i| i.name() == name).is_some_and(|i| {
+        matches!(i.dtype(), ort::value::ValueType::Tensor { ty: ort::value::TensorElementType::Float16, .. })
     })
 }
 
@@ -284,7 +294,15 @@ impl LoadedModel {
         }
         Ok(LoadedModel {
             bytes: model_bytes(dir),
-            geometry: Geometry { layers, kv_heads, head_dim, cross_kv_heads, cross_head_dim, vocab_size },
+            geometry: Geometry {
+                layers,
+                kv_heads,
+                head_dim,
+                cross_kv_heads,
+                cross_head_dim,
+                vocab_size,
+                half_cache: is_half(cached, &self_key(0)),
+            },
             files,
             config,
             settings: settings.clone(),

@@ -129,6 +129,7 @@ pub enum DataType {
     Int32 = 6,
     Int64 = 7,
     Bool = 9,
+    Float16 = 10,
     Double = 11,
 }
 

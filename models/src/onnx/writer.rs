@@ -55,7 +55,13 @@ fn tensor_meta(spec: &TensorSpec) -> TensorProto {
     let codes = spec.quant.as_ref().is_some_and(|q| q.kind == PartKind::Codes);
     TensorProto {
         dims: spec.onnx_shape().iter().map(|&d| d as i64).collect(),
-        data_type: if codes { DataType::Uint8 } else { DataType::Float } as i32,
+        data_type: if codes {
+            DataType::Uint8
+        } else if spec.half {
+            DataType::Float16
+        } else {
+            DataType::Float
+        } as i32,
         name: spec.name.clone(),
         ..Default::default()
     }
@@ -113,7 +119,7 @@ fn write_values(w: &mut impl Write, spec: &TensorSpec, seed: u64, buf: &mut Vec<
             let end = (c + step).min(cols);
             buf.clear();
             gen_.fill_transposed(rows, cols, c, end, buf);
-            w.write_all(buf)?;
+            write_floats(w, spec, buf)?;
             c = end;
         }
     } else {
@@ -123,11 +129,16 @@ fn write_values(w: &mut impl Write, spec: &TensorSpec, seed: u64, buf: &mut Vec<
             let end = (i + CHUNK as u64).min(n);
             buf.clear();
             gen_.fill_hf(i, end, buf);
-            w.write_all(buf)?;
+            write_floats(w, spec, buf)?;
             i = end;
         }
     }
     Ok(())
+}
+
+/// f32 values as generated, or rounded to half precision for an fp16 tensor.
+fn write_floats(w: &mut impl Write, spec: &TensorSpec, f32_bytes: &[u8]) -> std::io::Result<()> {
+    if spec.half { w.write_all(&crate::half::f32_bytes_to_f16(f32_bytes)) } else { w.write_all(f32_bytes) }
 }
 
 /// Writes `spec` to `path` with weights drawn from `seed`.
