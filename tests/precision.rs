@@ -276,3 +276,28 @@ fn fp16_is_a_fused_build_close_to_fp32() {
         assert!(agreement >= 0.6, "{m}: fp16 agrees with fp32 on {agreement} of the positions");
     }
 }
+
+/// A cached preset from another manifest layout (a development build of the same version) is
+/// built again rather than misread: an int4 build read with the old layout would be counted at
+/// 4 bytes per weight.
+#[test]
+fn a_cached_preset_of_another_manifest_layout_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let stale = cache.join("models").join(format!("tiny-seed0-int4-v{}", env!("CARGO_PKG_VERSION")));
+    std::fs::create_dir_all(stale.join("decoder-only")).unwrap();
+    std::fs::write(stale.join("pair.json"), r#"{"name": "tiny-int4", "encoder_decoder": {"manifest_version": 1}}"#)
+        .unwrap();
+    let out = slmbench()
+        .env("SLMBENCH_CACHE_DIR", &cache)
+        .args(["run", "--preset", "tiny", "--precision", "int4", "-p", "4", "-n", "2", "-r", "1"])
+        .args(["--min-repetitions", "1", "--warmup", "0", "-t", "1", "--no-report", "--no-roofline", "-o"])
+        .arg(dir.path().join("r.jsonl"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("building the `tiny` pair"));
+    let pair: serde_json::Value = serde_json::from_slice(&std::fs::read(stale.join("pair.json")).unwrap()).unwrap();
+    assert_eq!(pair["encoder_decoder"]["manifest_version"], slmbench_models::build::MANIFEST_VERSION);
+    assert_eq!(pair["encoder_decoder"]["quantization"]["bits"], 4);
+}

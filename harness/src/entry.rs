@@ -44,8 +44,16 @@ pub fn cached_preset(
     let tag = variant.suffix();
     let dir =
         crate::runtime::cache_dir().join("models").join(format!("{name}-seed0{tag}-v{}", env!("CARGO_PKG_VERSION")));
-    // `pair.json` is written last: without it a build was cut short.
-    if !dir.join("pair.json").is_file() {
+    // `pair.json` is written last: without it a build was cut short. One from another manifest
+    // layout (a development build of the same version) is built again, or the harness would
+    // misread it (an int4 build counted at 4 bytes per weight).
+    let current = std::fs::read(dir.join("pair.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|p| {
+            p["encoder_decoder"]["manifest_version"].as_u64() == Some(slmbench_models::build::MANIFEST_VERSION as u64)
+        });
+    if !current {
         on_build(&dir);
         let _ = std::fs::remove_dir_all(&dir);
         let opts: BuildOptions = variant.build_options();

@@ -28,10 +28,15 @@ fn cache_path(host: &Context, threads: usize) -> PathBuf {
     crate::runtime::cache_dir().join("roofline").join(format!("{}-t{threads}-{profile}.json", host.machine_slug()))
 }
 
+/// The cached limits of this host at `threads`, if they were measured before.
+pub fn cached(host: &Context, threads: usize) -> Option<HostLimits> {
+    std::fs::read(cache_path(host, threads)).ok().and_then(|b| serde_json::from_slice::<HostLimits>(&b).ok())
+}
+
 /// The cached limits of this host at `threads`, measuring them first if there are none.
 pub fn limits(host: &Context, threads: usize) -> Result<HostLimits, HarnessError> {
     let path = cache_path(host, threads);
-    if let Some(l) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<HostLimits>(&b).ok()) {
+    if let Some(l) = cached(host, threads) {
         return Ok(l);
     }
     let l = measure(threads)?;

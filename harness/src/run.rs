@@ -302,7 +302,11 @@ impl RunPlan {
                 limits
                     .entry(threads)
                     .or_insert_with(|| {
-                        bar.note(&format!("roofline: this host's limits at {threads} threads (once, then cached)"));
+                        if crate::roofline::cached(&context, threads).is_none() {
+                            bar.note(&format!(
+                                "roofline: measuring this host's limits at {threads} threads (once, then cached)"
+                            ));
+                        }
                         crate::roofline::limits(&context, threads)
                             .map_err(|e| bar.note(&format!("roofline not measured: {e}")))
                             .ok()

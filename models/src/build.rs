@@ -17,8 +17,9 @@ use crate::presets::{Pair, PairCounts};
 use crate::quant::QuantOptions;
 use crate::weights;
 
-/// Version of `manifest.json`'s layout.
-pub const MANIFEST_VERSION: u32 = 1;
+/// Version of `manifest.json`'s layout. 2: quantization as options, graph variant, contrib
+/// operators, operators per step (what the harness reads to count a step's bytes).
+pub const MANIFEST_VERSION: u32 = 2;
 /// Folder names of the two models of a pair.
 pub const ENCODER_DECODER_DIR: &str = "encoder-decoder";
 pub const DECODER_ONLY_DIR: &str = "decoder-only";
