@@ -36,6 +36,26 @@ pub fn references(models: &[ModelEntry], infos: &[ModelInfo]) -> Vec<Option<usiz
         .collect()
 }
 
+/// Records in `infos` the drift of every variant whose reference is in `models` and for which
+/// `wanted` holds; a failure is told to `note` and costs only that figure.
+pub fn measure_all(
+    models: &[ModelEntry],
+    infos: &mut [ModelInfo],
+    threads: usize,
+    wanted: impl Fn(usize) -> bool,
+    note: &mut dyn FnMut(&str),
+) {
+    for (i, r) in references(models, infos).into_iter().enumerate() {
+        let Some(j) = r.filter(|_| wanted(i)) else { continue };
+        let (model, reference) = (&models[i], &models[j]);
+        note(&format!("accuracy: {} against {}", model.name, reference.name));
+        match crate::failure::catch(|| measure(reference, model, threads)) {
+            Ok(a) => infos[i].accuracy = Some(a),
+            Err((_, e)) => note(&format!("accuracy of {} not measured: {e}", model.name)),
+        }
+    }
+}
+
 /// The drift of `model` against `reference` over [`POSITIONS`] seeded tokens.
 pub fn measure(reference: &ModelEntry, model: &ModelEntry, threads: usize) -> Result<Accuracy, HarnessError> {
     let max = crate::layout::read_config(&reference.dir)?.max_positions.unwrap_or(POSITIONS);

@@ -236,18 +236,8 @@ impl RunPlan {
         // identity. A failure here costs the figure, never the sweep.
         if self.accuracy && backend.name() == "onnxruntime" {
             let threads = self.threads.first().copied().unwrap_or(1);
-            for (i, r) in crate::accuracy::references(&self.models, &infos).into_iter().enumerate() {
-                let Some(j) = r else { continue };
-                if !blocks.iter().any(|b| b.model == i) || signalled(stop_signal).is_some() {
-                    continue;
-                }
-                let (model, reference) = (&self.models[i], &self.models[j]);
-                bar.note(&format!("accuracy: {} against {}", model.name, reference.name));
-                match catch(|| crate::accuracy::measure(reference, model, threads)) {
-                    Ok(a) => infos[i].accuracy = Some(a),
-                    Err((_, e)) => bar.note(&format!("accuracy of {} not measured: {e}", model.name)),
-                }
-            }
+            let wanted = |i: usize| blocks.iter().any(|b| b.model == i) && signalled(stop_signal).is_none();
+            crate::accuracy::measure_all(&self.models, &mut infos, threads, wanted, &mut |n| bar.note(n));
         }
         let available = if self.force { None } else { guard::available_memory() };
         let mut limits: HashMap<usize, Option<crate::roofline::HostLimits>> = HashMap::new();

@@ -2,7 +2,8 @@
 //! `position_ids` (when the model has positions), `past_key_values.{i}.key/value` and
 //! `present.{i}.key/value`.
 
-use super::layers::{self, Ctx, KeyValues, Residual, SeqLens};
+use super::fused::{self, SeqLens};
+use super::layers::{self, Ctx, KeyValues, Residual};
 use super::{Fault, GraphSpec, GraphVariant};
 use crate::config::Config;
 use crate::onnx::builder::{Attr, Graph};
@@ -59,7 +60,7 @@ pub fn model(cfg: &Config, variant: GraphVariant, fault: Option<Fault>) -> Graph
             }
             Attend::Fused((lens, rope)) => {
                 let past = Some((pk.as_str(), pv.as_str()));
-                layers::gqa_attention(&mut g, &ctx, &n, &layer.self_attn, past, lens, rope.as_ref(), (&nk, &nv))
+                fused::gqa_attention(&mut g, &ctx, &n, &layer.self_attn, past, lens, rope.as_ref(), (&nk, &nv))
             }
         };
         res.add(&mut g, &ctx, a);
@@ -80,7 +81,7 @@ enum Attend {
     /// RoPE tables and the additive causal + padding mask.
     Plain((Option<layers::Rope>, String)),
     /// GroupQueryAttention's sequence lengths and RoPE caches.
-    Fused((SeqLens, Option<layers::RopeCache>)),
+    Fused((SeqLens, Option<fused::RopeCache>)),
 }
 
 fn plain_inputs(g: &mut Graph, ctx: &Ctx) -> (Option<layers::Rope>, String) {
@@ -102,7 +103,7 @@ fn plain_inputs(g: &mut Graph, ctx: &Ctx) -> (Option<layers::Rope>, String) {
 
 /// `seqlens_k` = Σ attention_mask − 1 per row and `total_sequence_length` = its width, as
 /// onnxruntime-genai's builder computes them.
-fn fused_inputs(g: &mut Graph, cfg: &Config) -> (SeqLens, Option<layers::RopeCache>) {
+fn fused_inputs(g: &mut Graph, cfg: &Config) -> (SeqLens, Option<fused::RopeCache>) {
     let axes = g.const_i64(&[1]);
     let sum = g.op_attr("ReduceSum", &["attention_mask", &axes], vec![("keepdims", Attr::Int(0))]);
     let one = g.const_i64(&[1]);
@@ -110,5 +111,5 @@ fn fused_inputs(g: &mut Graph, cfg: &Config) -> (SeqLens, Option<layers::RopeCac
     let seqlens_k = g.cast(&last, DataType::Int32);
     let t_len = g.dim("attention_mask", 1);
     let total = g.cast(&t_len, DataType::Int32);
-    (SeqLens { seqlens_k, total }, layers::rope_cache(g, cfg))
+    (SeqLens { seqlens_k, total }, fused::rope_cache(g, cfg))
 }

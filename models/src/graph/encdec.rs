@@ -2,7 +2,8 @@
 //! `decoder_model_merged.onnx` (an `If` on `use_cache_branch`) or the split pair
 //! `decoder_model.onnx` + `decoder_with_past_model.onnx`.
 
-use super::layers::{self, Ctx, KeyValues, Residual, Rope, RopeCache, SeqLens};
+use super::fused::{self, RopeCache, SeqLens};
+use super::layers::{self, Ctx, KeyValues, Residual, Rope};
 use super::{Fault, GraphSpec, GraphVariant};
 use crate::config::Config;
 use crate::onnx::builder::{Attr, Graph};
@@ -35,35 +36,36 @@ pub fn encoder(cfg: &Config, variant: GraphVariant, fault: Option<Fault>) -> Gra
     let zero = g.scalar_i64(0);
     let one = g.scalar_i64(1);
     let pos = g.op("Range", &[&zero, &s_len, &one]);
-    enum Attend {
+    /// What the encoder's self-attention reads besides its input.
+    enum EncoderAttend {
         Plain(Option<Rope>, String),
         Fused(Option<(RopeCache, String)>, String),
     }
     let attend = if fused {
         // RotaryEmbedding takes `[B, S]` positions; MultiHeadAttention an int32 padding mask.
-        let rope = layers::rope_cache(&mut g, cfg).map(|r| {
+        let rope = fused::rope_cache(&mut g, cfg).map(|r| {
             let row = g.unsqueeze(&pos, &[0]);
             let shape = g.op("Shape", &["input_ids"]);
             let positions = g.op("Expand", &[&row, &shape]);
             (r, positions)
         });
-        Attend::Fused(rope, g.cast("attention_mask", DataType::Int32))
+        EncoderAttend::Fused(rope, g.cast("attention_mask", DataType::Int32))
     } else {
         let rope = layers::rope_tables(&mut g, cfg, &pos, false);
         let pad = layers::padding_mask(&mut g, "attention_mask");
-        Attend::Plain(rope, layers::additive(&mut g, &pad))
+        EncoderAttend::Plain(rope, layers::additive(&mut g, &pad))
     };
     let mut res = Residual::new(h);
     for layer in &names.layers {
         let n = res.norm(&mut g, &ctx, &layer.self_attn.norm);
         let a = match &attend {
-            Attend::Plain(rope, mask) => {
+            EncoderAttend::Plain(rope, mask) => {
                 let kv = KeyValues::Own { past: None };
                 layers::attention(&mut g, &ctx, &n, &layer.self_attn, kv, rope.as_ref(), mask, None).0
             }
-            Attend::Fused(rope, key_mask) => {
+            EncoderAttend::Fused(rope, key_mask) => {
                 let rope = rope.as_ref().map(|(r, p)| (r, p.as_str()));
-                layers::mha_self_attention(&mut g, &ctx, &n, &layer.self_attn, rope, key_mask)
+                fused::mha_self_attention(&mut g, &ctx, &n, &layer.self_attn, rope, key_mask)
             }
         };
         res.add(&mut g, &ctx, a);
@@ -140,7 +142,7 @@ fn decoder_body(g: &mut Graph, sh: &Shared, with_past: bool, cross: Cross, out_p
                 layers::attention(g, ctx, &n, &layer.self_attn, kv, rope.as_ref(), self_mask, Some((&nk, &nv))).0
             }
             Attend::Fused { lens, rope, .. } => {
-                layers::gqa_attention(g, ctx, &n, &layer.self_attn, past, lens, rope.as_ref(), (&nk, &nv))
+                fused::gqa_attention(g, ctx, &n, &layer.self_attn, past, lens, rope.as_ref(), (&nk, &nv))
             }
         };
         outs.push(nk);
@@ -162,7 +164,7 @@ fn decoder_body(g: &mut Graph, sh: &Shared, with_past: bool, cross: Cross, out_p
         let a = match &sh.attend {
             Attend::Plain { cross_mask, .. } => layers::attention(g, ctx, &n, cross_w, kv, None, cross_mask, present).0,
             Attend::Fused { cross_mask, .. } => {
-                layers::mha_cross_attention(g, ctx, &n, cross_w, kv, cross_mask, present)
+                fused::mha_cross_attention(g, ctx, &n, cross_w, kv, cross_mask, present)
             }
         };
         if let Cross::Compute = cross {
@@ -228,7 +230,7 @@ pub fn decoder(cfg: &Config, file: DecoderFile, variant: GraphVariant, fault: Op
         let seqlens_k = g.op("Expand", &[&last, &batch]);
         let total = g.cast(&t_len, DataType::Int32);
         let cross_mask = g.cast("encoder_attention_mask", DataType::Int32);
-        Attend::Fused { lens: SeqLens { seqlens_k, total }, rope: layers::rope_cache(&mut g, cfg), cross_mask }
+        Attend::Fused { lens: SeqLens { seqlens_k, total }, rope: fused::rope_cache(&mut g, cfg), cross_mask }
     } else {
         let pos = g.op("Range", &[&past_len, &t_len, &one]);
         let rope = layers::rope_tables(&mut g, cfg, &pos, false);

@@ -3,6 +3,7 @@
 
 pub mod decoder_only;
 pub mod encdec;
+pub mod fused;
 pub mod layers;
 
 /// A deliberate bug, for proving that the reference test catches each kind of mistake.
