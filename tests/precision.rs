@@ -106,27 +106,30 @@ fn accuracy_measures_drift_against_the_reference() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("different families"));
 }
 
-/// `--precision` builds presets; a model folder has the precision it was built with.
+/// `--precision` and `--graph` build presets; a model folder has the variant it was built with;
+/// unknown names are refused naming the known ones.
 #[test]
 fn precision_without_a_preset_is_refused() {
-    let o = slmbench().args(["run", "--model", "/nowhere", "--precision", "int4", "-o", "-"]).output().unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--precision and --graph apply to --preset"));
-    let o = slmbench().args(["run", "--model", "/nowhere", "--graph", "fused", "-o", "-"]).output().unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--precision and --graph apply to --preset"));
-    let o = slmbench()
-        .args(["models", "build", "--preset", "tiny", "--graph", "fast", "--out", "/tmp/x"])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown graph variant `fast`"));
-    let o = slmbench()
-        .args(["models", "build", "--preset", "tiny", "--precision", "int3", "--out", "/tmp/x"])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown precision `int3`"));
+    let refused = |args: &[&str], message: &str| {
+        let o = slmbench().args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(message),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let preset_only = "--precision and --graph apply to --preset";
+    refused(&["run", "--model", "/nowhere", "--precision", "int4", "-o", "-"], preset_only);
+    refused(&["run", "--model", "/nowhere", "--graph", "fused", "-o", "-"], preset_only);
+    refused(
+        &["models", "build", "--preset", "tiny", "--graph", "fast", "--out", "/tmp/x"],
+        "unknown graph variant `fast`",
+    );
+    refused(
+        &["models", "build", "--preset", "tiny", "--precision", "int3", "--out", "/tmp/x"],
+        "unknown precision `int3`",
+    );
 }
 
 /// Greedy ids of `slmbench generate` on one model.
