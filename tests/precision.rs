@@ -14,6 +14,16 @@ fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// A short sweep of `models` (comma-separated folders) into `results`: 8 in, 4 out, 2 repetitions.
+fn quick_run(models: &str, results: &std::path::Path) {
+    slmbench()
+        .args(["run", "--model", models, "-p", "8", "-n", "4", "--no-report", "-o"])
+        .arg(results)
+        .args(["-r", "2", "--min-repetitions", "1", "--warmup", "0", "-t", "1"])
+        .assert()
+        .success();
+}
+
 #[test]
 fn precisions_are_built_recorded_and_paired_within() {
     let dir = tempfile::tempdir().unwrap();
@@ -36,12 +46,7 @@ fn precisions_are_built_recorded_and_paired_within() {
 
     let results = dir.path().join("r.jsonl");
     let models = format!("{},{}", out.join("fp32").display(), out.join("int4").display());
-    slmbench()
-        .args(["run", "--model", &models, "-p", "8", "-n", "4", "--no-report", "-o"])
-        .arg(&results)
-        .args(["-r", "2", "--min-repetitions", "1", "--warmup", "0", "-t", "1"])
-        .assert()
-        .success();
+    quick_run(&models, &results);
     let recs = records(&results);
     assert_eq!(recs.len(), 4);
     for r in &recs {
@@ -190,12 +195,7 @@ fn fused_graphs_decode_the_plain_tokens() {
     let out = dir.path().join("tiny");
     let results = dir.path().join("r.jsonl");
     let models = format!("{},{}", out.join("fp32").display(), out.join("fp32-fused").display());
-    slmbench()
-        .args(["run", "--model", &models, "-p", "8", "-n", "4", "--no-report", "-o"])
-        .arg(&results)
-        .args(["-r", "2", "--min-repetitions", "1", "--warmup", "0", "-t", "1"])
-        .assert()
-        .success();
+    quick_run(&models, &results);
     for r in records(&results) {
         let name = r["model"]["name"].as_str().unwrap();
         let fused = name.starts_with("tiny-fused/");

@@ -292,14 +292,14 @@ impl RunPlan {
                 limits
                     .entry(threads)
                     .or_insert_with(|| {
-                        if crate::roofline::cached(&context, threads).is_none() {
+                        crate::roofline::cached(&context, threads).or_else(|| {
                             bar.note(&format!(
                                 "roofline: measuring this host's limits at {threads} threads (once, then cached)"
                             ));
-                        }
-                        crate::roofline::limits(&context, threads)
-                            .map_err(|e| bar.note(&format!("roofline not measured: {e}")))
-                            .ok()
+                            crate::roofline::limits(&context, threads)
+                                .map_err(|e| bar.note(&format!("roofline not measured: {e}")))
+                                .ok()
+                        })
                     })
                     .clone()
             } else {

@@ -90,13 +90,9 @@ pub struct PairCounts {
 }
 
 impl Pair {
-    /// The same pair named for a weight precision (`small-int4`; fp32 keeps its name), so the
-    /// models of two precisions in one run have names and pair tags of their own.
-    pub fn with_precision(self, p: crate::quant::Precision) -> Pair {
-        self.with_variant(crate::Variant::new(p, Default::default()))
-    }
-
-    /// The pair named for a build variant: `small`, `small-int4`, `small-int4-fused`.
+    /// The pair named for a build variant (`small`, `small-int4`, `small-int4-fused`; fp32 plain
+    /// keeps its name), so the models of two variants in one run have names and pair tags of
+    /// their own.
     pub fn with_variant(mut self, v: crate::Variant) -> Pair {
         self.name = format!("{}{}", self.name, v.suffix());
         self

@@ -123,9 +123,7 @@ fn build_one(a: &BuildArgs, variant: Variant, out: &std::path::Path) -> Result<(
             block_size: a.block_size,
             accuracy_level: a.accuracy_level,
         }),
-        graph: variant.graph,
-        half: precision == Precision::Fp16,
-        fault: None,
+        ..variant.build_options()
     };
     let start = std::time::Instant::now();
     let m = slmbench_models::build_pair(&pair, out, &opts)?;

@@ -123,27 +123,29 @@ fn tensor_i64(shape: Vec<usize>, data: Vec<i64>) -> Result<DynValue, ort::Error>
 }
 
 /// Greedy ids of the last position of each row of `logits` `[B, S, V]` (f32, or f16 from an
-/// fp16 build).
+/// fp16 build). Inside the timed region: the element type is read from the value, never found
+/// by a failed extraction (which would build an error every step).
 fn argmax_last(v: &DynValue, out: &mut [i64]) -> Result<(), ort::Error> {
-    fn rows<T: Copy + PartialOrd>(shape: &[i64], data: &[T], out: &mut [i64]) {
+    fn rows<T: Copy + Into<f32>>(shape: &[i64], data: &[T], out: &mut [i64]) {
         let (s, vocab) = (shape[1] as usize, shape[2] as usize);
         for (r, slot) in out.iter_mut().enumerate() {
             let row = &data[(r * s + s - 1) * vocab..(r * s + s) * vocab];
-            let mut best = 0usize;
-            for (i, x) in row.iter().enumerate() {
-                if *x > row[best] {
-                    best = i;
+            let mut best = (0usize, f32::NEG_INFINITY);
+            for (i, &x) in row.iter().enumerate() {
+                let x: f32 = x.into();
+                if x > best.1 {
+                    best = (i, x);
                 }
             }
-            *slot = best as i64;
+            *slot = best.0 as i64;
         }
     }
-    match v.try_extract_tensor::<f32>() {
-        Ok((shape, data)) => rows(shape, data, out),
-        Err(_) => {
-            let (shape, data) = v.try_extract_tensor::<half::f16>()?;
-            rows(shape, data, out)
-        }
+    if crate::session::is_half_value(v) {
+        let (shape, data) = v.try_extract_tensor::<half::f16>()?;
+        rows(shape, data, out)
+    } else {
+        let (shape, data) = v.try_extract_tensor::<f32>()?;
+        rows(shape, data, out)
     }
     Ok(())
 }

@@ -157,20 +157,20 @@ impl Generator for LoadedModel {
     fn decode_bytes_per_step(&self, batch: usize, prompt: usize, new: usize) -> Option<u64> {
         let g = &self.geometry;
         let (b, p, mid) = (batch as u64, prompt as u64, (new / 2) as u64);
-        let f32 = if g.half_cache { 2u64 } else { 4u64 };
+        // Bytes per cache element and per unquantized weight: 2 in an fp16 build.
+        let float = if g.half_cache { 2u64 } else { 4u64 };
         let enc_dec = self.files.layout.is_encoder_decoder();
         // The self-attention cache at mid-generation, and an encoder-decoder's cross cache.
         let context = if enc_dec { mid } else { p + mid };
-        let mut cache = 2 * g.layers as u64 * g.kv_heads as u64 * g.head_dim as u64 * f32 * context * b;
+        let mut cache = 2 * g.layers as u64 * g.kv_heads as u64 * g.head_dim as u64 * float * context * b;
         if enc_dec {
-            cache += 2 * g.layers as u64 * g.cross_kv_heads as u64 * g.cross_head_dim as u64 * f32 * p * b;
+            cache += 2 * g.layers as u64 * g.cross_kv_heads as u64 * g.cross_head_dim as u64 * float * p * b;
         }
         // slmbench's own builds: the weights a step uses, at their stored precision. Others: the
         // decoder file (an upper bound: it may hold weights the step does not read).
         let weights = match slmbench_config(&self.files.dir) {
             Some((cfg, quant)) => {
-                let float = if g.half_cache { 2.0 } else { 4.0 };
-                let per_weight = quant.as_ref().map_or(float, QuantOptions::bytes_per_weight);
+                let per_weight = quant.as_ref().map_or(float as f64, QuantOptions::bytes_per_weight);
                 (slmbench_models::flops::decode_step_weights(&cfg) as f64 * per_weight) as u64
             }
             None => file_bytes(&self.files.next),

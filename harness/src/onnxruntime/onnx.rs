@@ -59,10 +59,12 @@ pub fn run(
     let outputs = session.run(values).map_err(&err)?;
     let mut result = BTreeMap::new();
     for (name, value) in outputs.iter() {
-        let (shape, data) = match value.try_extract_tensor::<half::f16>() {
-            Ok((shape, data)) => (shape, data.iter().map(|x| x.to_f32()).collect()),
-            Err(_) => value.try_extract_tensor::<f32>().map(|(s, d)| (s, d.to_vec())).map_err(&err)?,
-        };
+        let (shape, data) = if crate::session::is_half_value(&value) {
+            value.try_extract_tensor::<half::f16>().map(|(s, d)| (s, d.iter().map(|x| x.to_f32()).collect()))
+        } else {
+            value.try_extract_tensor::<f32>().map(|(s, d)| (s, d.to_vec()))
+        }
+        .map_err(&err)?;
         result.insert(name.to_string(), Output { shape: shape.iter().map(|&d| d as usize).collect(), data });
     }
     Ok(result)

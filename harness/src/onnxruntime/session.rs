@@ -135,11 +135,18 @@ pub(crate) fn dims_of(session: &Session, name: &str) -> Option<Vec<i64>> {
     })
 }
 
+fn is_half_type(t: &ort::value::ValueType) -> bool {
+    matches!(t, ort::value::ValueType::Tensor { ty: ort::value::TensorElementType::Float16, .. })
+}
+
 /// Whether a session input is a float16 tensor (an fp16 build's cache and hidden states).
 pub(crate) fn is_half(session: &Session, name: &str) -> bool {
-    session.inputs().iter().find(|i| i.name() == name).is_some_and(|i| {
-        matches!(i.dtype(), ort::value::ValueType::Tensor { ty: ort::value::TensorElementType::Float16, .. })
-    })
+    session.inputs().iter().find(|i| i.name() == name).is_some_and(|i| is_half_type(i.dtype()))
+}
+
+/// Whether a value is a float16 tensor (an fp16 build's logits and caches).
+pub(crate) fn is_half_value<T: ort::value::ValueTypeMarker + ?Sized>(v: &ort::value::Value<T>) -> bool {
+    is_half_type(v.dtype())
 }
 
 fn has_input(session: &Session, name: &str) -> bool {
