@@ -308,6 +308,7 @@ fn io_name() -> impl Strategy<Value = String> {
             "position_ids",
             "encoder_hidden_states",
             "encoder_attention_mask",
+            "decoder_attention_mask",
             "use_cache_branch",
             "logits",
             "last_hidden_state",

@@ -203,18 +203,23 @@ fn check_encoder_decoder(
 
     let n_layers = cfg.decoder_layers;
     let start = cfg.decoder_start_token_id as i64;
-    let common = |dec_ids: Vec<i64>, len: usize| {
-        vec![
+    // `total`: the decoder's length with this step's tokens (a fused decoder's mask width).
+    let common = |dec_ids: Vec<i64>, len: usize, total: usize| {
+        let mut inputs = vec![
             ("encoder_attention_mask".to_string(), Input::I64(vec![batch, enc_len], mask.clone())),
             ("input_ids".to_string(), Input::I64(vec![batch, len], dec_ids)),
-        ]
+        ];
+        if graph == GraphVariant::Fused {
+            inputs.push(("decoder_attention_mask".to_string(), Input::I64(vec![batch, total], vec![1; batch * total])));
+        }
+        inputs
     };
 
     // Teacher forcing over several decoder tokens checks the causal mask at S > 1.
     let forced: Vec<i64> = prompts(seed + 100, batch, 5, cfg.vocab_size);
     let no_past_path = dir.join("decoder_model.onnx");
     let mut no_past = open(&no_past_path);
-    let mut inputs = common(forced.clone(), 5);
+    let mut inputs = common(forced.clone(), 5, 5);
     inputs.push(("encoder_hidden_states".into(), as_input(hidden)));
     let out = run(&mut no_past, &no_past_path, inputs)?;
     let want = reference.forward(&ids_tensor(&forced, batch), 0).unwrap();
@@ -232,7 +237,7 @@ fn check_encoder_decoder(
     let mut dec_past: Vec<Output> = vec![];
     let mut enc_past: Vec<Output> = vec![];
     for step in 0..=STEPS {
-        let mut inputs = common(current.clone(), 1);
+        let mut inputs = common(current.clone(), 1, step + 1);
         let merged = matches!(files, DecoderFiles::Merged);
         if step == 0 || merged {
             inputs.push(("encoder_hidden_states".into(), as_input(hidden)));

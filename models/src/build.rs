@@ -18,8 +18,9 @@ use crate::quant::QuantOptions;
 use crate::weights;
 
 /// Version of `manifest.json`'s layout. 2: quantization as options, graph variant, contrib
-/// operators, operators per step (what the harness reads to count a step's bytes).
-pub const MANIFEST_VERSION: u32 = 2;
+/// operators, operators per step (what the harness reads to count a step's bytes). 3: fused
+/// encoder-decoder decoders take `decoder_attention_mask`; `past_present_share_buffer`.
+pub const MANIFEST_VERSION: u32 = 3;
 /// Folder names of the two models of a pair.
 pub const ENCODER_DECODER_DIR: &str = "encoder-decoder";
 pub const DECODER_ONLY_DIR: &str = "decoder-only";
@@ -76,6 +77,10 @@ pub struct Manifest {
     pub graph_variant: GraphVariant,
     /// The `com.microsoft` operators the graphs use (fused kernels and `MatMulNBits`), sorted.
     pub fused_operators: Vec<String>,
+    /// Whether the self-attention cache may be one fixed-size buffer that is both `past` and
+    /// `present` (onnxruntime-genai's name for it): true for fused graphs, whose
+    /// `GroupQueryAttention` reads the lengths from a mask and writes new keys in place.
+    pub past_present_share_buffer: bool,
 }
 
 /// `pair.json` at the top of a built pair.
@@ -182,6 +187,7 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
         },
         quantization: opts.quant,
         graph_variant: opts.graph,
+        past_present_share_buffer: opts.graph == GraphVariant::Fused,
         fused_operators: contrib.into_iter().collect(),
     };
     write_json(&dir.join("manifest.json"), &manifest)?;

@@ -195,6 +195,7 @@ pub fn quantize(spec: GraphSpec, q: &QuantOptions) -> GraphSpec {
                 init: t.init,
                 quant: Some(Part { source: source.clone(), bits: q.bits, block_size: q.block_size, kind }),
                 half: false,
+                pack: t.pack.clone(),
             });
         }
     }

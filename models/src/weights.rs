@@ -37,12 +37,15 @@ pub struct TensorSpec {
     pub quant: Option<crate::quant::Part>,
     /// Stored as IEEE half precision (the fp16 build); the values are the f32 ones rounded.
     pub half: bool,
+    /// A packed linear weight: these tensors' rows stacked, each `(name, rows)` drawn as itself
+    /// (the fused graphs' one query-key-value projection; empty for every other tensor).
+    pub pack: Vec<(String, usize)>,
 }
 
 impl TensorSpec {
     /// A float tensor.
     pub fn new(name: &str, shape: Vec<usize>, init: Init) -> TensorSpec {
-        TensorSpec { name: name.to_string(), shape, init, quant: None, half: false }
+        TensorSpec { name: name.to_string(), shape, init, quant: None, half: false, pack: vec![] }
     }
 
     pub fn numel(&self) -> usize {
@@ -85,6 +88,17 @@ pub struct AttnNames {
     pub k: String,
     pub v: String,
     pub o: String,
+}
+
+impl AttnNames {
+    /// The packed query-key-value projection's name (`q_proj` → `qkv_proj`, T5's `q` → `qkv`),
+    /// as onnxruntime-genai's builder packs it.
+    pub fn qkv(&self) -> String {
+        match self.q.strip_suffix("q_proj.weight") {
+            Some(p) => format!("{p}qkv_proj.weight"),
+            None => format!("{}qkv.weight", self.q.strip_suffix("q.weight").unwrap_or(&self.q)),
+        }
+    }
 }
 
 /// Names of one feed-forward block's weights; `gate` is absent for plain GELU.
@@ -232,6 +246,21 @@ pub fn stack_tensors(cfg: &Config, names: &StackNames) -> Vec<TensorSpec> {
     v
 }
 
+/// The packed `[q; k; v]` projection of every self-attention block of `names` (`[q_dim + 2 ·
+/// kv_dim, d]`, values drawn per part, so they equal the separate weights').
+pub fn packed_qkv(cfg: &Config, names: &StackNames) -> Vec<TensorSpec> {
+    names
+        .layers
+        .iter()
+        .map(|layer| {
+            let a = &layer.self_attn;
+            let mut t = TensorSpec::new(&a.qkv(), vec![cfg.q_dim() + 2 * cfg.kv_dim(), cfg.d_model], Init::Linear);
+            t.pack = vec![(a.q.clone(), cfg.q_dim()), (a.k.clone(), cfg.kv_dim()), (a.v.clone(), cfg.kv_dim())];
+            t
+        })
+        .collect()
+}
+
 /// All tensors of a model, each once (the encoder and decoder share the embedding).
 pub fn model_tensors(cfg: &Config) -> Vec<TensorSpec> {
     match cfg.kind {
@@ -262,24 +291,44 @@ pub struct Generator {
     key: u64,
     lo: f32,
     span: f32,
+    /// A packed tensor's parts after the first: (first element, its key), in order.
+    parts: Vec<(u64, u64)>,
 }
 
 impl Generator {
     pub fn new(seed: u64, spec: &TensorSpec) -> Generator {
-        let key = mix(seed ^ fnv1a(spec.values_name()).rotate_left(17));
+        let key_of = |name: &str| mix(seed ^ fnv1a(name).rotate_left(17));
+        let key = match spec.pack.first() {
+            Some((first, _)) => key_of(first),
+            None => key_of(spec.values_name()),
+        };
+        let cols = spec.shape.get(1).copied().unwrap_or(1) as u64;
+        let mut start = 0u64;
+        let mut parts = vec![];
+        for (i, (name, rows)) in spec.pack.iter().enumerate() {
+            if i > 0 {
+                parts.push((start, key_of(name)));
+            }
+            start += *rows as u64 * cols;
+        }
         // Uniform on [c - a, c + a] has std a / sqrt(3).
         let (centre, half) = match spec.init {
             Init::Embedding => (0.0, 3f64.sqrt()),
             Init::Linear => (0.0, 3f64.sqrt() * LINEAR_GAIN / (spec.shape[1] as f64).sqrt()),
             Init::Norm => (1.0, 0.2),
         };
-        Generator { key, lo: (centre - half) as f32, span: (2.0 * half) as f32 }
+        Generator { key, lo: (centre - half) as f32, span: (2.0 * half) as f32, parts }
     }
 
     /// Element `i` in the Hugging Face (row-major, `[out, in]`) order.
     #[inline]
     pub fn at(&self, i: u64) -> f32 {
-        let bits = mix(self.key.wrapping_add(i.wrapping_add(1).wrapping_mul(GAMMA)));
+        // A packed tensor's element is its part's element at the same place within the part.
+        let (key, i) = match self.parts.iter().rev().find(|&&(start, _)| i >= start) {
+            Some(&(start, key)) => (key, i - start),
+            None => (self.key, i),
+        };
+        let bits = mix(key.wrapping_add(i.wrapping_add(1).wrapping_mul(GAMMA)));
         let u = (bits >> 40) as f32 * (1.0 / (1u64 << 24) as f32);
         self.lo + self.span * u
     }

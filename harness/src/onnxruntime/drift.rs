@@ -87,7 +87,7 @@ fn feed(
         .map(|name| {
             let input = match name.as_str() {
                 "input_ids" => Input::I64(vec![1, s], ids.to_vec()),
-                "attention_mask" => Input::I64(vec![1, s], vec![1; s]),
+                "attention_mask" | "decoder_attention_mask" => Input::I64(vec![1, s], vec![1; s]),
                 "encoder_attention_mask" => Input::I64(vec![1, enc_len], vec![1; enc_len]),
                 "position_ids" => Input::I64(vec![1, s], (0..s as i64).collect()),
                 "use_cache_branch" => Input::Bool(vec![1], vec![false]),

@@ -73,7 +73,9 @@ pub fn model(cfg: &Config, variant: GraphVariant, fault: Option<Fault>) -> Graph
     let n = res.norm(&mut g, &ctx, &names.final_norm);
     layers::lm_head(&mut g, cfg, &n, &names.embedding, names.lm_head.as_deref(), "input_ids", "logits");
     g.outputs = outputs;
-    GraphSpec::new(g.into_proto("decoder_only"), weights::stack_tensors(cfg, &names))
+    let mut tensors = weights::stack_tensors(cfg, &names);
+    tensors.extend(weights::packed_qkv(cfg, &names)); // read by fused graphs only, dropped otherwise
+    GraphSpec::new(g.into_proto("decoder_only"), tensors)
 }
 
 /// What every layer's attention reads besides its input.
@@ -101,15 +103,6 @@ fn plain_inputs(g: &mut Graph, ctx: &Ctx) -> (Option<layers::Rope>, String) {
     (rope, mask)
 }
 
-/// `seqlens_k` = Σ attention_mask − 1 per row and `total_sequence_length` = its width, as
-/// onnxruntime-genai's builder computes them.
 fn fused_inputs(g: &mut Graph, cfg: &Config) -> (SeqLens, Option<fused::RopeCache>) {
-    let axes = g.const_i64(&[1]);
-    let sum = g.op_attr("ReduceSum", &["attention_mask", &axes], vec![("keepdims", Attr::Int(0))]);
-    let one = g.const_i64(&[1]);
-    let last = g.op("Sub", &[&sum, &one]);
-    let seqlens_k = g.cast(&last, DataType::Int32);
-    let t_len = g.dim("attention_mask", 1);
-    let total = g.cast(&t_len, DataType::Int32);
-    (SeqLens { seqlens_k, total }, fused::rope_cache(g, cfg))
+    (SeqLens::from_mask(g, "attention_mask"), fused::rope_cache(g, cfg))
 }

@@ -15,6 +15,8 @@ const ENC_SEQ: &str = "encoder_sequence_length";
 const DEC_SEQ: &str = "decoder_sequence_length";
 const PAST_DEC: &str = "past_decoder_sequence_length";
 const TOTAL_DEC: &str = "past_decoder_sequence_length + decoder_sequence_length";
+/// The fused decoders' self-attention mask `[B, past + S]`.
+pub const DECODER_MASK: &str = "decoder_attention_mask";
 
 fn i64_input(name: &str, dims: Vec<Dim>) -> ValueInfoProto {
     ValueInfoProto::tensor(name, DataType::Int64, Some(dims))
@@ -198,6 +200,12 @@ pub fn decoder(cfg: &Config, file: DecoderFile, variant: GraphVariant, fault: Op
     let mut g = Graph::new("");
     g.inputs.push(i64_input("encoder_attention_mask", vec![BATCH.into(), ENC_SEQ.into()]));
     g.inputs.push(i64_input("input_ids", vec![BATCH.into(), DEC_SEQ.into()]));
+    if fused {
+        // GroupQueryAttention's lengths come from this mask (all ones: the decoder has no padding),
+        // as the decoder-only graph's come from its `attention_mask`, so both caches can be one
+        // fixed-size buffer shared by past and present.
+        g.inputs.push(i64_input(DECODER_MASK, vec![BATCH.into(), TOTAL_DEC.into()]));
+    }
     if file != DecoderFile::WithPast {
         g.inputs.push(f32_value("encoder_hidden_states", vec![BATCH.into(), ENC_SEQ.into(), cfg.d_model.into()]));
     }
@@ -217,21 +225,18 @@ pub fn decoder(cfg: &Config, file: DecoderFile, variant: GraphVariant, fault: Op
 
     // Embedding, positions and masks are the same in both branches: computed once, outside `If`.
     let h0 = g.op_attr("Gather", &[&names.embedding, "input_ids"], vec![("axis", Attr::Int(0))]);
-    let s_len = g.dim("input_ids", 1);
-    let past_len = if has_past { g.dim("past_key_values.0.decoder.key", 2) } else { g.scalar_i64(0) };
-    let t_len = g.op("Add", &[&past_len, &s_len]);
-    let one = g.scalar_i64(1);
     let attend = if fused {
-        // Every row has the same length (the decoder has no padding): seqlens_k = T − 1 per row.
-        let last = g.op("Sub", &[&t_len, &one]);
-        let last = g.cast(&last, DataType::Int32);
-        let shape = g.op("Shape", &["input_ids"]);
-        let batch = g.slice(&shape, 0, 0, 1);
-        let seqlens_k = g.op("Expand", &[&last, &batch]);
-        let total = g.cast(&t_len, DataType::Int32);
         let cross_mask = g.cast("encoder_attention_mask", DataType::Int32);
-        Attend::Fused { lens: SeqLens { seqlens_k, total }, rope: fused::rope_cache(&mut g, cfg), cross_mask }
+        Attend::Fused {
+            lens: SeqLens::from_mask(&mut g, DECODER_MASK),
+            rope: fused::rope_cache(&mut g, cfg),
+            cross_mask,
+        }
     } else {
+        let s_len = g.dim("input_ids", 1);
+        let past_len = if has_past { g.dim("past_key_values.0.decoder.key", 2) } else { g.scalar_i64(0) };
+        let t_len = g.op("Add", &[&past_len, &s_len]);
+        let one = g.scalar_i64(1);
         let pos = g.op("Range", &[&past_len, &t_len, &one]);
         let rope = layers::rope_tables(&mut g, cfg, &pos, false);
         let self_mask = if fault == Some(Fault::NoCausalMask) {
@@ -302,7 +307,10 @@ pub fn decoder(cfg: &Config, file: DecoderFile, variant: GraphVariant, fault: Op
         DecoderFile::WithPast => "decoder_with_past",
         DecoderFile::Merged => "decoder_merged",
     };
-    GraphSpec::new(g.into_proto(graph_name), weights::stack_tensors(cfg, &weights::decoder_names(cfg)))
+    let names = weights::decoder_names(cfg);
+    let mut tensors = weights::stack_tensors(cfg, &names);
+    tensors.extend(weights::packed_qkv(cfg, &names)); // read by fused graphs only, dropped otherwise
+    GraphSpec::new(g.into_proto(graph_name), tensors)
 }
 
 fn output_info(cfg: &Config, name: &str, logits_dims: &[Dim], has_past: bool, fused: bool) -> ValueInfoProto {

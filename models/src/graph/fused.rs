@@ -8,6 +8,7 @@ use super::Fault;
 use super::layers::{Ctx, KeyValues, linear};
 use crate::config::Config;
 use crate::onnx::builder::{Attr, Graph};
+use crate::onnx::proto::DataType;
 use crate::weights::AttnNames;
 
 /// The fused kernels' RoPE tables: `cos(p θ_j)` and `sin(p θ_j)`, `[max_positions, head_dim / 2]`.
@@ -36,9 +37,29 @@ pub struct SeqLens {
     pub total: String,
 }
 
+impl SeqLens {
+    /// `seqlens_k` = Σ mask − 1 per row and `total_sequence_length` = the mask's width, as
+    /// onnxruntime-genai's builder computes them. Taken from a mask, never from the cache's
+    /// shape, so the cache may be one fixed-size buffer shared by `past` and `present`
+    /// (`past_present_share_buffer`): the kernel then writes the new keys in place.
+    pub fn from_mask(g: &mut Graph, mask: &str) -> SeqLens {
+        let axes = g.const_i64(&[1]);
+        let sum = g.op_attr("ReduceSum", &[mask, &axes], vec![("keepdims", Attr::Int(0))]);
+        let one = g.const_i64(&[1]);
+        let last = g.op("Sub", &[&sum, &one]);
+        let seqlens_k = g.cast(&last, DataType::Int32);
+        let t_len = g.dim(mask, 1);
+        let total = g.cast(&t_len, DataType::Int32);
+        SeqLens { seqlens_k, total }
+    }
+}
+
 /// Causal self-attention and its cache in one `GroupQueryAttention` (RoPE inside when the model
 /// has it); the kernel appends the new keys/values to `past` and hands the whole cache out as
 /// `present`. Without `past` (a first step with no cache input) `present` is the step's own.
+/// Queries, keys and values come from one packed projection (`[q; k; v]`, see
+/// [`crate::weights::packed_qkv`]), as onnxruntime-genai's builder writes it: one MatMul, and one
+/// wake of the thread pool, instead of three.
 #[allow(clippy::too_many_arguments)] // the block's inputs, each distinct, as for `attention`
 pub fn gqa_attention(
     g: &mut Graph,
@@ -51,11 +72,9 @@ pub fn gqa_attention(
     present: (&str, &str),
 ) -> String {
     let cfg = ctx.cfg;
-    let q = linear(g, x, &w.q);
-    let k = linear(g, x, &w.k);
-    let v = linear(g, x, &w.v);
+    let qkv = linear(g, x, &w.qkv());
     let (pk, pv) = past.unwrap_or(("", ""));
-    let mut inputs = vec![q.as_str(), &k, &v, pk, pv, &lens.seqlens_k, &lens.total];
+    let mut inputs = vec![qkv.as_str(), "", "", pk, pv, &lens.seqlens_k, &lens.total];
     if let Some(r) = rope {
         inputs.extend([r.cos.as_str(), &r.sin]);
     }
