@@ -318,7 +318,8 @@ fn generate_reproduces_the_fixtures() {
 }
 
 /// onnxruntime-genai builder exports (fp32 with fused operators, int4 with MatMulNBits) through
-/// `generate` at batch 1 and 2 (the Generator's ids, and PyTorch's for fp32) and through `run`,
+/// `generate` at batch 1 and 2 (the Generator's ids, and PyTorch's for fp32; the cache kept in one
+/// shared buffer as their config asks) and through `run`,
 /// whose results say what each model is.
 #[test]
 fn genai_exports_through_generate_and_run() {
@@ -333,6 +334,8 @@ fn genai_exports_through_generate_and_run() {
             for batch in ["1", "2"] {
                 let v = generate_json(&genai(name), &ids, &["-b", batch]);
                 assert_eq!(v["layout"], "gen-ai");
+                // The builder's config sets `past_present_share_buffer`: one cache buffer in place.
+                assert_eq!(v["kv_cache"], "shared");
                 let rows = if batch == "1" {
                     vec![v["output_token_ids"].clone()]
                 } else {

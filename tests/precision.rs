@@ -138,28 +138,30 @@ fn precision_without_a_preset_is_refused() {
 }
 
 /// Greedy ids of `slmbench generate` on one model.
-fn generate_ids(model: &std::path::Path, prompt: &str, batch: &str) -> serde_json::Value {
+/// Greedy ids of `slmbench generate` and how it kept the cache (`shared` or `growing`).
+fn generate_ids(model: &std::path::Path, prompt: &str, batch: &str, decoder: &str) -> (serde_json::Value, String) {
     let out = slmbench()
-        .args(["generate", "--prompt-ids", prompt, "-n", "32", "-b", batch, "--model"])
+        .args(["generate", "--prompt-ids", prompt, "-n", "32", "-b", batch, "--decoder", decoder, "--model"])
         .arg(model)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["output_token_ids"].clone()
+    (v["output_token_ids"].clone(), v["kv_cache"].as_str().unwrap().to_string())
 }
 
 /// `--graph plain,fused` builds both variants; the fused graphs (GroupQueryAttention,
 /// MultiHeadAttention, RotaryEmbedding, the fused norms) decode exactly the plain graphs' greedy
-/// ids on the tiny and small pairs, at batch 1 and 2; a run records them as `fused` and pairs
-/// them only with each other.
+/// ids on the tiny and small pairs, at batch 1 and 2, with the cache in one buffer shared by
+/// past and present (and, for a split decoder pair, growing); a run records them as `fused` and
+/// pairs them only with each other.
 #[test]
 fn fused_graphs_decode_the_plain_tokens() {
     let dir = tempfile::tempdir().unwrap();
     for preset in ["tiny", "small"] {
         let out = dir.path().join(preset);
         slmbench()
-            .args(["models", "build", "--preset", preset, "--graph", "plain,fused", "--out"])
+            .args(["models", "build", "--preset", preset, "--graph", "plain,fused", "--split-decoder", "--out"])
             .arg(&out)
             .assert()
             .success();
@@ -181,9 +183,16 @@ fn fused_graphs_decode_the_plain_tokens() {
                 nodes("fp32")
             );
             for (prompt, batch) in [("5,17,300,42,99,7,512,3", "1"), ("11,222,333,444,555,66", "2")] {
-                let plain = generate_ids(&out.join("fp32").join(m), prompt, batch);
-                let fused = generate_ids(&out.join("fp32-fused").join(m), prompt, batch);
+                let (plain, cache) = generate_ids(&out.join("fp32").join(m), prompt, batch, "auto");
+                assert_eq!(cache, "growing", "{preset} {m}: plain graphs concatenate their caches");
+                let (fused, cache) = generate_ids(&out.join("fp32-fused").join(m), prompt, batch, "auto");
+                assert_eq!(cache, "shared", "{preset} {m}: fused graphs write one buffer in place");
                 assert_eq!(plain, fused, "{preset} {m} batch {batch}");
+                if m == "encoder-decoder" {
+                    // Two decoder files need two bindings: the fused split pair grows its cache.
+                    let (split, cache) = generate_ids(&out.join("fp32-fused").join(m), prompt, batch, "split");
+                    assert_eq!((split, cache.as_str()), (plain.clone(), "growing"), "{preset} split batch {batch}");
+                }
                 let row = if plain[0].is_array() { &plain[0] } else { &plain };
                 let mut ids: Vec<i64> = row.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();
                 ids.sort();
@@ -200,6 +209,7 @@ fn fused_graphs_decode_the_plain_tokens() {
         let name = r["model"]["name"].as_str().unwrap();
         let fused = name.starts_with("tiny-fused/");
         assert_eq!(r["model"]["graph_variant"], if fused { "fused" } else { "plain" }, "{name}");
+        assert_eq!(r["model"]["past_present_share_buffer"].as_bool().unwrap_or(false), fused, "{name}");
         assert_eq!(r["model"]["pair"].as_str().unwrap(), name.split('/').next().unwrap());
         // The fused variant's drift against its plain build: the same function up to f32 rounding.
         let acc = &r["model"]["accuracy"];
@@ -261,8 +271,8 @@ fn fp16_is_a_fused_build_close_to_fp32() {
     let size = |v: &str| std::fs::metadata(out.join(v).join("decoder-only/model.onnx")).unwrap().len();
     assert!(size("fp16-fused") * 10 < size("fp32-fused") * 6, "{} vs {}", size("fp16-fused"), size("fp32-fused"));
     for m in ["decoder-only", "encoder-decoder"] {
-        let want = generate_ids(&out.join("fp32").join(m), "11,222,333,444,555,66", "2");
-        let got = generate_ids(&out.join("fp16-fused").join(m), "11,222,333,444,555,66", "2");
+        let want = generate_ids(&out.join("fp32").join(m), "11,222,333,444,555,66", "2", "auto").0;
+        let got = generate_ids(&out.join("fp16-fused").join(m), "11,222,333,444,555,66", "2", "auto").0;
         for r in 0..2 {
             assert_eq!(got[r].as_array().unwrap()[..8], want[r].as_array().unwrap()[..8], "{m} row {r}");
         }

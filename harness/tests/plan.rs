@@ -23,6 +23,7 @@ fn info(name: &str, sha: &str) -> ModelInfo {
         fused_operators: vec![],
         graph_variant: Some("plain".into()),
         accuracy: None,
+        past_present_share_buffer: false,
     }
 }
 

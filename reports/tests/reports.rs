@@ -52,6 +52,7 @@ fn cell(kind: &str, p: usize, n: usize, ttft_ms: &[f64], itl_ms: f64) -> CellRes
         fused_operators: vec![],
         graph_variant: Some("plain".into()),
         accuracy: None,
+        past_present_share_buffer: false,
     };
     let settings = Settings {
         backend: "onnxruntime".into(),

@@ -51,6 +51,11 @@ pub struct ModelInfo {
     /// the run): the accuracy side of a precision or graph comparison.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<Accuracy>,
+    /// The graph lets one fixed-size cache buffer be both `past` and `present`
+    /// (`past_present_share_buffer`); generation on the CPU provider then keeps the cache that
+    /// way, as onnxruntime-genai does, instead of handing each step's grown copy to the next.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub past_present_share_buffer: bool,
 }
 
 /// The models of `cells` that carry an accuracy figure, each once, in order of first appearance.

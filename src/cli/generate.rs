@@ -35,6 +35,9 @@ pub(super) struct GenerateArgs {
     decoder: DecoderArg,
     #[arg(long)]
     stop_at_eos: bool,
+    /// Let intra-op threads spin (off is steadier on shared machines), as `run --spinning`.
+    #[arg(long)]
+    spinning: bool,
 }
 
 pub(super) fn generate(a: GenerateArgs) -> Result<()> {
@@ -47,13 +50,19 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
     }
     bounded("-n", vec![a.n], MAX_TOKENS, "new tokens")?;
     bounded_threads(vec![a.threads])?;
-    let settings =
-        SessionSettings { ep: a.ep, ep_options: a.ep_opt.clone(), threads: a.threads, ..SessionSettings::default() };
+    let settings = SessionSettings {
+        ep: a.ep,
+        ep_options: a.ep_opt.clone(),
+        threads: a.threads,
+        spinning: a.spinning,
+        ..SessionSettings::default()
+    };
     let mut model = LoadedModel::load_with(&a.model, &settings, a.decoder.into())?;
     let g = model.generate(&Prompt::repeated(&ids, a.batch), a.n, a.stop_at_eos)?;
     let out = serde_json::json!({
         "model": a.model.display().to_string(),
         "layout": model.files.layout,
+        "kv_cache": if model.shares_cache() { "shared" } else { "growing" },
         "prompt_ids": ids,
         "output_token_ids": if a.batch == 1 { serde_json::json!(g.tokens[0]) } else { serde_json::json!(g.tokens) },
         "ttft_ms": g.ttft_ns as f64 / 1e6,

@@ -15,6 +15,14 @@ pub const CONFIG: &str = "genai_config.json";
 struct File {
     #[serde(default)]
     model: Model,
+    #[serde(default)]
+    search: Search,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Search {
+    #[serde(default)]
+    past_present_share_buffer: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -100,6 +108,9 @@ pub struct GenAiConfig {
     pub context_length: Option<usize>,
     pub eos_token_id: Option<i64>,
     pub model_type: Option<String>,
+    /// `search.past_present_share_buffer`: the graph lets one fixed-size buffer be both the
+    /// past and the present cache (its attention reads lengths from the mask).
+    pub past_present_share_buffer: bool,
 }
 
 impl GenAiConfig {
@@ -157,6 +168,7 @@ impl GenAiConfig {
             context_length: size("model.context_length", f.model.context_length)?,
             eos_token_id: eos,
             model_type: f.model.model_type.clone(),
+            past_present_share_buffer: f.search.past_present_share_buffer.unwrap_or(false),
             path,
         }))
     }
@@ -206,6 +218,7 @@ mod tests {
         assert_eq!(layer_name(&c.names.past_key, 1), "cache.1.k");
         assert_eq!(c.names.logits, "scores");
         assert_eq!(c.names.input_ids, "input_ids");
+        assert!(!c.past_present_share_buffer, "absent means growing caches, as onnxruntime-genai reads it");
         let e = c.reconcile("head size", Path::new("m/model.onnx"), Some(8), "model.decoder.head_size", Some(16));
         let e = e.unwrap_err().to_string();
         assert!(

@@ -7,12 +7,19 @@
 //! Every other input (attention masks and position ids of every step, empty caches) is built
 //! before the clock starts; per step the loop allocates only the short list of input views that
 //! `Session::run` takes (the cache vectors are swapped, not rebuilt).
+//!
+//! Graphs that declare `past_present_share_buffer` (fused builds, onnxruntime-genai's) keep the
+//! cache as onnxruntime-genai does with that setting: one buffer per layer at the generation's
+//! final length, allocated before the clock starts and bound as both `past` and `present`, so
+//! `GroupQueryAttention` writes each step's keys in place instead of copying the whole cache
+//! into a new output (see [`SharedCache`]).
 
 use std::path::Path;
 use std::time::Instant;
 
-use ort::session::{Session, SessionInputValue};
-use ort::value::{DynValue, Tensor};
+use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
+use ort::session::{IoBinding, Session, SessionInputValue};
+use ort::value::{DynTensor, DynValue, Tensor, TensorElementType};
 
 use crate::error::HarnessError;
 use crate::genai::{IoNames, layer_name};
@@ -72,6 +79,8 @@ fn plan(
             let src = match name {
                 "input_ids" => Some(Src::InputIds),
                 "attention_mask" if !enc_dec => Some(Src::Mask),
+                // Fused encoder-decoder decoders: the self-attention lengths.
+                "decoder_attention_mask" if enc_dec => Some(Src::Mask),
                 "position_ids" => Some(Src::Positions),
                 "encoder_attention_mask" => Some(Src::EncMask),
                 "encoder_hidden_states" => Some(Src::EncHidden),
@@ -108,7 +117,7 @@ fn plan(
 struct Feeds {
     prompt: DynValue,
     token: Tensor<i64>,
-    /// Decoder-only: attention mask of step t, `[B, S + t]`.
+    /// Attention mask of step t: decoder-only `[B, S + t]`, a fused decoder's `[B, 1 + t]`.
     masks: Vec<DynValue>,
     /// Decoder-only: position ids of step t.
     positions: Vec<DynValue>,
@@ -150,6 +159,100 @@ fn argmax_last(v: &DynValue, out: &mut [i64]) -> Result<(), ort::Error> {
     Ok(())
 }
 
+/// The outputs a step writes: logits, the self-attention cache, the cross-attention cache.
+struct OutputNames<'a> {
+    logits: &'a str,
+    present: &'a [String],
+    cross: &'a [String],
+}
+
+/// The self-attention cache as one buffer per layer that is both the graph's `past` input and
+/// its `present` output, bound through an [`IoBinding`] (onnxruntime-genai's
+/// `past_present_share_buffer`). `GroupQueryAttention` sees the same pointer on both sides and
+/// appends the step's keys and values in place; the lengths come from the attention mask.
+struct SharedCache {
+    binding: IoBinding,
+    /// The decoder's input names and how each is fed, in its input order.
+    inputs: Vec<String>,
+    plan: Vec<Src>,
+    enc_dec: bool,
+    /// `[B, kv_heads, final length, head_dim]`, indexed like [`Src::SelfPast`].
+    buffers: Vec<DynTensor>,
+    /// The logits of a one-token step, `[B, 1, V]`, bound from the second step on.
+    step_logits: DynTensor,
+    cpu: MemoryInfo<'static>,
+}
+
+impl SharedCache {
+    /// Everything allocated and the cache bound before the clock starts.
+    fn new(m: &LoadedModel, plan: &[Src], batch: usize, max_len: usize) -> Result<SharedCache, ort::Error> {
+        let g = m.geometry;
+        let alloc = Allocator::default();
+        let half = |yes: bool| if yes { TensorElementType::Float16 } else { TensorElementType::Float32 };
+        // Zeroed by `DynTensor::new` on the CPU: positions not yet written are never NaN.
+        let buffers = (0..2 * g.layers)
+            .map(|_| DynTensor::new(&alloc, half(g.half_cache), [batch, g.kv_heads, max_len, g.head_dim]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let logits_half = crate::session::output_is_half(&m.first, &m.names.logits);
+        let step_logits = DynTensor::new(&alloc, half(logits_half), [batch, 1, g.vocab_size])?;
+        let mut binding = m.first.create_binding()?;
+        let inputs: Vec<String> = m.first.inputs().iter().map(|i| i.name().to_string()).collect();
+        for (name, src) in inputs.iter().zip(plan) {
+            if let Src::SelfPast(i) = *src {
+                binding.bind_input(name, &buffers[i])?;
+            }
+        }
+        let cpu = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default)?;
+        let enc_dec = m.files.layout.is_encoder_decoder();
+        Ok(SharedCache { binding, inputs, plan: plan.to_vec(), enc_dec, buffers, step_logits, cpu })
+    }
+
+    /// Binds what step `step` reads and writes. The cache is bound once; the token, mask and
+    /// positions every step; the rest at the first step and, where it changes, the second (the
+    /// cross-attention cache the first step computed).
+    fn bind(
+        &mut self,
+        step: usize,
+        feeds: &Feeds,
+        enc_hidden: Option<&DynValue>,
+        cross_past: &[DynValue],
+        names: &OutputNames,
+    ) -> Result<(), ort::Error> {
+        let b = &mut self.binding;
+        for (name, src) in self.inputs.iter().zip(&self.plan) {
+            match *src {
+                Src::InputIds if step == 0 && !self.enc_dec => b.bind_input(name, &feeds.prompt)?,
+                Src::InputIds => b.bind_input(name, &feeds.token)?,
+                Src::Mask => b.bind_input(name, &feeds.masks[step])?,
+                Src::Positions => b.bind_input(name, &feeds.positions[step])?,
+                Src::UseCache if step <= 1 => b.bind_input(name, &feeds.use_cache[step])?,
+                Src::EncMask if step == 0 => b.bind_input(name, feeds.enc_mask.as_ref().expect("enc-dec"))?,
+                Src::EncHidden if step == 0 => b.bind_input(name, enc_hidden.expect("encoder ran"))?,
+                Src::CrossPast(i) if step == 0 => b.bind_input(name, &feeds.empty_cross[i])?,
+                Src::CrossPast(i) if step == 1 => b.bind_input(name, &cross_past[i])?,
+                _ => {}
+            }
+        }
+        if step <= 1 {
+            b.clear_outputs();
+            if step == 0 {
+                // The prompt's logits are `[B, S, V]`, and the cross-attention cache is new:
+                // ONNX Runtime allocates both.
+                b.bind_output_to_device(names.logits, &self.cpu)?;
+                for n in names.cross {
+                    b.bind_output_to_device(n, &self.cpu)?;
+                }
+            } else {
+                b.bind_output(names.logits, &mut self.step_logits)?;
+            }
+            for (n, buffer) in names.present.iter().zip(self.buffers.iter_mut()) {
+                b.bind_output(n, buffer)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl LoadedModel {
     fn feeds(&self, prompt: &Prompt, new_tokens: usize, start: i64) -> Result<Feeds, ort::Error> {
         let (b, s) = (prompt.batch, prompt.len);
@@ -165,10 +268,10 @@ impl LoadedModel {
         };
         let mut masks = vec![];
         let mut positions = vec![];
-        if !enc_dec {
-            for t in 0..new_tokens {
-                let total = s + t;
-                masks.push(tensor_i64(vec![b, total], vec![1; b * total])?);
+        for t in 0..new_tokens {
+            let total = if enc_dec { 1 + t } else { s + t };
+            masks.push(tensor_i64(vec![b, total], vec![1; b * total])?);
+            if !enc_dec {
                 let pos: Vec<i64> =
                     if t == 0 { (0..b).flat_map(|_| 0..s as i64).collect() } else { vec![(s + t - 1) as i64; b] };
                 positions.push(tensor_i64(vec![b, if t == 0 { s } else { 1 }], pos)?);
@@ -234,18 +337,25 @@ impl LoadedModel {
                 }
             })
             .collect();
-        let cross_names: Vec<String> =
-            (0..layers).flat_map(|i| ["key", "value"].map(|kv| format!("present.{i}.encoder.{kv}"))).collect();
-        run_loop(
-            self,
-            feeds,
-            &first_plan,
-            &next_plan,
-            &self_names,
-            &cross_names,
-            new_tokens,
-            stop_at_eos.then_some(eos).flatten(),
-        )
+        let cross_names: Vec<String> = if enc_dec {
+            (0..layers).flat_map(|i| ["key", "value"].map(|kv| format!("present.{i}.encoder.{kv}"))).collect()
+        } else {
+            vec![]
+        };
+        let logits = self.names.logits.clone();
+        let names = OutputNames { logits: &logits, present: &self_names, cross: &cross_names };
+        let shared = if self.shares_cache() {
+            // The last step's mask is as long as the cache gets: S + N − 1 tokens for a
+            // decoder-only model, N for a decoder (its start token and N − 1 generated ones).
+            let max_len = if enc_dec { new_tokens } else { prompt.len + new_tokens - 1 };
+            Some(
+                SharedCache::new(self, &first_plan, prompt.batch, max_len)
+                    .map_err(HarnessError::ort(&self.files.dir))?,
+            )
+        } else {
+            None
+        };
+        run_loop(self, feeds, &first_plan, &next_plan, &names, shared, new_tokens, stop_at_eos.then_some(eos).flatten())
     }
 }
 
@@ -255,15 +365,15 @@ fn run_loop(
     mut feeds: Feeds,
     first_plan: &[Src],
     next_plan: &[Src],
-    self_names: &[String],
-    cross_names: &[String],
+    names: &OutputNames,
+    mut shared: Option<SharedCache>,
     new_tokens: usize,
     eos: Option<i64>,
 ) -> Result<Generation, HarnessError> {
     let batch = feeds.token.shape()[0] as usize;
     let enc_dec = m.files.layout.is_encoder_decoder();
     let dir = m.files.dir.clone();
-    let logits_name = m.names.logits.clone();
+    let logits_name = names.logits;
     let err = HarnessError::ort(&dir);
     let mut tokens: Vec<Vec<i64>> = vec![Vec::with_capacity(new_tokens); batch];
     let mut current = vec![0i64; batch];
@@ -305,8 +415,8 @@ fn run_loop(
     }
 
     // Two cache vectors swapped each step, so handing the cache over allocates nothing.
-    let mut self_past: Vec<DynValue> = Vec::with_capacity(self_names.len());
-    let mut next_past: Vec<DynValue> = Vec::with_capacity(self_names.len());
+    let mut self_past: Vec<DynValue> = Vec::with_capacity(names.present.len());
+    let mut next_past: Vec<DynValue> = Vec::with_capacity(names.present.len());
     let mut cross_past: Vec<DynValue> = vec![];
     let mut last = clock.elapsed().as_nanos() as u64;
     let mut ttft_ns = 0;
@@ -321,36 +431,47 @@ fn run_loop(
         let (run_ns, new_cross) = {
             let sp = if step == 0 { &feeds.empty_self } else { &self_past };
             let cp = if step == 0 { &feeds.empty_cross } else { &cross_past };
-            let inputs: Vec<SessionInputValue> = plan
-                .iter()
-                .map(|src| match *src {
-                    Src::InputIds => {
-                        if step == 0 && !enc_dec {
-                            SessionInputValue::from(&feeds.prompt)
-                        } else {
-                            SessionInputValue::from(&feeds.token)
+            // A shared cache is fed through its binding; otherwise the inputs are listed.
+            if let Some(sc) = shared.as_mut() {
+                sc.bind(step, &feeds, enc_hidden.as_ref(), &cross_past, names).map_err(&err)?;
+            }
+            let inputs: Vec<SessionInputValue> = match shared {
+                Some(_) => vec![],
+                None => plan
+                    .iter()
+                    .map(|src| match *src {
+                        Src::InputIds => {
+                            if step == 0 && !enc_dec {
+                                SessionInputValue::from(&feeds.prompt)
+                            } else {
+                                SessionInputValue::from(&feeds.token)
+                            }
                         }
-                    }
-                    Src::Mask => SessionInputValue::from(&feeds.masks[step]),
-                    Src::Positions => SessionInputValue::from(&feeds.positions[step]),
-                    Src::EncMask => SessionInputValue::from(feeds.enc_mask.as_ref().expect("enc-dec")),
-                    Src::EncHidden => SessionInputValue::from(enc_hidden.as_ref().expect("encoder ran")),
-                    Src::UseCache => SessionInputValue::from(&feeds.use_cache[usize::from(step > 0)]),
-                    Src::SelfPast(i) => SessionInputValue::from(&sp[i]),
-                    Src::CrossPast(i) => SessionInputValue::from(&cp[i]),
-                })
-                .collect();
+                        Src::Mask => SessionInputValue::from(&feeds.masks[step]),
+                        Src::Positions => SessionInputValue::from(&feeds.positions[step]),
+                        Src::EncMask => SessionInputValue::from(feeds.enc_mask.as_ref().expect("enc-dec")),
+                        Src::EncHidden => SessionInputValue::from(enc_hidden.as_ref().expect("encoder ran")),
+                        Src::UseCache => SessionInputValue::from(&feeds.use_cache[usize::from(step > 0)]),
+                        Src::SelfPast(i) => SessionInputValue::from(&sp[i]),
+                        Src::CrossPast(i) => SessionInputValue::from(&cp[i]),
+                    })
+                    .collect(),
+            };
             let session = match (&mut m.next, step) {
                 (Some(n), s) if s > 0 => n,
                 _ => &mut m.first,
             };
             let t0 = Instant::now();
-            let mut out = session.run(inputs.as_slice()).map_err(&err)?;
+            let mut out = match &shared {
+                Some(sc) => session.run_binding(&sc.binding),
+                None => session.run(inputs.as_slice()),
+            }
+            .map_err(&err)?;
             if let Some(d) = delay {
                 std::thread::sleep(d);
             }
             let run_ns = t0.elapsed().as_nanos() as u64;
-            let logits = out.get(&logits_name).ok_or_else(|| HarnessError::BadModel {
+            let logits = out.get(logits_name).ok_or_else(|| HarnessError::BadModel {
                 path: dir.clone(),
                 reason: format!("no `{logits_name}` output"),
             })?;
@@ -367,11 +488,14 @@ fn run_loop(
                 }
                 Ok(())
             };
-            take(&mut out, self_names, &mut next_past)?;
+            // A shared cache already holds the step's keys and values.
+            if shared.is_none() {
+                take(&mut out, names.present, &mut next_past)?;
+            }
             // Cross-attention keys/values come from the first step only and are kept.
             let mut new_cross = vec![];
             if enc_dec && step == 0 {
-                take(&mut out, cross_names, &mut new_cross)?;
+                take(&mut out, names.cross, &mut new_cross)?;
             }
             (run_ns, new_cross)
         };

@@ -92,6 +92,7 @@ impl Backend for OnnxRuntime {
             graph_variant: Some(results::graph_variant(&graph.fused_operators).to_string()),
             fused_operators: graph.fused_operators,
             accuracy: None,
+            past_present_share_buffer: session::declares_shared_cache(&entry.dir),
         })
     }
 

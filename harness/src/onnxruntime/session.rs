@@ -125,6 +125,19 @@ pub struct LoadedModel {
     pub load_ns: u64,
     /// Bytes of the model's files on disk.
     pub bytes: u64,
+    /// The graph lets one fixed-size buffer be both its past and present cache
+    /// (`past_present_share_buffer` in slmbench's manifest or onnxruntime-genai's config).
+    pub share_buffer: bool,
+}
+
+/// Whether the model in `dir` declares that its cache may be one buffer shared by past and
+/// present: slmbench's fused builds say so in `manifest.json`, onnxruntime-genai's builder in
+/// `genai_config.json`. Anything else keeps the growing cache.
+pub(crate) fn declares_shared_cache(dir: &Path) -> bool {
+    let read =
+        |name: &str| -> Option<serde_json::Value> { serde_json::from_slice(&std::fs::read(dir.join(name)).ok()?).ok() };
+    read("manifest.json").and_then(|m| m["past_present_share_buffer"].as_bool()).unwrap_or(false)
+        || crate::genai::GenAiConfig::read(dir).ok().flatten().is_some_and(|g| g.past_present_share_buffer)
 }
 
 /// Dimensions of a session input (`-1` where symbolic).
@@ -142,6 +155,11 @@ fn is_half_type(t: &ort::value::ValueType) -> bool {
 /// Whether a session input is a float16 tensor (an fp16 build's cache and hidden states).
 pub(crate) fn is_half(session: &Session, name: &str) -> bool {
     session.inputs().iter().find(|i| i.name() == name).is_some_and(|i| is_half_type(i.dtype()))
+}
+
+/// Whether a session output is a float16 tensor (an fp16 build's logits).
+pub(crate) fn output_is_half(session: &Session, name: &str) -> bool {
+    session.outputs().iter().find(|o| o.name() == name).is_some_and(|o| is_half_type(o.dtype()))
 }
 
 /// Whether a value is a float16 tensor (an fp16 build's logits and caches).
@@ -170,6 +188,15 @@ pub(crate) fn model_bytes(dir: &Path) -> u64 {
 }
 
 impl LoadedModel {
+    /// Whether generation keeps the self-attention cache in one buffer per layer that is both
+    /// `past` and `present` (allocated at the generation's final length before the clock starts,
+    /// written in place by the kernel), as onnxruntime-genai does with
+    /// `past_present_share_buffer`. Only on the CPU provider, where the buffers live, and with one
+    /// decoder file (a split pair's two graphs would need two bindings).
+    pub fn shares_cache(&self) -> bool {
+        self.share_buffer && self.next.is_none() && self.settings.ep == Ep::Cpu
+    }
+
     pub fn load(dir: &Path, settings: &SessionSettings) -> Result<LoadedModel, HarnessError> {
         LoadedModel::load_with(dir, settings, layout::DecoderChoice::Auto)
     }
@@ -319,6 +346,7 @@ impl LoadedModel {
             has_position_ids,
             names,
             load_ns,
+            share_buffer: declares_shared_cache(dir),
         })
     }
 }
