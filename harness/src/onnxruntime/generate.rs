@@ -12,124 +12,21 @@
 //! cache as onnxruntime-genai does with that setting: one buffer per layer at the generation's
 //! final length, allocated before the clock starts and bound as both `past` and `present`, so
 //! `GroupQueryAttention` writes each step's keys in place instead of copying the whole cache
-//! into a new output (see [`SharedCache`]).
+//! into a new output (see [`SharedCache`]). Per step the loop then rebinds only the token, the
+//! step's mask and positions (handles to tensors built beforehand, no copy of their data).
 
-use std::path::Path;
 use std::time::Instant;
 
-use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
-use ort::session::{IoBinding, Session, SessionInputValue};
-use ort::value::{DynTensor, DynValue, Tensor, TensorElementType};
+use ort::session::SessionInputValue;
+use ort::value::DynValue;
 
+use super::feeds::{Feeds, Src, plan};
+use super::shared_cache::{OutputNames, SharedCache};
 use crate::error::HarnessError;
-use crate::genai::{IoNames, layer_name};
+use crate::genai::layer_name;
 use crate::session::LoadedModel;
 
 pub use crate::generation::{Generation, Prompt};
-
-#[derive(Debug, Clone, Copy)]
-enum Src {
-    InputIds,
-    Mask,
-    Positions,
-    EncMask,
-    EncHidden,
-    UseCache,
-    SelfPast(usize),
-    CrossPast(usize),
-}
-
-fn past_index(rest: &str) -> Option<(usize, &str)> {
-    let (layer, kind) = rest.split_once('.')?;
-    Some((layer.parse().ok()?, kind))
-}
-
-/// How each input of a session is fed, in the session's input order. Decoder-only graphs are
-/// matched by `names` (Optimum's, or a genai_config.json's patterns) for `layers` layers.
-fn plan(
-    session: &Session,
-    path: &Path,
-    enc_dec: bool,
-    names: &IoNames,
-    layers: usize,
-) -> Result<Vec<Src>, HarnessError> {
-    let mut named: std::collections::HashMap<String, Src> = std::collections::HashMap::new();
-    if !enc_dec {
-        named.insert(names.input_ids.clone(), Src::InputIds);
-        named.insert(names.attention_mask.clone(), Src::Mask);
-        named.insert(names.position_ids.clone(), Src::Positions);
-        for l in 0..layers {
-            named.insert(layer_name(&names.past_key, l), Src::SelfPast(2 * l));
-            named.insert(layer_name(&names.past_value, l), Src::SelfPast(2 * l + 1));
-        }
-    }
-    session
-        .inputs()
-        .iter()
-        .map(|i| {
-            let name = i.name();
-            if let Some(&src) = named.get(name) {
-                return Ok(src);
-            }
-            let kv = |kind: &str| match kind {
-                "key" => Some(0),
-                "value" => Some(1),
-                _ => None,
-            };
-            let src = match name {
-                "input_ids" => Some(Src::InputIds),
-                "attention_mask" if !enc_dec => Some(Src::Mask),
-                // Fused encoder-decoder decoders: the self-attention lengths.
-                "decoder_attention_mask" if enc_dec => Some(Src::Mask),
-                "position_ids" => Some(Src::Positions),
-                "encoder_attention_mask" => Some(Src::EncMask),
-                "encoder_hidden_states" => Some(Src::EncHidden),
-                "use_cache_branch" => Some(Src::UseCache),
-                _ => name.strip_prefix("past_key_values.").and_then(past_index).and_then(|(l, kind)| {
-                    match kind.split_once('.') {
-                        Some(("decoder", k)) => kv(k).map(|j| Src::SelfPast(2 * l + j)),
-                        Some(("encoder", k)) => kv(k).map(|j| Src::CrossPast(2 * l + j)),
-                        None => kv(kind).map(|j| Src::SelfPast(2 * l + j)),
-                        _ => None,
-                    }
-                }),
-            };
-            let bad = |reason: String| HarnessError::BadModel { path: path.to_path_buf(), reason };
-            match src {
-                None => Err(bad(format!("input `{name}` is not one slmbench knows how to feed"))),
-                // A cache input beyond the layers the graph's key inputs count (found by fuzzing:
-                // `past_key_values.1.value` without `past_key_values.1.key`), or a cross-attention
-                // cache in a decoder-only graph, has nothing to be fed from.
-                Some(Src::SelfPast(i)) if i >= 2 * layers => Err(bad(format!(
-                    "input `{name}` is a cache of layer {}, but the graph's key inputs count {layers} layers",
-                    i / 2
-                ))),
-                Some(Src::CrossPast(i)) if !enc_dec || i >= 2 * layers => {
-                    Err(bad(format!("input `{name}` is a cross-attention cache the graph's other inputs do not match")))
-                }
-                Some(src) => Ok(src),
-            }
-        })
-        .collect()
-}
-
-/// Inputs prepared before the clock starts.
-struct Feeds {
-    prompt: DynValue,
-    token: Tensor<i64>,
-    /// Attention mask of step t: decoder-only `[B, S + t]`, a fused decoder's `[B, 1 + t]`.
-    masks: Vec<DynValue>,
-    /// Decoder-only: position ids of step t.
-    positions: Vec<DynValue>,
-    enc_mask: Option<DynValue>,
-    use_cache: [DynValue; 2],
-    empty_self: Vec<DynValue>,
-    empty_cross: Vec<DynValue>,
-}
-
-fn tensor_i64(shape: Vec<usize>, data: Vec<i64>) -> Result<DynValue, ort::Error> {
-    Ok(Tensor::from_array((shape, data))?.into_dyn())
-}
 
 /// Greedy ids of the last position of each row of `logits` `[B, S, V]` (f32, or f16 from an
 /// fp16 build). Inside the timed region: the element type is read from the value, never found
@@ -159,143 +56,7 @@ fn argmax_last(v: &DynValue, out: &mut [i64]) -> Result<(), ort::Error> {
     Ok(())
 }
 
-/// The outputs a step writes: logits, the self-attention cache, the cross-attention cache.
-struct OutputNames<'a> {
-    logits: &'a str,
-    present: &'a [String],
-    cross: &'a [String],
-}
-
-/// The self-attention cache as one buffer per layer that is both the graph's `past` input and
-/// its `present` output, bound through an [`IoBinding`] (onnxruntime-genai's
-/// `past_present_share_buffer`). `GroupQueryAttention` sees the same pointer on both sides and
-/// appends the step's keys and values in place; the lengths come from the attention mask.
-struct SharedCache {
-    binding: IoBinding,
-    /// The decoder's input names and how each is fed, in its input order.
-    inputs: Vec<String>,
-    plan: Vec<Src>,
-    enc_dec: bool,
-    /// `[B, kv_heads, final length, head_dim]`, indexed like [`Src::SelfPast`].
-    buffers: Vec<DynTensor>,
-    /// The logits of a one-token step, `[B, 1, V]`, bound from the second step on.
-    step_logits: DynTensor,
-    cpu: MemoryInfo<'static>,
-}
-
-impl SharedCache {
-    /// Everything allocated and the cache bound before the clock starts.
-    fn new(m: &LoadedModel, plan: &[Src], batch: usize, max_len: usize) -> Result<SharedCache, ort::Error> {
-        let g = m.geometry;
-        let alloc = Allocator::default();
-        let half = |yes: bool| if yes { TensorElementType::Float16 } else { TensorElementType::Float32 };
-        // Zeroed by `DynTensor::new` on the CPU: positions not yet written are never NaN.
-        let buffers = (0..2 * g.layers)
-            .map(|_| DynTensor::new(&alloc, half(g.half_cache), [batch, g.kv_heads, max_len, g.head_dim]))
-            .collect::<Result<Vec<_>, _>>()?;
-        let logits_half = crate::session::output_is_half(&m.first, &m.names.logits);
-        let step_logits = DynTensor::new(&alloc, half(logits_half), [batch, 1, g.vocab_size])?;
-        let mut binding = m.first.create_binding()?;
-        let inputs: Vec<String> = m.first.inputs().iter().map(|i| i.name().to_string()).collect();
-        for (name, src) in inputs.iter().zip(plan) {
-            if let Src::SelfPast(i) = *src {
-                binding.bind_input(name, &buffers[i])?;
-            }
-        }
-        let cpu = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default)?;
-        let enc_dec = m.files.layout.is_encoder_decoder();
-        Ok(SharedCache { binding, inputs, plan: plan.to_vec(), enc_dec, buffers, step_logits, cpu })
-    }
-
-    /// Binds what step `step` reads and writes. The cache is bound once; the token, mask and
-    /// positions every step; the rest at the first step and, where it changes, the second (the
-    /// cross-attention cache the first step computed).
-    fn bind(
-        &mut self,
-        step: usize,
-        feeds: &Feeds,
-        enc_hidden: Option<&DynValue>,
-        cross_past: &[DynValue],
-        names: &OutputNames,
-    ) -> Result<(), ort::Error> {
-        let b = &mut self.binding;
-        for (name, src) in self.inputs.iter().zip(&self.plan) {
-            match *src {
-                Src::InputIds if step == 0 && !self.enc_dec => b.bind_input(name, &feeds.prompt)?,
-                Src::InputIds => b.bind_input(name, &feeds.token)?,
-                Src::Mask => b.bind_input(name, &feeds.masks[step])?,
-                Src::Positions => b.bind_input(name, &feeds.positions[step])?,
-                Src::UseCache if step <= 1 => b.bind_input(name, &feeds.use_cache[step])?,
-                Src::EncMask if step == 0 => b.bind_input(name, feeds.enc_mask.as_ref().expect("enc-dec"))?,
-                Src::EncHidden if step == 0 => b.bind_input(name, enc_hidden.expect("encoder ran"))?,
-                Src::CrossPast(i) if step == 0 => b.bind_input(name, &feeds.empty_cross[i])?,
-                Src::CrossPast(i) if step == 1 => b.bind_input(name, &cross_past[i])?,
-                _ => {}
-            }
-        }
-        if step <= 1 {
-            b.clear_outputs();
-            if step == 0 {
-                // The prompt's logits are `[B, S, V]`, and the cross-attention cache is new:
-                // ONNX Runtime allocates both.
-                b.bind_output_to_device(names.logits, &self.cpu)?;
-                for n in names.cross {
-                    b.bind_output_to_device(n, &self.cpu)?;
-                }
-            } else {
-                b.bind_output(names.logits, &mut self.step_logits)?;
-            }
-            for (n, buffer) in names.present.iter().zip(self.buffers.iter_mut()) {
-                b.bind_output(n, buffer)?;
-            }
-        }
-        Ok(())
-    }
-}
-
 impl LoadedModel {
-    fn feeds(&self, prompt: &Prompt, new_tokens: usize, start: i64) -> Result<Feeds, ort::Error> {
-        let (b, s) = (prompt.batch, prompt.len);
-        let g = self.geometry;
-        let enc_dec = self.files.layout.is_encoder_decoder();
-        let empty = |heads: usize, dim: usize| -> Result<DynValue, ort::Error> {
-            let shape = vec![b, heads, 0, dim];
-            Ok(if g.half_cache {
-                Tensor::<half::f16>::from_array((shape, Vec::<half::f16>::new()))?.into_dyn()
-            } else {
-                Tensor::<f32>::from_array((shape, Vec::<f32>::new()))?.into_dyn()
-            })
-        };
-        let mut masks = vec![];
-        let mut positions = vec![];
-        for t in 0..new_tokens {
-            let total = if enc_dec { 1 + t } else { s + t };
-            masks.push(tensor_i64(vec![b, total], vec![1; b * total])?);
-            if !enc_dec {
-                let pos: Vec<i64> =
-                    if t == 0 { (0..b).flat_map(|_| 0..s as i64).collect() } else { vec![(s + t - 1) as i64; b] };
-                positions.push(tensor_i64(vec![b, if t == 0 { s } else { 1 }], pos)?);
-            }
-        }
-        Ok(Feeds {
-            prompt: tensor_i64(vec![b, s], prompt.ids.clone())?,
-            token: Tensor::from_array((vec![b, 1], vec![start; b]))?,
-            masks,
-            positions,
-            enc_mask: if enc_dec { Some(tensor_i64(vec![b, s], vec![1; b * s])?) } else { None },
-            use_cache: [
-                Tensor::from_array((vec![1], vec![false]))?.into_dyn(),
-                Tensor::from_array((vec![1], vec![true]))?.into_dyn(),
-            ],
-            empty_self: (0..2 * g.layers).map(|_| empty(g.kv_heads, g.head_dim)).collect::<Result<_, _>>()?,
-            empty_cross: if enc_dec {
-                (0..2 * g.layers).map(|_| empty(g.cross_kv_heads, g.cross_head_dim)).collect::<Result<_, _>>()?
-            } else {
-                vec![]
-            },
-        })
-    }
-
     /// Greedy generation of `new_tokens` tokens after `prompt`, timed.
     pub fn generate(
         &mut self,

@@ -4,6 +4,7 @@
 
 pub mod drift;
 pub mod ep;
+mod feeds;
 pub mod genai;
 pub mod generate;
 pub mod graph_info;
@@ -12,6 +13,7 @@ pub mod onnx;
 pub mod placement;
 pub mod runtime;
 pub mod session;
+mod shared_cache;
 
 use std::path::Path;
 

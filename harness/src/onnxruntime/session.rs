@@ -134,10 +134,17 @@ pub struct LoadedModel {
 /// present: slmbench's fused builds say so in `manifest.json`, onnxruntime-genai's builder in
 /// `genai_config.json`. Anything else keeps the growing cache.
 pub(crate) fn declares_shared_cache(dir: &Path) -> bool {
-    let read =
-        |name: &str| -> Option<serde_json::Value> { serde_json::from_slice(&std::fs::read(dir.join(name)).ok()?).ok() };
-    read("manifest.json").and_then(|m| m["past_present_share_buffer"].as_bool()).unwrap_or(false)
+    manifest_shares_cache(dir)
         || crate::genai::GenAiConfig::read(dir).ok().flatten().is_some_and(|g| g.past_present_share_buffer)
+}
+
+/// slmbench's side of [`declares_shared_cache`]: `past_present_share_buffer` in `manifest.json`.
+fn manifest_shares_cache(dir: &Path) -> bool {
+    std::fs::read(dir.join("manifest.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|m| m["past_present_share_buffer"].as_bool())
+        .unwrap_or(false)
 }
 
 /// Dimensions of a session input (`-1` where symbolic).
@@ -346,7 +353,8 @@ impl LoadedModel {
             has_position_ids,
             names,
             load_ns,
-            share_buffer: declares_shared_cache(dir),
+            // The genai config was read above; only the manifest is left to look at.
+            share_buffer: genai.as_ref().is_some_and(|g| g.past_present_share_buffer) || manifest_shares_cache(dir),
         })
     }
 }

@@ -196,6 +196,8 @@ fn decoder_body(g: &mut Graph, sh: &Shared, with_past: bool, cross: Cross, out_p
 pub fn decoder(cfg: &Config, file: DecoderFile, variant: GraphVariant, fault: Option<Fault>) -> GraphSpec {
     let fused = variant == GraphVariant::Fused;
     let names = weights::decoder_names(cfg);
+    let mut tensors = weights::stack_tensors(cfg, &names);
+    tensors.extend(weights::packed_qkv(cfg, &names)); // read by fused graphs only, dropped otherwise
     let n_layers = names.layers.len();
     let mut g = Graph::new("");
     g.inputs.push(i64_input("encoder_attention_mask", vec![BATCH.into(), ENC_SEQ.into()]));
@@ -307,9 +309,6 @@ pub fn decoder(cfg: &Config, file: DecoderFile, variant: GraphVariant, fault: Op
         DecoderFile::WithPast => "decoder_with_past",
         DecoderFile::Merged => "decoder_merged",
     };
-    let names = weights::decoder_names(cfg);
-    let mut tensors = weights::stack_tensors(cfg, &names);
-    tensors.extend(weights::packed_qkv(cfg, &names)); // read by fused graphs only, dropped otherwise
     GraphSpec::new(g.into_proto(graph_name), tensors)
 }
 
