@@ -48,19 +48,21 @@ if os.path.exists(journal):
         except ValueError:
             # Only the journal's last line may be torn (resume drops it).
             assert i == len(lines) - 1, f"{journal}: line {i + 1} is torn but not the last"
-ids = {r["cell_id"] for r in recs}
+# Cells; an interleaved pair's ratio records name two of them.
+ids = {r["cell_id"] for r in recs if r.get("record") != "pair-ratio"}
 if fmt != "jsonl" and os.path.exists(out):
     text = open(out).read()
     if fmt == "json":
-        rows = len(json.loads(text))
+        rows = sum(1 for r in json.loads(text) if r.get("record") != "pair-ratio")
     elif fmt == "csv":
         rows = len(text.splitlines()) - 1
         width = {len(l.split(",")) for l in text.splitlines()}
         assert len(width) == 1, f"{out}: a CSV row is cut short"
     else:
         rows = sum(1 for l in text.splitlines() if l.startswith("| small/"))
-    # Rendered after each record: it holds every record, or all but the one written last.
-    assert rows in (len(ids), len(ids) - 1), f"{out}: {rows} rows for {len(ids)} records"
+    # Rendered after each write: it holds every cell, or all but those of the last write (one
+    # cell, or an interleaved pair's two).
+    assert rows in (len(ids), len(ids) - 1, len(ids) - 2), f"{out}: {rows} rows for {len(ids)} cells"
 report = out + ".report"
 if os.path.isdir(report):
     for name in os.listdir(report):
@@ -117,15 +119,22 @@ import json, os, sys
 out, fmt, expected = sys.argv[1], sys.argv[2], int(sys.argv[3])
 journal = out if fmt == "jsonl" else out + ".journal.jsonl"
 recs = [json.loads(l) for l in open(journal) if l.strip()]
+ratios = [r for r in recs if r.get("record") == "pair-ratio"]
+recs = [r for r in recs if r.get("record") != "pair-ratio"]
 ids = [r["cell_id"] for r in recs]
+# The pair ran interleaved: one ratio per sweep point, naming two cells of the file.
+assert len(ratios) == expected // 2 and all(
+    r["encoder_decoder_cell"] in ids and r["decoder_only_cell"] in ids for r in ratios
+), f"{fmt}: {len(ratios)} ratio records for {expected} cells"
+assert len({r["ratio_id"] for r in ratios}) == len(ratios), f"{fmt}: a ratio was written twice"
 points = {(r["model"]["name"], r["sweep"]["input_tokens"], r["sweep"]["output_tokens"]) for r in recs}
 failed = [r for r in recs if r.get("status") == "failed"]
 assert len(recs) == len(set(ids)) == len(points) == expected and not failed, \
     f"{fmt}: {len(recs)} records, {len(set(ids))} distinct, {len(points)} points, {len(failed)} failed; expected {expected}"
 if fmt == "json":
-    assert len(json.load(open(out))) == expected
+    assert len(json.load(open(out))) == expected + len(ratios)
 stray = [n for n in os.listdir(os.path.dirname(out)) if "slmbench-tmp" in n]
 assert not stray, f"temporary files left: {stray}"
-print(f"{fmt}: {expected} cells, each exactly once, no stray file")
+print(f"{fmt}: {expected} cells and {len(ratios)} pair ratios, each exactly once, no stray file")
 EOF
 done

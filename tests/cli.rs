@@ -223,13 +223,38 @@ fn run_writes_results_and_prints_a_table() {
         .clone();
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.starts_with("| model | kind | ep |"), "{table}");
-    assert_eq!(table.lines().count(), 2 + 8, "{table}");
-    let lines: Vec<serde_json::Value> =
+    // The cells, then the pair's ratios (each sweep point measured interleaved, by default).
+    let (cell_rows, ratio_rows) =
+        table.split_once("\n\n**Encoder-decoder / decoder-only, measured interleaved**").unwrap();
+    assert_eq!(cell_rows.lines().count(), 2 + 8, "{table}");
+    assert_eq!(ratio_rows.lines().filter(|l| l.starts_with("| tiny |")).count(), 4, "{table}");
+    let records: Vec<serde_json::Value> =
         std::fs::read_to_string(&results).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (ratios, lines): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| r["record"] == "pair-ratio");
     assert_eq!(lines.len(), 8);
+    assert_eq!(ratios.len(), 4);
+    for r in &ratios {
+        let (ed, dec) = (r["encoder_decoder_cell"].as_str().unwrap(), r["decoder_only_cell"].as_str().unwrap());
+        let cell = |id: &str| lines.iter().find(|c| c["cell_id"] == id).unwrap().clone();
+        let (ced, cdec) = (cell(ed), cell(dec));
+        assert_eq!(
+            (ced["model"]["kind"].as_str(), cdec["model"]["kind"].as_str()),
+            (Some("encoder-decoder"), Some("decoder-only"))
+        );
+        assert_eq!(ced["repetitions"]["interleaved_with"], dec);
+        assert_eq!(cdec["repetitions"]["interleaved_with"], ed);
+        assert_eq!(ced["repetitions"]["order"], "abba");
+        assert_eq!(r["sweep"], ced["sweep"]);
+        // Two blocks: the value is the ratio of the two cells' medians; too few for an interval.
+        assert_eq!(r["blocks"], 2);
+        let want = ced["metrics"]["ttft_ns"]["median"].as_f64().unwrap()
+            / cdec["metrics"]["ttft_ns"]["median"].as_f64().unwrap();
+        assert!((r["ttft"]["value"].as_f64().unwrap() - want).abs() < 1e-9, "{r}");
+        assert!(r["ttft"]["low"].is_null(), "{r}");
+    }
     let mut ids = std::collections::HashSet::new();
     for c in &lines {
-        assert_eq!(c["schema_version"], 3);
+        assert_eq!(c["schema_version"], 4);
         assert_eq!(c["model"]["content_sha256"].as_str().unwrap().len(), 64);
         assert!(ids.insert(c["cell_id"].as_str().unwrap().to_string()), "cell ids are unique");
         assert_eq!(c["model"]["pair"], "tiny");
@@ -252,6 +277,30 @@ fn run_writes_results_and_prints_a_table() {
     let loads: std::collections::HashSet<u64> =
         lines.iter().map(|c| c["metrics"]["session_load_ns"].as_u64().unwrap()).collect();
     assert_eq!(loads.len(), 2);
+
+    // --order sequential: today's behaviour, each model's cell on its own, no ratio record.
+    let seq = dir.path().join("out/sequential.jsonl");
+    slmbench()
+        .args([
+            "run",
+            "--model",
+            pair.to_str().unwrap(),
+            "-p",
+            "8",
+            "-n",
+            "4",
+            "--order",
+            "sequential",
+            "--no-report",
+            "-o",
+        ])
+        .arg(&seq)
+        .args(QUICK)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&seq).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    assert!(!text.contains("pair-ratio") && !text.contains("interleaved_with"), "{text}");
 }
 
 #[test]
@@ -398,11 +447,15 @@ fn placement_is_observed_and_strict_placement_passes_on_the_cpu() {
             .args(if strict { &["--strict-placement"][..] } else { &[][..] })
             .assert()
             .success();
-        let recs: Vec<serde_json::Value> =
-            std::fs::read_to_string(&results).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let recs: Vec<serde_json::Value> = std::fs::read_to_string(&results)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|r| r["record"] != "pair-ratio")
+            .collect();
         assert_eq!(recs.len(), 2);
         for r in &recs {
-            assert_eq!(r["schema_version"], 3);
+            assert_eq!(r["schema_version"], 4);
             assert_eq!(r["settings"]["backend"], "onnxruntime");
             assert_eq!(r["settings"]["backend_version"], r["context"]["ort_version"]);
             assert_eq!(r["model"]["precision"], "fp32");
@@ -458,6 +511,7 @@ fn run_rejects_bad_input_without_touching_results() {
     run_fails(&["run", "--model", dec, "--prompt-ids", "5,99999"], "outside", &keep);
     run_fails(&["run", "--model", dec, "--ep-opt", "cpu:threads=4"], "cpu accepts only arena", &keep);
     run_fails(&["run", "--preset", "nope"], "unknown preset `nope`", &keep);
+    run_fails(&["run", "--model", dec, "--order", "abab"], "--order: `abab` is not an order", &keep);
 
     fails_with(&["generate", "--model", dec, "--prompt-ids", "1,2", "-n", "0"], "-n must be at least 1");
     fails_with(&["generate", "--model", dec, "--prompt-ids", "a,b"], "--prompt-ids");

@@ -10,8 +10,14 @@ fn slmbench() -> Command {
     c
 }
 
+/// The cell records (each pair's ratio records left out: each variant's pair ran interleaved).
 fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["record"] != "pair-ratio")
+        .collect()
 }
 
 /// A short sweep of `models` (comma-separated folders) into `results`: 8 in, 4 out, 2 repetitions.

@@ -31,9 +31,23 @@ fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path).unwrap_or_default().lines().map(String::from).collect()
 }
 
-/// Every record of a results file, parsed (a torn line fails the test).
+fn is_ratio(r: &serde_json::Value) -> bool {
+    r["record"] == "pair-ratio"
+}
+
+/// Every cell record of a results file, parsed (a torn line fails the test).
 fn records(path: &Path) -> Vec<serde_json::Value> {
+    all_records(path).into_iter().filter(|r| !is_ratio(r)).collect()
+}
+
+/// Every record, the pair-ratio records of interleaved pairs too.
+fn all_records(path: &Path) -> Vec<serde_json::Value> {
     lines(path).iter().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// How many of these lines are cells (not ratio records).
+fn cells_in(lines: &[String]) -> usize {
+    lines.iter().filter(|l| !l.contains("\"record\":\"pair-ratio\"")).count()
 }
 
 /// Waits until the results file holds at least one finished cell, then a little longer, so
@@ -68,6 +82,14 @@ fn assert_full_set(results: &Path) {
         .collect();
     assert_eq!(got, want);
     assert_eq!(records.len(), 8);
+    // The pair ran interleaved: one ratio per input length, each naming two cells of the file.
+    let ratios: Vec<serde_json::Value> = all_records(results).into_iter().filter(is_ratio).collect();
+    let named: HashSet<&str> = ratios
+        .iter()
+        .flat_map(|r| [r["encoder_decoder_cell"].as_str().unwrap(), r["decoder_only_cell"].as_str().unwrap()])
+        .collect();
+    assert_eq!((ratios.len(), named.len()), (4, 8), "{ratios:?}");
+    assert!(named.is_subset(&ids));
 }
 
 /// Resumes; the cells written before must stay byte for byte, and the set must end complete.
@@ -75,7 +97,7 @@ fn resume_and_check(pair: &Path, results: &Path, before: &[String]) -> String {
     let out = sweep(pair, &["--resume", results.to_str().unwrap()]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains(&format!("{} already there", before.len())), "{stderr}");
+    assert!(stderr.contains(&format!("{} already there", cells_in(before))), "{stderr}");
     let after = lines(results);
     assert_eq!(&after[..before.len()], before, "earlier cells were rewritten");
     assert_full_set(results);
@@ -100,7 +122,7 @@ fn sigkill_mid_cell_then_resume_gives_the_full_set() {
     let last = progress.lines().last().unwrap_or_default();
     assert!(last.starts_with("slmbench: cell ") && !last.contains(" done in "), "not mid-cell:\n{progress}");
     let before = lines(&results);
-    assert!(!before.is_empty() && before.len() < 8, "{} cells before the kill", before.len());
+    assert!(!before.is_empty() && cells_in(&before) < 8, "{} cells before the kill", cells_in(&before));
     // A crash in the middle of a write leaves a torn final line: it must be dropped, not kept.
     let mut bytes = std::fs::read(&results).unwrap();
     bytes.extend_from_slice(br#"{"schema_version":2,"cell_id":"0123","model":{"na"#);
@@ -128,7 +150,7 @@ fn signal_then_resume(signal: &str, code: i32) {
     assert!(stderr.contains(&format!("stopped by SIG{signal}")) && stderr.contains("--resume"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     let before = lines(&results);
-    assert!(!before.is_empty() && before.len() < 8, "{} cells before the signal", before.len());
+    assert!(!before.is_empty() && cells_in(&before) < 8, "{} cells before the signal", cells_in(&before));
     // Every line written before the signal is a whole record.
     for l in &before {
         serde_json::from_str::<serde_json::Value>(l).unwrap();
@@ -183,11 +205,12 @@ fn an_unavailable_provider_fails_its_cells_and_the_sweep_goes_on() {
     // Resuming skips every recorded cell; the failed ones still count against the exit code.
     let again = run(&["--resume", results.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(3), "{}", String::from_utf8_lossy(&again.stderr));
-    assert_eq!(lines(&results).len(), 8, "nothing measured twice");
+    // 8 cells and the 2 ratios of the CPU pair (the CUDA pair failed).
+    assert_eq!(lines(&results).len(), 10, "nothing measured twice");
     // --retry-failed tries them again: new failed records, and readers keep one per cell.
     let retry = run(&["--resume", results.to_str().unwrap(), "--retry-failed"]);
     assert_eq!(retry.status.code(), Some(3));
-    assert_eq!(lines(&results).len(), 12);
+    assert_eq!(lines(&results).len(), 14);
     let report =
         Command::new(BIN).arg("report").arg(&results).arg("--out").arg(dir.path().join("rep")).output().unwrap();
     assert!(report.status.success());

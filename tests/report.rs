@@ -52,7 +52,8 @@ fn probe(page: &Path) -> (String, String) {
 (() => {
   const out = {
     charts: [...document.querySelectorAll('figure.chart svg')].map(s => { const r = s.getBoundingClientRect(); return [s.closest('figure').id, r.width, r.height]; }),
-    headlines: [...document.querySelectorAll('p.headline')].map(p => ({ pair: p.dataset.pair, ttft: parseFloat(p.dataset.ttftRatio), text: p.querySelector('.ttft-text').textContent })),
+    headlines: [...document.querySelectorAll('p.headline')].map(p => ({ pair: p.dataset.pair, ttft: parseFloat(p.dataset.ttftRatio), text: p.querySelector('.ttft-text').textContent, method: p.querySelector('.method').textContent })),
+    paired: [...document.querySelectorAll('#paired-ratios tbody tr')].map(r => parseFloat(r.dataset.ttftRatio)),
     scripts: document.scripts.length,
     models: [...document.querySelectorAll('#models td:first-child')].map(t => t.textContent),
     env: document.querySelector('#environment').textContent,
@@ -110,8 +111,8 @@ fn run_tiny(dir: &Path, args: &[&str], results: &Path) {
 fn report_renders_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("run/results.jsonl");
-    // 6 repetitions: the fewest with a 95% interval of the median, so the headline can conclude.
-    run_tiny(dir.path(), &["-p", "8,32", "-n", "4,8", "-r", "6", "--min-repetitions", "6"], &results);
+    // 10 blocks: the fewest with a paired 95% interval of the ratio, so the headline can conclude.
+    run_tiny(dir.path(), &["-p", "8,32", "-n", "4,8", "-r", "10", "--min-repetitions", "10"], &results);
     let page = dir.path().join("run/results.jsonl.report/index.html");
     assert!(page.is_file(), "run writes the report beside its results");
 
@@ -143,6 +144,11 @@ fn report_renders_in_chromium() {
     // "sooner"/"later" only when the interval excludes 1; otherwise it says so.
     let concluded = text.contains(&format!("{pct:.0}% {word} at 32 input tokens"));
     assert!(concluded || text.starts_with("no significant difference"), "{text} (ratio {want})");
+    // Measured side by side, and said so; every point's paired ratio in the summary's table.
+    assert!(h["method"].as_str().unwrap().contains("measured side by side: 10 blocks"), "{h}");
+    let paired = v["paired"].as_array().unwrap();
+    assert_eq!(paired.len(), 4, "{paired:?}");
+    assert!(paired.iter().any(|r| (r.as_f64().unwrap() - want).abs() < 1e-5), "{paired:?} vs {want}");
     assert_eq!(v["scripts"], 1, "the report itself has no script");
 }
 
@@ -155,6 +161,11 @@ fn strings_from_results_are_shown_as_text() {
     let mut lines = vec![];
     for l in std::fs::read_to_string(&results).unwrap().lines() {
         let mut c: serde_json::Value = serde_json::from_str(l).unwrap();
+        if c["record"] == "pair-ratio" {
+            c["pair"] = evil.into();
+            lines.push(c.to_string());
+            continue;
+        }
         c["model"]["name"] = format!("{evil}{}", c["model"]["kind"].as_str().unwrap()).into();
         c["model"]["pair"] = evil.into();
         c["context"]["cpu_model"] = evil.into();

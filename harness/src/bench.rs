@@ -11,6 +11,8 @@ use crate::generation::{Generation, Prompt};
 use crate::results::{self, CellResult, Metrics, ModelInfo, Repetitions, Samples, Settings, SweepPoint};
 use crate::stats::{Policy, StopReason, Summary, median};
 use slmbench_results::metric::Metric;
+use slmbench_results::paired::trend;
+use slmbench_results::schema::Drift;
 
 /// Reports progress of repetitions (the CLI draws it).
 pub trait Progress {
@@ -65,16 +67,7 @@ pub fn measure(
     stop: &AtomicUsize,
 ) -> Result<CellResult, HarnessError> {
     let stopped = || signalled(stop);
-    for w in 0..policy.warmup {
-        if let Some(s) = stopped() {
-            return Err(HarnessError::Interrupted(s));
-        }
-        progress.repetition(w, policy.warmup, true);
-        model.generate(prompt, sweep.output_tokens, sweep.stop_at_eos)?;
-    }
-    if let Some(s) = stopped() {
-        return Err(HarnessError::Interrupted(s));
-    }
+    warm_up(model, sweep, prompt, policy, progress, stop)?;
     let start = Instant::now();
     let mut runs: Vec<Generation> = Vec::new();
     let stop_reason = loop {
@@ -96,13 +89,58 @@ pub fn measure(
         }
     };
     let wall_ns = start.elapsed().as_nanos() as u64;
-    let stop_reason = if stop_reason != StopReason::Interrupted
+    let reps = Repetitions {
+        warmup: policy.warmup,
+        measured: runs.len(),
+        stop_reason,
+        wall_ns,
+        order: None,
+        interleaved_with: None,
+    };
+    Ok(cell_of(&*model, info, settings, sweep, prompt, context, reps, &runs))
+}
+
+/// The warm-up repetitions of a cell (none of them recorded).
+pub(crate) fn warm_up(
+    model: &mut dyn Generator,
+    sweep: &SweepPoint,
+    prompt: &Prompt,
+    policy: &Policy,
+    progress: &mut dyn Progress,
+    stop: &AtomicUsize,
+) -> Result<(), HarnessError> {
+    for w in 0..policy.warmup {
+        if let Some(s) = signalled(stop) {
+            return Err(HarnessError::Interrupted(s));
+        }
+        progress.repetition(w, policy.warmup, true);
+        model.generate(prompt, sweep.output_tokens, sweep.stop_at_eos)?;
+    }
+    match signalled(stop) {
+        Some(s) => Err(HarnessError::Interrupted(s)),
+        None => Ok(()),
+    }
+}
+
+/// The record of a cell from its measured generations, in the order they ran.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn cell_of(
+    model: &dyn Generator,
+    info: &ModelInfo,
+    settings: &Settings,
+    sweep: &SweepPoint,
+    prompt: &Prompt,
+    context: &Context,
+    mut reps: Repetitions,
+    runs: &[Generation],
+) -> CellResult {
+    reps.stop_reason = if reps.stop_reason != StopReason::Interrupted
         && sweep.stop_at_eos
         && runs.iter().any(|g| g.tokens[0].len() < sweep.output_tokens)
     {
         StopReason::EndOfSequence
     } else {
-        stop_reason
+        reps.stop_reason
     };
 
     let b = prompt.batch as f64;
@@ -136,18 +174,27 @@ pub fn measure(
         harness_overhead_ratio: (inside > 0).then(|| outside as f64 / inside as f64),
         estimated_memory_bytes: None,
     };
-    Ok(CellResult {
+    // Each repetition's median step, so one slow token does not read as a trend.
+    let step: Vec<f64> = samples
+        .itl_ns
+        .iter()
+        .filter(|r| !r.is_empty())
+        .map(|r| median(&r.iter().map(|&x| x as f64).collect::<Vec<_>>()))
+        .collect();
+    let drift = Drift { ttft: trend(&of(Metric::Ttft), 0), itl: trend(&step, 0) };
+    CellResult {
         schema_version: results::SCHEMA_VERSION,
         cell_id: results::cell_id(info, settings.backend_version.as_deref().unwrap_or(""), settings, sweep),
         model: info.clone(),
         settings: settings.clone(),
         sweep: sweep.clone(),
-        repetitions: Repetitions { warmup: policy.warmup, measured: runs.len(), stop_reason, wall_ns },
+        repetitions: reps,
         metrics,
         samples,
         output_token_ids: runs[0].tokens.clone(),
         context: context.clone(),
         placement: None,
         roofline: None,
-    })
+        drift: (drift.ttft.is_some() || drift.itl.is_some()).then_some(drift),
+    }
 }

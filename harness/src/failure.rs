@@ -4,7 +4,7 @@
 use crate::error::HarnessError;
 use crate::results::FailureKind;
 
-fn kind_of(e: &HarnessError) -> FailureKind {
+pub(crate) fn kind_of(e: &HarnessError) -> FailureKind {
     match e {
         HarnessError::EpUnavailable { .. } | HarnessError::BadEpOption { .. } | HarnessError::UnknownEp { .. } => {
             FailureKind::Provider

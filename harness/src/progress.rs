@@ -55,6 +55,12 @@ impl Bar {
         eprintln!("slmbench: cell {}/{} done in {took}: {} — {summary}", self.cell, self.total_cells, self.label);
     }
 
+    /// The two cells of a pair measured side by side: both counted as done.
+    pub fn end_pair(&mut self, summary: &str) {
+        self.cell += 1;
+        self.end_cell(summary);
+    }
+
     /// A cell that failed: counted as done, its error on its own line.
     pub fn fail_cell(&mut self, label: &str, error: &str) {
         self.cell += 1;

@@ -60,6 +60,8 @@ pub fn plan_for(c: &CellResult, output: &str, command: String) -> Result<RunPlan
         // The re-measured cell is compared on its timings only.
         roofline: false,
         accuracy: false,
+        // One model: nothing to interleave with.
+        order: crate::interleave::Order::Sequential,
     })
 }
 

@@ -2,25 +2,24 @@
 //! each finished cell written out before the next starts.
 
 pub use crate::entry::{ModelEntry, expand_dir};
+pub use crate::execute::partners;
 pub use crate::resume::Done;
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use crate::backend;
-use crate::bench::{self, Stop, signalled};
+use crate::bench::{Stop, signalled};
 use crate::context;
 use crate::ep::{Ep, EpOption};
 use crate::error::HarnessError;
 use crate::export::{ResultsWriter, Written};
-use crate::failure::catch;
-use crate::generation::Prompt;
 use crate::guard;
 use crate::layout::DecoderChoice;
 use crate::progress::Bar;
-use crate::results::{self, CellResult, FailedCell, FailureKind, ModelInfo, SweepPoint};
+use crate::results::{self, CellResult, FailedCell, ModelInfo, SweepPoint};
 use crate::session::{OptLevel, SessionSettings};
-use crate::stats::{Policy, StopReason};
+use crate::stats::Policy;
 
 /// Everything a sweep needs, validated.
 #[derive(Debug, Clone)]
@@ -61,6 +60,8 @@ pub struct RunPlan {
     /// Measure each variant's drift against its fp32 plain original when both are in the run
     /// ([`crate::accuracy`]).
     pub accuracy: bool,
+    /// How a pair's two models share a sweep point: interleaved (default) or one after the other.
+    pub order: crate::interleave::Order,
 }
 
 /// Parses `--shard i/n` (1 ≤ i ≤ n).
@@ -239,220 +240,25 @@ impl RunPlan {
             let wanted = |i: usize| blocks.iter().any(|b| b.model == i) && signalled(stop_signal).is_none();
             crate::accuracy::measure_all(&self.models, &mut infos, threads, wanted, &mut |n| bar.note(n));
         }
-        let available = if self.force { None } else { guard::available_memory() };
-        let mut limits: HashMap<usize, Option<crate::roofline::HostLimits>> = HashMap::new();
-        'blocks: for block in &blocks {
-            let entry = &self.models[block.model];
-            let info = &infos[block.model];
-            let label = |s: &SweepPoint| {
-                format!(
-                    "{} {} t{} b{} p{} n{}",
-                    entry.name, block.settings.ep, block.settings.threads, s.batch, s.input_tokens, s.output_tokens
-                )
-            };
-            let fail = |writer: &mut ResultsWriter,
-                        bar: &mut Bar,
-                        cell: &PlannedCell,
-                        kind: FailureKind,
-                        error: String|
-             -> Result<(), HarnessError> {
-                bar.fail_cell(&label(&cell.sweep), &error);
-                let f = FailedCell {
-                    schema_version: results::SCHEMA_VERSION,
-                    cell_id: cell.id.clone(),
-                    status: results::FAILED.into(),
-                    model: info.clone(),
-                    settings: block.requested.clone(),
-                    sweep: cell.sweep.clone(),
-                    failure: kind,
-                    error,
-                    context: context.clone(),
-                };
-                Ok(writer.push_failed(f)?)
-            };
-            if let Some(s) = signalled(stop_signal) {
-                outcome.interrupted = Some(s);
-                break;
-            }
-            if let Some(avail) = available {
-                let need = guard::Estimate { weights: guard::weights(info.bytes_on_disk), ..Default::default() };
-                if let Some(why) = guard::check(&format!("loading {}", entry.name), &need, avail) {
-                    for cell in &block.cells {
-                        fail(&mut writer, &mut bar, cell, FailureKind::Memory, why.clone())?;
-                    }
-                    continue;
-                }
-            }
-            // Measured before this block's sessions exist, so nothing else holds the memory bus.
-            let host_limits = if self.roofline && block.settings.ep == Ep::Cpu {
-                let threads = match block.settings.threads {
-                    0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-                    t => t,
-                };
-                limits
-                    .entry(threads)
-                    .or_insert_with(|| {
-                        crate::roofline::cached(&context, threads).or_else(|| {
-                            bar.note(&format!(
-                                "roofline: measuring this host's limits at {threads} threads (once, then cached)"
-                            ));
-                            crate::roofline::limits(&context, threads)
-                                .map_err(|e| bar.note(&format!("roofline not measured: {e}")))
-                                .ok()
-                        })
-                    })
-                    .clone()
-            } else {
-                None
-            };
-            // ONNX Runtime cannot be stopped while it creates sessions (with many threads that
-            // can take minutes); nothing unsaved is in memory then, so a signal ends the process.
-            let (placement, loaded) = stop.at_once(|| {
-                bar.note(&format!(
-                    "loading {} on {} with {} threads",
-                    entry.name, block.settings.ep, block.settings.threads
-                ));
-                context::test_pause("LOAD");
-                // Placement first, in profiled sessions of its own, dropped before the timed ones
-                // are created (and before the peak-memory mark is reset for them).
-                let placement = catch(|| backend.placement(&entry.dir, &block.settings, self.decoder));
-                context::reset_peak_rss();
-                (placement, catch(|| backend.load(&entry.dir, &block.settings, self.decoder)))
-            });
-            let placement = match (placement, &loaded) {
-                (Ok(p), _) => Some(p),
-                (Err((_, e)), Ok(_)) if self.strict_placement => {
-                    let why = format!("--strict-placement: the placement could not be observed: {e}");
-                    for cell in &block.cells {
-                        fail(&mut writer, &mut bar, cell, FailureKind::Provider, why.clone())?;
-                    }
-                    continue;
-                }
-                (Err((_, e)), Ok(_)) => {
-                    bar.note(&format!("{}: placement not observed: {e}", entry.name));
-                    None
-                }
-                (Err(_), Err(_)) => None,
-            };
-            if let Some(s) = signalled(stop_signal) {
-                outcome.interrupted = Some(s);
-                break 'blocks;
-            }
-            // Strict: every node must have run on the provider asked for.
-            if let (true, Some(p)) = (self.strict_placement, &placement) {
-                let want = block.settings.ep.runtime_name();
-                let total: usize = p.nodes_by_provider.values().sum();
-                let elsewhere: Vec<String> = p
-                    .nodes_by_provider
-                    .iter()
-                    .filter(|(name, _)| name.as_str() != want)
-                    .map(|(name, n)| format!("{n} of {total} nodes on {name}"))
-                    .collect();
-                if !elsewhere.is_empty() {
-                    let why = format!("--strict-placement: {} instead of {want}", elsewhere.join(", "));
-                    for cell in &block.cells {
-                        fail(&mut writer, &mut bar, cell, FailureKind::Provider, why.clone())?;
-                    }
-                    continue;
-                }
-            }
-            let mut model = match loaded {
-                Ok(m) => m,
-                Err((kind, error)) => {
-                    for cell in &block.cells {
-                        fail(&mut writer, &mut bar, cell, kind, error.clone())?;
-                    }
-                    continue;
-                }
-            };
-            for cell in &block.cells {
-                let sweep = &cell.sweep;
-                if let Some(s) = signalled(stop_signal) {
-                    outcome.interrupted = Some(s);
-                    break 'blocks;
-                }
-                let need = model.memory_need(sweep.batch, sweep.input_tokens, sweep.output_tokens);
-                // The weights are loaded by now, so what is available already excludes them.
-                if let Some(avail) = available.and_then(|_| guard::available_memory())
-                    && let Some(why) = guard::check(&label(sweep), &need, avail)
-                {
-                    let why = format!("{why} (weights already loaded)");
-                    fail(&mut writer, &mut bar, cell, FailureKind::Memory, why)?;
-                    continue;
-                }
-                let estimate = guard::weights(info.bytes_on_disk).saturating_add(need.total());
-                let prompt = match &self.prompt_ids {
-                    Some(ids) => Prompt::repeated(ids, sweep.batch),
-                    None => Prompt::synthetic(self.seed, sweep.batch, sweep.input_tokens, model.vocab_size()),
-                };
-                bar.start_cell(label(sweep));
-                let measured = catch(|| {
-                    bench::measure(
-                        &mut *model,
-                        info,
-                        &block.requested,
-                        sweep,
-                        &prompt,
-                        &self.policy,
-                        &context,
-                        &mut bar,
-                        stop_signal,
-                    )
-                });
-                let measured = measured.map(|mut c| {
-                    c.metrics.estimated_memory_bytes = Some(estimate);
-                    c.placement = placement.clone();
-                    c.roofline = host_limits.clone().map(|l| {
-                        crate::roofline::Roofline::of(
-                            l,
-                            model.decode_bytes_per_step(sweep.batch, sweep.input_tokens, sweep.output_tokens),
-                            c.metrics.itl_ns.map(|s| s.median),
-                            model.ttft_flops(sweep.batch, sweep.input_tokens),
-                            c.metrics.ttft_ns.median,
-                        )
-                    });
-                    c
-                });
-                match measured {
-                    Ok(cell) if cell.repetitions.stop_reason == StopReason::Interrupted => {
-                        outcome.interrupted = signalled(stop_signal);
-                        if cell.repetitions.measured >= self.policy.min_repetitions {
-                            bar.end_cell(&format!("interrupted; kept with {} repetitions", cell.repetitions.measured));
-                            writer.push(cell)?;
-                        } else {
-                            bar.note(&format!(
-                                "interrupted: {} discarded after {} of the minimum {} repetitions; \
-                                 --resume measures it again",
-                                label(sweep),
-                                cell.repetitions.measured,
-                                self.policy.min_repetitions
-                            ));
-                        }
-                        break 'blocks;
-                    }
-                    Ok(cell) => {
-                        bar.end_cell(&format!(
-                            "TTFT {:.2} ms, ITL {} ms, {} reps",
-                            cell.metrics.ttft_ns.median / 1e6,
-                            cell.metrics.itl_ns.map(|s| format!("{:.2}", s.median / 1e6)).unwrap_or_else(|| "–".into()),
-                            cell.repetitions.measured
-                        ));
-                        writer.push(cell)?;
-                    }
-                    Err((_, _)) if signalled(stop_signal).is_some() => {
-                        outcome.interrupted = signalled(stop_signal);
-                        bar.note(&format!("interrupted during warm-up of {}; --resume measures it", label(sweep)));
-                        break 'blocks;
-                    }
-                    Err((kind, error)) => fail(&mut writer, &mut bar, cell, kind, error)?,
-                }
-            }
-        }
-        let Written { cells, failed, all_cells, all_failed } = writer.finish()?;
+        let mut runner = crate::execute::Runner {
+            plan: self,
+            backend,
+            infos: &infos,
+            context: &context,
+            writer: &mut writer,
+            bar: &mut bar,
+            outcome: &mut outcome,
+            stop,
+            available: if self.force { None } else { guard::available_memory() },
+            limits: HashMap::new(),
+        };
+        runner.run(&blocks)?;
+        let Written { cells, failed, all_cells, all_failed, all_ratios } = writer.finish()?;
         outcome.cells = cells;
         outcome.failed_cells = failed;
         outcome.all_cells = all_cells;
         outcome.all_failed = all_failed;
+        outcome.all_ratios = all_ratios;
         Ok(outcome)
     }
 }
@@ -465,6 +271,8 @@ pub struct Outcome {
     /// Every record of the results file at the end (earlier ones too when resuming), one per cell.
     pub all_cells: Vec<CellResult>,
     pub all_failed: Vec<FailedCell>,
+    /// The file's pair-ratio records (interleaved pairs).
+    pub all_ratios: Vec<slmbench_results::schema::PairRatio>,
     /// Cells skipped because the resumed file already had them.
     pub skipped: usize,
     /// Of those, the ones recorded as failed (not retried without `retry_failed`).

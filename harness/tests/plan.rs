@@ -55,7 +55,39 @@ fn plan(shard: Option<(usize, usize)>) -> RunPlan {
         force: false,
         roofline: false,
         accuracy: false,
+        order: Default::default(),
     }
+}
+
+/// The two models of a pair are measured side by side at each of their shared settings; models
+/// of other pairs, or of no pair, are not.
+#[test]
+fn a_pairs_blocks_are_partners_at_the_same_settings() {
+    let mut p = plan(None);
+    let entry = |n: &str, pair: Option<&str>| ModelEntry {
+        dir: format!("/nowhere/{n}").into(),
+        name: n.into(),
+        pair: pair.map(String::from),
+    };
+    p.models = vec![entry("x/ed", Some("x")), entry("x/do", Some("x")), entry("y/do", Some("y")), entry("z", None)];
+    let mut infos = [info("x/ed", "1"), info("x/do", "2"), info("y/do", "3"), info("z", "4")];
+    infos[0].kind = "encoder-decoder".into();
+    let blocks = p.blocks("onnxruntime", "1.31.1", &infos).unwrap();
+    let partners = slmbench_harness::run::partners(&blocks, &p.models, &infos);
+    for (i, b) in blocks.iter().enumerate() {
+        match partners[i] {
+            Some(j) => {
+                let o = &blocks[j];
+                assert_eq!(partners[j], Some(i));
+                assert_eq!(o.settings, b.settings);
+                assert_eq!([b.model.min(o.model), b.model.max(o.model)], [0, 1]);
+            }
+            None => assert!(b.model >= 2, "model {} has no partner", b.model),
+        }
+    }
+    // A different precision is never a partner.
+    infos[1].precision = Some("int4".into());
+    assert!(slmbench_harness::run::partners(&blocks, &p.models, &infos).iter().all(Option::is_none));
 }
 
 #[test]

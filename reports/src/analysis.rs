@@ -1,13 +1,16 @@
 //! Pairing encoder-decoder and decoder-only cells, and their ratios with confidence intervals.
 //!
-//! A ratio of two medians gets the conservative interval from the two medians' 95% intervals:
+//! A pair measured side by side (interleaved repetitions) has its own ratio record, whose paired
+//! interval ([`slmbench_results::paired`]) is used as it is. Otherwise (cells measured one after
+//! the other) a ratio of two medians gets the conservative interval from the two medians' 95% intervals:
 //! [low₁ / high₂, high₁ / low₂]. It is wider than a joint interval would be, never narrower. When
 //! either median has too few samples for an interval, so has the ratio ("n too small"), and no
 //! sentence calls one model sooner or faster unless the whole interval lies on one side of 1.
 
 use serde::Serialize;
 use slmbench_results::metric::Metric;
-use slmbench_results::schema::CellResult;
+use slmbench_results::paired::RatioEstimate;
+use slmbench_results::schema::{CellResult, PairRatio};
 use slmbench_results::stats::Summary;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -37,6 +40,10 @@ impl Ratio {
 
     pub fn ci(&self) -> Option<(f64, f64)> {
         self.low.zip(self.high)
+    }
+
+    pub fn from_estimate(r: &RatioEstimate) -> Ratio {
+        Ratio { value: r.value, low: r.low, high: r.high }
     }
 
     pub fn side(&self) -> Side {
@@ -89,9 +96,13 @@ pub struct PairedCell<'a> {
     pub ttft: Ratio,
     /// End-to-end throughput encoder-decoder / decoder-only (above 1: the encoder-decoder is faster).
     pub e2e: Option<Ratio>,
+    /// The ratio record when the two were measured interleaved (the ratios above are its own).
+    pub interleaved: Option<&'a PairRatio>,
 }
 
-pub fn paired(cells: &[CellResult]) -> Vec<PairedCell<'_>> {
+/// Encoder-decoder cells with their decoder-only partners; the ratios of an interleaved pair come
+/// from its record in `ratios`.
+pub fn paired<'a>(cells: &'a [CellResult], ratios: &'a [PairRatio]) -> Vec<PairedCell<'a>> {
     let mut out = Vec::new();
     for ed in cells.iter().filter(|c| c.model.kind == "encoder-decoder") {
         let Some(tag) = &ed.model.pair else { continue };
@@ -117,13 +128,22 @@ pub fn paired(cells: &[CellResult]) -> Vec<PairedCell<'_>> {
                 (Some(a), Some(b)) => Some(Ratio::of(&a, &b)),
                 _ => None,
             };
+            let record =
+                ratios.iter().find(|r| r.encoder_decoder_cell == ed.cell_id && r.decoder_only_cell == dec.cell_id);
             out.push(PairedCell {
                 pair: tag.clone(),
                 point: p,
                 encoder_decoder: ed,
                 decoder_only: dec,
-                ttft: Ratio::of(&ed.metrics.ttft_ns, &dec.metrics.ttft_ns),
-                e2e,
+                ttft: record.map_or_else(
+                    || Ratio::of(&ed.metrics.ttft_ns, &dec.metrics.ttft_ns),
+                    |r| Ratio::from_estimate(&r.ttft),
+                ),
+                e2e: match record {
+                    Some(r) => r.e2e_tokens_per_s.as_ref().map(Ratio::from_estimate),
+                    None => e2e,
+                },
+                interleaved: record,
             });
         }
     }
@@ -141,6 +161,8 @@ pub struct Headline {
     pub e2e: Option<Ratio>,
     pub ttft_text: String,
     pub e2e_text: Option<String>,
+    /// How the two were measured, in words.
+    pub method_text: String,
 }
 
 fn pct(x: f64) -> String {
@@ -192,8 +214,22 @@ pub fn e2e_sentence(r: &Ratio, p: &Point) -> String {
     )
 }
 
-pub fn headlines(cells: &[CellResult]) -> Vec<Headline> {
-    let pairs = paired(cells);
+/// How a pair's ratio was measured, in words.
+pub fn method_sentence(p: &PairedCell) -> String {
+    match p.interleaved {
+        Some(r) => format!(
+            "measured side by side: {} blocks of one repetition each, in {} order; the interval resamples the blocks",
+            r.blocks,
+            if r.order == "abba" { "ABBA" } else { "seeded random" }
+        ),
+        None => "measured one model after the other; drift of the machine between the two cells is in the ratio \
+                 (run with --order interleaved for a paired interval)"
+            .into(),
+    }
+}
+
+pub fn headlines(cells: &[CellResult], ratios: &[PairRatio]) -> Vec<Headline> {
+    let pairs = paired(cells, ratios);
     let mut tags: Vec<&String> = pairs.iter().map(|p| &p.pair).collect();
     tags.dedup();
     tags.iter()
@@ -209,6 +245,7 @@ pub fn headlines(cells: &[CellResult]) -> Vec<Headline> {
                     e2e: p.e2e,
                     ttft_text: ttft_sentence(&p.ttft, p.point.input_tokens),
                     e2e_text: p.e2e.as_ref().map(|r| e2e_sentence(r, &p.point)),
+                    method_text: method_sentence(p),
                 })
         })
         .collect()

@@ -53,6 +53,8 @@ pub struct Change {
 #[derive(Debug, Default, Serialize)]
 pub struct Comparison {
     pub changes: Vec<Change>,
+    /// Ratios of pairs both runs measured interleaved ([`crate::ratio_change`]).
+    pub ratios: Vec<crate::ratio_change::RatioChange>,
     pub only_in_base: Vec<String>,
     pub only_in_current: Vec<String>,
 }
@@ -115,6 +117,15 @@ pub fn compare(base: &[CellResult], current: &[CellResult]) -> Comparison {
     out
 }
 
+/// As [`compare`], with the pair ratios of both sets where both measured a pair interleaved.
+pub fn compare_sets(base: &crate::read::ResultSet, current: &crate::read::ResultSet) -> Comparison {
+    let mut out = compare(&base.cells, &current.cells);
+    let (b, c) =
+        (crate::analysis::paired(&base.cells, &base.ratios), crate::analysis::paired(&current.cells, &current.ratios));
+    out.ratios = crate::ratio_change::ratio_changes(&b, &c);
+    out
+}
+
 /// GitHub-flavoured Markdown of a comparison.
 pub fn markdown(cmp: &Comparison) -> String {
     let mut s = String::from(
@@ -144,5 +155,6 @@ pub fn markdown(cmp: &Comparison) -> String {
     if !cmp.only_in_base.is_empty() || !cmp.only_in_current.is_empty() {
         s.push('\n');
     }
-    s
+    // Without a threshold: the verdict is whether the whole interval lies on one side of 0.
+    s + &crate::ratio_change::markdown(&cmp.ratios, |_| 0.0)
 }

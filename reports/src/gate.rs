@@ -8,12 +8,20 @@
 //!    seeded, so the verdict is reproducible) lies beyond the noise threshold (default 5%).
 //!
 //! An improvement is reported by the mirror-image rule. Anything else is "no significant change".
+//!
+//! A pair that both runs measured interleaved is also judged on its ratios (TTFT ratio with the
+//! `ttft` threshold, end-to-end throughput ratio with `e2e_tokens_per_s`): it regresses when the
+//! whole interval of the ratio's change says the encoder-decoder's advantage shrank by more than
+//! the threshold ([`crate::ratio_change`]). The paired intervals already are the test, so no
+//! Mann–Whitney test is added.
 
 use serde::{Deserialize, Serialize};
 use slmbench_results::metric::Metric;
 use slmbench_results::schema::CellResult;
 
 use crate::analysis::cell_name;
+use crate::ratio_change::Shift;
+use crate::read::ResultSet;
 use slmbench_results::stats::median;
 
 /// Gate settings (`ci/gate.toml`).
@@ -219,6 +227,28 @@ pub struct Judged {
     pub improvements: usize,
     /// Baseline cells the current run lacks.
     pub missing: Vec<String>,
+}
+
+/// Judges the ratios of pairs both sides measured interleaved (see the module's rule), adding
+/// rows and regressions to `j`.
+pub fn judge_ratios(base: &ResultSet, cur: &ResultSet, cfg: &GateConfig, j: &mut Judged) {
+    let (b, c) = (crate::analysis::paired(&base.cells, &base.ratios), crate::analysis::paired(&cur.cells, &cur.ratios));
+    let threshold = |metric: &str| {
+        let m = if metric == "ttft_ratio" { Metric::Ttft } else { Metric::E2eTokensPerS };
+        cfg.thresholds.get(&m).copied()
+    };
+    let gated: Vec<_> =
+        crate::ratio_change::ratio_changes(&b, &c).into_iter().filter(|c| threshold(c.metric).is_some()).collect();
+    for c in &gated {
+        match c.shift(threshold(c.metric).unwrap_or(0.0)) {
+            Some(Shift::AdvantageShrank) => {
+                j.regressions.push(format!("{}: {} {:+.1}%", c.name(), c.metric, c.change * 100.0))
+            }
+            Some(Shift::AdvantageGrew) => j.improvements += 1,
+            _ => {}
+        }
+    }
+    j.rows.push_str(&crate::ratio_change::markdown(&gated, |m| threshold(m).unwrap_or(0.0)));
 }
 
 /// Judges every baseline cell against the current cell of the same name, on every metric with a

@@ -64,6 +64,7 @@ fn headline_html(h: &Headline) -> String {
     if let Some(t) = &h.e2e_text {
         s.push_str(&format!("; <span class=\"e2e-text\">{}</span>", esc(t)));
     }
+    s.push_str(&format!(" <span class=\"method\">({})</span>", esc(&h.method_text)));
     s.push_str(".</p>\n");
     s
 }
@@ -192,7 +193,7 @@ fn failed_table(failed: &[slmbench_results::schema::FailedCell]) -> String {
 /// Renders the report page.
 pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
     let cells = &set.cells;
-    let heads = analysis::headlines(cells);
+    let heads = analysis::headlines(cells, &set.ratios);
     let ctx = set.first_context();
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>slmbench report</title>\n<style>");
@@ -221,6 +222,8 @@ pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
     for w in &set.warnings {
         h.push_str(&format!("<p class=\"warn\">Note: {}</p>\n", esc(w)));
     }
+    h.push_str(&crate::html_pairs::drift_warnings(cells, &set.ratios));
+    h.push_str(&crate::html_pairs::ratio_table(cells, &set.ratios));
     h.push_str("</section>\n");
 
     h.push_str("<section id=\"environment\"><h2>Environment</h2>\n<table><tbody>\n");

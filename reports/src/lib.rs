@@ -8,7 +8,9 @@ pub mod dashboards;
 pub mod error;
 pub mod gate;
 pub mod html;
+mod html_pairs;
 pub mod merge;
+pub mod ratio_change;
 pub mod read;
 pub mod write;
 

@@ -65,6 +65,10 @@ fn merge_into(inputs: &[PathBuf], out: &Path) -> Result<Merged, ReportError> {
         for f in &set.failed {
             lines.push((f.cell_id.clone(), serde_json::to_string(f).map_err(json)?));
         }
+        // After the cells they name, as a run writes them.
+        for r in &set.ratios {
+            lines.push((r.ratio_id.clone(), serde_json::to_string(r).map_err(json)?));
+        }
     }
     let mut seen = std::collections::HashSet::new();
     for (id, _) in &lines {

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use slmbench_results::context::Context;
-use slmbench_results::schema::{self as results, CellResult, FailedCell, Record};
+use slmbench_results::schema::{self as results, CellResult, FailedCell, PairRatio, Record};
 
 use crate::error::ReportError;
 
@@ -16,11 +16,23 @@ pub struct ResultSet {
     pub cells: Vec<CellResult>,
     /// Cells recorded as failed and not measured by a later record.
     pub failed: Vec<FailedCell>,
+    /// Ratios of pairs measured interleaved, whose two cells are the kept ones.
+    pub ratios: Vec<PairRatio>,
     pub warnings: Vec<String>,
     pub sources: Vec<PathBuf>,
 }
 
 impl ResultSet {
+    /// The records as the exporters take them.
+    pub fn kept(&self) -> results::Kept {
+        results::Kept {
+            cells: self.cells.clone(),
+            failed: self.failed.clone(),
+            ratios: self.ratios.clone(),
+            repeated: vec![],
+        }
+    }
+
     /// The context of the first record (measured first, else failed).
     pub fn first_context(&self) -> Option<&Context> {
         self.cells.first().map(|c| &c.context).or_else(|| self.failed.first().map(|f| &f.context))
@@ -69,12 +81,13 @@ pub fn read_all(paths: &[PathBuf]) -> Result<ResultSet, ReportError> {
         read_records(p, &mut records, &mut set.warnings)?;
         set.sources.push(p.to_path_buf());
     }
-    let (cells, failed, repeated) = results::latest_per_cell(records);
-    for id in repeated {
+    let kept = results::latest_per_cell(records);
+    for id in kept.repeated {
         set.warnings.push(format!("cell {id} appears more than once; the later record is used"));
     }
-    set.cells = cells;
-    set.failed = failed;
+    set.cells = kept.cells;
+    set.failed = kept.failed;
+    set.ratios = kept.ratios;
     Ok(set)
 }
 

@@ -61,7 +61,7 @@ pub fn report_with(
     slmbench_results::export::remove_stale_temps(&chart_dir);
     let check = || if cancelled() { Err(ReportError::Cancelled) } else { Ok(()) };
     check()?;
-    let charts = charts::all(&set.cells, png.then_some(chart_dir.as_path()))?;
+    let charts = charts::all(&set.cells, &set.ratios, png.then_some(chart_dir.as_path()))?;
     let mut paths = vec![];
     for c in &charts {
         check()?;
@@ -70,12 +70,15 @@ pub fn report_with(
         paths.push(p);
     }
     check()?;
-    let md = markdown::table(&set.cells) + &markdown::accuracy(&set.cells) + &markdown::failures(&set.failed);
+    let md = markdown::table(&set.cells)
+        + &markdown::ratios(&set.ratios, &set.cells)
+        + &markdown::accuracy(&set.cells)
+        + &markdown::failures(&set.failed);
     write(&dir.join("results.md"), md.as_bytes())?;
     check()?;
     write(&dir.join("results.csv"), &csv(set))?;
     check()?;
-    write(&dir.join("results.json"), &Json.finish(&set.cells, &set.failed))?;
+    write(&dir.join("results.json"), &Json.finish(&set.kept()))?;
     check()?;
     let index = dir.join("index.html");
     write(&index, html::render(set, &charts).as_bytes())?;

@@ -79,6 +79,8 @@ fn cell(kind: &str, p: usize, n: usize, ttft_ms: &[f64], itl_ms: f64) -> CellRes
             measured: ttft_ms.len(),
             stop_reason: StopReason::ConfidenceReached,
             wall_ns: 1_000_000_000,
+            order: None,
+            interleaved_with: None,
         },
         metrics: Metrics {
             ttft_ns: ttft,
@@ -101,6 +103,7 @@ fn cell(kind: &str, p: usize, n: usize, ttft_ms: &[f64], itl_ms: f64) -> CellRes
         context: context(),
         placement: None,
         roofline: None,
+        drift: None,
     }
 }
 
@@ -161,7 +164,7 @@ fn csv_reads_back() {
 fn too_few_samples_give_no_verdict() {
     let few = |kind: &str, t: f64| cell(kind, 128, 8, &[t, t * 1.1, t * 0.95], 5.0);
     let cells = vec![few("encoder-decoder", 10.0), few("decoder-only", 20.0)];
-    let h = &analysis::headlines(&cells)[0];
+    let h = &analysis::headlines(&cells, &[])[0];
     assert_eq!(h.ttft.ci(), None);
     assert!(h.ttft_text.contains("n too small") && !h.ttft_text.contains("sooner"), "{}", h.ttft_text);
     assert!(h.e2e_text.as_ref().unwrap().contains("n too small"), "{:?}", h.e2e_text);
@@ -176,7 +179,7 @@ fn too_few_samples_give_no_verdict() {
         cell("encoder-decoder", 128, 8, &[10.0, 12.0, 9.0, 11.0, 10.5, 9.5, 10.2], 5.0),
         cell("decoder-only", 128, 8, &[10.1, 12.1, 9.1, 11.1, 10.6, 9.6, 10.3], 5.0),
     ];
-    let h = &analysis::headlines(&close)[0];
+    let h = &analysis::headlines(&close, &[])[0];
     assert!(h.ttft_text.starts_with("no significant difference"), "{}", h.ttft_text);
 }
 
@@ -184,12 +187,12 @@ fn too_few_samples_give_no_verdict() {
 #[test]
 fn different_precisions_are_not_paired() {
     let mut cells = pair_cells();
-    assert_eq!(analysis::paired(&cells).len(), 4);
+    assert_eq!(analysis::paired(&cells, &[]).len(), 4);
     for c in cells.iter_mut().filter(|c| c.model.kind == "decoder-only") {
         c.model.precision = Some("int8".into());
     }
-    assert!(analysis::paired(&cells).is_empty());
-    assert!(analysis::headlines(&cells).is_empty());
+    assert!(analysis::paired(&cells, &[]).is_empty());
+    assert!(analysis::headlines(&cells, &[]).is_empty());
 }
 
 /// With two precisions the report draws decode tokens/s and TTFT per precision, one line per
@@ -223,18 +226,18 @@ fn different_graph_variants_or_backends_are_not_paired() {
     for c in cells.iter_mut().filter(|c| c.model.kind == "decoder-only") {
         c.model.graph_variant = Some("fused".into());
     }
-    assert!(analysis::paired(&cells).is_empty());
+    assert!(analysis::paired(&cells, &[]).is_empty());
     let mut cells = pair_cells();
     for c in cells.iter_mut().filter(|c| c.model.kind == "decoder-only") {
         c.settings.backend = "candle".into();
     }
-    assert!(analysis::paired(&cells).is_empty());
+    assert!(analysis::paired(&cells, &[]).is_empty());
 }
 
 #[test]
 fn headline_ratio_and_words() {
     let cells = pair_cells();
-    let h = &analysis::headlines(&cells)[0];
+    let h = &analysis::headlines(&cells, &[])[0];
     assert_eq!((h.point.input_tokens, h.point.output_tokens), (128, 32));
     assert!((h.ttft.value - 42.0 / 82.0).abs() < 1e-9, "{}", h.ttft.value);
     let (lo, hi) = h.ttft.ci().unwrap();
@@ -279,7 +282,7 @@ fn json_round_trip_through_the_report() {
         }
         // The headline ratio in the HTML equals the one computed from the records.
         let html = std::fs::read_to_string(out.join("index.html")).unwrap();
-        let want = analysis::headlines(&cells)[0].ttft.value;
+        let want = analysis::headlines(&cells, &[])[0].ttft.value;
         assert!(html.contains(&format!("data-ttft-ratio=\"{want:.6}\"")), "headline ratio missing");
         assert!(html.contains("<section id=\"definitions\">") && html.contains("slmbench run --preset tiny"));
     }

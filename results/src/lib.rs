@@ -8,6 +8,8 @@ pub mod error;
 pub mod export;
 pub mod metric;
 pub mod model;
+pub mod pair_ratio;
+pub mod paired;
 pub mod placement;
 pub mod roofline;
 pub mod schema;

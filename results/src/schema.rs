@@ -6,13 +6,17 @@ use serde::{Deserialize, Serialize};
 use crate::context::Context;
 use crate::ep::{Ep, EpOption};
 use crate::model::{Layout, OptLevel};
+pub use crate::pair_ratio::{PAIR_RATIO, PairRatio};
+use crate::paired::Trend;
 use crate::stats::{StopReason, Summary};
 
 /// Bumped on any incompatible change of the records. 2 added failed-cell records and the model's
 /// content hash. 3: a median's `ci95_low`/`ci95_high` are `null` when there are too few samples
 /// for a distribution-free 95% interval (n < 6), and intervals are exact binomial ones; records of
-/// versions 1 and 2 get their intervals recomputed from their raw samples when read.
-pub const SCHEMA_VERSION: u32 = 3;
+/// versions 1 and 2 get their intervals recomputed from their raw samples when read. 4 added the
+/// pair-ratio record of interleaved pairs ([`PairRatio`]); cells gained `drift` and
+/// `repetitions.order`/`interleaved_with`.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Oldest schema version the readers accept.
 pub const OLDEST_READABLE: u32 = 1;
@@ -133,6 +137,28 @@ pub struct Repetitions {
     pub measured: usize,
     pub stop_reason: StopReason,
     pub wall_ns: u64,
+    /// `abba` or `random` when the repetitions alternated with a partner's (see
+    /// [`PairRatio::order`]); absent when the cell ran alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    /// The `cell_id` of the partner it alternated with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interleaved_with: Option<String>,
+}
+
+/// Trends across the repetitions of a cell, in the order they ran ([`crate::paired::trend`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    pub ttft: Option<Trend>,
+    /// Of each repetition's median inter-token latency.
+    pub itl: Option<Trend>,
+}
+
+impl Drift {
+    /// Whether any metric drifted (the report warns).
+    pub fn drifting(&self) -> bool {
+        [self.ttft, self.itl].iter().flatten().any(|t| t.drifting)
+    }
 }
 
 /// Medians over repetitions; `_batch` figures count every row of the batch.
@@ -189,6 +215,9 @@ pub struct CellResult {
     /// The cell against the host's measured memory bandwidth and matrix-multiply rate (CPU cells).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roofline: Option<crate::roofline::Roofline>,
+    /// Trends across the repetitions (absent below [`crate::paired::MIN_N_FOR_TREND`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
 }
 
 /// Why a cell has no measurement.
@@ -240,6 +269,7 @@ pub const FAILED: &str = "failed";
 pub enum Record {
     Cell(Box<CellResult>),
     Failed(Box<FailedCell>),
+    Ratio(Box<PairRatio>),
 }
 
 impl Record {
@@ -247,6 +277,7 @@ impl Record {
         match self {
             Record::Cell(c) => &c.cell_id,
             Record::Failed(f) => &f.cell_id,
+            Record::Ratio(r) => &r.ratio_id,
         }
     }
 
@@ -259,7 +290,9 @@ impl Record {
                  use the slmbench that wrote it, or re-run"
             ));
         }
-        if v.get("status").and_then(|s| s.as_str()) == Some(FAILED) {
+        if v.get("record").and_then(|s| s.as_str()) == Some(PAIR_RATIO) {
+            serde_json::from_value(v).map(|r| Record::Ratio(Box::new(r))).map_err(|e| e.to_string())
+        } else if v.get("status").and_then(|s| s.as_str()) == Some(FAILED) {
             serde_json::from_value(v).map(|f| Record::Failed(Box::new(f))).map_err(|e| e.to_string())
         } else {
             let mut c: CellResult = serde_json::from_value(v).map_err(|e| e.to_string())?;
@@ -291,32 +324,56 @@ impl CellResult {
     }
 }
 
+/// The records a reader keeps, one per cell (and per ratio), in file order.
+#[derive(Debug, Clone, Default)]
+pub struct Kept {
+    pub cells: Vec<CellResult>,
+    pub failed: Vec<FailedCell>,
+    pub ratios: Vec<PairRatio>,
+    /// Ids of measured cells that appeared more than once.
+    pub repeated: Vec<String>,
+}
+
 /// One record per cell, as every reader keeps them: a measured record wins over a failure of the
-/// same cell (a resumed run that retried it), else the later record. Returns the kept records in
-/// file order and the ids of measured cells that appeared more than once.
-pub fn latest_per_cell(records: Vec<Record>) -> (Vec<CellResult>, Vec<FailedCell>, Vec<String>) {
+/// same cell (a resumed run that retried it), else the later record. A ratio record is kept only
+/// while both cells it names are the ones kept (a later record of either, measured alone,
+/// supersedes the pairing).
+pub fn latest_per_cell(records: Vec<Record>) -> Kept {
     let mut chosen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut repeated = Vec::new();
     for (i, r) in records.iter().enumerate() {
         match chosen.get(r.cell_id()).map(|&j| &records[j]) {
-            None | Some(Record::Failed(_)) => {}
+            None | Some(Record::Failed(_)) | Some(Record::Ratio(_)) => {}
             Some(Record::Cell(_)) if matches!(r, Record::Failed(_)) => continue,
             Some(Record::Cell(_)) => repeated.push(r.cell_id().to_string()),
         }
         chosen.insert(r.cell_id().to_string(), i);
     }
-    let mut keep: Vec<usize> = chosen.into_values().collect();
+    let mut keep: Vec<usize> = chosen.values().copied().collect();
     keep.sort_unstable();
     let mut records: Vec<Option<Record>> = records.into_iter().map(Some).collect();
-    let (mut cells, mut failed) = (vec![], vec![]);
+    let mut kept = Kept { repeated, ..Kept::default() };
+    let mut ratios = vec![];
     for i in keep {
         match records[i].take() {
-            Some(Record::Cell(c)) => cells.push(*c),
-            Some(Record::Failed(f)) => failed.push(*f),
+            Some(Record::Cell(c)) => kept.cells.push(*c),
+            Some(Record::Failed(f)) => kept.failed.push(*f),
+            Some(Record::Ratio(r)) => ratios.push((i, *r)),
             None => {}
         }
     }
-    (cells, failed, repeated)
+    // Where in the file each kept cell's record is: a ratio written before it is stale.
+    let at: std::collections::HashMap<&str, usize> = chosen.iter().map(|(id, &i)| (id.as_str(), i)).collect();
+    kept.ratios = ratios
+        .into_iter()
+        .filter(|(i, r)| {
+            [&r.encoder_decoder_cell, &r.decoder_only_cell]
+                .iter()
+                .all(|c| at.get(c.as_str()).is_some_and(|&j| j < *i) && kept.cells.iter().any(|k| &k.cell_id == *c))
+        })
+        .map(|(_, r)| r)
+        .collect();
+    kept
 }
 
 /// SHA-256 of the model's content: every regular file directly in `dir`, by name order, as

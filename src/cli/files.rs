@@ -107,7 +107,7 @@ pub(super) fn compare(a: CompareArgs) -> Result<()> {
     for w in base.warnings.iter().chain(&current.warnings) {
         eprintln!("slmbench: warning: {w}");
     }
-    let cmp = slmbench_reports::compare::compare(&base.cells, &current.cells);
+    let cmp = slmbench_reports::compare::compare_sets(&base, &current);
     if cmp.changes.is_empty() {
         bail!(
             "no cell of {} matches one of {}: compare runs of the same models and sweep points",

@@ -109,6 +109,8 @@ pub(super) fn gate(a: GateArgs) -> Result<()> {
         }
         judged = judge_all(&base.cells, &cur_cells, &cfg);
     }
+    // Pair ratios are judged as recorded (--confirm re-measures single cells, not pairs).
+    slmbench_reports::gate::judge_ratios(&base, &cur, &cfg, &mut judged);
     let (rows, regressions, improvements) = (judged.rows, judged.regressions, judged.improvements);
     println!("{rows}");
     println!("{} regression(s), {improvements} improvement(s) over {} cells.", regressions.len(), base.cells.len());
@@ -134,7 +136,9 @@ fn baseline_save(results: &Path, dir: &Path) -> Result<()> {
     print_warnings(&set);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(format!("{}.json", set.cells[0].context.machine_slug()));
-    std::fs::write(&path, serde_json::to_string_pretty(&set.cells)? + "\n")
+    // Cells, and the ratio records of pairs measured interleaved (the gate judges those too).
+    use slmbench_harness::export::Exporter;
+    std::fs::write(&path, slmbench_harness::export::json::Json.finish(&set.kept()))
         .with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("slmbench: baseline of {} cells saved to {}", set.cells.len(), path.display());
     println!("{}", path.display());

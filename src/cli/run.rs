@@ -81,9 +81,15 @@ pub(super) struct RunArgs {
     /// Most seconds of measured repetitions per cell.
     #[arg(long = "max-time", default_value_t = 30.0, env = "SLMBENCH_MAX_TIME")]
     max_time: f64,
-    /// Stop repeating once the 95% CI of median TTFT and ITL is within ± this fraction.
+    /// Stop repeating once the 95% CI of median TTFT and ITL is within ± this fraction (for an
+    /// interleaved pair: the paired intervals of its TTFT and decode ratios).
     #[arg(long, default_value_t = 0.03)]
     target_ci: f64,
+    /// How the two models of a pair share each sweep point: `interleaved` (both loaded,
+    /// repetitions alternating in ABBA blocks, the ratio with a paired interval), `random` (the
+    /// same, each block's order drawn from --seed) or `sequential` (one model's cell, then the other's).
+    #[arg(long, default_value = "interleaved", env = "SLMBENCH_ORDER")]
+    order: String,
     /// Graph optimisation level.
     #[arg(long, value_enum, default_value_t = OptLevelArg::All)]
     opt_level: OptLevelArg,
@@ -322,6 +328,7 @@ fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(String, Variant
         force: a.force,
         roofline: !a.no_roofline,
         accuracy: !a.no_accuracy,
+        order: slmbench_harness::interleave::Order::parse(&a.order)?,
         models,
     };
     let models = (plan.models.len() + 2 * presets.len()).max(1);
@@ -391,6 +398,13 @@ pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
     let mut code = 0;
     if plan.output != "-" {
         print!("{}", slmbench_harness::export::markdown::table(cells));
+        let mine: Vec<_> = outcome
+            .all_ratios
+            .iter()
+            .filter(|r| cells.iter().any(|c| c.cell_id == r.encoder_decoder_cell))
+            .cloned()
+            .collect();
+        print!("{}", slmbench_harness::export::markdown::ratios(&mine, cells));
         print!("{}", slmbench_harness::export::markdown::failures(failed));
         eprintln!(
             "slmbench: {} cells written to {}{}{}",
@@ -404,6 +418,7 @@ pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
             let set = slmbench_reports::read::ResultSet {
                 cells: outcome.all_cells.clone(),
                 failed: outcome.all_failed.clone(),
+                ratios: outcome.all_ratios.clone(),
                 warnings: vec![],
                 sources: vec![PathBuf::from(&plan.output)],
             };

@@ -3,10 +3,10 @@
 //! encoder-decoder wins, red where it loses; each cell is labelled with its ratio.
 
 use plotters::prelude::*;
-use slmbench_results::schema::CellResult;
+use slmbench_results::schema::{CellResult, PairRatio};
 
 use super::Chart;
-use crate::analysis::{PairedCell, paired};
+use crate::analysis::{PairedCell, Ratio, paired};
 use crate::error::ReportError;
 
 fn shade(good: f64) -> RGBColor {
@@ -28,7 +28,7 @@ fn draw(
     name: &str,
     title: &str,
     cells: &[&PairedCell],
-    ratio: fn(&PairedCell) -> Option<f64>,
+    ratio: fn(&PairedCell) -> Option<Ratio>,
     lower_is_better: bool,
     png: Option<&std::path::Path>,
 ) -> Result<String, ReportError> {
@@ -68,7 +68,8 @@ fn draw(
             ) else {
                 continue;
             };
-            let Some(r) = ratio(p) else { continue };
+            let Some(ratio) = ratio(p) else { continue };
+            let r = ratio.value;
             // log₄ of the ratio: 4× better or worse is full colour.
             let mut good = r.log2() / 2.0;
             if lower_is_better {
@@ -77,9 +78,21 @@ fn draw(
             let (i, j) = (i as f64, j as f64);
             c.draw_series(std::iter::once(Rectangle::new([(i, j), (i + 1.0, j + 1.0)], shade(good).filled())))
                 .map_err(|e| super::ce(name, e))?;
+            // The interval under the value, so a colour is never read without its uncertainty.
+            if let Some((lo, hi)) = ratio.ci() {
+                c.draw_series(std::iter::once(Text::new(
+                    format!("{lo:.2}–{hi:.2}"),
+                    (i + 0.5, j + 0.25),
+                    ("sans-serif", 11).into_font().color(&BLACK).pos(plotters::style::text_anchor::Pos::new(
+                        plotters::style::text_anchor::HPos::Center,
+                        plotters::style::text_anchor::VPos::Center,
+                    )),
+                )))
+                .map_err(|e| super::ce(name, e))?;
+            }
             c.draw_series(std::iter::once(Text::new(
                 format!("{r:.2}×"),
-                (i + 0.5, j + 0.5),
+                (i + 0.5, j + 0.55),
                 ("sans-serif", 16).into_font().color(&BLACK).pos(plotters::style::text_anchor::Pos::new(
                     plotters::style::text_anchor::HPos::Center,
                     plotters::style::text_anchor::VPos::Center,
@@ -91,8 +104,12 @@ fn draw(
     Ok(svg)
 }
 
-pub fn charts(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Vec<Chart>, ReportError> {
-    let pairs = paired(cells);
+pub fn charts(
+    cells: &[CellResult],
+    ratios: &[PairRatio],
+    png: Option<&std::path::Path>,
+) -> Result<Vec<Chart>, ReportError> {
+    let pairs = paired(cells, ratios);
     let mut tags: Vec<String> = pairs.iter().map(|p| p.pair.clone()).collect();
     tags.dedup();
     let mut out = Vec::new();
@@ -110,10 +127,10 @@ pub fn charts(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Vec
         let where_ = format!("{tag}, {ep}, {t} threads, batch {b}");
         let name = format!("ratio_ttft_{}", safe(&tag));
         out.push(Chart {
-            svg: draw(&name, &format!("TTFT ratio encoder-decoder / decoder-only ({where_})"), &sel, |p| Some(p.ttft.value), true, png)?,
+            svg: draw(&name, &format!("TTFT ratio encoder-decoder / decoder-only ({where_})"), &sel, |p| Some(p.ttft), true, png)?,
             name,
             title: format!("TTFT ratio — {tag}"),
-            caption: "Below 1× (green) the encoder-decoder reaches the first token sooner; the paper claims 0.53× (47% lower).".into(),
+            caption: "Below 1× (green) the encoder-decoder reaches the first token sooner; the paper claims 0.53× (47% lower). Under each ratio, its 95% interval (paired where the pair ran interleaved).".into(),
         });
         let name = format!("ratio_e2e_{}", safe(&tag));
         out.push(Chart {
@@ -121,13 +138,13 @@ pub fn charts(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Vec
                 &name,
                 &format!("End-to-end throughput ratio encoder-decoder / decoder-only ({where_})"),
                 &sel,
-                |p| p.e2e.map(|r| r.value),
+                |p| p.e2e,
                 false,
                 png,
             )?,
             name,
             title: format!("Throughput ratio — {tag}"),
-            caption: "Above 1× (green) the encoder-decoder generates faster end to end; the paper claims 4.7×.".into(),
+            caption: "Above 1× (green) the encoder-decoder generates faster end to end; the paper claims 4.7×. Under each ratio, its 95% interval (paired where the pair ran interleaved).".into(),
         });
     }
     Ok(out)

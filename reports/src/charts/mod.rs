@@ -13,7 +13,7 @@ pub mod ttft;
 use std::path::Path;
 
 use plotters::prelude::*;
-use slmbench_results::schema::CellResult;
+use slmbench_results::schema::{CellResult, PairRatio};
 
 use crate::error::ReportError;
 
@@ -157,10 +157,10 @@ macro_rules! render {
 pub(crate) use render;
 
 /// Every chart the results support; PNG copies too when `png` names a directory.
-pub fn all(cells: &[CellResult], png: Option<&Path>) -> Result<Vec<Chart>, ReportError> {
+pub fn all(cells: &[CellResult], ratios: &[PairRatio], png: Option<&Path>) -> Result<Vec<Chart>, ReportError> {
     let mut charts = vec![ttft::chart(cells, png)?];
     charts.extend(throughput::charts(cells, png)?);
-    charts.extend(heatmap::charts(cells, png)?);
+    charts.extend(heatmap::charts(cells, ratios, png)?);
     charts.push(itl::chart(cells, png)?);
     charts.push(memory::chart(cells, png)?);
     charts.extend(precision::charts(cells, png)?);

@@ -1,7 +1,8 @@
-//! JSON Lines: one cell (or failed cell) per line, written and flushed as each cell finishes.
+//! JSON Lines: one record (cell, failed cell, pair ratio) per line, written and flushed as each
+//! finishes.
 
 use super::Exporter;
-use crate::schema::{CellResult, FailedCell};
+use crate::schema::{CellResult, FailedCell, PairRatio};
 
 pub struct Jsonl;
 
@@ -14,6 +15,12 @@ impl Exporter for Jsonl {
 
     fn failed(&self, failed: &FailedCell) -> Option<Vec<u8>> {
         let mut line = serde_json::to_vec(failed).expect("results serialise");
+        line.push(b'\n');
+        Some(line)
+    }
+
+    fn ratio(&self, ratio: &PairRatio) -> Option<Vec<u8>> {
+        let mut line = serde_json::to_vec(ratio).expect("results serialise");
         line.push(b'\n');
         Some(line)
     }

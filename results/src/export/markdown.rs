@@ -1,7 +1,8 @@
 //! GitHub-flavoured Markdown table, fit for a pull-request comment or a CI job summary.
 
 use super::Exporter;
-use crate::schema::{CellResult, FailedCell};
+use crate::paired::RatioEstimate;
+use crate::schema::{CellResult, FailedCell, Kept, PairRatio};
 use crate::table;
 
 pub struct Markdown;
@@ -74,8 +75,53 @@ pub fn failures(failed: &[FailedCell]) -> String {
     out
 }
 
+/// `0.62× (0.58–0.66)`, or with "n too small" when there is no interval.
+pub fn ratio_text(r: &RatioEstimate) -> String {
+    match r.ci() {
+        Some((lo, hi)) => format!("{:.2}× ({lo:.2}–{hi:.2})", r.value),
+        None => format!("{:.2}× (n too small)", r.value),
+    }
+}
+
+/// The interleaved pairs' ratios with their paired 95% intervals; empty when there are none.
+pub fn ratios(ratios: &[PairRatio], cells: &[CellResult]) -> String {
+    if ratios.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n**Encoder-decoder / decoder-only, measured interleaved** (paired 95% CI)\n\n\
+         | pair | precision | graph | ep | t | b | in | out | blocks | TTFT | decode tokens/s | e2e tokens/s | drift |\n\
+         | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
+    );
+    for r in ratios {
+        let ed = cells.iter().find(|c| c.cell_id == r.encoder_decoder_cell);
+        let opt = |x: &Option<RatioEstimate>| x.as_ref().map(ratio_text).unwrap_or_else(|| "–".into());
+        let drifting = cells
+            .iter()
+            .filter(|c| c.cell_id == r.encoder_decoder_cell || c.cell_id == r.decoder_only_cell)
+            .any(|c| c.drift.as_ref().is_some_and(|d| d.drifting()));
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            cell_text(&r.pair),
+            ed.and_then(|c| c.model.precision.as_deref()).unwrap_or("–"),
+            ed.and_then(|c| c.model.graph_variant.as_deref()).unwrap_or("–"),
+            r.settings.ep_used,
+            r.settings.threads,
+            r.sweep.batch,
+            r.sweep.input_tokens,
+            r.sweep.output_tokens,
+            r.blocks,
+            ratio_text(&r.ttft),
+            opt(&r.decode_tokens_per_s),
+            opt(&r.e2e_tokens_per_s),
+            if drifting { "trend" } else { "–" },
+        ));
+    }
+    out
+}
+
 impl Exporter for Markdown {
-    fn finish(&self, cells: &[CellResult], failed: &[FailedCell]) -> Vec<u8> {
-        (table(cells) + &failures(failed)).into_bytes()
+    fn finish(&self, set: &Kept) -> Vec<u8> {
+        (table(&set.cells) + &ratios(&set.ratios, &set.cells) + &failures(&set.failed)).into_bytes()
     }
 }

@@ -14,7 +14,7 @@ pub use writer::{ResultsWriter, Written};
 use std::path::Path;
 
 use crate::error::ResultsError;
-use crate::schema::{CellResult, FailedCell};
+use crate::schema::{CellResult, FailedCell, Kept, PairRatio};
 
 pub trait Exporter {
     /// Bytes written once before any cell (CSV header).
@@ -29,8 +29,12 @@ pub trait Exporter {
     fn failed(&self, _failed: &FailedCell) -> Option<Vec<u8>> {
         None
     }
+    /// Bytes for a pair's ratio record when the format streams it (JSON Lines).
+    fn ratio(&self, _ratio: &PairRatio) -> Option<Vec<u8>> {
+        None
+    }
     /// Bytes of the whole set at the end (JSON array, Markdown table); empty for streams.
-    fn finish(&self, _cells: &[CellResult], _failed: &[FailedCell]) -> Vec<u8> {
+    fn finish(&self, _set: &Kept) -> Vec<u8> {
         vec![]
     }
 }
@@ -71,15 +75,18 @@ impl Format {
 }
 
 /// The whole file of a format, from every record.
-pub fn render(e: &dyn Exporter, cells: &[CellResult], failed: &[FailedCell]) -> Vec<u8> {
+pub fn render(e: &dyn Exporter, set: &Kept) -> Vec<u8> {
     let mut out = e.header();
-    for c in cells {
+    for c in &set.cells {
         out.extend(e.cell(c).unwrap_or_default());
     }
-    for f in failed {
+    for f in &set.failed {
         out.extend(e.failed(f).unwrap_or_default());
     }
-    out.extend(e.finish(cells, failed));
+    for r in &set.ratios {
+        out.extend(e.ratio(r).unwrap_or_default());
+    }
+    out.extend(e.finish(set));
     out
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::files::{check_resumable, journal_path, lock, non_empty, remove_stale_temps, write_atomic};
 use super::{Exporter, Format, jsonl, markdown, render};
 use crate::error::ResultsError;
-use crate::schema::{CellResult, FailedCell, Record, Torn};
+use crate::schema::{CellResult, FailedCell, Kept, PairRatio, Record, Torn};
 
 /// Writes records as cells finish. Every record is appended to the JSON Lines journal, flushed
 /// and fsynced before the next cell starts; a `.json`, `.csv` or `.md` results file is rendered
@@ -33,8 +33,8 @@ pub struct ResultsWriter {
     /// Records already in the journal when resuming, in file order.
     earlier: Vec<Record>,
     torn: Option<Torn>,
-    cells: Vec<CellResult>,
-    failed: Vec<FailedCell>,
+    /// This run's records, in the order they were written (a ratio after its two cells).
+    written: Vec<Record>,
     finished: bool,
 }
 
@@ -47,6 +47,8 @@ pub struct Written {
     /// Every record of the file (earlier ones too when resuming), one per cell.
     pub all_cells: Vec<CellResult>,
     pub all_failed: Vec<FailedCell>,
+    /// Every pair-ratio record of the file whose two cells are the kept ones.
+    pub all_ratios: Vec<PairRatio>,
 }
 
 impl ResultsWriter {
@@ -64,8 +66,7 @@ impl ResultsWriter {
             append: None,
             earlier: vec![],
             torn: None,
-            cells: vec![],
-            failed: vec![],
+            written: vec![],
             finished: false,
         })
     }
@@ -191,36 +192,38 @@ impl ResultsWriter {
     }
 
     /// Every record, earlier ones first, one per cell.
-    fn all(&self) -> (Vec<CellResult>, Vec<FailedCell>) {
-        let records: Vec<Record> = self
-            .earlier
-            .iter()
-            .cloned()
-            .chain(self.cells.iter().map(|c| Record::Cell(Box::new(c.clone()))))
-            .chain(self.failed.iter().map(|f| Record::Failed(Box::new(f.clone()))))
-            .collect();
-        let (cells, failed, _) = crate::schema::latest_per_cell(records);
-        (cells, failed)
+    fn all(&self) -> Kept {
+        crate::schema::latest_per_cell(self.earlier.iter().chain(&self.written).cloned().collect())
     }
 
     /// Renders a non-JSON-Lines results file from every record, atomically.
     fn render(&self) -> Result<(), ResultsError> {
         let Some(target) = self.target.as_deref().filter(|_| self.format != Format::Jsonl) else { return Ok(()) };
-        let (cells, failed) = self.all();
-        write_atomic(target, &render(self.format.exporter().as_ref(), &cells, &failed))
+        write_atomic(target, &render(self.format.exporter().as_ref(), &self.all()))
     }
 
     /// Records a finished cell: in the journal (on disk before this returns), then in the file.
     pub fn push(&mut self, cell: CellResult) -> Result<(), ResultsError> {
         self.write_synced(jsonl::Jsonl.cell(&cell).unwrap_or_default())?;
-        self.cells.push(cell);
+        self.written.push(Record::Cell(Box::new(cell)));
         self.render()
     }
 
     /// Records a failed cell, as [`ResultsWriter::push`] does a measured one.
     pub fn push_failed(&mut self, failed: FailedCell) -> Result<(), ResultsError> {
         self.write_synced(jsonl::Jsonl.failed(&failed).unwrap_or_default())?;
-        self.failed.push(failed);
+        self.written.push(Record::Failed(Box::new(failed)));
+        self.render()
+    }
+
+    /// Records an interleaved pair: its two cells, then the ratio record naming them, in one
+    /// write (a kill cannot leave the cells without their ratio).
+    pub fn push_pair(&mut self, a: CellResult, b: CellResult, ratio: PairRatio) -> Result<(), ResultsError> {
+        let mut lines = jsonl::Jsonl.cell(&a).unwrap_or_default();
+        lines.extend(jsonl::Jsonl.cell(&b).unwrap_or_default());
+        lines.extend(jsonl::Jsonl.ratio(&ratio).unwrap_or_default());
+        self.write_synced(lines)?;
+        self.written.extend([Record::Cell(Box::new(a)), Record::Cell(Box::new(b)), Record::Ratio(Box::new(ratio))]);
         self.render()
     }
 
@@ -228,19 +231,23 @@ impl ResultsWriter {
     /// results file; stdout gets its Markdown table.
     pub fn finish(mut self) -> Result<Written, ResultsError> {
         self.open()?;
-        if self.target.is_none() && !(self.cells.is_empty() && self.failed.is_empty()) {
-            let table = markdown::Markdown.finish(&self.cells, &self.failed);
+        if self.target.is_none() && !self.written.is_empty() {
+            let mine = crate::schema::latest_per_cell(self.written.clone());
+            let table = markdown::Markdown.finish(&mine);
             std::io::stdout().write_all(&table).map_err(|source| ResultsError::Io { path: "-".into(), source })?;
         }
         self.render()?;
         self.finished = true;
-        let (all_cells, all_failed) = self.all();
-        Ok(Written {
-            cells: std::mem::take(&mut self.cells),
-            failed: std::mem::take(&mut self.failed),
-            all_cells,
-            all_failed,
-        })
+        let all = self.all();
+        let (mut cells, mut failed) = (vec![], vec![]);
+        for r in std::mem::take(&mut self.written) {
+            match r {
+                Record::Cell(c) => cells.push(*c),
+                Record::Failed(f) => failed.push(*f),
+                Record::Ratio(_) => {}
+            }
+        }
+        Ok(Written { cells, failed, all_cells: all.cells, all_failed: all.failed, all_ratios: all.ratios })
     }
 }
 
@@ -249,8 +256,7 @@ impl Drop for ResultsWriter {
     fn drop(&mut self) {
         if !self.finished
             && self.created
-            && self.cells.is_empty()
-            && self.failed.is_empty()
+            && self.written.is_empty()
             && let Some(j) = &self.journal_path
         {
             let _ = std::fs::remove_file(j);

@@ -1,0 +1,221 @@
+//! Measuring a pair side by side: both models loaded, their repetitions alternating in blocks
+//! (one of each, back to back, in ABBA or seeded random order), until the paired interval of the
+//! ratio is as narrow as the stopping rule asks ([`slmbench_results::paired`]).
+
+use std::sync::atomic::AtomicUsize;
+use std::time::Instant;
+
+use crate::backend::Generator;
+use crate::bench::{self, Progress, signalled};
+use crate::context::Context;
+use crate::error::HarnessError;
+use crate::generation::{Generation, Prompt};
+use crate::results::{CellResult, ModelInfo, Repetitions, Settings, SweepPoint};
+use crate::stats::{Policy, StopReason};
+use slmbench_results::metric::Metric;
+use slmbench_results::paired::{self, MIN_BLOCKS_FOR_CI, RESAMPLES, RatioEstimate, Rng};
+use slmbench_results::schema::{self as results, PAIR_RATIO, PairRatio};
+
+/// How the repetitions of a pair's two models are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Blocks alternate AB, BA, AB, …: a linear drift cancels over every two blocks.
+    #[default]
+    Abba,
+    /// Each block's order drawn from the seed.
+    Random,
+    /// Each model's repetitions of a cell one after the other, as single cells run.
+    Sequential,
+}
+
+impl Order {
+    pub fn parse(text: &str) -> Result<Order, HarnessError> {
+        match text {
+            "abba" | "interleaved" => Ok(Order::Abba),
+            "random" => Ok(Order::Random),
+            "sequential" => Ok(Order::Sequential),
+            _ => Err(HarnessError::BadInput(format!(
+                "--order: `{text}` is not an order; give interleaved (ABBA blocks), random (seeded) or sequential"
+            ))),
+        }
+    }
+
+    /// The name records carry.
+    pub fn name(self) -> &'static str {
+        match self {
+            Order::Abba => "abba",
+            Order::Random => "random",
+            Order::Sequential => "sequential",
+        }
+    }
+}
+
+/// One side of a pair: its loaded model, what its record says, and its prompt.
+pub struct Side<'a> {
+    pub model: &'a mut dyn Generator,
+    pub info: &'a ModelInfo,
+    pub settings: &'a Settings,
+    pub prompt: &'a Prompt,
+}
+
+/// Which side failed (0: encoder-decoder, 1: decoder-only), and why.
+pub type PairError = (usize, HarnessError);
+
+/// When to stop a pair cell: at `max_repetitions` blocks, after twice `max_time_s` (two models
+/// share the cell's time), or once both the TTFT and the decode ratio's paired intervals are within
+/// `target_ci` (never before [`MIN_BLOCKS_FOR_CI`] blocks, below which there is no interval).
+fn stop_pair(policy: &Policy, blocks: usize, elapsed_s: f64, ratios: &[Option<RatioEstimate>]) -> Option<StopReason> {
+    if blocks >= policy.max_repetitions {
+        return Some(StopReason::MaxRepetitions);
+    }
+    if blocks >= 1 && elapsed_s >= 2.0 * policy.max_time_s {
+        return Some(StopReason::MaxTime);
+    }
+    let tight = ratios.iter().all(|r| r.is_none_or(|r| r.half_width_rel() <= policy.target_ci));
+    (blocks >= policy.min_repetitions.max(MIN_BLOCKS_FOR_CI) && tight).then_some(StopReason::ConfidenceReached)
+}
+
+/// The per-repetition samples of `metric` for both sides, when they line up block by block.
+fn per_block(metric: Metric, a: &[Generation], b: &[Generation], prompts: [&Prompt; 2]) -> Option<[Vec<f64>; 2]> {
+    let of = |runs: &[Generation], p: &Prompt| {
+        let s = results::Samples {
+            ttft_ns: runs.iter().map(|g| g.ttft_ns).collect(),
+            encoder_ns: vec![],
+            first_decoder_step_ns: vec![],
+            itl_ns: runs.iter().map(|g| g.itl_ns.clone()).collect(),
+        };
+        metric.samples_of(&s, p.len, runs[0].tokens[0].len())
+    };
+    let (x, y) = (of(a, prompts[0]), of(b, prompts[1]));
+    (!x.is_empty() && x.len() == a.len() && y.len() == b.len()).then_some([x, y])
+}
+
+fn ratio(
+    metric: Metric,
+    a: &[Generation],
+    b: &[Generation],
+    prompts: [&Prompt; 2],
+    seed: u64,
+) -> Option<RatioEstimate> {
+    per_block(metric, a, b, prompts).and_then(|[x, y]| paired::paired_ratio(&x, &y, seed))
+}
+
+/// Measures one sweep point of a pair with interleaved repetitions: warm-up of each, then blocks
+/// until [`stop_pair`]. Gives both cells' records (each as a single cell would have it, plus its
+/// order and partner) and the ratio record.
+#[allow(clippy::too_many_arguments)]
+pub fn measure_pair(
+    sides: [Side<'_>; 2],
+    sweep: &SweepPoint,
+    policy: &Policy,
+    order: Order,
+    seed: u64,
+    context: &Context,
+    progress: &mut dyn Progress,
+    stop: &AtomicUsize,
+) -> Result<(CellResult, CellResult, PairRatio), PairError> {
+    let [a, b] = sides;
+    bench::warm_up(a.model, sweep, a.prompt, policy, progress, stop).map_err(|e| (0, e))?;
+    bench::warm_up(b.model, sweep, b.prompt, policy, progress, stop).map_err(|e| (1, e))?;
+    let mut rng = Rng::new(seed);
+    let prompts = [a.prompt, b.prompt];
+    let (mut ra, mut rb) = (Vec::<Generation>::new(), Vec::<Generation>::new());
+    let start = Instant::now();
+    let stop_reason = loop {
+        let k = ra.len();
+        progress.repetition(k, policy.max_repetitions, false);
+        let a_first = match order {
+            Order::Random => rng.next_u64() & 1 == 0,
+            _ => k % 2 == 0,
+        };
+        for first in [a_first, !a_first] {
+            if first {
+                ra.push(a.model.generate(a.prompt, sweep.output_tokens, sweep.stop_at_eos).map_err(|e| (0, e))?);
+            } else {
+                rb.push(b.model.generate(b.prompt, sweep.output_tokens, sweep.stop_at_eos).map_err(|e| (1, e))?);
+            }
+        }
+        let blocks = ra.len();
+        // The interval is computed only once it can stop the cell (the bootstrap takes a few ms).
+        let ratios = if blocks >= policy.min_repetitions.max(MIN_BLOCKS_FOR_CI) {
+            vec![ratio(Metric::Ttft, &ra, &rb, prompts, seed), ratio(Metric::DecodeTokensPerS, &ra, &rb, prompts, seed)]
+        } else {
+            vec![]
+        };
+        if let Some(r) = stop_pair(policy, blocks, start.elapsed().as_secs_f64(), &ratios) {
+            break r;
+        }
+        if signalled(stop).is_some() {
+            break StopReason::Interrupted;
+        }
+    };
+    let wall_ns = start.elapsed().as_nanos() as u64;
+    let reps = |partner: &str| Repetitions {
+        warmup: policy.warmup,
+        measured: ra.len(),
+        stop_reason,
+        wall_ns,
+        order: Some(order.name().into()),
+        interleaved_with: Some(partner.into()),
+    };
+    let id =
+        |s: &Side| results::cell_id(s.info, s.settings.backend_version.as_deref().unwrap_or(""), s.settings, sweep);
+    let (ida, idb) = (id(&a), id(&b));
+    let ca = bench::cell_of(&*a.model, a.info, a.settings, sweep, a.prompt, context, reps(&idb), &ra);
+    let cb = bench::cell_of(&*b.model, b.info, b.settings, sweep, b.prompt, context, reps(&ida), &rb);
+    let ttft = ratio(Metric::Ttft, &ra, &rb, prompts, seed).expect("at least one block");
+    let block_ratios: Vec<f64> = ra.iter().zip(&rb).map(|(x, y)| x.ttft_ns as f64 / y.ttft_ns.max(1) as f64).collect();
+    let record = PairRatio {
+        schema_version: results::SCHEMA_VERSION,
+        record: PAIR_RATIO.into(),
+        ratio_id: slmbench_results::pair_ratio::ratio_id(&ida, &idb),
+        pair: a.info.pair.clone().unwrap_or_default(),
+        encoder_decoder_cell: ida,
+        decoder_only_cell: idb,
+        settings: a.settings.clone(),
+        sweep: sweep.clone(),
+        order: order.name().into(),
+        seed,
+        blocks: ra.len(),
+        method: "block-bootstrap".into(),
+        resamples: RESAMPLES,
+        ttft,
+        decode_tokens_per_s: ratio(Metric::DecodeTokensPerS, &ra, &rb, prompts, seed),
+        e2e_tokens_per_s: ratio(Metric::E2eTokensPerS, &ra, &rb, prompts, seed),
+        ttft_ratio_trend: paired::trend(&block_ratios, seed),
+        stop_reason: ca.repetitions.stop_reason,
+        wall_ns,
+        context: context.clone(),
+    };
+    Ok((ca, cb, record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_parse_and_name_themselves() {
+        assert_eq!(Order::parse("interleaved").unwrap(), Order::Abba);
+        assert_eq!(Order::parse("random").unwrap().name(), "random");
+        assert_eq!(Order::parse("sequential").unwrap(), Order::Sequential);
+        assert!(Order::parse("abab").unwrap_err().to_string().contains("--order"));
+    }
+
+    #[test]
+    fn pair_stopping_rule() {
+        let p = Policy { min_repetitions: 5, max_repetitions: 30, max_time_s: 10.0, target_ci: 0.03, warmup: 1 };
+        let tight = Some(RatioEstimate { value: 0.5, low: Some(0.495), high: Some(0.505) });
+        let loose = Some(RatioEstimate { value: 0.5, low: Some(0.4), high: Some(0.6) });
+        // Never before an interval can exist, however tight.
+        assert_eq!(stop_pair(&p, MIN_BLOCKS_FOR_CI - 1, 1.0, &[tight, tight]), None);
+        assert_eq!(stop_pair(&p, MIN_BLOCKS_FOR_CI, 1.0, &[tight, tight]), Some(StopReason::ConfidenceReached));
+        assert_eq!(stop_pair(&p, MIN_BLOCKS_FOR_CI, 1.0, &[tight, loose]), None);
+        // A cell without decode steps (one new token) stops on TTFT alone.
+        assert_eq!(stop_pair(&p, 12, 1.0, &[tight, None]), Some(StopReason::ConfidenceReached));
+        // Time is twice a single cell's: two models share it.
+        assert_eq!(stop_pair(&p, 12, 15.0, &[loose, loose]), None);
+        assert_eq!(stop_pair(&p, 12, 20.0, &[loose, loose]), Some(StopReason::MaxTime));
+        assert_eq!(stop_pair(&p, 30, 1.0, &[loose, loose]), Some(StopReason::MaxRepetitions));
+    }
+}

@@ -1,0 +1,70 @@
+//! The A/A test on real runs: one model loaded twice and measured as both sides of a "pair" with
+//! interleaved repetitions. Its true ratio is 1, so the paired 95% interval should contain 1 in
+//! about 95% of trials. Ignored by default: it takes minutes, and one trial may miss 1 by design
+//! (5% of the time), so it is a measurement to record (README, "Interleaved pairs"), not a check
+//! of one run. Run it with
+//! `SLMBENCH_AA_PRESET=small SLMBENCH_AA_TRIALS=20 cargo test --release -p slmbench-harness --test aa -- --ignored --nocapture`.
+
+use slmbench_harness::backend;
+use slmbench_harness::entry::{ModelEntry, cached_preset};
+use slmbench_harness::generation::Prompt;
+use slmbench_harness::interleave::{Order, Side, measure_pair};
+use slmbench_harness::layout::DecoderChoice;
+use slmbench_harness::results::{SweepPoint, requested_settings};
+use slmbench_harness::session::SessionSettings;
+use slmbench_harness::stats::Policy;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[test]
+#[ignore]
+fn aa_real_runs() {
+    let preset = std::env::var("SLMBENCH_AA_PRESET").unwrap_or_else(|_| "tiny".into());
+    let (trials, blocks) = (env("SLMBENCH_AA_TRIALS", 20), env("SLMBENCH_AA_BLOCKS", 20));
+    let (p, n) = (env("SLMBENCH_AA_INPUT", 128), env("SLMBENCH_AA_OUTPUT", 32));
+    let dir = cached_preset(&preset, Default::default(), |_| {}).unwrap().join("decoder-only");
+    let backend = backend::find("onnxruntime").unwrap();
+    let entry = ModelEntry { dir: dir.clone(), name: format!("{preset}/decoder-only"), pair: None };
+    let info = backend.describe(&entry, DecoderChoice::Auto).unwrap();
+    let settings = SessionSettings { threads: 2, ..Default::default() };
+    let requested = requested_settings(backend.name(), &backend.version().unwrap(), &settings);
+    let mut a = backend.load(&dir, &settings, DecoderChoice::Auto).unwrap();
+    let mut b = backend.load(&dir, &settings, DecoderChoice::Auto).unwrap();
+    // A fixed number of blocks: the stopping rule is not under test here.
+    let policy =
+        Policy { warmup: 1, min_repetitions: blocks, max_repetitions: blocks, max_time_s: 1e9, target_ci: 0.0 };
+    let context = slmbench_harness::context::collect("aa test".into());
+    let (mut ttft_in, mut decode_in) = (0, 0);
+    for t in 0..trials {
+        let sweep =
+            SweepPoint { batch: 1, input_tokens: p, output_tokens: n, stop_at_eos: false, prompt_seed: Some(t as u64) };
+        let prompt = Prompt::synthetic(t as u64, 1, p, a.vocab_size());
+        let sides = [
+            Side { model: &mut *a, info: &info, settings: &requested, prompt: &prompt },
+            Side { model: &mut *b, info: &info, settings: &requested, prompt: &prompt },
+        ];
+        let order = if t % 2 == 0 { Order::Abba } else { Order::Random };
+        let (_, _, r) = measure_pair(sides, &sweep, &policy, order, t as u64, &context, &mut (), &Default::default())
+            .unwrap_or_else(|(side, e)| panic!("side {side}: {e}"));
+        let contains = |x: &Option<slmbench_results::paired::RatioEstimate>| {
+            x.and_then(|r| r.ci()).is_some_and(|(lo, hi)| lo <= 1.0 && 1.0 <= hi)
+        };
+        ttft_in += usize::from(contains(&Some(r.ttft)));
+        decode_in += usize::from(contains(&r.decode_tokens_per_s));
+        println!(
+            "A/A trial {t} ({}): TTFT {:.3} ({:.3}–{:.3}), decode {:?}",
+            order.name(),
+            r.ttft.value,
+            r.ttft.low.unwrap(),
+            r.ttft.high.unwrap(),
+            r.decode_tokens_per_s.map(|d| (d.value, d.low, d.high))
+        );
+    }
+    println!(
+        "A/A {preset} p{p} n{n}, {blocks} blocks: TTFT interval contains 1 in {ttft_in}/{trials}, decode in {decode_in}/{trials}"
+    );
+    // A floor far below the nominal 95% that only a broken interval misses.
+    assert!(ttft_in * 10 >= trials * 8 && decode_in * 10 >= trials * 8);
+}

@@ -1,0 +1,57 @@
+//! The record of an interleaved pair cell: the encoder-decoder / decoder-only ratios measured side
+//! by side, with paired intervals ([`crate::paired`]). Written after the two cells' own records,
+//! which it names.
+
+use serde::{Deserialize, Serialize};
+
+use crate::context::Context;
+use crate::paired::{RatioEstimate, Trend};
+use crate::schema::{Settings, SweepPoint};
+use crate::stats::StopReason;
+
+/// What tells a ratio record from a cell in a results file (`"record": "pair-ratio"`).
+pub const PAIR_RATIO: &str = "pair-ratio";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairRatio {
+    pub schema_version: u32,
+    /// Always [`PAIR_RATIO`].
+    pub record: String,
+    /// Stable id of the record (from the two cell ids): a resumed or merged file keeps one.
+    pub ratio_id: String,
+    /// The pair tag both models carry.
+    pub pair: String,
+    /// `cell_id` of the encoder-decoder's record (the numerator).
+    pub encoder_decoder_cell: String,
+    /// `cell_id` of the decoder-only's record (the denominator).
+    pub decoder_only_cell: String,
+    pub settings: Settings,
+    pub sweep: SweepPoint,
+    /// `abba` (blocks alternate AB, BA) or `random` (each block's order from the seed).
+    pub order: String,
+    pub seed: u64,
+    /// Blocks measured: one repetition of each model, back to back.
+    pub blocks: usize,
+    /// How the intervals were computed: `block-bootstrap` (percentile, resampling whole blocks).
+    pub method: String,
+    pub resamples: usize,
+    /// Time to first token, encoder-decoder / decoder-only (below 1: the encoder-decoder is sooner).
+    pub ttft: RatioEstimate,
+    /// Decode tokens/s per sequence, encoder-decoder / decoder-only (above 1: it is faster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_tokens_per_s: Option<RatioEstimate>,
+    /// End-to-end tokens/s, encoder-decoder / decoder-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_tokens_per_s: Option<RatioEstimate>,
+    /// The TTFT ratio's trend over the blocks (drift the interleaving did not cancel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ratio_trend: Option<Trend>,
+    pub stop_reason: StopReason,
+    pub wall_ns: u64,
+    pub context: Context,
+}
+
+/// The id of the ratio of two cells.
+pub fn ratio_id(encoder_decoder_cell: &str, decoder_only_cell: &str) -> String {
+    format!("{encoder_decoder_cell}/{decoder_only_cell}")
+}
