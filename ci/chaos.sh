@@ -110,7 +110,7 @@ for fmt in jsonl json csv md; do
     flag=(--resume "$out")
     on_disk=0
     [[ -f $journal ]] && on_disk=$(grep -c . "$journal" || true)
-    echo "$fmt round $i: SIG$sig, exit $code, $on_disk of $expected records on disk, files complete"
+    echo "$fmt round $i: SIG$sig, exit $code, $on_disk records on disk (the sweep: $expected cells and their pair ratios), files complete"
   done
   "$bin" "${args[@]}" "${flag[@]}" >/dev/null 2>>"$work/log"
   check_files "$out" "$fmt"

@@ -10,6 +10,6 @@ bin=target/release/slmbench
 # --overwrite: these files are replaced on purpose; the report goes into the same folder.
 "$bin" run --overwrite --no-report -o reports/published/default/results.jsonl
 "$bin" report reports/published/default/results.jsonl -o reports/published/default
-"$bin" run --preset paper --precision fp32,int4 --graph plain,fused -p 16,64,256 -n 16,64 -r 10 --min-repetitions 5 --max-time 40 \
+"$bin" run --preset paper --precision fp32,int4 --graph plain,fused -p 16,64,256 -n 16,64 -r 12 --min-repetitions 10 --max-time 50 \
   --overwrite --no-report -o reports/published/paper/results.jsonl
 "$bin" report reports/published/paper/results.jsonl -o reports/published/paper

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Issue 17's reproducibility measurement: five runs of the same cells in each order, alternating
+# sequential and interleaved so both meet the same machine states; then
+# `python3 reports/published/interleaving/analyse.py small paper` prints each run's ratios and
+# intervals, the pooled estimates and the spreads (README, "Interleaved pairs").
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+cargo build --release --locked
+bin=target/release/slmbench
+out=reports/published/interleaving
+for i in 1 2 3 4 5; do
+  for order in sequential interleaved; do
+    "$bin" run --preset small -p 128 -n 32 -t 2 --order $order --no-report --no-accuracy --overwrite -o $out/small-$order-$i.jsonl
+  done
+done
+for i in 1 2 3 4 5; do
+  for order in sequential interleaved; do
+    "$bin" run --preset paper -p 256 -n 16 -t 2 -r 12 --min-repetitions 10 --max-time 30 --order $order \
+      --no-report --no-accuracy --overwrite -o $out/paper-$order-$i.jsonl
+  done
+done
