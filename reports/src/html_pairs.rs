@@ -29,7 +29,8 @@ pub fn drift_warnings(cells: &[CellResult], ratios: &[PairRatio]) -> String {
             .filter_map(|(w, t)| t.filter(|t| t.drifting).map(|t| trend_text(w, &t)))
             .collect();
         let remedy = if c.repetitions.interleaved_with.is_some() {
-            "its pair ran interleaved, so drift shared by both models cancels in the ratio"
+            "its pair ran interleaved: drift that slowed both models alike cancels in the ratio, drift that did not \
+             (see the pair's ratio) does not"
         } else {
             "a ratio with another cell measured minutes apart carries this drift; --order interleaved pairs them"
         };

@@ -34,10 +34,7 @@ impl RatioEstimate {
     /// Largest distance from the value to an interval bound, relative to the value (infinite
     /// without an interval, so a stopping rule never stops on too few blocks).
     pub fn half_width_rel(&self) -> f64 {
-        match self.ci() {
-            Some((lo, hi)) if self.value > 0.0 => (self.value - lo).max(hi - self.value) / self.value,
-            _ => f64::INFINITY,
-        }
+        crate::stats::half_width_rel(self.value, self.ci())
     }
 }
 

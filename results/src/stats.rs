@@ -104,10 +104,16 @@ impl Summary {
     /// Largest distance from the median to a CI bound, relative to the median (infinite without
     /// an interval, so the stopping rule never calls a cell precise on too few samples).
     pub fn ci_half_width_rel(&self) -> f64 {
-        match self.ci() {
-            Some((lo, hi)) if self.median > 0.0 => (self.median - lo).max(hi - self.median) / self.median,
-            _ => f64::INFINITY,
-        }
+        half_width_rel(self.median, self.ci())
+    }
+}
+
+/// Largest distance from `value` to a bound of `ci`, relative to `value`; infinite without an
+/// interval (or a value ≤ 0), so no stopping rule calls too few samples precise.
+pub fn half_width_rel(value: f64, ci: Option<(f64, f64)>) -> f64 {
+    match ci {
+        Some((lo, hi)) if value > 0.0 => (value - lo).max(hi - value) / value,
+        _ => f64::INFINITY,
     }
 }
 

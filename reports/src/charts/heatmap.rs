@@ -79,26 +79,19 @@ fn draw(
             c.draw_series(std::iter::once(Rectangle::new([(i, j), (i + 1.0, j + 1.0)], shade(good).filled())))
                 .map_err(|e| super::ce(name, e))?;
             // The interval under the value, so a colour is never read without its uncertainty.
-            if let Some((lo, hi)) = ratio.ci() {
+            let labels = std::iter::once((format!("{r:.2}×"), 0.55, 16))
+                .chain(ratio.ci().map(|(lo, hi)| (format!("{lo:.2}–{hi:.2}"), 0.25, 11)));
+            for (text, dy, size) in labels {
                 c.draw_series(std::iter::once(Text::new(
-                    format!("{lo:.2}–{hi:.2}"),
-                    (i + 0.5, j + 0.25),
-                    ("sans-serif", 11).into_font().color(&BLACK).pos(plotters::style::text_anchor::Pos::new(
+                    text,
+                    (i + 0.5, j + dy),
+                    ("sans-serif", size).into_font().color(&BLACK).pos(plotters::style::text_anchor::Pos::new(
                         plotters::style::text_anchor::HPos::Center,
                         plotters::style::text_anchor::VPos::Center,
                     )),
                 )))
                 .map_err(|e| super::ce(name, e))?;
             }
-            c.draw_series(std::iter::once(Text::new(
-                format!("{r:.2}×"),
-                (i + 0.5, j + 0.55),
-                ("sans-serif", 16).into_font().color(&BLACK).pos(plotters::style::text_anchor::Pos::new(
-                    plotters::style::text_anchor::HPos::Center,
-                    plotters::style::text_anchor::VPos::Center,
-                )),
-            )))
-            .map_err(|e| super::ce(name, e))?;
         }
     });
     Ok(svg)
