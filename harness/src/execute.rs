@@ -325,13 +325,14 @@ impl Runner<'_> {
         c
     }
 
-    /// Writes a measured cell, or, when a signal cut it short, keeps it only with the minimum
-    /// repetitions. `Flow::Stop` after an interruption.
-    fn keep(&mut self, label: &str, cells: Vec<CellResult>) -> Result<Flow, HarnessError> {
-        let reps = cells[0].repetitions.measured;
-        if cells[0].repetitions.stop_reason != StopReason::Interrupted {
-            return Ok(Flow::Go);
+    /// Whether the sweep goes on after a measured cell (or pair cell) with `reps`; after a
+    /// signal it stops, and says whether the cell is kept (with at least the minimum repetitions)
+    /// or discarded for `--resume` to measure again. The caller writes what is kept.
+    fn after(&mut self, label: &str, reps: &crate::results::Repetitions) -> Flow {
+        if reps.stop_reason != StopReason::Interrupted {
+            return Flow::Go;
         }
+        let reps = reps.measured;
         self.outcome.interrupted = signalled(&self.stop.signal);
         if reps >= self.plan.policy.min_repetitions {
             self.bar.end_cell(&format!("interrupted; kept with {reps} repetitions"));
@@ -341,7 +342,7 @@ impl Runner<'_> {
                 self.plan.policy.min_repetitions
             ));
         }
-        Ok(Flow::Stop)
+        Flow::Stop
     }
 
     fn summary(c: &CellResult) -> String {
@@ -389,7 +390,7 @@ impl Runner<'_> {
                 if !interrupted {
                     self.bar.end_cell(&Self::summary(&c));
                 }
-                let flow = self.keep(&label, vec![c.clone()])?;
+                let flow = self.after(&label, &c.repetitions);
                 if keep {
                     self.writer.push(c)?;
                 }
@@ -503,7 +504,7 @@ impl Runner<'_> {
                         Self::summary(&cb)
                     ));
                 }
-                let flow = self.keep(&pair, vec![ca.clone()])?;
+                let flow = self.after(&pair, &ca.repetitions);
                 if keep {
                     self.writer.push_pair(ca, cb, ratio)?;
                 }
