@@ -1,0 +1,136 @@
+//! Loading a block's model: the memory guard before it, the host's limits and the observed
+//! placement with it; a block that cannot load has its cells recorded as failed.
+
+use super::{Flow, Runner};
+use crate::backend::Generator;
+use crate::context;
+use crate::ep::Ep;
+use crate::error::HarnessError;
+use crate::failure::catch;
+use crate::guard;
+use crate::results::FailureKind;
+use crate::roofline::HostLimits;
+use crate::run::Block;
+use slmbench_results::placement::Placement;
+
+/// A block's loaded model and what its cells' records get from the load.
+pub(super) struct Loaded {
+    pub(super) model: Box<dyn Generator>,
+    pub(super) placement: Option<Placement>,
+    pub(super) host_limits: Option<HostLimits>,
+}
+
+impl Runner<'_> {
+    pub(super) fn weights(&self, block: &Block) -> guard::Estimate {
+        guard::Estimate { weights: guard::weights(self.infos[block.model].bytes_on_disk), ..Default::default() }
+    }
+
+    pub(super) fn both_fit(&mut self, a: &Block, b: &Block) -> bool {
+        let Some(avail) = self.available else { return true };
+        let need = guard::Estimate { weights: self.weights(a).weights + self.weights(b).weights, ..Default::default() };
+        let fits = guard::check("both models of the pair", &need, avail).is_none();
+        if !fits {
+            self.bar.note(&format!(
+                "{} and {} do not fit in memory together: measured one after the other, not interleaved",
+                self.plan.models[a.model].name, self.plan.models[b.model].name
+            ));
+        }
+        fits
+    }
+
+    /// The host's limits for a block's settings, measured before its sessions exist (so nothing
+    /// else holds the memory bus), once per thread count.
+    pub(super) fn host_limits(&mut self, block: &Block) -> Option<HostLimits> {
+        if !self.plan.roofline || block.settings.ep != Ep::Cpu {
+            return None;
+        }
+        let threads = match block.settings.threads {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            t => t,
+        };
+        let (context, bar) = (self.context, &mut *self.bar);
+        self.limits
+            .entry(threads)
+            .or_insert_with(|| {
+                crate::roofline::cached(context, threads).or_else(|| {
+                    bar.note(&format!(
+                        "roofline: measuring this host's limits at {threads} threads (once, then cached)"
+                    ));
+                    crate::roofline::limits(context, threads)
+                        .map_err(|e| bar.note(&format!("roofline not measured: {e}")))
+                        .ok()
+                })
+            })
+            .clone()
+    }
+
+    /// Loads a block's model; when that fails, its cells are recorded as failed and `Err(flow)`
+    /// says whether the sweep goes on.
+    pub(super) fn load(
+        &mut self,
+        block: &Block,
+        host_limits: Option<HostLimits>,
+    ) -> Result<Result<Loaded, Flow>, HarnessError> {
+        let entry = &self.plan.models[block.model];
+        if let Some(avail) = self.available
+            && let Some(why) = guard::check(&format!("loading {}", entry.name), &self.weights(block), avail)
+        {
+            self.fail_all(block, FailureKind::Memory, &why)?;
+            return Ok(Err(Flow::Go));
+        }
+        // ONNX Runtime cannot be stopped while it creates sessions (with many threads that
+        // can take minutes); nothing unsaved is in memory then, so a signal ends the process.
+        let (backend, decoder, bar) = (self.backend, self.plan.decoder, &mut *self.bar);
+        let (placement, loaded) = self.stop.at_once(|| {
+            bar.note(&format!(
+                "loading {} on {} with {} threads",
+                entry.name, block.settings.ep, block.settings.threads
+            ));
+            context::test_pause("LOAD");
+            // Placement first, in profiled sessions of its own, dropped before the timed ones
+            // are created (and before the peak-memory mark is reset for them).
+            let placement = catch(|| backend.placement(&entry.dir, &block.settings, decoder));
+            context::reset_peak_rss();
+            (placement, catch(|| backend.load(&entry.dir, &block.settings, decoder)))
+        });
+        let placement = match (placement, &loaded) {
+            (Ok(p), _) => Some(p),
+            (Err((_, e)), Ok(_)) if self.plan.strict_placement => {
+                let why = format!("--strict-placement: the placement could not be observed: {e}");
+                self.fail_all(block, FailureKind::Provider, &why)?;
+                return Ok(Err(Flow::Go));
+            }
+            (Err((_, e)), Ok(_)) => {
+                self.bar.note(&format!("{}: placement not observed: {e}", entry.name));
+                None
+            }
+            (Err(_), Err(_)) => None,
+        };
+        if self.interrupted() {
+            return Ok(Err(Flow::Stop));
+        }
+        // Strict: every node must have run on the provider asked for.
+        if let (true, Some(p)) = (self.plan.strict_placement, &placement) {
+            let want = block.settings.ep.runtime_name();
+            let total: usize = p.nodes_by_provider.values().sum();
+            let elsewhere: Vec<String> = p
+                .nodes_by_provider
+                .iter()
+                .filter(|(name, _)| name.as_str() != want)
+                .map(|(name, n)| format!("{n} of {total} nodes on {name}"))
+                .collect();
+            if !elsewhere.is_empty() {
+                let why = format!("--strict-placement: {} instead of {want}", elsewhere.join(", "));
+                self.fail_all(block, FailureKind::Provider, &why)?;
+                return Ok(Err(Flow::Go));
+            }
+        }
+        match loaded {
+            Ok(model) => Ok(Ok(Loaded { model, placement, host_limits })),
+            Err((kind, error)) => {
+                self.fail_all(block, kind, &error)?;
+                Ok(Err(Flow::Go))
+            }
+        }
+    }
+}
