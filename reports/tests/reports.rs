@@ -6,6 +6,8 @@ use slmbench_results::context::Context;
 use slmbench_results::ep::Ep;
 use slmbench_results::model::Layout;
 use slmbench_results::model::OptLevel;
+use slmbench_results::paired::RatioEstimate;
+use slmbench_results::schema::PairRatio;
 use slmbench_results::schema::{CellResult, Metrics, ModelInfo, Repetitions, Samples, Settings, SweepPoint};
 use slmbench_results::stats::{StopReason, Summary};
 
@@ -423,4 +425,66 @@ fn accuracy_section_and_roofline_chart() {
     assert!(html.contains("id=\"chart-roofline_shares\""));
     let svg = std::fs::read_to_string(dir.path().join("charts/roofline_shares.svg")).unwrap();
     assert!(svg.contains("tiny-int4/decoder-only t1") && svg.contains("the measured limit"), "{svg}");
+}
+
+/// The ratio record of an interleaved `ed`/`dec` pair cell, with a paired TTFT interval.
+fn ratio_record(ed: &CellResult, dec: &CellResult, value: f64, low: f64, high: f64) -> PairRatio {
+    PairRatio {
+        schema_version: slmbench_results::schema::SCHEMA_VERSION,
+        record: slmbench_results::schema::PAIR_RATIO.into(),
+        ratio_id: slmbench_results::pair_ratio::ratio_id(&ed.cell_id, &dec.cell_id),
+        pair: "tiny".into(),
+        encoder_decoder_cell: ed.cell_id.clone(),
+        decoder_only_cell: dec.cell_id.clone(),
+        settings: ed.settings.clone(),
+        sweep: ed.sweep.clone(),
+        order: "abba".into(),
+        seed: 0,
+        blocks: 12,
+        method: "block-bootstrap".into(),
+        resamples: 2000,
+        ttft: RatioEstimate { value, low: Some(low), high: Some(high) },
+        decode_tokens_per_s: None,
+        e2e_tokens_per_s: None,
+        ttft_ratio_trend: None,
+        stop_reason: StopReason::MaxRepetitions,
+        wall_ns: 1,
+        context: context(),
+    }
+}
+
+/// Readers keep a ratio record only while both cells it names are the kept records from before it,
+/// and the headline then uses its paired interval instead of the conservative one.
+#[test]
+fn ratio_records_are_kept_while_their_cells_stand() {
+    use slmbench_results::schema::{Record, latest_per_cell};
+    let ed = cell("encoder-decoder", 128, 8, &[5.0, 5.1, 5.2, 4.9, 5.0, 5.3, 5.1, 5.0], 1.0);
+    let dec = cell("decoder-only", 128, 8, &[10.0, 10.5, 9.5, 10.2, 9.9, 10.1, 10.0, 10.3], 2.0);
+    let r = ratio_record(&ed, &dec, 0.5, 0.48, 0.52);
+    let recs = |order: &[usize]| -> Vec<Record> {
+        order
+            .iter()
+            .map(|&i| match i {
+                0 => Record::Cell(Box::new(ed.clone())),
+                1 => Record::Cell(Box::new(dec.clone())),
+                _ => Record::Ratio(Box::new(r.clone())),
+            })
+            .collect()
+    };
+    let kept = latest_per_cell(recs(&[0, 1, 2]));
+    assert_eq!((kept.cells.len(), kept.ratios.len()), (2, 1));
+    // Written before its cells, or superseded by a later record of one of them: stale.
+    assert!(latest_per_cell(recs(&[2, 0, 1])).ratios.is_empty());
+    assert!(latest_per_cell(recs(&[0, 1, 2, 0])).ratios.is_empty());
+    // The same ratio twice (a merged file): one.
+    assert_eq!(latest_per_cell(recs(&[0, 1, 2, 2])).ratios.len(), 1);
+    // Without its partner cell a ratio is not kept.
+    assert!(latest_per_cell(recs(&[0, 2])).ratios.is_empty());
+
+    let cells = vec![ed.clone(), dec.clone()];
+    let h = &analysis::headlines(&cells, &kept.ratios)[0];
+    assert_eq!((h.ttft.value, h.ttft.low, h.ttft.high), (0.5, Some(0.48), Some(0.52)));
+    assert!(h.method_text.starts_with("measured side by side: 12 blocks"), "{}", h.method_text);
+    let seq = &analysis::headlines(&cells, &[])[0];
+    assert!(seq.ttft.low.unwrap() < 0.48 && seq.method_text.contains("one model after the other"));
 }

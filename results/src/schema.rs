@@ -362,17 +362,15 @@ pub fn latest_per_cell(records: Vec<Record>) -> Kept {
             None => {}
         }
     }
-    // Where in the file each kept cell's record is: a ratio written before it is stale.
-    let at: std::collections::HashMap<&str, usize> = chosen.iter().map(|(id, &i)| (id.as_str(), i)).collect();
-    kept.ratios = ratios
+    // A ratio stands while both its cells are measured records kept from before it in the file.
+    let measured: std::collections::HashSet<&str> = kept.cells.iter().map(|c| c.cell_id.as_str()).collect();
+    let current = |c: &str, i: usize| measured.contains(c) && chosen.get(c).is_some_and(|&j| j < i);
+    let ratios: Vec<PairRatio> = ratios
         .into_iter()
-        .filter(|(i, r)| {
-            [&r.encoder_decoder_cell, &r.decoder_only_cell]
-                .iter()
-                .all(|c| at.get(c.as_str()).is_some_and(|&j| j < *i) && kept.cells.iter().any(|k| &k.cell_id == *c))
-        })
+        .filter(|(i, r)| current(&r.encoder_decoder_cell, *i) && current(&r.decoder_only_cell, *i))
         .map(|(_, r)| r)
         .collect();
+    kept.ratios = ratios;
     kept
 }
 
