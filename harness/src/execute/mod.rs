@@ -215,16 +215,18 @@ impl Runner<'_> {
         c
     }
 
-    /// Whether the sweep goes on after a measured cell (or pair cell) with `reps`; after a
-    /// signal it stops, and says whether the cell is kept (with at least the minimum repetitions)
-    /// or discarded for `--resume` to measure again. The caller writes what is kept.
-    fn after(&mut self, label: &str, reps: &crate::results::Repetitions) -> Flow {
+    /// What becomes of a measured cell (or pair cell) with `reps`: whether it is kept, and
+    /// whether the sweep goes on. One that a signal cut short ends the sweep, and is kept only with
+    /// the minimum repetitions (else `--resume` measures it again); the caller writes what is kept
+    /// and reports a cell that ran to the end.
+    fn settle(&mut self, label: &str, reps: &crate::results::Repetitions) -> (bool, Flow) {
         if reps.stop_reason != StopReason::Interrupted {
-            return Flow::Go;
+            return (true, Flow::Go);
         }
         let reps = reps.measured;
         self.outcome.interrupted = signalled(&self.stop.signal);
-        if reps >= self.plan.policy.min_repetitions {
+        let keep = reps >= self.plan.policy.min_repetitions;
+        if keep {
             self.bar.end_cell(&format!("interrupted; kept with {reps} repetitions"));
         } else {
             self.bar.note(&format!(
@@ -232,7 +234,7 @@ impl Runner<'_> {
                 self.plan.policy.min_repetitions
             ));
         }
-        Flow::Stop
+        (keep, Flow::Stop)
     }
 
     fn summary(c: &CellResult) -> String {
@@ -275,12 +277,10 @@ impl Runner<'_> {
         match measured {
             Ok(c) => {
                 let c = self.finish(block, loaded, c);
-                let interrupted = c.repetitions.stop_reason == StopReason::Interrupted;
-                let keep = !interrupted || c.repetitions.measured >= self.plan.policy.min_repetitions;
-                if !interrupted {
+                let (keep, flow) = self.settle(&label, &c.repetitions);
+                if flow == Flow::Go {
                     self.bar.end_cell(&Self::summary(&c));
                 }
-                let flow = self.after(&label, &c.repetitions);
                 if keep {
                     self.writer.push(c)?;
                 }

@@ -6,7 +6,6 @@ use crate::error::HarnessError;
 use crate::failure::{catch, kind_of};
 use crate::interleave::{self, Side};
 use crate::run::{Block, PlannedCell};
-use crate::stats::StopReason;
 
 impl Runner<'_> {
     /// A pair's two blocks: both loaded, every sweep point they share measured interleaved, the
@@ -95,9 +94,8 @@ impl Runner<'_> {
         match measured {
             Ok(Ok((ca, cb, ratio))) => {
                 let (ca, cb) = (self.finish(blocks[0], la, ca), self.finish(blocks[1], lb, cb));
-                let interrupted = ca.repetitions.stop_reason == StopReason::Interrupted;
-                let keep = !interrupted || ca.repetitions.measured >= self.plan.policy.min_repetitions;
-                if !interrupted {
+                let (keep, flow) = self.settle(&pair, &ca.repetitions);
+                if flow == Flow::Go {
                     self.bar.end_pair(&format!(
                         "TTFT ratio {} over {} blocks; {} | {}",
                         slmbench_results::export::markdown::ratio_text(&ratio.ttft),
@@ -106,7 +104,6 @@ impl Runner<'_> {
                         Self::summary(&cb)
                     ));
                 }
-                let flow = self.after(&pair, &ca.repetitions);
                 if keep {
                     self.writer.push_pair(ca, cb, ratio)?;
                 }
@@ -119,10 +116,9 @@ impl Runner<'_> {
             // One model failed: its cell is recorded as failed, and the other is measured alone,
             // so what works is not lost with what does not.
             Ok(Err((side, e))) => {
-                let (failed, other) = if side == 0 { (0, 1) } else { (1, 0) };
-                self.fail(blocks[failed], cells[failed], kind_of(&e), e.to_string())?;
-                let l = if other == 0 { la } else { lb };
-                self.run_single(blocks[other], l, cells[other])
+                self.fail(blocks[side], cells[side], kind_of(&e), e.to_string())?;
+                let other = 1 - side;
+                self.run_single(blocks[other], if other == 0 { la } else { lb }, cells[other])
             }
             Err((kind, error)) => {
                 self.fail(blocks[0], cells[0], kind, error.clone())?;
