@@ -320,3 +320,33 @@ fn a_cached_preset_of_another_manifest_layout_is_rebuilt() {
     assert_eq!(pair["encoder_decoder"]["manifest_version"], slmbench_models::build::MANIFEST_VERSION);
     assert_eq!(pair["encoder_decoder"]["quantization"]["bits"], 4);
 }
+
+/// Shards of a job array start together on a cold shared cache: one builds the preset, the others
+/// wait for it and use the complete build (none removes a build another is writing or reading).
+#[test]
+fn concurrent_runs_on_a_cold_cache_build_a_preset_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("slmbench"))
+                .env_remove("SLMBENCH_TEST_DELAY_US")
+                .env("SLMBENCH_CACHE_DIR", &cache)
+                .args(["run", "--preset", "tiny", "-p", "4", "-n", "2", "-r", "1", "--min-repetitions", "1"])
+                .args(["--warmup", "0", "-t", "1", "--no-report", "--no-roofline", "--no-accuracy", "-o"])
+                .arg(dir.path().join(format!("r{i}.jsonl")))
+                .stderr(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut builds = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        builds += err.matches("building the `tiny` pair").count();
+    }
+    assert_eq!(builds, 1, "the preset was built {builds} times");
+}

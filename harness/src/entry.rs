@@ -44,6 +44,15 @@ pub fn cached_preset(
     let tag = variant.suffix();
     let dir =
         crate::runtime::cache_dir().join("models").join(format!("{name}-seed0{tag}-v{}", env!("CARGO_PKG_VERSION")));
+    // Shards of one sweep start together and share the cache (a job array on a shared home): one
+    // builds while the others wait on this lock, then find the build complete.
+    let lock_path = dir.with_file_name(format!("{}.lock", dir.file_name().unwrap_or_default().to_string_lossy()));
+    let lock_err = |e: std::io::Error| {
+        crate::HarnessError::BadInput(format!("locking the model cache {}: {e}", lock_path.display()))
+    };
+    std::fs::create_dir_all(dir.parent().unwrap_or(&dir)).map_err(lock_err)?;
+    let lock = std::fs::File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(lock_err)?;
+    lock.lock().map_err(lock_err)?;
     // `pair.json` is written last: without it a build was cut short. One from another manifest
     // layout (a development build of the same version) is built again, or the harness would
     // misread it (an int4 build counted at 4 bytes per weight).
@@ -59,5 +68,6 @@ pub fn cached_preset(
         let opts: BuildOptions = variant.build_options();
         slmbench_models::build_pair(&pair, &dir, &opts).map_err(|e| crate::HarnessError::BadInput(e.to_string()))?;
     }
+    drop(lock);
     Ok(dir)
 }

@@ -92,7 +92,7 @@ fn load_to_load_variation() {
     let (loads, p, n) = (env("SLMBENCH_AA_TRIALS", 8), env("SLMBENCH_AA_INPUT", 128), env("SLMBENCH_AA_OUTPUT", 32));
     let dir = cached_preset(&preset, Default::default(), |_| {}).unwrap().join(&role);
     let backend = backend::find("onnxruntime").unwrap();
-    let settings = SessionSettings { threads: 2, ..Default::default() };
+    let settings = SessionSettings { threads: env("SLMBENCH_AA_THREADS", 2), ..Default::default() };
     for l in 0..loads {
         let mut m = backend.load(&dir, &settings, DecoderChoice::Auto).unwrap();
         let prompt = Prompt::synthetic(0, 1, p, m.vocab_size());
