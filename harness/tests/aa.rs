@@ -107,3 +107,43 @@ fn load_to_load_variation() {
         println!("{preset}/{role} load {l}: TTFT {ttft:.2} ms, decode step {step:.3} ms");
     }
 }
+
+/// Does alternating with the partner change a model's speed? Both models of a pair loaded once,
+/// then phases of 10 generations: the encoder-decoder alone, both alternating, the decoder-only
+/// alone, repeated, each phase's median TTFT and decode step printed.
+#[test]
+#[ignore]
+fn alone_against_alternating() {
+    let preset = std::env::var("SLMBENCH_AA_PRESET").unwrap_or_else(|_| "small".into());
+    let (p, n) = (env("SLMBENCH_AA_INPUT", 128), env("SLMBENCH_AA_OUTPUT", 32));
+    let root = cached_preset(&preset, Default::default(), |_| {}).unwrap();
+    let backend = backend::find("onnxruntime").unwrap();
+    let settings = SessionSettings { threads: env("SLMBENCH_AA_THREADS", 2), ..Default::default() };
+    let mut ed = backend.load(&root.join("encoder-decoder"), &settings, DecoderChoice::Auto).unwrap();
+    let mut dec = backend.load(&root.join("decoder-only"), &settings, DecoderChoice::Auto).unwrap();
+    let prompt = Prompt::synthetic(0, 1, p, ed.vocab_size());
+    ed.generate(&prompt, n, false).unwrap();
+    dec.generate(&prompt, n, false).unwrap();
+    let med = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let summary = |g: &[slmbench_harness::generation::Generation]| {
+        let ttft = med(g.iter().map(|g| g.ttft_ns as f64 / 1e6).collect());
+        let step = med(g.iter().flat_map(|g| g.itl_ns.iter().map(|&x| x as f64 / 1e6)).collect());
+        format!("TTFT {ttft:.2} ms, step {step:.3} ms")
+    };
+    for round in 0..env("SLMBENCH_AA_TRIALS", 3) {
+        let alone: Vec<_> = (0..10).map(|_| ed.generate(&prompt, n, false).unwrap()).collect();
+        println!("round {round} encoder-decoder alone:       {}", summary(&alone));
+        let (mut a, mut b) = (vec![], vec![]);
+        for _ in 0..10 {
+            a.push(ed.generate(&prompt, n, false).unwrap());
+            b.push(dec.generate(&prompt, n, false).unwrap());
+        }
+        println!("round {round} encoder-decoder alternating: {}", summary(&a));
+        println!("round {round} decoder-only alternating:    {}", summary(&b));
+        let alone: Vec<_> = (0..10).map(|_| dec.generate(&prompt, n, false).unwrap()).collect();
+        println!("round {round} decoder-only alone:          {}", summary(&alone));
+    }
+}
