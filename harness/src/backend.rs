@@ -77,7 +77,11 @@ pub trait Generator {
 
 /// Every backend this build has; adding one is one line here.
 pub fn all() -> Vec<&'static dyn Backend> {
-    vec![&crate::onnxruntime::OnnxRuntime]
+    vec![
+        &crate::onnxruntime::OnnxRuntime,
+        #[cfg(feature = "candle")]
+        &crate::candle::backend::Candle,
+    ]
 }
 
 /// The backend named `name`, or an error listing the ones there are.

@@ -24,7 +24,8 @@ use crate::stats::Policy;
 /// Everything a sweep needs, validated.
 #[derive(Debug, Clone)]
 pub struct RunPlan {
-    /// The backend's name (see [`backend::all`]).
+    /// The backends' names, comma-separated (see [`backend::all`]): a sweep axis, outermost;
+    /// pairs are formed within one backend.
     pub backend: String,
     pub models: Vec<ModelEntry>,
     pub eps: Vec<Ep>,
@@ -91,14 +92,28 @@ impl RunPlan {
             Some(ids) => vec![ids.len()],
             None => self.input_tokens.clone(),
         };
-        let backend = backend::find(&self.backend)?;
         let (p, n) = (inputs.iter().max().copied().unwrap_or(0), self.output_tokens.iter().max().copied().unwrap_or(0));
-        for m in &self.models {
-            backend.check(m, self.decoder, p, n, self.prompt_ids.as_deref())?;
+        for backend in self.backends()? {
+            for m in &self.models {
+                backend.check(m, self.decoder, p, n, self.prompt_ids.as_deref())?;
+            }
+            backend.version()?;
         }
         crate::ep::check_options(&self.ep_options)?;
-        backend.version()?;
         Ok(())
+    }
+
+    /// The backends of `backend`, in the order given, each once.
+    pub fn backends(&self) -> Result<Vec<&'static dyn backend::Backend>, HarnessError> {
+        let mut out: Vec<&'static dyn backend::Backend> = vec![];
+        for name in self.backend.split(',').map(str::trim) {
+            let b = backend::find(name)?;
+            if out.iter().any(|o| o.name() == b.name()) {
+                return Err(HarnessError::BadInput(format!("--backend: `{name}` is given twice")));
+            }
+            out.push(b);
+        }
+        Ok(out)
     }
 
     /// Every cell of this shard, in sweep order, grouped by session (model, provider, threads),
@@ -202,21 +217,26 @@ impl RunPlan {
             ));
         }
         let stop_signal = &*stop.signal;
-        let backend = backend::find(&self.backend)?;
-        let version = backend.version()?;
-        let mut infos = self.models.iter().map(|m| backend.describe(m, self.decoder)).collect::<Result<Vec<_>, _>>()?;
-        let mut blocks = self.blocks(backend.name(), &version, &infos)?;
-        for block in &mut blocks {
-            block.cells.retain(|c| {
-                let skip = done.skip(&c.id, self.retry_failed);
-                if skip {
-                    outcome.skipped += 1;
-                    outcome.skipped_failed += usize::from(done.ids[&c.id]);
-                }
-                !skip
-            });
+        // Per backend: its models' descriptions and its blocks (the files are the same; what a
+        // backend records of them, and its cells' ids, are its own).
+        let mut runs = vec![];
+        for backend in self.backends()? {
+            let version = backend.version()?;
+            let infos = self.models.iter().map(|m| backend.describe(m, self.decoder)).collect::<Result<Vec<_>, _>>()?;
+            let mut blocks = self.blocks(backend.name(), &version, &infos)?;
+            for block in &mut blocks {
+                block.cells.retain(|c| {
+                    let skip = done.skip(&c.id, self.retry_failed);
+                    if skip {
+                        outcome.skipped += 1;
+                        outcome.skipped_failed += usize::from(done.ids[&c.id]);
+                    }
+                    !skip
+                });
+            }
+            blocks.retain(|b| !b.cells.is_empty());
+            runs.push((backend, infos, blocks));
         }
-        blocks.retain(|b| !b.cells.is_empty());
         if self.resume.is_some() && !done.ids.is_empty() && outcome.skipped == 0 {
             outcome.notes.push(format!(
                 "none of the {} records in {} belongs to this sweep (other models, settings or runtime?); \
@@ -225,7 +245,7 @@ impl RunPlan {
                 self.output
             ));
         }
-        let total: usize = blocks.iter().map(|b| b.cells.len()).sum();
+        let total: usize = runs.iter().flat_map(|(_, _, blocks)| blocks).map(|b| b.cells.len()).sum();
         let mut bar = Bar::new(total);
         for w in context.warnings.iter().map(|w| format!("warning: {w}")).chain(outcome.notes.iter().cloned()) {
             bar.note(&w);
@@ -233,26 +253,33 @@ impl RunPlan {
         if outcome.skipped > 0 {
             bar.note(&format!("resuming: {} cells already in {}, {total} to measure", outcome.skipped, self.output));
         }
-        // After the cell ids are fixed: the drift is a finding about the model, not part of its
-        // identity. A failure here costs the figure, never the sweep.
-        if self.accuracy && backend.name() == "onnxruntime" {
-            let threads = self.threads.first().copied().unwrap_or(1);
-            let wanted = |i: usize| blocks.iter().any(|b| b.model == i) && signalled(stop_signal).is_none();
-            crate::accuracy::measure_all(&self.models, &mut infos, threads, wanted, &mut |n| bar.note(n));
+        let mut limits = HashMap::new();
+        for (backend, mut infos, blocks) in runs {
+            // After the cell ids are fixed: the drift is a finding about the model, not part of its
+            // identity. A failure here costs the figure, never the sweep.
+            if self.accuracy && backend.name() == "onnxruntime" {
+                let threads = self.threads.first().copied().unwrap_or(1);
+                let wanted = |i: usize| blocks.iter().any(|b| b.model == i) && signalled(stop_signal).is_none();
+                crate::accuracy::measure_all(&self.models, &mut infos, threads, wanted, &mut |n| bar.note(n));
+            }
+            let mut runner = crate::execute::Runner {
+                plan: self,
+                backend,
+                infos: &infos,
+                context: &context,
+                writer: &mut writer,
+                bar: &mut bar,
+                outcome: &mut outcome,
+                stop,
+                available: if self.force { None } else { guard::available_memory() },
+                limits: std::mem::take(&mut limits),
+            };
+            runner.run(&blocks)?;
+            limits = std::mem::take(&mut runner.limits);
+            if signalled(stop_signal).is_some() {
+                break;
+            }
         }
-        let mut runner = crate::execute::Runner {
-            plan: self,
-            backend,
-            infos: &infos,
-            context: &context,
-            writer: &mut writer,
-            bar: &mut bar,
-            outcome: &mut outcome,
-            stop,
-            available: if self.force { None } else { guard::available_memory() },
-            limits: HashMap::new(),
-        };
-        runner.run(&blocks)?;
         let Written { cells, failed, all_cells, all_failed, all_ratios } = writer.finish()?;
         outcome.cells = cells;
         outcome.failed_cells = failed;

@@ -72,7 +72,7 @@ fn headline_html(h: &Headline) -> String {
 /// The HTML view of the one results table ([`slmbench_results::table::COLUMNS`]).
 fn results_table(cells: &[CellResult]) -> String {
     use slmbench_results::table;
-    let cols: Vec<_> = table::view(|c| c.html).collect();
+    let cols: Vec<_> = table::view_of(|c| c.html, cells).collect();
     let class = |text: bool| if text { " class=\"l\"" } else { "" };
     let mut s = String::from("<table id=\"results\"><thead><tr>");
     for (h, c) in &cols {

@@ -65,6 +65,14 @@ pub const COLUMNS: &[Column] = &[
     col(Some("kind"), Some("kind"), Some("kind"), true, |c| Some(c.model.kind.clone()), |c| Some(c.model.kind.clone())),
     col(Some("layout"), None, None, true, layout, layout),
     col(
+        Some("backend"),
+        Some(BACKEND),
+        Some(BACKEND),
+        true,
+        |c| Some(c.settings.backend.clone()),
+        |c| Some(c.settings.backend.clone()),
+    ),
+    col(
         Some("ep"),
         Some("ep"),
         Some("ep"),
@@ -219,9 +227,22 @@ pub const COLUMNS: &[Column] = &[
     ),
 ];
 
+/// The backend column's header in the tables for people, which show it only when `cells` hold
+/// more than one backend ([`view_of`]).
+pub const BACKEND: &str = "backend";
+
 /// The columns of one view with their headers.
 pub fn view(header: fn(&Column) -> Option<&'static str>) -> impl Iterator<Item = (&'static str, &'static Column)> {
     COLUMNS.iter().filter_map(move |c| header(c).map(|h| (h, c)))
+}
+
+/// As [`view`], for a table of `cells`: the backend column only when they hold several backends.
+pub fn view_of<'a>(
+    header: fn(&Column) -> Option<&'static str>,
+    cells: &'a [CellResult],
+) -> impl Iterator<Item = (&'static str, &'static Column)> + 'a {
+    let several = cells.iter().any(|c| c.settings.backend != cells[0].settings.backend);
+    view(header).filter(move |(h, _)| several || *h != BACKEND)
 }
 
 /// A value for people, `–` when absent.

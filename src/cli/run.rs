@@ -59,8 +59,9 @@ pub(super) struct RunArgs {
     /// Intra-op threads (default: the logical cores).
     #[arg(short = 't', long = "threads", env = "SLMBENCH_THREADS")]
     threads: Option<String>,
-    /// Inference runtime (backend) to measure with.
-    #[arg(long, default_value = "onnxruntime", value_parser = backend_names(), env = "SLMBENCH_BACKEND")]
+    /// Inference runtimes (backends) to measure with, comma-separated: a sweep axis, e.g.
+    /// onnxruntime,candle (candle: plain fp32 slmbench builds, CPU, one -t per run).
+    #[arg(long, default_value = "onnxruntime", value_parser = backend_list, env = "SLMBENCH_BACKEND")]
     backend: String,
     /// Execution providers: cpu, cuda, tensorrt, qnn, nnapi, coreml, directml, openvino, xnnpack.
     #[arg(long, default_value = "cpu", env = "SLMBENCH_EP", value_delimiter = ',')]
@@ -145,9 +146,33 @@ pub(super) struct RunArgs {
     no_accuracy: bool,
 }
 
-/// The names `--backend` accepts: every backend of this build.
-fn backend_names() -> clap::builder::PossibleValuesParser {
-    slmbench_harness::backend::all().iter().map(|b| b.name()).collect::<Vec<_>>().into()
+/// `--backend`: one or more backends of this build, comma-separated.
+fn backend_list(text: &str) -> Result<String, String> {
+    for name in text.split(',').map(str::trim) {
+        slmbench_harness::backend::find(name).map_err(|e| e.to_string())?;
+    }
+    Ok(text.to_string())
+}
+
+/// candle computes with a thread count fixed per process (its pools read `RAYON_NUM_THREADS`
+/// once), so a run with candle takes one `-t` and sets it before anything computes.
+fn pin_candle_threads(plan: &RunPlan) -> Result<()> {
+    if !plan.backend.split(',').any(|b| b.trim() == "candle") {
+        return Ok(());
+    }
+    let [threads] = plan.threads[..] else {
+        bail!(
+            "--backend candle: give one -t per run (candle's thread count is fixed per process); got -t {}",
+            plan.threads.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")
+        );
+    };
+    // SAFETY: called before this process starts any thread (nothing has loaded or computed yet),
+    // so no other thread reads the environment meanwhile.
+    unsafe {
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+        std::env::set_var("CANDLE_NUM_THREADS", threads.to_string());
+    }
+    Ok(())
 }
 
 /// SIGINT and SIGTERM set `stop.signal` to their number; the sweep ends after the current
@@ -364,6 +389,7 @@ pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
     };
     let outcome = (|| {
         let (mut plan, presets) = plan_of(&a, output.clone())?;
+        pin_candle_threads(&plan)?;
         let writer = plan.writer()?;
         let report = (output != "-" && !a.no_report).then(|| report_dir(&output));
         if let Some(dir) = &report {

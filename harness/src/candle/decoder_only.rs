@@ -1,11 +1,10 @@
 //! Reference decoder-only model (Llama layout: pre-RMSNorm, RoPE, GQA, no biases) with its own
 //! KV cache.
 
-use candle_core::{Module, Result, Tensor};
-use candle_nn::VarBuilder;
+use candle_core::{DType, Module, Result, Tensor};
 use slmbench_models::{Config, FfnKind};
 
-use super::{Linear, Mlp, RmsNorm, Rotary, attend, causal, heads, padding};
+use super::{Linear, Mlp, RmsNorm, Rotary, Weights, attend, causal, heads, padding};
 
 #[derive(Debug, Clone)]
 struct Layer {
@@ -24,15 +23,17 @@ pub struct DecoderOnly {
     embed: Tensor,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    lm_head: Option<Linear>,
+    lm_head: Linear,
     rotary: Option<Rotary>,
     n_heads: usize,
     n_kv: usize,
     head_dim: usize,
+    dtype: DType,
 }
 
 impl DecoderOnly {
-    pub fn new(cfg: &Config, vb: VarBuilder) -> Result<DecoderOnly> {
+    pub fn new(cfg: &Config, vb: impl Into<Weights>) -> Result<DecoderOnly> {
+        let vb: Weights = vb.into();
         let (d, qd, kvd, eps) = (cfg.d_model, cfg.q_dim(), cfg.kv_dim(), cfg.norm_eps);
         let mut layers = Vec::new();
         for i in 0..cfg.decoder_layers {
@@ -55,22 +56,24 @@ impl DecoderOnly {
                 cache: None,
             });
         }
+        let embed = vb.get("model.embed_tokens.weight", &[cfg.vocab_size, d])?;
         Ok(DecoderOnly {
-            embed: vb.get((cfg.vocab_size, d), "model.embed_tokens.weight")?,
+            embed: embed.clone(),
             layers,
             norm: RmsNorm::new(&vb, "model.norm.weight", d, eps)?,
             lm_head: if cfg.tie_embeddings {
-                None
+                Linear::tied(&embed, vb.parts())?
             } else {
-                Some(Linear::new(&vb, "lm_head.weight", cfg.vocab_size, d)?)
+                Linear::new(&vb, "lm_head.weight", cfg.vocab_size, d)?
             },
             rotary: match cfg.rope_theta() {
-                Some(theta) => Some(Rotary::new(theta, cfg.head_dim(), cfg.max_positions)?),
+                Some(theta) => Some(Rotary::new(theta, cfg.head_dim(), cfg.max_positions, vb.dtype())?),
                 None => None,
             },
             n_heads: cfg.num_heads,
             n_kv: cfg.num_kv_heads,
             head_dim: cfg.head_dim(),
+            dtype: vb.dtype(),
         })
     }
 
@@ -82,10 +85,11 @@ impl DecoderOnly {
     /// As `forward`, with a 0/1 padding mask `[B, offset + S]` over all positions so far.
     pub fn forward_masked(&mut self, ids: &Tensor, offset: usize, mask: Option<&Tensor>) -> Result<Tensor> {
         let (b, s) = ids.dims2()?;
-        let mut add_mask = causal(s, offset)?;
-        if let Some(m) = mask {
-            add_mask = add_mask.broadcast_add(&padding(m)?)?;
-        }
+        let add_mask = match (causal(s, offset, self.dtype)?, mask) {
+            (c, None) => c,
+            (None, Some(m)) => Some(padding(m, self.dtype)?),
+            (Some(c), Some(m)) => Some(c.broadcast_add(&padding(m, self.dtype)?)?),
+        };
         let mut h = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, ()))?;
         for layer in &mut self.layers {
             let x = layer.input_norm.forward(&h)?;
@@ -101,15 +105,12 @@ impl DecoderOnly {
                 v = Tensor::cat(&[pv, &v], 2)?;
             }
             layer.cache = Some((k.clone(), v.clone()));
-            let a = layer.o.forward(&attend(&q, &k, &v, self.n_heads / self.n_kv, Some(&add_mask))?)?;
+            let a = layer.o.forward(&attend(&q, &k, &v, self.n_heads / self.n_kv, add_mask.as_ref())?)?;
             h = (h + a)?;
             h = (&h + layer.mlp.forward(&layer.post_norm.forward(&h)?)?)?;
         }
         let h = self.norm.forward(&h)?;
-        match &self.lm_head {
-            Some(head) => head.forward(&h),
-            None => h.broadcast_matmul(&self.embed.t()?),
-        }
+        self.lm_head.forward(&h)
     }
 
     pub fn clear_kv_cache(&mut self) {

@@ -1,11 +1,10 @@
 //! Reference encoder-decoder (T5 layout, pre-RMSNorm, RoPE in self-attention only, GQA, no
 //! biases), with its own self-attention cache and cross-attention keys/values.
 
-use candle_core::{Module, Result, Tensor};
-use candle_nn::VarBuilder;
+use candle_core::{DType, Module, Result, Tensor};
 use slmbench_models::{Config, FfnKind};
 
-use super::{Linear, Mlp, RmsNorm, Rotary, attend, causal, heads, padding};
+use super::{Linear, Mlp, RmsNorm, Rotary, Weights, attend, causal, heads, padding};
 
 #[derive(Debug, Clone)]
 struct Attention {
@@ -19,7 +18,7 @@ struct Attention {
 }
 
 impl Attention {
-    fn new(cfg: &Config, vb: &VarBuilder, prefix: &str) -> Result<Attention> {
+    fn new(cfg: &Config, vb: &Weights, prefix: &str) -> Result<Attention> {
         let (d, qd, kvd) = (cfg.d_model, cfg.q_dim(), cfg.kv_dim());
         Ok(Attention {
             q: Linear::new(vb, &format!("{prefix}.q.weight"), qd, d)?,
@@ -77,7 +76,7 @@ impl Attention {
     }
 }
 
-fn mlp(cfg: &Config, vb: &VarBuilder, prefix: &str) -> Result<Mlp> {
+fn mlp(cfg: &Config, vb: &Weights, prefix: &str) -> Result<Mlp> {
     let p = format!("{prefix}.DenseReluDense");
     match cfg.ffn {
         FfnKind::Gelu => Mlp::new(cfg, vb, None, &format!("{p}.wi.weight"), &format!("{p}.wo.weight")),
@@ -114,14 +113,16 @@ pub struct EncoderDecoder {
     encoder_norm: RmsNorm,
     decoder: Vec<DecoderLayer>,
     decoder_norm: RmsNorm,
-    lm_head: Option<Linear>,
+    lm_head: Linear,
     rotary: Option<Rotary>,
     encoder_output: Option<Tensor>,
     encoder_mask: Option<Tensor>,
+    dtype: DType,
 }
 
 impl EncoderDecoder {
-    pub fn new(cfg: &Config, vb: VarBuilder) -> Result<EncoderDecoder> {
+    pub fn new(cfg: &Config, vb: impl Into<Weights>) -> Result<EncoderDecoder> {
+        let vb: Weights = vb.into();
         let (d, eps) = (cfg.d_model, cfg.norm_eps);
         let norm = |name: String| RmsNorm::new(&vb, &name, d, eps);
         let mut encoder = Vec::new();
@@ -148,23 +149,25 @@ impl EncoderDecoder {
                 cross_cache: None,
             });
         }
+        let shared = vb.get("shared.weight", &[cfg.vocab_size, d])?;
         Ok(EncoderDecoder {
-            shared: vb.get((cfg.vocab_size, d), "shared.weight")?,
+            shared: shared.clone(),
             encoder,
             encoder_norm: norm("encoder.final_layer_norm.weight".into())?,
             decoder,
             decoder_norm: norm("decoder.final_layer_norm.weight".into())?,
             lm_head: if cfg.tie_embeddings {
-                None
+                Linear::tied(&shared, vb.parts())?
             } else {
-                Some(Linear::new(&vb, "lm_head.weight", cfg.vocab_size, d)?)
+                Linear::new(&vb, "lm_head.weight", cfg.vocab_size, d)?
             },
             rotary: match cfg.rope_theta() {
-                Some(theta) => Some(Rotary::new(theta, cfg.head_dim(), cfg.max_positions)?),
+                Some(theta) => Some(Rotary::new(theta, cfg.head_dim(), cfg.max_positions, vb.dtype())?),
                 None => None,
             },
             encoder_output: None,
             encoder_mask: None,
+            dtype: vb.dtype(),
         })
     }
 
@@ -175,7 +178,7 @@ impl EncoderDecoder {
 
     /// Runs the encoder over `ids` `[B, S]` with a 0/1 `mask` `[B, S]`; resets the decoder caches.
     pub fn encode(&mut self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let add_mask = padding(mask)?;
+        let add_mask = padding(mask, self.dtype)?;
         let mut h = self.embed(ids)?;
         for layer in &self.encoder {
             let mut no_cache = None;
@@ -202,14 +205,14 @@ impl EncoderDecoder {
             self.encoder_output.clone().ok_or_else(|| candle_core::Error::Msg("call encode before forward".into()))?;
         let enc_mask = self.encoder_mask.clone();
         let (_, s) = ids.dims2()?;
-        let self_mask = causal(s, offset)?;
+        let self_mask = causal(s, offset, self.dtype)?;
         let mut h = self.embed(ids)?;
         for layer in &mut self.decoder {
             let a = layer.self_attn.self_attn(
                 &layer.self_norm.forward(&h)?,
                 self.rotary.as_ref(),
                 offset,
-                Some(&self_mask),
+                self_mask.as_ref(),
                 &mut layer.self_cache,
             )?;
             h = (h + a)?;
@@ -223,10 +226,7 @@ impl EncoderDecoder {
             h = (&h + layer.ffn.forward(&layer.ffn_norm.forward(&h)?)?)?;
         }
         let h = self.decoder_norm.forward(&h)?;
-        match &self.lm_head {
-            Some(head) => head.forward(&h),
-            None => h.broadcast_matmul(&self.shared.t()?),
-        }
+        self.lm_head.forward(&h)
     }
 
     pub fn clear_kv_cache(&mut self) {

@@ -1,14 +1,21 @@
-//! An independent reference implementation of both families in candle (f64 on the CPU), written
-//! from the architecture description, not from the ONNX graph builder. It reads the
-//! `model.safetensors` a build writes and checks the ONNX graphs; later it becomes the candle
-//! runtime. Layout follows candle-transformers: `Config`, `new(cfg, vb)`, `forward(ids, offset)`.
+//! Both families in candle, written from the architecture description, not from the ONNX graph
+//! builder. Two uses: the f64 reference the correctness tests hold the ONNX graphs to (weights
+//! from the `model.safetensors` a build can write), and the `candle` backend ([`backend`]),
+//! which reads the ONNX files' own initializers ([`onnx_weights`]). Layout follows
+//! candle-transformers: `Config`, `new(cfg, weights)`, `forward(ids, offset)`.
 
+pub mod backend;
 pub mod decoder_only;
 pub mod encoder_decoder;
+pub mod onnx_weights;
+
+use std::sync::Arc;
 
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 use slmbench_models::{Config, FfnKind};
+
+use onnx_weights::OnnxWeights;
 
 /// Loads `model.safetensors` as f64 tensors.
 pub fn var_builder(path: &std::path::Path) -> Result<VarBuilder<'static>> {
@@ -16,24 +23,112 @@ pub fn var_builder(path: &std::path::Path) -> Result<VarBuilder<'static>> {
     unsafe { VarBuilder::from_mmaped_safetensors(&[path], DType::F64, &Device::Cpu) }
 }
 
+/// Where a model's tensors come from, and in which element type they are computed.
+#[derive(Clone)]
+pub enum Weights {
+    /// `model.safetensors`: Hugging Face names, linear weights `[out, in]`.
+    Safetensors(VarBuilder<'static>),
+    /// The ONNX files' initializers: the same names, linear weights `[in, out]`, each split
+    /// into `parts` column blocks multiplied in parallel (see [`Linear`]).
+    Onnx { weights: Arc<OnnxWeights>, dtype: DType, parts: usize },
+}
+
+impl From<VarBuilder<'static>> for Weights {
+    fn from(vb: VarBuilder<'static>) -> Weights {
+        Weights::Safetensors(vb)
+    }
+}
+
+impl Weights {
+    pub fn dtype(&self) -> DType {
+        match self {
+            Weights::Safetensors(vb) => vb.dtype(),
+            Weights::Onnx { dtype, .. } => *dtype,
+        }
+    }
+
+    /// Column blocks per linear weight.
+    pub fn parts(&self) -> usize {
+        match self {
+            Weights::Safetensors(_) => 1,
+            Weights::Onnx { parts, .. } => *parts,
+        }
+    }
+
+    /// A tensor stored as `dims` in both sources (norm weights, embeddings).
+    pub fn get(&self, name: &str, dims: &[usize]) -> Result<Tensor> {
+        match self {
+            Weights::Safetensors(vb) => vb.get(dims, name),
+            Weights::Onnx { weights, dtype, .. } => {
+                weights.get(name, dims, *dtype, &Device::Cpu).map_err(|e| candle_core::Error::Msg(e.to_string()))
+            }
+        }
+    }
+
+    /// A linear weight as `[in, out]`, ready to multiply from the right.
+    pub fn linear(&self, name: &str, out_dim: usize, in_dim: usize) -> Result<Tensor> {
+        match self {
+            Weights::Safetensors(vb) => vb.get((out_dim, in_dim), name)?.t(),
+            Weights::Onnx { .. } => self.get(name, &[in_dim, out_dim]),
+        }
+    }
+}
+
 /// Masked-out score; finite so a fully masked (padding) row stays finite.
 pub const MASKED: f64 = -1e9;
 
-/// A bias-free linear layer with a Hugging Face `[out, in]` weight.
+/// A bias-free linear layer, its weight held as `[in, out]`, in one or more column blocks.
+///
+/// Why blocks: a decode step multiplies one row per sequence, and candle's matrix multiply runs
+/// such a product on one thread, which reads the weights at one core's memory bandwidth (half of
+/// what two cores read here). Blocks multiplied on rayon's threads and joined read them at all
+/// the threads' bandwidth (`candle_matvec_costs` in `tests/candle_backend.rs` measured this).
 #[derive(Debug, Clone)]
 pub struct Linear {
-    weight: Tensor,
+    parts: Vec<Tensor>,
 }
 
 impl Linear {
-    pub fn new(vb: &VarBuilder, name: &str, out_dim: usize, in_dim: usize) -> Result<Linear> {
-        Ok(Linear { weight: vb.get((out_dim, in_dim), name)? })
+    pub fn new(w: &Weights, name: &str, out_dim: usize, in_dim: usize) -> Result<Linear> {
+        let full = w.linear(name, out_dim, in_dim)?;
+        let parts = w.parts();
+        if parts <= 1 || in_dim * out_dim < SPLIT_FROM {
+            return Ok(Linear { parts: vec![full] });
+        }
+        Ok(Linear {
+            parts: blocks(out_dim, parts).map(|(s, n)| full.narrow(1, s, n)?.contiguous()).collect::<Result<_>>()?,
+        })
     }
+
+    /// The output projection tied to `embedding` `[vocab, d]`: blocks of its rows, transposed
+    /// (views, no copy).
+    pub fn tied(embedding: &Tensor, parts: usize) -> Result<Linear> {
+        let vocab = embedding.dim(0)?;
+        let parts = if embedding.elem_count() < SPLIT_FROM { 1 } else { parts };
+        Ok(Linear {
+            parts: blocks(vocab, parts.max(1)).map(|(s, n)| embedding.narrow(0, s, n)?.t()).collect::<Result<_>>()?,
+        })
+    }
+}
+
+/// Weights smaller than this many elements stay whole: waking a thread costs more than the
+/// product (on `tiny`, blocks made the decode step 4× slower).
+const SPLIT_FROM: usize = 1 << 20;
+
+/// `parts` nearly equal `(start, len)` ranges covering `0..n`.
+fn blocks(n: usize, parts: usize) -> impl Iterator<Item = (usize, usize)> {
+    let parts = parts.clamp(1, n.max(1));
+    (0..parts).map(move |i| (i * n / parts, (i + 1) * n / parts - i * n / parts))
 }
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.broadcast_matmul(&self.weight.t()?)
+        use rayon::prelude::*;
+        if let [w] = &self.parts[..] {
+            return x.broadcast_matmul(w);
+        }
+        let outs = self.parts.par_iter().map(|w| x.broadcast_matmul(w)).collect::<Result<Vec<_>>>()?;
+        Tensor::cat(&outs, D::Minus1)
     }
 }
 
@@ -44,8 +139,8 @@ pub struct RmsNorm {
 }
 
 impl RmsNorm {
-    pub fn new(vb: &VarBuilder, name: &str, dim: usize, eps: f64) -> Result<RmsNorm> {
-        Ok(RmsNorm { weight: vb.get(dim, name)?, eps })
+    pub fn new(w: &Weights, name: &str, dim: usize, eps: f64) -> Result<RmsNorm> {
+        Ok(RmsNorm { weight: w.get(name, &[dim])?, eps })
     }
 }
 
@@ -65,7 +160,8 @@ pub struct Rotary {
 }
 
 impl Rotary {
-    pub fn new(theta: f64, head_dim: usize, max_positions: usize) -> Result<Rotary> {
+    /// Tables computed in f64 and stored as `dtype`.
+    pub fn new(theta: f64, head_dim: usize, max_positions: usize, dtype: DType) -> Result<Rotary> {
         let half = head_dim / 2;
         let mut cos = Vec::with_capacity(max_positions * head_dim);
         let mut sin = Vec::with_capacity(max_positions * head_dim);
@@ -80,8 +176,8 @@ impl Rotary {
             }
         }
         Ok(Rotary {
-            cos: Tensor::from_vec(cos, (max_positions, head_dim), &Device::Cpu)?,
-            sin: Tensor::from_vec(sin, (max_positions, head_dim), &Device::Cpu)?,
+            cos: Tensor::from_vec(cos, (max_positions, head_dim), &Device::Cpu)?.to_dtype(dtype)?,
+            sin: Tensor::from_vec(sin, (max_positions, head_dim), &Device::Cpu)?.to_dtype(dtype)?,
         })
     }
 
@@ -107,16 +203,16 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    pub fn new(cfg: &Config, vb: &VarBuilder, gate: Option<&str>, up: &str, down: &str) -> Result<Mlp> {
+    pub fn new(cfg: &Config, w: &Weights, gate: Option<&str>, up: &str, down: &str) -> Result<Mlp> {
         let (d, f) = (cfg.d_model, cfg.d_ff);
         Ok(Mlp {
             kind: cfg.ffn,
             gate: match gate {
-                Some(g) => Some(Linear::new(vb, g, f, d)?),
+                Some(g) => Some(Linear::new(w, g, f, d)?),
                 None => None,
             },
-            up: Linear::new(vb, up, f, d)?,
-            down: Linear::new(vb, down, d, f)?,
+            up: Linear::new(w, up, f, d)?,
+            down: Linear::new(w, down, d, f)?,
         })
     }
 }
@@ -164,16 +260,20 @@ pub fn heads(x: &Tensor, n: usize, d: usize) -> Result<Tensor> {
     x.reshape((b, s, n, d))?.transpose(1, 2)?.contiguous()
 }
 
-/// Additive causal mask `[S, offset + S]`.
-pub fn causal(s: usize, offset: usize) -> Result<Tensor> {
+/// Additive causal mask `[S, offset + S]` as `dtype`; `None` for one new position, which may
+/// see every position before it.
+pub fn causal(s: usize, offset: usize, dtype: DType) -> Result<Option<Tensor>> {
+    if s == 1 {
+        return Ok(None);
+    }
     let t = offset + s;
     let m: Vec<f64> = (0..s).flat_map(|i| (0..t).map(move |j| if j <= offset + i { 0.0 } else { MASKED })).collect();
-    Tensor::from_vec(m, (s, t), &Device::Cpu)
+    Some(Tensor::from_vec(m, (s, t), &Device::Cpu)?.to_dtype(dtype)).transpose()
 }
 
-/// Additive padding mask `[B, 1, 1, T]` from a 0/1 mask `[B, T]`.
-pub fn padding(mask: &Tensor) -> Result<Tensor> {
+/// Additive padding mask `[B, 1, 1, T]` as `dtype` from a 0/1 mask `[B, T]`.
+pub fn padding(mask: &Tensor, dtype: DType) -> Result<Tensor> {
     let (b, t) = mask.dims2()?;
     let m = mask.to_dtype(DType::F64)?;
-    ((m - 1.0)? * -MASKED)?.reshape((b, 1, 1, t))
+    ((m - 1.0)? * -MASKED)?.reshape((b, 1, 1, t))?.to_dtype(dtype)
 }

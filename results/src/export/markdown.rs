@@ -13,7 +13,7 @@ fn cell_text(s: &str) -> String {
 
 /// The table printed at the end of every run: the Markdown view of [`crate::table::COLUMNS`].
 pub fn table(cells: &[CellResult]) -> String {
-    let cols: Vec<_> = table::view(|c| c.markdown).collect();
+    let cols: Vec<_> = table::view_of(|c| c.markdown, cells).collect();
     let row = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
     let mut out = row(cols.iter().map(|(h, _)| h.to_string()).collect());
     out += &format!("|{}\n", cols.iter().map(|(_, c)| if c.text { " --- |" } else { " ---: |" }).collect::<String>());
@@ -93,8 +93,11 @@ pub fn ratios(ratios: &[PairRatio], cells: &[CellResult]) -> String {
          | pair | precision | graph | ep | t | b | in | out | blocks | TTFT | decode tokens/s | e2e tokens/s | drift |\n\
          | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
     );
+    // Pairs are formed within one backend; with several, each pair names its own.
+    let several = ratios.iter().any(|r| r.settings.backend != ratios[0].settings.backend);
     for r in ratios {
         let ed = cells.iter().find(|c| c.cell_id == r.encoder_decoder_cell);
+        let pair = if several { format!("{} ({})", r.pair, r.settings.backend) } else { r.pair.clone() };
         let opt = |x: &Option<RatioEstimate>| x.as_ref().map(ratio_text).unwrap_or_else(|| "–".into());
         let drifting = cells
             .iter()
@@ -102,7 +105,7 @@ pub fn ratios(ratios: &[PairRatio], cells: &[CellResult]) -> String {
             .any(|c| c.drift.as_ref().is_some_and(|d| d.drifting()));
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            cell_text(&r.pair),
+            cell_text(&pair),
             ed.and_then(|c| c.model.precision.as_deref()).unwrap_or("–"),
             ed.and_then(|c| c.model.graph_variant.as_deref()).unwrap_or("–"),
             r.settings.ep_used,

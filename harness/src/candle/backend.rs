@@ -1,0 +1,348 @@
+//! The `candle` backend: slmbench's own fp32 builds run by candle on the CPU, from the ONNX files'
+//! initializers (the same numbers ONNX Runtime runs), with the timing definitions of the ONNX
+//! Runtime backend: TTFT is the encoder pass plus the first decoder step (or the prefill), each
+//! later token is timed from the previous token id in host memory, and cross-attention keys and
+//! values are computed once, in the first decoder step.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::{DType, Device, IndexOp, Tensor};
+use slmbench_models::Config;
+use slmbench_results::ep::Ep;
+use slmbench_results::placement::{self, Placement};
+
+use super::Weights;
+use super::decoder_only::DecoderOnly;
+use super::encoder_decoder::EncoderDecoder;
+use super::onnx_weights::OnnxWeights;
+use crate::backend::{Backend, Generator};
+use crate::error::HarnessError;
+use crate::generate::{Generation, Prompt};
+use crate::guard::Estimate;
+use crate::layout::DecoderChoice;
+use crate::results::ModelInfo;
+use crate::run::ModelEntry;
+use crate::session::SessionSettings;
+
+/// The name results record for this backend.
+pub const NAME: &str = "candle";
+
+/// The candle-core release this build links (kept equal to Cargo.lock by a test).
+pub const CANDLE_VERSION: &str = "0.11.1";
+
+/// candle on the CPU.
+pub struct Candle;
+
+/// The threads candle computes with: fixed for the whole process at its first use (candle's and
+/// rayon's pools read `RAYON_NUM_THREADS` once), so the CLI sets it from `-t` before any runs.
+pub fn process_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
+fn bad(dir: &Path, reason: impl Into<String>) -> HarnessError {
+    HarnessError::BadModel { path: dir.to_path_buf(), reason: reason.into() }
+}
+
+fn cerr(dir: &Path) -> impl Fn(candle_core::Error) -> HarnessError + '_ {
+    move |e| bad(dir, format!("candle: {e}"))
+}
+
+/// The architecture of a model slmbench built, and whether candle can run it (plain fp32 graphs:
+/// their initializers are the weights as the architecture names them).
+fn slmbench_model(dir: &Path) -> Result<(Config, bool), HarnessError> {
+    let read = |name: &str| -> Result<serde_json::Value, HarnessError> {
+        let bytes = std::fs::read(dir.join(name)).map_err(|_| {
+            bad(dir, format!("no {name}: candle runs models slmbench built (`slmbench models build`, or a preset)"))
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| bad(dir, format!("{name}: {e}")))
+    };
+    let manifest = read("manifest.json")?;
+    let cfg: Config = serde_json::from_value(manifest["config"].clone())
+        .map_err(|e| bad(dir, format!("manifest.json has no slmbench configuration: {e}")))?;
+    let precision = manifest["precision"].as_str().unwrap_or("fp32");
+    let graph = manifest["graph_variant"].as_str().unwrap_or("plain");
+    if precision != "fp32" || graph != "plain" || !manifest["quantization"].is_null() {
+        return Err(bad(
+            dir,
+            format!(
+                "candle runs plain fp32 builds; this one is {precision} {graph}. Build the pair \
+                 without --precision/--graph for candle"
+            ),
+        ));
+    }
+    let enc_dec = cfg.kind == slmbench_models::Kind::EncoderDecoder;
+    Ok((cfg, enc_dec))
+}
+
+fn check_settings(dir: &Path, settings: &SessionSettings) -> Result<(), HarnessError> {
+    if settings.ep != Ep::Cpu {
+        return Err(HarnessError::BadInput(format!(
+            "--backend candle runs on the CPU here (--ep cpu); `{}` needs candle's CUDA device, \
+             which this build lacks (it needs the CUDA toolkit to compile)",
+            settings.ep.name()
+        )));
+    }
+    let threads = process_threads();
+    if settings.threads != threads {
+        return Err(HarnessError::BadInput(format!(
+            "{}: candle computes with {threads} threads in this process (RAYON_NUM_THREADS), not -t {}; \
+             give candle one -t per run",
+            dir.display(),
+            settings.threads
+        )));
+    }
+    Ok(())
+}
+
+impl Backend for Candle {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn version(&self) -> Result<String, HarnessError> {
+        Ok(CANDLE_VERSION.to_string())
+    }
+
+    fn providers(&self) -> Result<Vec<Ep>, HarnessError> {
+        Ok(vec![Ep::Cpu])
+    }
+
+    fn describe(&self, entry: &ModelEntry, decoder: DecoderChoice) -> Result<ModelInfo, HarnessError> {
+        // The files are ONNX Runtime's; what they are is described the same way.
+        let mut info = crate::onnxruntime::OnnxRuntime.describe(entry, decoder)?;
+        info.past_present_share_buffer = false;
+        Ok(info)
+    }
+
+    fn check(
+        &self,
+        entry: &ModelEntry,
+        decoder: DecoderChoice,
+        prompt: usize,
+        new: usize,
+        prompt_ids: Option<&[i64]>,
+    ) -> Result<(), HarnessError> {
+        slmbench_model(&entry.dir).map_err(|e| HarnessError::BadInput(format!("{}: {e}", entry.name)))?;
+        crate::onnxruntime::OnnxRuntime.check(entry, decoder, prompt, new, prompt_ids)
+    }
+
+    fn load(
+        &self,
+        dir: &Path,
+        settings: &SessionSettings,
+        _decoder: DecoderChoice,
+    ) -> Result<Box<dyn Generator>, HarnessError> {
+        check_settings(dir, settings)?;
+        Ok(Box::new(CandleModel::load(dir, DType::F32)?))
+    }
+
+    fn placement(
+        &self,
+        dir: &Path,
+        settings: &SessionSettings,
+        _decoder: DecoderChoice,
+    ) -> Result<Placement, HarnessError> {
+        check_settings(dir, settings)?;
+        // Every operation runs on candle's CPU device.
+        Ok(Placement {
+            nodes_by_provider: [(placement::CPU.to_string(), 1)].into(),
+            kernel_us_by_provider: Default::default(),
+            main_provider: placement::CPU.to_string(),
+            cpu_node_share: 1.0,
+        })
+    }
+}
+
+enum Family {
+    EncoderDecoder(Box<EncoderDecoder>),
+    DecoderOnly(Box<DecoderOnly>),
+}
+
+/// One loaded model.
+pub struct CandleModel {
+    family: Family,
+    cfg: Config,
+    dir: PathBuf,
+    load_ns: u64,
+}
+
+impl CandleModel {
+    /// Loads the model in `dir` (one family of a pair slmbench built), computing in `dtype`.
+    pub fn load(dir: &Path, dtype: DType) -> Result<CandleModel, HarnessError> {
+        let t0 = Instant::now();
+        let (cfg, enc_dec) = slmbench_model(dir)?;
+        let files: Vec<PathBuf> = if enc_dec {
+            vec![dir.join("encoder_model.onnx"), dir.join("decoder_model_merged.onnx")]
+        } else {
+            vec![dir.join("model.onnx")]
+        };
+        let weights = Weights::Onnx { weights: Arc::new(OnnxWeights::open(&files)?), dtype, parts: process_threads() };
+        let family = if enc_dec {
+            Family::EncoderDecoder(Box::new(EncoderDecoder::new(&cfg, weights).map_err(cerr(dir))?))
+        } else {
+            Family::DecoderOnly(Box::new(DecoderOnly::new(&cfg, weights).map_err(cerr(dir))?))
+        };
+        Ok(CandleModel { family, cfg, dir: dir.to_path_buf(), load_ns: t0.elapsed().as_nanos() as u64 })
+    }
+
+    /// Logits of the last position of each row, on the host (the greedy choice is made there, as
+    /// the ONNX Runtime backend makes it: the first index of the largest value).
+    fn argmax_last(&self, logits: &Tensor, out: &mut [i64]) -> Result<(), HarnessError> {
+        let (_, s, _) = logits.dims3().map_err(cerr(&self.dir))?;
+        let rows: Vec<Vec<f32>> = logits
+            .i((.., s - 1, ..))
+            .and_then(|t| t.to_dtype(DType::F32))
+            .and_then(|t| t.to_vec2::<f32>())
+            .map_err(cerr(&self.dir))?;
+        for (slot, row) in out.iter_mut().zip(rows) {
+            let mut best = (0usize, f32::NEG_INFINITY);
+            for (i, &x) in row.iter().enumerate() {
+                if x > best.1 {
+                    best = (i, x);
+                }
+            }
+            *slot = best.0 as i64;
+        }
+        Ok(())
+    }
+
+    /// Greedy generation of `new_tokens` tokens after `prompt`, timed.
+    pub fn generate(
+        &mut self,
+        prompt: &Prompt,
+        new_tokens: usize,
+        stop_at_eos: bool,
+    ) -> Result<Generation, HarnessError> {
+        let dir = self.dir.clone();
+        let e = cerr(&dir);
+        let (b, s) = (prompt.batch, prompt.len);
+        if b == 0 || s == 0 || prompt.ids.len() != b * s || new_tokens == 0 {
+            return Err(HarnessError::BadInput(format!("{}: an empty prompt or no new tokens", dir.display())));
+        }
+        let ids: Vec<u32> = prompt.ids.iter().map(|&i| i as u32).collect();
+        // Everything that does not depend on a generated token is built before the clock starts.
+        let prompt_t = Tensor::from_vec(ids, (b, s), &Device::Cpu).map_err(&e)?;
+        let enc_mask = Tensor::ones((b, s), DType::U8, &Device::Cpu).map_err(&e)?;
+        let start = self.cfg.decoder_start_token_id;
+        let start_t = Tensor::from_vec(vec![start; b], (b, 1), &Device::Cpu).map_err(&e)?;
+        let eos = stop_at_eos.then_some(self.cfg.eos_token_id as i64);
+        let delay = crate::context::test_delay_us().map(std::time::Duration::from_micros);
+        let mut tokens: Vec<Vec<i64>> = vec![Vec::with_capacity(new_tokens); b];
+        let mut current = vec![0i64; b];
+        let mut itl_ns = Vec::with_capacity(new_tokens.saturating_sub(1));
+        let (mut encoder_ns, mut ttft_ns, mut first_step_ns, mut decode_run_ns) = (None, 0, 0, 0);
+
+        let clock = Instant::now();
+        if let Family::EncoderDecoder(m) = &mut self.family {
+            m.encode(&prompt_t, &enc_mask).map_err(&e)?;
+            encoder_ns = Some(clock.elapsed().as_nanos() as u64);
+        }
+        let mut last = clock.elapsed().as_nanos() as u64;
+        for step in 0..new_tokens {
+            let input = if step == 0 {
+                match self.family {
+                    Family::EncoderDecoder(_) => start_t.clone(),
+                    Family::DecoderOnly(_) => prompt_t.clone(),
+                }
+            } else {
+                let t: Vec<u32> = current.iter().map(|&t| t as u32).collect();
+                Tensor::from_vec(t, (b, 1), &Device::Cpu).map_err(&e)?
+            };
+            let offset = match self.family {
+                Family::EncoderDecoder(_) => step,
+                Family::DecoderOnly(_) if step == 0 => 0,
+                Family::DecoderOnly(_) => s + step - 1,
+            };
+            let t0 = Instant::now();
+            let logits = match &mut self.family {
+                Family::EncoderDecoder(m) => m.forward(&input, offset),
+                Family::DecoderOnly(m) => m.forward(&input, offset),
+            }
+            .map_err(&e)?;
+            if let Some(d) = delay {
+                std::thread::sleep(d);
+            }
+            let run_ns = t0.elapsed().as_nanos() as u64;
+            self.argmax_last(&logits, &mut current)?;
+            let now = clock.elapsed().as_nanos() as u64;
+            if step == 0 {
+                ttft_ns = now;
+                first_step_ns = now - encoder_ns.unwrap_or(0);
+            } else {
+                itl_ns.push(now - last);
+                decode_run_ns += run_ns;
+            }
+            last = now;
+            for (row, &t) in tokens.iter_mut().zip(&current) {
+                row.push(t);
+            }
+            if let Some(eos) = eos
+                && current.iter().all(|&t| t == eos)
+            {
+                break;
+            }
+        }
+        // The caches of this generation are not the next one's.
+        match &mut self.family {
+            Family::EncoderDecoder(m) => m.clear_kv_cache(),
+            Family::DecoderOnly(m) => m.clear_kv_cache(),
+        }
+        Ok(Generation { tokens, ttft_ns, encoder_ns, first_step_ns, itl_ns, decode_run_ns })
+    }
+}
+
+impl Generator for CandleModel {
+    fn generate(&mut self, prompt: &Prompt, new_tokens: usize, stop_at_eos: bool) -> Result<Generation, HarnessError> {
+        CandleModel::generate(self, prompt, new_tokens, stop_at_eos)
+    }
+
+    fn load_ns(&self) -> u64 {
+        self.load_ns
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.cfg.vocab_size
+    }
+
+    fn memory_need(&self, batch: usize, prompt: usize, new: usize) -> Estimate {
+        let c = &self.cfg;
+        let (b, p, n) = (batch as u64, prompt as u64, new as u64);
+        let kv = (c.num_kv_heads * c.head_dim()) as u64;
+        let enc_dec = matches!(self.family, Family::EncoderDecoder(_));
+        // Keys and values of every layer, f32; concatenation holds the old and new cache at once.
+        let self_len = if enc_dec { n } else { p + n };
+        let mut cache = 2 * 2 * c.decoder_layers as u64 * b * kv * self_len * 4;
+        if enc_dec {
+            cache += 2 * c.decoder_layers as u64 * b * kv * p * 4;
+        }
+        let logit_rows = if enc_dec { 1 } else { p };
+        let heads = c.num_heads as u64;
+        let activations = 2
+            * 4
+            * (b * logit_rows * c.vocab_size as u64 + 2 * b * heads * p * p + b * p * (c.d_ff + 4 * c.d_model) as u64);
+        Estimate { weights: 0, cache, activations }
+    }
+
+    fn decode_bytes_per_step(&self, batch: usize, prompt: usize, new: usize) -> Option<u64> {
+        let c = &self.cfg;
+        let enc_dec = matches!(self.family, Family::EncoderDecoder(_));
+        let kv = (c.num_kv_heads * c.head_dim()) as u64;
+        let (b, p, mid) = (batch as u64, prompt as u64, (new / 2) as u64);
+        let context = if enc_dec { mid } else { p + mid };
+        let mut cache = 2 * c.decoder_layers as u64 * kv * 4 * context * b;
+        if enc_dec {
+            cache += 2 * c.decoder_layers as u64 * kv * 4 * p * b;
+        }
+        Some(slmbench_models::flops::decode_step_weights(c) * 4 + cache)
+    }
+
+    fn ttft_flops(&self, batch: usize, prompt: usize) -> Option<u64> {
+        Some(slmbench_models::flops::ttft_flops(&self.cfg, batch, prompt))
+    }
+}

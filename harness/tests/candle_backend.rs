@@ -1,0 +1,205 @@
+//! The `candle` backend against ONNX Runtime on the same files: f32 greedy ids must be identical
+//! on the `tiny` and `small` pairs, both families, batch 1 and 2, and the timing fields must be
+//! filled as the ONNX Runtime backend fills them.
+
+use slmbench_harness::backend;
+use slmbench_harness::candle::backend::{CANDLE_VERSION, process_threads};
+use slmbench_harness::entry::cached_preset;
+use slmbench_harness::generation::Prompt;
+use slmbench_harness::layout::DecoderChoice;
+use slmbench_harness::session::SessionSettings;
+
+fn parity(preset: &str, prompt_len: usize, new: usize) {
+    let root = cached_preset(preset, Default::default(), |_| {}).unwrap();
+    let ort = backend::find("onnxruntime").unwrap();
+    let candle = backend::find("candle").unwrap();
+    let settings = SessionSettings { threads: process_threads(), ..Default::default() };
+    for role in ["encoder-decoder", "decoder-only"] {
+        let dir = root.join(role);
+        let mut a = ort.load(&dir, &settings, DecoderChoice::Auto).unwrap();
+        let mut b = candle.load(&dir, &settings, DecoderChoice::Auto).unwrap();
+        assert_eq!(a.vocab_size(), b.vocab_size());
+        for (seed, batch) in [(1u64, 1usize), (2, 2)] {
+            let prompt = Prompt::synthetic(seed, batch, prompt_len, a.vocab_size());
+            let want = a.generate(&prompt, new, false).unwrap();
+            // Twice: the second generation must not see the first one's caches.
+            for _ in 0..2 {
+                let got = b.generate(&prompt, new, false).unwrap();
+                assert_eq!(got.tokens, want.tokens, "{preset}/{role} batch {batch}: candle's ids differ");
+                assert_eq!(got.itl_ns.len(), new - 1);
+                assert!(got.ttft_ns > 0 && got.first_step_ns > 0 && got.decode_run_ns > 0);
+                assert_eq!(got.encoder_ns.is_some(), role == "encoder-decoder");
+                assert!(got.encoder_ns.unwrap_or(0) < got.ttft_ns);
+            }
+        }
+    }
+}
+
+#[test]
+fn candle_f32_gives_onnx_runtimes_greedy_ids_on_tiny() {
+    parity("tiny", 24, 16);
+}
+
+#[test]
+fn candle_f32_gives_onnx_runtimes_greedy_ids_on_small() {
+    parity("small", 40, 12);
+}
+
+/// Models candle cannot run, and settings it cannot honour, are clear errors, never a CPU run
+/// under another name.
+#[test]
+fn candle_refuses_what_it_cannot_run() {
+    let candle = backend::find("candle").unwrap();
+    let root = cached_preset("tiny", Default::default(), |_| {}).unwrap();
+    let dir = root.join("decoder-only");
+    let cuda = SessionSettings { ep: slmbench_results::ep::Ep::Cuda, threads: process_threads(), ..Default::default() };
+    let e = candle.load(&dir, &cuda, DecoderChoice::Auto).err().unwrap().to_string();
+    assert!(e.contains("CUDA"), "{e}");
+    let threads = SessionSettings { threads: process_threads() + 1, ..Default::default() };
+    let e = candle.load(&dir, &threads, DecoderChoice::Auto).err().unwrap().to_string();
+    assert!(e.contains("RAYON_NUM_THREADS"), "{e}");
+    let empty = tempfile::tempdir().unwrap();
+    let settings = SessionSettings { threads: process_threads(), ..Default::default() };
+    let e = candle.load(empty.path(), &settings, DecoderChoice::Auto).err().unwrap().to_string();
+    assert!(e.contains("manifest.json"), "{e}");
+}
+
+/// The version recorded in every candle cell is the one Cargo.lock pins.
+#[test]
+fn candle_version_matches_cargo_lock() {
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
+    let at = lock.find("name = \"candle-core\"\nversion = \"").unwrap() + "name = \"candle-core\"\nversion = \"".len();
+    assert_eq!(&lock[at..at + lock[at..].find('"').unwrap()], CANDLE_VERSION);
+}
+
+/// Where candle's decode time goes: matrix-vector products at the `paper` shapes, with the
+/// weight as stored (`[in, out]`) and the tied output projection as a transposed view and as a
+/// contiguous copy. A measurement (`--ignored --nocapture`), not a check.
+#[test]
+#[ignore]
+fn candle_matvec_costs() {
+    use candle_core::{DType, Device, Tensor};
+    let dev = Device::Cpu;
+    let time = |what: &str, x: &Tensor, w: &Tensor| {
+        for _ in 0..3 {
+            x.broadcast_matmul(w).unwrap();
+        }
+        let n = 20;
+        let t0 = std::time::Instant::now();
+        for _ in 0..n {
+            x.broadcast_matmul(w).unwrap();
+        }
+        let dt = t0.elapsed().as_secs_f64() / n as f64;
+        let bytes = w.elem_count() as f64 * 4.0;
+        println!("{what}: {:.3} ms, {:.1} GB/s", dt * 1e3, bytes / dt / 1e9);
+    };
+    let x = Tensor::randn(0f32, 1.0, (1, 1, 1024), &dev).unwrap();
+    let w = Tensor::randn(0f32, 1.0, (1024, 4096), &dev).unwrap();
+    time("[1,1024] x [1024,4096] contiguous", &x, &w);
+    let wt = Tensor::randn(0f32, 1.0, (4096, 1024), &dev).unwrap().t().unwrap();
+    time("[1,1024] x [4096,1024]^T view", &x, &wt);
+    let e = Tensor::randn(0f32, 1.0, (32128, 1024), &dev).unwrap();
+    time("LM head [1,1024] x [32128,1024]^T view", &x, &e.t().unwrap());
+    time("LM head [1,1024] x [1024,32128] contiguous", &x, &e.t().unwrap().contiguous().unwrap());
+    let xd = Tensor::randn(0f32, 1.0, (1, 1, 4096), &dev).unwrap();
+    let wd = Tensor::randn(0f32, 1.0, (4096, 1024), &dev).unwrap();
+    time("FFN down [1,4096] x [4096,1024] contiguous", &xd, &wd);
+    let wq = Tensor::randn(0f32, 1.0, (1024, 384), &dev).unwrap();
+    time("q [1,1024] x [1024,384] contiguous", &x, &wq);
+    let x2 = x.to_dtype(DType::F32).unwrap().reshape((1, 1024)).unwrap();
+    time("2-D [1,1024] x [1024,4096]", &x2, &w);
+    println!("threads: {}", slmbench_harness::candle::backend::process_threads());
+}
+
+/// As `candle_matvec_costs`, over 40 different `[1024, 4096]` weights (640 MB, far beyond any
+/// cache), so the products read from memory as a decode step does.
+#[test]
+#[ignore]
+fn candle_matvec_from_memory() {
+    use candle_core::{Device, Tensor};
+    use rayon::prelude::*;
+    let dev = Device::Cpu;
+    let ws: Vec<Tensor> = (0..40).map(|_| Tensor::randn(0f32, 1.0, (1024, 4096), &dev).unwrap()).collect();
+    let x = Tensor::randn(0f32, 1.0, (1, 1, 1024), &dev).unwrap();
+    let bytes = 40.0 * 1024.0 * 4096.0 * 4.0;
+    let report = |what: &str, f: &dyn Fn()| {
+        f();
+        let t0 = std::time::Instant::now();
+        for _ in 0..5 {
+            f();
+        }
+        let dt = t0.elapsed().as_secs_f64() / 5.0;
+        println!("{what}: {:.2} ms per 40 weights, {:.1} GB/s", dt * 1e3, bytes / dt / 1e9);
+    };
+    report("candle matmul", &|| {
+        for w in &ws {
+            x.broadcast_matmul(w).unwrap();
+        }
+    });
+    let halves: Vec<[Tensor; 2]> = ws
+        .iter()
+        .map(|w| {
+            [
+                w.narrow(1, 0, 2048).unwrap().contiguous().unwrap(),
+                w.narrow(1, 2048, 2048).unwrap().contiguous().unwrap(),
+            ]
+        })
+        .collect();
+    report("candle matmul, 2 column blocks on rayon", &|| {
+        for h in &halves {
+            let outs: Vec<Tensor> = h.par_iter().map(|w| x.broadcast_matmul(w).unwrap()).collect();
+            Tensor::cat(&outs, 2).unwrap();
+        }
+    });
+    for parts in [4usize, 8] {
+        let blocks: Vec<Vec<Tensor>> = ws
+            .iter()
+            .map(|w| {
+                (0..parts).map(|i| w.narrow(1, i * 4096 / parts, 4096 / parts).unwrap().contiguous().unwrap()).collect()
+            })
+            .collect();
+        report(&format!("candle matmul, {parts} column blocks on rayon"), &|| {
+            for h in &blocks {
+                let outs: Vec<Tensor> = h.par_iter().map(|w| x.broadcast_matmul(w).unwrap()).collect();
+                Tensor::cat(&outs, 2).unwrap();
+            }
+        });
+    }
+    let rows: Vec<[Tensor; 2]> = ws
+        .iter()
+        .map(|w| {
+            [w.narrow(0, 0, 512).unwrap().contiguous().unwrap(), w.narrow(0, 512, 512).unwrap().contiguous().unwrap()]
+        })
+        .collect();
+    let xs = [x.narrow(2, 0, 512).unwrap().contiguous().unwrap(), x.narrow(2, 512, 512).unwrap().contiguous().unwrap()];
+    report("candle matmul, 2 row blocks on rayon, summed", &|| {
+        for h in &rows {
+            let (a, b) =
+                rayon::join(|| xs[0].broadcast_matmul(&h[0]).unwrap(), || xs[1].broadcast_matmul(&h[1]).unwrap());
+            (a + b).unwrap();
+        }
+    });
+    let host: Vec<Vec<f32>> = ws.iter().map(|w| w.flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect();
+    let xv = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let axpy = |w: &[f32], lo: usize, hi: usize, y: &mut [f32]| {
+        for (i, &xi) in xv.iter().enumerate() {
+            let row = &w[i * 4096 + lo..i * 4096 + hi];
+            for (yj, &wj) in y.iter_mut().zip(row) {
+                *yj += xi * wj;
+            }
+        }
+    };
+    report("row-streaming loop, 1 thread", &|| {
+        for w in &host {
+            let mut y = vec![0f32; 4096];
+            axpy(w, 0, 4096, &mut y);
+        }
+    });
+    report("row-streaming loop, 2 column blocks on rayon", &|| {
+        for w in &host {
+            let mut y = vec![0f32; 4096];
+            let (a, b) = y.split_at_mut(2048);
+            rayon::join(|| axpy(w, 0, 2048, a), || axpy(w, 2048, 4096, b));
+        }
+    });
+}
