@@ -1,13 +1,15 @@
 //! `cargo bench`: first-token latency and one decode step of the `tiny` and `small` pairs on the
-//! CPU provider, named `<ep>/<model>/<metric>/<input>`, throughput in tokens. Offline: the pairs
-//! are built by slmbench itself (into target/bench-models) and ONNX Runtime comes from the
-//! slmbench cache, fetched on first use. In CI, `cargo test --benches` runs each bench once.
+//! CPU, with ONNX Runtime (named `cpu/<model>/<metric>/<input>`) and with candle
+//! (`candle-cpu/<model>/<metric>/<input>`), throughput in tokens. Offline: the pairs are built by
+//! slmbench itself (into target/bench-models) and ONNX Runtime comes from the slmbench cache,
+//! fetched on first use. In CI, `cargo test --benches` runs each bench once.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use slmbench_harness::{LoadedModel, Prompt, SessionSettings};
+use slmbench_harness::layout::DecoderChoice;
+use slmbench_harness::{Prompt, SessionSettings, backend};
 use slmbench_models::{BuildOptions, Pair, build_pair};
 
 fn pair_dir(preset: &str) -> PathBuf {
@@ -20,32 +22,42 @@ fn pair_dir(preset: &str) -> PathBuf {
 }
 
 fn bench(c: &mut Criterion) {
+    // candle's thread count is fixed per process at its first use: one thread, as ONNX Runtime's.
+    // SAFETY: no benchmark has run and no other thread reads the environment yet.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
     let settings = SessionSettings { threads: 1, ..SessionSettings::default() };
-    for preset in ["tiny", "small"] {
-        let dir = pair_dir(preset);
-        for kind in ["encoder-decoder", "decoder-only"] {
-            let mut model = LoadedModel::load(&dir.join(kind), &settings).expect("model loads");
-            let input = 64;
-            let prompt = Prompt::synthetic(0, 1, input, model.geometry.vocab_size);
-            let mut g = c.benchmark_group(format!("cpu/{preset}-{kind}"));
-            g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-            g.throughput(Throughput::Elements(input as u64));
-            g.bench_function(format!("ttft/{input}"), |b| {
-                b.iter_custom(|iters| {
-                    (0..iters)
-                        .map(|_| Duration::from_nanos(model.generate(&prompt, 1, false).expect("generates").ttft_ns))
-                        .sum()
-                })
-            });
-            g.throughput(Throughput::Elements(1));
-            g.bench_function(format!("decode_step/{input}"), |b| {
-                b.iter_custom(|iters| {
-                    (0..iters)
-                        .map(|_| Duration::from_nanos(model.generate(&prompt, 2, false).expect("generates").itl_ns[0]))
-                        .sum()
-                })
-            });
-            g.finish();
+    for (backend, prefix) in [("onnxruntime", "cpu"), ("candle", "candle-cpu")] {
+        let backend = backend::find(backend).expect("backend in this build");
+        for preset in ["tiny", "small"] {
+            let dir = pair_dir(preset);
+            for kind in ["encoder-decoder", "decoder-only"] {
+                let mut model = backend.load(&dir.join(kind), &settings, DecoderChoice::Auto).expect("model loads");
+                let input = 64;
+                let prompt = Prompt::synthetic(0, 1, input, model.vocab_size());
+                let mut g = c.benchmark_group(format!("{prefix}/{preset}-{kind}"));
+                g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+                g.throughput(Throughput::Elements(input as u64));
+                g.bench_function(format!("ttft/{input}"), |b| {
+                    b.iter_custom(|iters| {
+                        (0..iters)
+                            .map(|_| {
+                                Duration::from_nanos(model.generate(&prompt, 1, false).expect("generates").ttft_ns)
+                            })
+                            .sum()
+                    })
+                });
+                g.throughput(Throughput::Elements(1));
+                g.bench_function(format!("decode_step/{input}"), |b| {
+                    b.iter_custom(|iters| {
+                        (0..iters)
+                            .map(|_| {
+                                Duration::from_nanos(model.generate(&prompt, 2, false).expect("generates").itl_ns[0])
+                            })
+                            .sum()
+                    })
+                });
+                g.finish();
+            }
         }
     }
 }

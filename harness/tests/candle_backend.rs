@@ -203,3 +203,56 @@ fn candle_matvec_from_memory() {
         }
     });
 }
+
+/// Where ONNX Runtime's and candle's greedy ids part on a model (`SLMBENCH_CANDLE_MODEL`, a
+/// model folder), and why: the f64 reference, teacher-forced with ONNX Runtime's ids, prints the
+/// top two logits of each step. A measurement (`--ignored --nocapture`), not a check.
+#[test]
+#[ignore]
+fn where_greedy_ids_part() {
+    use candle_core::{DType, Device, Tensor};
+    use slmbench_harness::candle::{Weights, encoder_decoder::EncoderDecoder, onnx_weights::OnnxWeights};
+    let dir = std::path::PathBuf::from(std::env::var("SLMBENCH_CANDLE_MODEL").unwrap());
+    let n = 32;
+    let ids: Vec<i64> = (0..128).map(|i| 5 + (i * 7919) % 32000).collect();
+    let prompt = Prompt::repeated(&ids, 1);
+    let settings = SessionSettings { threads: process_threads(), ..Default::default() };
+    let ort = backend::find("onnxruntime").unwrap().load(&dir, &settings, DecoderChoice::Auto).unwrap();
+    let mut ort = ort;
+    let want = ort.generate(&prompt, n, false).unwrap().tokens[0].clone();
+    let got = backend::find("candle")
+        .unwrap()
+        .load(&dir, &settings, DecoderChoice::Auto)
+        .unwrap()
+        .generate(&prompt, n, false)
+        .unwrap()
+        .tokens[0]
+        .clone();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let cfg: slmbench_models::Config = serde_json::from_value(manifest["config"].clone()).unwrap();
+    let files = vec![dir.join("encoder_model.onnx"), dir.join("decoder_model_merged.onnx")];
+    let w =
+        Weights::Onnx { weights: std::sync::Arc::new(OnnxWeights::open(&files).unwrap()), dtype: DType::F64, parts: 1 };
+    let mut m = EncoderDecoder::new(&cfg, w).unwrap();
+    let p = Tensor::from_vec(ids.iter().map(|&i| i as u32).collect::<Vec<_>>(), (1, 128), &Device::Cpu).unwrap();
+    m.encode(&p, &Tensor::ones((1, 128), DType::U8, &Device::Cpu).unwrap()).unwrap();
+    let mut prev = cfg.decoder_start_token_id;
+    for step in 0..n {
+        let x = Tensor::from_vec(vec![prev], (1, 1), &Device::Cpu).unwrap();
+        let l: Vec<f64> = m.forward(&x, step).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let mut idx: Vec<usize> = (0..l.len()).collect();
+        idx.sort_by(|&a, &b| l[b].total_cmp(&l[a]));
+        println!(
+            "step {step}: onnxruntime {} candle f32 {} | f64 top two {} ({:.6}) {} ({:.6}), gap {:.2e}",
+            want[step],
+            got[step],
+            idx[0],
+            l[idx[0]],
+            idx[1],
+            l[idx[1]],
+            l[idx[0]] - l[idx[1]]
+        );
+        prev = want[step] as u32;
+    }
+}

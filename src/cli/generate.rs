@@ -38,6 +38,10 @@ pub(super) struct GenerateArgs {
     /// Let intra-op threads spin (off is steadier on shared machines), as `run --spinning`.
     #[arg(long)]
     spinning: bool,
+    /// Backends to generate with, comma-separated. With several, each one's ids are printed and
+    /// compared: the exit status is 1 when they differ (e.g. onnxruntime,candle).
+    #[arg(long, default_value = "onnxruntime")]
+    backend: String,
 }
 
 pub(super) fn generate(a: GenerateArgs) -> Result<()> {
@@ -57,6 +61,10 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
         spinning: a.spinning,
         ..SessionSettings::default()
     };
+    let backends: Vec<&str> = a.backend.split(',').map(str::trim).collect();
+    if backends.len() > 1 || backends[0] != "onnxruntime" {
+        return compare_backends(&a, &backends, &ids, &settings);
+    }
     let mut model = LoadedModel::load_with(&a.model, &settings, a.decoder.into())?;
     let g = model.generate(&Prompt::repeated(&ids, a.batch), a.n, a.stop_at_eos)?;
     let out = serde_json::json!({
@@ -69,6 +77,46 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
         "itl_ms": g.itl_ns.iter().map(|&x| x as f64 / 1e6).collect::<Vec<_>>(),
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+/// `generate --backend A,B,…`: the same prompt through each backend, each one's ids, and whether
+/// they all agree (a cross-runtime check of what is timed).
+fn compare_backends(a: &GenerateArgs, names: &[&str], ids: &[i64], settings: &SessionSettings) -> Result<()> {
+    if names.contains(&"candle") {
+        // candle's thread count is fixed per process at its first use, as in `run`.
+        // SAFETY: no thread has started yet; nothing has loaded or computed.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", a.threads.to_string()) };
+    }
+    let prompt = Prompt::repeated(ids, a.batch);
+    let mut results = serde_json::Map::new();
+    let mut first: Option<Vec<Vec<i64>>> = None;
+    let mut agree = true;
+    for name in names {
+        let backend = slmbench_harness::backend::find(name)?;
+        let mut model = backend.load(&a.model, settings, a.decoder.into())?;
+        let g = model.generate(&prompt, a.n, a.stop_at_eos)?;
+        agree &= first.as_ref().is_none_or(|f| *f == g.tokens);
+        first.get_or_insert_with(|| g.tokens.clone());
+        results.insert(
+            name.to_string(),
+            serde_json::json!({
+                "output_token_ids": if a.batch == 1 { serde_json::json!(g.tokens[0]) } else { serde_json::json!(g.tokens) },
+                "ttft_ms": g.ttft_ns as f64 / 1e6,
+                "itl_ms": g.itl_ns.iter().map(|&x| x as f64 / 1e6).collect::<Vec<_>>(),
+            }),
+        );
+    }
+    let out = serde_json::json!({
+        "model": a.model.display().to_string(),
+        "prompt_ids": ids,
+        "backends": results,
+        "greedy_ids_agree": agree,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    if !agree {
+        bail!("the backends' greedy ids differ (see above)");
+    }
     Ok(())
 }
 

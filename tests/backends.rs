@@ -1,0 +1,97 @@
+//! `--backend` end to end: ONNX Runtime and candle in one sweep, the cross-runtime check of
+//! `generate`, and what candle refuses.
+
+use assert_cmd::Command;
+
+fn slmbench() -> Command {
+    let mut c = Command::cargo_bin("slmbench").unwrap();
+    c.env_remove("SLMBENCH_TEST_DELAY_US").env_remove("RAYON_NUM_THREADS");
+    c
+}
+
+fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .collect()
+}
+
+/// One run measures every cell on both backends; pairs are formed within a backend, and the
+/// printed table names each row's backend.
+#[test]
+fn one_sweep_measures_both_backends_and_pairs_within_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.jsonl");
+    let run = slmbench()
+        .args(["run", "--preset", "tiny", "--backend", "onnxruntime,candle", "-p", "8", "-n", "4", "-t", "1"])
+        .args(["-r", "10", "--min-repetitions", "10", "--no-report", "--no-accuracy", "-o"])
+        .arg(&out)
+        .assert()
+        .success();
+    let table = String::from_utf8(run.get_output().stdout.clone()).unwrap();
+    assert!(table.contains("| backend |") && table.contains("| candle |"), "{table}");
+    let recs = records(&out);
+    let cells: Vec<_> = recs.iter().filter(|r| r.get("cell_id").is_some()).collect();
+    let ratios: Vec<_> = recs.iter().filter(|r| r["record"] == "pair-ratio").collect();
+    assert_eq!(cells.len(), 4);
+    assert_eq!(ratios.len(), 2);
+    for backend in ["onnxruntime", "candle"] {
+        let mine: Vec<_> = cells.iter().filter(|c| c["settings"]["backend"] == backend).collect();
+        assert_eq!(mine.len(), 2, "{backend}");
+        let ratio = ratios.iter().find(|r| r["settings"]["backend"] == backend).unwrap();
+        for c in &mine {
+            let id = c["cell_id"].as_str().unwrap();
+            assert!(ratio["encoder_decoder_cell"] == id || ratio["decoder_only_cell"] == id);
+        }
+    }
+    // The same greedy ids from both runtimes, cell for cell.
+    for role in ["encoder-decoder", "decoder-only"] {
+        let ids: Vec<_> =
+            cells.iter().filter(|c| c["model"]["kind"] == role).map(|c| c["output_token_ids"].clone()).collect();
+        assert_eq!(ids[0], ids[1], "{role}");
+    }
+}
+
+/// `generate --backend onnxruntime,candle` prints both runtimes' ids and says they agree.
+#[test]
+fn generate_compares_backends() {
+    let root = slmbench_harness::entry::cached_preset("tiny", Default::default(), |_| {}).unwrap();
+    for role in ["encoder-decoder", "decoder-only"] {
+        let out = slmbench()
+            .args(["generate", "--backend", "onnxruntime,candle", "-t", "1", "-n", "12", "-b", "2"])
+            .args(["--prompt-ids", "5,9,200,31,7,77,1000,4"])
+            .arg("--model")
+            .arg(root.join(role))
+            .assert()
+            .success();
+        let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        assert_eq!(v["greedy_ids_agree"], true, "{v}");
+        assert_eq!(v["backends"]["candle"]["output_token_ids"], v["backends"]["onnxruntime"]["output_token_ids"]);
+        assert_eq!(v["backends"]["candle"]["output_token_ids"][0].as_array().unwrap().len(), 12);
+    }
+}
+
+/// candle takes one thread count per process, plain fp32 builds and the CPU; anything else is
+/// a clear error (the thread count and the build before anything runs; a provider as a failed
+/// cell), never a measurement of something else.
+#[test]
+fn candle_refusals_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (&["-t", "1,2"], "one -t per run"),
+        (&["-t", "1", "--precision", "int4"], "plain fp32"),
+        (&["-t", "1", "--ep", "cuda"], "CUDA"),
+    ];
+    for (i, (args, says)) in cases.iter().enumerate() {
+        let out = slmbench()
+            .args(["run", "--preset", "tiny", "--backend", "candle", "-p", "8", "-n", "4", "-r", "1"])
+            .args(["--min-repetitions", "1", "--no-report", "--no-accuracy", "-o"])
+            .arg(dir.path().join(format!("r{i}.jsonl")))
+            .args(*args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{args:?}: {err}");
+    }
+}
