@@ -45,6 +45,13 @@ fn one_sweep_measures_both_backends_and_pairs_within_each() {
             assert!(ratio["encoder_decoder_cell"] == id || ratio["decoder_only_cell"] == id);
         }
     }
+    // The report sets the runtimes side by side.
+    let report = dir.path().join("report");
+    slmbench().arg("report").arg(&out).arg("-o").arg(&report).assert().success();
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(html.contains("id=\"backend-table\""), "no backend section");
+    assert_eq!(html.matches("<tr data-backend=\"candle\">").count(), 2);
+    assert_eq!(html.matches("<tr data-backend=\"onnxruntime\">").count(), 2);
     // The same greedy ids from both runtimes, cell for cell.
     for role in ["encoder-decoder", "decoder-only"] {
         let ids: Vec<_> =

@@ -225,6 +225,7 @@ pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
     h.push_str(&crate::html_pairs::drift_warnings(cells, &set.ratios));
     h.push_str(&crate::html_pairs::ratio_table(cells, &set.ratios));
     h.push_str("</section>\n");
+    h.push_str(&crate::backends::section(cells));
 
     h.push_str("<section id=\"environment\"><h2>Environment</h2>\n<table><tbody>\n");
     if let Some(c) = ctx {

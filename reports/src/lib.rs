@@ -2,6 +2,7 @@
 //! write a self-contained HTML report, and compare two runs.
 
 pub mod analysis;
+pub mod backends;
 pub mod charts;
 pub mod compare;
 pub mod dashboards;
