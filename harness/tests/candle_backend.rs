@@ -256,3 +256,41 @@ fn where_greedy_ids_part() {
         prev = want[step] as u32;
     }
 }
+
+/// The int4 and int8 builds' `MatMulNBits` weights, repacked as ggml's q4_0/q8_0 for candle,
+/// dequantize to the values ONNX Runtime's arithmetic gives them (up to each block scale rounded
+/// to f16, 2^-11 relative), for every quantized weight of the `tiny` pair.
+#[test]
+fn repacked_quantized_weights_are_the_builds_values() {
+    use slmbench_harness::candle::onnx_weights::OnnxWeights;
+    use slmbench_models::Variant;
+    use slmbench_models::quant::dequantize_row;
+    for (bits, precision) in
+        [(4u8, slmbench_models::quant::Precision::Int4), (8, slmbench_models::quant::Precision::Int8)]
+    {
+        let variant = Variant::new(precision, Default::default());
+        let root = cached_preset("tiny", variant, |_| {}).unwrap();
+        let w = OnnxWeights::open(&[root.join("decoder-only/model.onnx")]).unwrap();
+        let mut checked = 0;
+        for (name, dims) in w.names() {
+            let Some(source) = name.strip_suffix(&format!("_Q{bits}")) else { continue };
+            let (n, k) = (dims[0], dims[1] * 32);
+            let (codes, _) = w.raw(&name).unwrap();
+            let (scales, _) = w.raw(&format!("{source}_scales")).unwrap();
+            let scales: Vec<f32> = scales.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+            let q = w.ggml(source, n, k).unwrap().unwrap();
+            let got: Vec<f32> =
+                q.dequantize(&candle_core::Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let per = k / 32 * 32 * bits as usize / 8;
+            for r in 0..n {
+                let want =
+                    dequantize_row(&codes[r * per..(r + 1) * per], &scales[r * k / 32..(r + 1) * k / 32], bits, 32, k);
+                for (j, (&g, &e)) in got[r * k..(r + 1) * k].iter().zip(&want).enumerate() {
+                    assert!((g - e).abs() <= e.abs() * 1e-3 + 1e-7, "{source} int{bits} [{r}, {j}]: {g} vs {e}");
+                }
+            }
+            checked += 1;
+        }
+        assert!(checked >= 8, "int{bits}: only {checked} quantized weights");
+    }
+}

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 use slmbench_models::Config;
+use slmbench_models::quant::QuantOptions;
 use slmbench_results::ep::Ep;
 use slmbench_results::placement::{self, Placement};
 
@@ -53,9 +54,18 @@ fn cerr(dir: &Path) -> impl Fn(candle_core::Error) -> HarnessError + '_ {
     move |e| bad(dir, format!("candle: {e}"))
 }
 
-/// The architecture of a model slmbench built, and whether candle can run it (plain fp32 graphs:
-/// their initializers are the weights as the architecture names them).
-fn slmbench_model(dir: &Path) -> Result<(Config, bool), HarnessError> {
+/// What candle runs of a build: its architecture, whether it is an encoder-decoder, and its
+/// weight quantization (`None`: f32).
+struct Build {
+    cfg: Config,
+    enc_dec: bool,
+    quant: Option<QuantOptions>,
+}
+
+/// The architecture of a model slmbench built, and whether candle can run it: plain graphs (their
+/// initializers are the weights as the architecture names them), in fp32 or with int4/int8
+/// weights in blocks of 32 (which candle runs as ggml's q4_0/q8_0).
+fn slmbench_model(dir: &Path) -> Result<Build, HarnessError> {
     let read = |name: &str| -> Result<serde_json::Value, HarnessError> {
         let bytes = std::fs::read(dir.join(name)).map_err(|_| {
             bad(dir, format!("no {name}: candle runs models slmbench built (`slmbench models build`, or a preset)"))
@@ -67,17 +77,31 @@ fn slmbench_model(dir: &Path) -> Result<(Config, bool), HarnessError> {
         .map_err(|e| bad(dir, format!("manifest.json has no slmbench configuration: {e}")))?;
     let precision = manifest["precision"].as_str().unwrap_or("fp32");
     let graph = manifest["graph_variant"].as_str().unwrap_or("plain");
-    if precision != "fp32" || graph != "plain" || !manifest["quantization"].is_null() {
+    let quant: Option<QuantOptions> = serde_json::from_value(manifest["quantization"].clone()).ok();
+    let runs = graph == "plain"
+        && match &quant {
+            None => precision == "fp32",
+            Some(q) => q.block_size == 32 && (q.bits == 4 || q.bits == 8),
+        };
+    if !runs {
         return Err(bad(
             dir,
             format!(
-                "candle runs plain fp32 builds; this one is {precision} {graph}. Build the pair \
-                 without --precision/--graph for candle"
+                "candle runs plain fp32, int8 and int4 builds (blocks of 32); this one is {precision} {graph}. \
+                 Build the pair with --graph plain and --precision fp32, int8 or int4 for candle"
             ),
         ));
     }
     let enc_dec = cfg.kind == slmbench_models::Kind::EncoderDecoder;
-    Ok((cfg, enc_dec))
+    Ok(Build { cfg, enc_dec, quant })
+}
+
+/// What candle's quantized weights are, for the records.
+fn ggml_text(q: &QuantOptions) -> String {
+    format!(
+        "ggml q{}_0 (blocks of 32, f16 scales), repacked from the build's MatMulNBits bits={} block_size=32",
+        q.bits, q.bits
+    )
 }
 
 fn check_settings(dir: &Path, settings: &SessionSettings) -> Result<(), HarnessError> {
@@ -117,6 +141,11 @@ impl Backend for Candle {
         // The files are ONNX Runtime's; what they are is described the same way.
         let mut info = crate::onnxruntime::OnnxRuntime.describe(entry, decoder)?;
         info.past_present_share_buffer = false;
+        // Quantized weights run as candle's own kernels: say which.
+        if let Ok(Build { quant: Some(q), .. }) = slmbench_model(&entry.dir) {
+            info.quantization = Some(ggml_text(&q));
+            info.fused_operators = vec![];
+        }
         Ok(info)
     }
 
@@ -168,6 +197,7 @@ enum Family {
 pub struct CandleModel {
     family: Family,
     cfg: Config,
+    quant: Option<QuantOptions>,
     dir: PathBuf,
     load_ns: u64,
 }
@@ -176,7 +206,7 @@ impl CandleModel {
     /// Loads the model in `dir` (one family of a pair slmbench built), computing in `dtype`.
     pub fn load(dir: &Path, dtype: DType) -> Result<CandleModel, HarnessError> {
         let t0 = Instant::now();
-        let (cfg, enc_dec) = slmbench_model(dir)?;
+        let Build { cfg, enc_dec, quant } = slmbench_model(dir)?;
         let files: Vec<PathBuf> = if enc_dec {
             vec![dir.join("encoder_model.onnx"), dir.join("decoder_model_merged.onnx")]
         } else {
@@ -188,7 +218,7 @@ impl CandleModel {
         } else {
             Family::DecoderOnly(Box::new(DecoderOnly::new(&cfg, weights).map_err(cerr(dir))?))
         };
-        Ok(CandleModel { family, cfg, dir: dir.to_path_buf(), load_ns: t0.elapsed().as_nanos() as u64 })
+        Ok(CandleModel { family, cfg, quant, dir: dir.to_path_buf(), load_ns: t0.elapsed().as_nanos() as u64 })
     }
 
     /// Logits of the last position of each row, on the host (the greedy choice is made there, as
@@ -339,7 +369,9 @@ impl Generator for CandleModel {
         if enc_dec {
             cache += 2 * c.decoder_layers as u64 * kv * 4 * p * b;
         }
-        Some(slmbench_models::flops::decode_step_weights(c) * 4 + cache)
+        // q4_0/q8_0 blocks: 32 codes and one f16 scale.
+        let per_weight = self.quant.as_ref().map_or(4.0, |q| q.bits as f64 / 8.0 + 2.0 / 32.0);
+        Some((slmbench_models::flops::decode_step_weights(c) as f64 * per_weight) as u64 + cache)
     }
 
     fn ttft_flops(&self, batch: usize, prompt: usize) -> Option<u64> {

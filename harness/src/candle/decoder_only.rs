@@ -62,7 +62,7 @@ impl DecoderOnly {
             layers,
             norm: RmsNorm::new(&vb, "model.norm.weight", d, eps)?,
             lm_head: if cfg.tie_embeddings {
-                Linear::tied(&embed, vb.parts())?
+                Linear::tied(&vb, "model.embed_tokens.weight", &embed)?
             } else {
                 Linear::new(&vb, "lm_head.weight", cfg.vocab_size, d)?
             },

@@ -157,7 +157,7 @@ impl EncoderDecoder {
             decoder,
             decoder_norm: norm("decoder.final_layer_norm.weight".into())?,
             lm_head: if cfg.tie_embeddings {
-                Linear::tied(&shared, vb.parts())?
+                Linear::tied(&vb, "shared.weight", &shared)?
             } else {
                 Linear::new(&vb, "lm_head.weight", cfg.vocab_size, d)?
             },

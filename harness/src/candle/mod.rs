@@ -11,6 +11,7 @@ pub mod onnx_weights;
 
 use std::sync::Arc;
 
+use candle_core::quantized::QMatMul;
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 use slmbench_models::{Config, FfnKind};
@@ -65,6 +66,17 @@ impl Weights {
         }
     }
 
+    /// A linear weight stored quantized (`MatMulNBits` codes and scales), as candle's quantized
+    /// matrix multiply; `None` for a float weight.
+    pub fn quantized(&self, name: &str, out_dim: usize, in_dim: usize) -> Option<Result<QMatMul>> {
+        match self {
+            Weights::Safetensors(_) => None,
+            Weights::Onnx { weights, .. } => weights
+                .ggml(name, out_dim, in_dim)
+                .map(|q| q.map_err(|e| candle_core::Error::Msg(e.to_string())).and_then(QMatMul::from_qtensor)),
+        }
+    }
+
     /// A linear weight as `[in, out]`, ready to multiply from the right.
     pub fn linear(&self, name: &str, out_dim: usize, in_dim: usize) -> Result<Tensor> {
         match self {
@@ -83,31 +95,39 @@ pub const MASKED: f64 = -1e9;
 /// such a product on one thread, which reads the weights at one core's memory bandwidth (half of
 /// what two cores read here). Blocks multiplied on rayon's threads and joined read them at all
 /// the threads' bandwidth (`candle_matvec_costs` in `tests/candle_backend.rs` measured this).
+///
+/// A weight the ONNX file holds quantized runs through candle's quantized matrix multiply instead
+/// (q4_0 or q8_0, [`onnx_weights::OnnxWeights::ggml`]), which uses every thread itself.
 #[derive(Debug, Clone)]
 pub struct Linear {
     parts: Vec<Tensor>,
+    quantized: Option<QMatMul>,
 }
 
 impl Linear {
     pub fn new(w: &Weights, name: &str, out_dim: usize, in_dim: usize) -> Result<Linear> {
+        if let Some(q) = w.quantized(name, out_dim, in_dim) {
+            return Ok(Linear { parts: vec![], quantized: Some(q?) });
+        }
         let full = w.linear(name, out_dim, in_dim)?;
         let parts = w.parts();
         if parts <= 1 || in_dim * out_dim < SPLIT_FROM {
-            return Ok(Linear { parts: vec![full] });
+            return Ok(Linear { parts: vec![full], quantized: None });
         }
-        Ok(Linear {
-            parts: blocks(out_dim, parts).map(|(s, n)| full.narrow(1, s, n)?.contiguous()).collect::<Result<_>>()?,
-        })
+        let parts = blocks(out_dim, parts).map(|(s, n)| full.narrow(1, s, n)?.contiguous()).collect::<Result<_>>()?;
+        Ok(Linear { parts, quantized: None })
     }
 
-    /// The output projection tied to `embedding` `[vocab, d]`: blocks of its rows, transposed
-    /// (views, no copy).
-    pub fn tied(embedding: &Tensor, parts: usize) -> Result<Linear> {
-        let vocab = embedding.dim(0)?;
-        let parts = if embedding.elem_count() < SPLIT_FROM { 1 } else { parts };
-        Ok(Linear {
-            parts: blocks(vocab, parts.max(1)).map(|(s, n)| embedding.narrow(0, s, n)?.t()).collect::<Result<_>>()?,
-        })
+    /// The output projection tied to `embedding` `[vocab, d]` (initializer `name`): blocks of
+    /// its rows, transposed (views, no copy), or its quantized copy where the file holds one.
+    pub fn tied(w: &Weights, name: &str, embedding: &Tensor) -> Result<Linear> {
+        let (vocab, d) = embedding.dims2()?;
+        if let Some(q) = w.quantized(name, vocab, d) {
+            return Ok(Linear { parts: vec![], quantized: Some(q?) });
+        }
+        let parts = if embedding.elem_count() < SPLIT_FROM { 1 } else { w.parts().max(1) };
+        let parts = blocks(vocab, parts).map(|(s, n)| embedding.narrow(0, s, n)?.t()).collect::<Result<_>>()?;
+        Ok(Linear { parts, quantized: None })
     }
 }
 
@@ -124,6 +144,9 @@ fn blocks(n: usize, parts: usize) -> impl Iterator<Item = (usize, usize)> {
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         use rayon::prelude::*;
+        if let Some(q) = &self.quantized {
+            return q.forward(x);
+        }
         if let [w] = &self.parts[..] {
             return x.broadcast_matmul(w);
         }

@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use candle_core::quantized::ggml_file::qtensor_from_ggml;
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use memmap2::Mmap;
 
@@ -151,6 +153,51 @@ impl OnnxWeights {
     /// Whether `name` is there.
     pub fn has(&self, name: &str) -> bool {
         self.entries.contains_key(name)
+    }
+
+    /// The stored bytes and dimensions of initializer `name`, if it is there.
+    pub fn raw(&self, name: &str) -> Option<(&[u8], &[usize])> {
+        let e = self.entries.get(name)?;
+        Some((&self.maps[e.map][e.start..e.start + e.len], &e.dims))
+    }
+
+    /// A `MatMulNBits` weight of the quantized builds (`NAME_Q<bits>` codes `[out, blocks,
+    /// 32 × bits / 8]` with zero point 2^(bits−1), `NAME_scales` f32 `[out, blocks]`) repacked as
+    /// ggml's q4_0 or q8_0 blocks for candle's quantized matrix multiply: the same codes, each
+    /// scale rounded to f16 (ggml's block scale). `None` when `name` is not quantized.
+    pub fn ggml(&self, name: &str, out_dim: usize, in_dim: usize) -> Option<Result<QTensor, HarnessError>> {
+        let bits = [4u8, 8].into_iter().find(|b| self.entries.contains_key(&format!("{name}_Q{b}")))?;
+        Some(self.repack(name, bits, out_dim, in_dim))
+    }
+
+    fn repack(&self, name: &str, bits: u8, out_dim: usize, in_dim: usize) -> Result<QTensor, HarnessError> {
+        let fail = |why: String| bad(&self.source, format!("`{name}`: {why}"));
+        let (codes, cdims) = self.raw(&format!("{name}_Q{bits}")).ok_or_else(|| fail("no codes".into()))?;
+        let (scales, sdims) = self.raw(&format!("{name}_scales")).ok_or_else(|| fail("no scales".into()))?;
+        let per_block = 32 * bits as usize / 8;
+        let blocks = in_dim / 32;
+        if in_dim % 32 != 0 || cdims != [out_dim, blocks, per_block] || sdims != [out_dim, blocks] {
+            return Err(fail(format!(
+                "codes {cdims:?} and scales {sdims:?} are not blocks of 32 of a [{out_dim}, {in_dim}] weight; candle \
+                 takes block size 32"
+            )));
+        }
+        let mut out = Vec::with_capacity(out_dim * blocks * (2 + 32 * bits as usize / 8));
+        for (block, scale) in codes.chunks_exact(per_block).zip(scales.chunks_exact(4)) {
+            let scale = f32::from_le_bytes(scale.try_into().expect("4 bytes"));
+            out.extend_from_slice(&half::f16::from_f32(scale).to_le_bytes());
+            if bits == 4 {
+                // MatMulNBits packs element 2i low and 2i + 1 high; ggml's q4_0 packs element j
+                // low and j + 16 high. Both store code = value / scale + 8.
+                let code = |i: usize| (block[i / 2] >> (4 * (i % 2))) & 0x0f;
+                out.extend((0..16).map(|j| code(j) | (code(j + 16) << 4)));
+            } else {
+                // q8_0 stores the signed value; MatMulNBits the value + 128.
+                out.extend(block.iter().map(|&c| (c as i16 - 128) as i8 as u8));
+            }
+        }
+        let dtype = if bits == 4 { GgmlDType::Q4_0 } else { GgmlDType::Q8_0 };
+        qtensor_from_ggml(dtype, &out, vec![out_dim, in_dim], &Device::Cpu).map_err(|e| fail(e.to_string()))
     }
 
     /// Initializer `name` as a `dtype` tensor of the stored dimensions, which must be `dims`.
