@@ -169,6 +169,10 @@ impl RmsNorm {
 
 impl Module for RmsNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        // The fused kernel for the backend's types; the f64 reference keeps its plain arithmetic.
+        if x.dtype() != DType::F64 {
+            return candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32);
+        }
         let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
         let inv = (ms + self.eps)?.sqrt()?.recip()?;
         x.broadcast_mul(&inv)?.broadcast_mul(&self.weight)
@@ -180,6 +184,9 @@ impl Module for RmsNorm {
 pub struct Rotary {
     cos: Tensor,
     sin: Tensor,
+    /// The first halves (each frequency once), for candle-nn's fused kernel.
+    cos_half: Tensor,
+    sin_half: Tensor,
 }
 
 impl Rotary {
@@ -198,15 +205,23 @@ impl Rotary {
                 }
             }
         }
+        let cos = Tensor::from_vec(cos, (max_positions, head_dim), &Device::Cpu)?.to_dtype(dtype)?;
+        let sin = Tensor::from_vec(sin, (max_positions, head_dim), &Device::Cpu)?.to_dtype(dtype)?;
         Ok(Rotary {
-            cos: Tensor::from_vec(cos, (max_positions, head_dim), &Device::Cpu)?.to_dtype(dtype)?,
-            sin: Tensor::from_vec(sin, (max_positions, head_dim), &Device::Cpu)?.to_dtype(dtype)?,
+            cos_half: cos.narrow(1, 0, half)?.contiguous()?,
+            sin_half: sin.narrow(1, 0, half)?.contiguous()?,
+            cos,
+            sin,
         })
     }
 
     /// Rotates `x` `[B, heads, S, D]` whose first position is `offset`.
     pub fn apply(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
         let (_, _, s, d) = x.dims4()?;
+        if x.dtype() != DType::F64 {
+            let (cos, sin) = (self.cos_half.narrow(0, offset, s)?, self.sin_half.narrow(0, offset, s)?);
+            return candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin);
+        }
         let cos = self.cos.narrow(0, offset, s)?;
         let sin = self.sin.narrow(0, offset, s)?;
         let x1 = x.narrow(D::Minus1, 0, d / 2)?;
@@ -273,7 +288,11 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, n_rep: usize, mask: Option<&Te
         Some(m) => scores.broadcast_add(m)?,
         None => scores,
     };
-    let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+    let probs = if scores.dtype() == DType::F64 {
+        candle_nn::ops::softmax(&scores, D::Minus1)?
+    } else {
+        candle_nn::ops::softmax_last_dim(&scores.contiguous()?)?
+    };
     probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h * d))
 }
 
