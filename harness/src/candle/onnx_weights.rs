@@ -176,7 +176,7 @@ impl OnnxWeights {
         let (scales, sdims) = self.raw(&format!("{name}_scales")).ok_or_else(|| fail("no scales".into()))?;
         let per_block = 32 * bits as usize / 8;
         let blocks = in_dim / 32;
-        if in_dim % 32 != 0 || cdims != [out_dim, blocks, per_block] || sdims != [out_dim, blocks] {
+        if !in_dim.is_multiple_of(32) || cdims != [out_dim, blocks, per_block] || sdims != [out_dim, blocks] {
             return Err(fail(format!(
                 "codes {cdims:?} and scales {sdims:?} are not blocks of 32 of a [{out_dim}, {in_dim}] weight; candle \
                  takes block size 32"
