@@ -87,7 +87,7 @@ fn candle_refusals_are_clear() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&[&str], &str); 3] = [
         (&["-t", "1,2"], "one -t per run"),
-        (&["-t", "1", "--precision", "int4"], "plain fp32"),
+        (&["-t", "1", "--graph", "fused"], "--graph plain"),
         (&["-t", "1", "--ep", "cuda"], "CUDA"),
     ];
     for (i, (args, says)) in cases.iter().enumerate() {

@@ -50,3 +50,63 @@ pub struct Generation {
     /// Σ time inside `Session::run` over the later tokens.
     pub decode_run_ns: u64,
 }
+
+/// The clock readings of one generation, kept the same way by every backend (the timing
+/// definitions live here once): TTFT when the first token id is in host memory, each later
+/// token timed from the previous one, the time inside the runtime summed over later tokens.
+pub struct Steps {
+    tokens: Vec<Vec<i64>>,
+    encoder_ns: Option<u64>,
+    ttft_ns: u64,
+    first_step_ns: u64,
+    itl_ns: Vec<u64>,
+    decode_run_ns: u64,
+    last: u64,
+    eos: Option<i64>,
+}
+
+impl Steps {
+    /// `batch` rows of up to `new_tokens`; `encoder_ns` and `start_ns` are clock readings (ns
+    /// since the generation's clock started) at the end of the encoder pass, if any, and when
+    /// the first decoder step begins; `eos` ends the generation once every row produced it.
+    pub fn new(batch: usize, new_tokens: usize, encoder_ns: Option<u64>, start_ns: u64, eos: Option<i64>) -> Steps {
+        Steps {
+            tokens: vec![Vec::with_capacity(new_tokens); batch],
+            encoder_ns,
+            ttft_ns: 0,
+            first_step_ns: 0,
+            itl_ns: Vec::with_capacity(new_tokens.saturating_sub(1)),
+            decode_run_ns: 0,
+            last: start_ns,
+            eos,
+        }
+    }
+
+    /// Step `step`'s ids, read at `now_ns` after `run_ns` inside the runtime; `true` when every
+    /// row has reached the end token.
+    pub fn record(&mut self, step: usize, now_ns: u64, run_ns: u64, ids: &[i64]) -> bool {
+        if step == 0 {
+            self.ttft_ns = now_ns;
+            self.first_step_ns = now_ns - self.encoder_ns.unwrap_or(0);
+        } else {
+            self.itl_ns.push(now_ns - self.last);
+            self.decode_run_ns += run_ns;
+        }
+        self.last = now_ns;
+        for (row, &t) in self.tokens.iter_mut().zip(ids) {
+            row.push(t);
+        }
+        self.eos.is_some_and(|e| ids.iter().all(|&t| t == e))
+    }
+
+    pub fn finish(self) -> Generation {
+        Generation {
+            tokens: self.tokens,
+            ttft_ns: self.ttft_ns,
+            encoder_ns: self.encoder_ns,
+            first_step_ns: self.first_step_ns,
+            itl_ns: self.itl_ns,
+            decode_run_ns: self.decode_run_ns,
+        }
+    }
+}

@@ -20,7 +20,7 @@ use super::encoder_decoder::EncoderDecoder;
 use super::onnx_weights::OnnxWeights;
 use crate::backend::{Backend, Generator};
 use crate::error::HarnessError;
-use crate::generate::{Generation, Prompt};
+use crate::generation::{Generation, Prompt, Steps};
 use crate::guard::Estimate;
 use crate::layout::DecoderChoice;
 use crate::results::ModelInfo;
@@ -263,17 +263,15 @@ impl CandleModel {
         let start_t = Tensor::from_vec(vec![start; b], (b, 1), &Device::Cpu).map_err(&e)?;
         let eos = stop_at_eos.then_some(self.cfg.eos_token_id as i64);
         let delay = crate::context::test_delay_us().map(std::time::Duration::from_micros);
-        let mut tokens: Vec<Vec<i64>> = vec![Vec::with_capacity(new_tokens); b];
         let mut current = vec![0i64; b];
-        let mut itl_ns = Vec::with_capacity(new_tokens.saturating_sub(1));
-        let (mut encoder_ns, mut ttft_ns, mut first_step_ns, mut decode_run_ns) = (None, 0, 0, 0);
+        let mut encoder_ns = None;
 
         let clock = Instant::now();
         if let Family::EncoderDecoder(m) = &mut self.family {
             m.encode(&prompt_t, &enc_mask).map_err(&e)?;
             encoder_ns = Some(clock.elapsed().as_nanos() as u64);
         }
-        let mut last = clock.elapsed().as_nanos() as u64;
+        let mut steps = Steps::new(b, new_tokens, encoder_ns, clock.elapsed().as_nanos() as u64, eos);
         for step in 0..new_tokens {
             let input = if step == 0 {
                 match self.family {
@@ -300,21 +298,7 @@ impl CandleModel {
             }
             let run_ns = t0.elapsed().as_nanos() as u64;
             self.argmax_last(&logits, &mut current)?;
-            let now = clock.elapsed().as_nanos() as u64;
-            if step == 0 {
-                ttft_ns = now;
-                first_step_ns = now - encoder_ns.unwrap_or(0);
-            } else {
-                itl_ns.push(now - last);
-                decode_run_ns += run_ns;
-            }
-            last = now;
-            for (row, &t) in tokens.iter_mut().zip(&current) {
-                row.push(t);
-            }
-            if let Some(eos) = eos
-                && current.iter().all(|&t| t == eos)
-            {
+            if steps.record(step, clock.elapsed().as_nanos() as u64, run_ns, &current) {
                 break;
             }
         }
@@ -323,7 +307,7 @@ impl CandleModel {
             Family::EncoderDecoder(m) => m.clear_kv_cache(),
             Family::DecoderOnly(m) => m.clear_kv_cache(),
         }
-        Ok(Generation { tokens, ttft_ns, encoder_ns, first_step_ns, itl_ns, decode_run_ns })
+        Ok(steps.finish())
     }
 }
 

@@ -26,6 +26,7 @@ use crate::error::HarnessError;
 use crate::genai::layer_name;
 use crate::session::LoadedModel;
 
+use crate::generation::Steps;
 pub use crate::generation::{Generation, Prompt};
 
 /// Greedy ids of the last position of each row of `logits` `[B, S, V]` (f32, or f16 from an
@@ -136,10 +137,7 @@ fn run_loop(
     let dir = m.files.dir.clone();
     let logits_name = names.logits;
     let err = HarnessError::ort(&dir);
-    let mut tokens: Vec<Vec<i64>> = vec![Vec::with_capacity(new_tokens); batch];
     let mut current = vec![0i64; batch];
-    let mut itl_ns = Vec::with_capacity(new_tokens.saturating_sub(1));
-    let mut decode_run_ns = 0u64;
 
     // Testing aid (debug builds only, recorded in the context): slows every decode step on purpose.
     let delay = crate::context::test_delay_us().map(std::time::Duration::from_micros);
@@ -179,9 +177,7 @@ fn run_loop(
     let mut self_past: Vec<DynValue> = Vec::with_capacity(names.present.len());
     let mut next_past: Vec<DynValue> = Vec::with_capacity(names.present.len());
     let mut cross_past: Vec<DynValue> = vec![];
-    let mut last = clock.elapsed().as_nanos() as u64;
-    let mut ttft_ns = 0;
-    let mut first_step_ns = 0;
+    let mut steps = Steps::new(batch, new_tokens, encoder_ns, clock.elapsed().as_nanos() as u64, eos);
     for step in 0..new_tokens {
         if step > 0 {
             let (_, data) = feeds.token.extract_tensor_mut();
@@ -262,25 +258,12 @@ fn run_loop(
         };
         let now = clock.elapsed().as_nanos() as u64;
         std::mem::swap(&mut self_past, &mut next_past);
-        if step == 0 {
-            if enc_dec {
-                cross_past = new_cross;
-            }
-            ttft_ns = now;
-            first_step_ns = now - encoder_ns.unwrap_or(0);
-        } else {
-            itl_ns.push(now - last);
-            decode_run_ns += run_ns;
+        if step == 0 && enc_dec {
+            cross_past = new_cross;
         }
-        last = now;
-        for (row, &t) in tokens.iter_mut().zip(&current) {
-            row.push(t);
-        }
-        if let Some(e) = eos
-            && current.iter().all(|&t| t == e)
-        {
+        if steps.record(step, now, run_ns, &current) {
             break;
         }
     }
-    Ok(Generation { tokens, ttft_ns, encoder_ns, first_step_ns, itl_ns, decode_run_ns })
+    Ok(steps.finish())
 }
