@@ -381,25 +381,27 @@ fn outputs_are_checked_before_the_first_cell() {
     let out = dir.path().join("r.jsonl");
     refused(&run(&out, &[]), "r.jsonl.report");
     assert!(!out.exists(), "a refused run leaves no results file it created");
-    // The report folder disappears during the sweep: results kept, exit 4.
+    // The report folder disappears during the sweep: results kept, exit 4. Two points, so the
+    // sweep is still measuring the second when the first pair's write (its two cells and their
+    // ratio, one write) is seen; with one, the report could be half written as it is removed.
     std::fs::remove_file(dir.path().join("r.jsonl.report")).unwrap();
     let log = dir.path().join("log");
     let mut child = slmbench(dir.path())
-        .args(["run", "--model", pair.to_str().unwrap(), "-p", "8", "-n", "6", "-r", "3", "--min-repetitions", "3"])
+        .args(["run", "--model", pair.to_str().unwrap(), "-p", "8,16", "-n", "6", "-r", "3", "--min-repetitions", "3"])
         .args(["--warmup", "0", "-t", "1", "-o"])
         .arg(&out)
         .env("SLMBENCH_TEST_DELAY_US", "30000")
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    wait_for_records(&mut child, &out, 1);
+    wait_for_records(&mut child, &out, 3);
     std::fs::remove_dir_all(dir.path().join("r.jsonl.report")).unwrap();
     std::fs::write(dir.path().join("r.jsonl.report"), "in the way").unwrap();
     let st = child.wait().unwrap();
     let log = std::fs::read_to_string(&log).unwrap();
     assert_eq!(st.code(), Some(4), "{log}");
     assert!(log.contains("the report could not be written") && log.contains("results are kept"), "{log}");
-    assert_eq!(records(&out).len(), 2);
+    assert_eq!(records(&out).len(), 4);
 }
 
 /// Point 8: The same model through two flags, or `--pair X,X`, used to be measured twice into one
