@@ -7,7 +7,7 @@ use clap::Args;
 use slmbench_harness::ep::{Ep, EpOption};
 use slmbench_harness::{LoadedModel, Prompt, SessionSettings};
 
-use super::run::{MAX_TOKENS, bounded, bounded_threads};
+use super::run_args::{MAX_TOKENS, bounded, bounded_threads, pin_candle_threads};
 use super::{DecoderArg, parse_ids};
 
 #[derive(Args, Debug)]
@@ -83,11 +83,7 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
 /// `generate --backend A,B,…`: the same prompt through each backend, each one's ids, and whether
 /// they all agree (a cross-runtime check of what is timed).
 fn compare_backends(a: &GenerateArgs, names: &[&str], ids: &[i64], settings: &SessionSettings) -> Result<()> {
-    if names.contains(&"candle") {
-        // candle's thread count is fixed per process at its first use, as in `run`.
-        // SAFETY: no thread has started yet; nothing has loaded or computed.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", a.threads.to_string()) };
-    }
+    pin_candle_threads(&a.backend, &[a.threads])?;
     let prompt = Prompt::repeated(ids, a.batch);
     let mut results = serde_json::Map::new();
     let mut first: Option<Vec<Vec<i64>>> = None;

@@ -11,6 +11,7 @@ mod gate;
 mod generate;
 mod models;
 mod run;
+mod run_args;
 
 use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
@@ -20,7 +21,7 @@ use files::{CompareArgs, ExportArgs, MergeArgs, ReportArgs};
 use gate::{BaselineCommand, GateArgs};
 use generate::GenerateArgs;
 use models::ModelsCommand;
-use run::RunArgs;
+use run_args::RunArgs;
 
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_CELLS_FAILED: u8 = 3;

@@ -1,0 +1,342 @@
+//! `slmbench run`'s flags and the plan built from them: bounds on every value, contradictions
+//! refused before anything is built or measured.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use clap::Args;
+use slmbench_harness::ep::{Ep, EpOption};
+use slmbench_harness::run::{self, ModelEntry, RunPlan};
+use slmbench_harness::stats::Policy;
+use slmbench_harness::sweep;
+
+use super::{DecoderArg, OptLevelArg, parse_ids};
+use slmbench_models::graph::GraphVariant;
+use slmbench_models::quant::Precision;
+use slmbench_models::{Pair, Variant};
+
+/// Bounds on what a flag can ask for, so a typo cannot start 18,000 threads or a run of years.
+const MAX_THREADS_PER_CORE: usize = 4;
+const MAX_WARMUP: usize = 1_000;
+const MAX_REPETITIONS: usize = 100_000;
+const MAX_CELL_SECONDS: f64 = 86_400.0;
+pub(super) const MAX_TOKENS: usize = 1 << 20;
+const MAX_CELLS: usize = 100_000;
+
+#[derive(Args, Debug)]
+pub(super) struct RunArgs {
+    /// Model directories (a built pair directory counts as both of its models).
+    #[arg(long, env = "SLMBENCH_MODEL")]
+    model: Option<String>,
+    /// An encoder-decoder and a decoder-only directory to compare: ED_DIR,DO_DIR.
+    #[arg(long)]
+    pair: Option<String>,
+    /// Presets to build (once, into the cache) and run.
+    #[arg(long, env = "SLMBENCH_PRESET")]
+    preset: Option<String>,
+    /// Weight precisions of the presets: fp32, fp16 (fused graphs only), int8, int4 (each built
+    /// once into the cache)
+    /// [default: fp32].
+    #[arg(long, value_delimiter = ',', env = "SLMBENCH_PRECISION")]
+    precision: Vec<Precision>,
+    /// Graph variants of the presets: plain, fused (each built once into the cache)
+    /// [default: plain].
+    #[arg(long, value_delimiter = ',', env = "SLMBENCH_GRAPH")]
+    graph: Vec<GraphVariant>,
+    /// Input (prompt) lengths: a,b,c or ranges like 16-512*2.
+    #[arg(short = 'p', long = "input-tokens", default_value = "32,128", env = "SLMBENCH_INPUT_TOKENS")]
+    input_tokens: String,
+    /// New tokens per generation.
+    #[arg(short = 'n', long = "output-tokens", default_value = "32", env = "SLMBENCH_OUTPUT_TOKENS")]
+    output_tokens: String,
+    /// Batch sizes.
+    #[arg(short = 'b', long = "batch", default_value = "1", env = "SLMBENCH_BATCH")]
+    batch: String,
+    /// Intra-op threads (default: the logical cores).
+    #[arg(short = 't', long = "threads", env = "SLMBENCH_THREADS")]
+    threads: Option<String>,
+    /// Inference runtimes (backends) to measure with, comma-separated: a sweep axis, e.g.
+    /// onnxruntime,candle (candle: plain fp32 slmbench builds, CPU, one -t per run).
+    #[arg(long, default_value = "onnxruntime", value_parser = backend_list, env = "SLMBENCH_BACKEND")]
+    backend: String,
+    /// Execution providers: cpu, cuda, tensorrt, qnn, nnapi, coreml, directml, openvino, xnnpack.
+    #[arg(long, default_value = "cpu", env = "SLMBENCH_EP", value_delimiter = ',')]
+    ep: Vec<Ep>,
+    /// Provider option PROVIDER:KEY=VALUE (repeatable), e.g. qnn:backend_path=libQnnHtp.so.
+    #[arg(long = "ep-opt")]
+    ep_opt: Vec<EpOption>,
+    /// Most measured repetitions per cell.
+    #[arg(short = 'r', long = "repetitions", default_value_t = 30, env = "SLMBENCH_REPETITIONS")]
+    repetitions: usize,
+    /// Fewest measured repetitions per cell before the confidence rule may stop it.
+    /// [default: 5, or -r when that is lower]
+    #[arg(long)]
+    min_repetitions: Option<usize>,
+    /// Unmeasured warm-up generations per cell.
+    #[arg(long, default_value_t = 1, env = "SLMBENCH_WARMUP")]
+    warmup: usize,
+    /// Most seconds of measured repetitions per cell.
+    #[arg(long = "max-time", default_value_t = 30.0, env = "SLMBENCH_MAX_TIME")]
+    max_time: f64,
+    /// Stop repeating once the 95% CI of median TTFT and ITL is within ± this fraction (for an
+    /// interleaved pair: the paired intervals of its TTFT and decode ratios).
+    #[arg(long, default_value_t = 0.03)]
+    target_ci: f64,
+    /// How the two models of a pair share each sweep point: `interleaved` (both loaded,
+    /// repetitions alternating in ABBA blocks, the ratio with a paired interval), `random` (the
+    /// same, each block's order drawn from --seed) or `sequential` (one model's cell, then the other's).
+    #[arg(long, default_value = "interleaved", env = "SLMBENCH_ORDER")]
+    order: String,
+    /// Graph optimisation level.
+    #[arg(long, value_enum, default_value_t = OptLevelArg::All)]
+    opt_level: OptLevelArg,
+    /// Let intra-op threads spin (off is steadier on shared machines).
+    #[arg(long)]
+    spinning: bool,
+    /// Refuse any node the provider cannot run instead of running it on the CPU (ONNX Runtime's
+    /// session.disable_cpu_ep_fallback); such a cell fails with the runtime's error.
+    #[arg(long)]
+    strict_placement: bool,
+    /// Stop a generation when every row has produced the end-of-sequence token.
+    #[arg(long)]
+    stop_at_eos: bool,
+    /// Use these prompt ids (one row, repeated over the batch) instead of synthetic ones; replaces -p.
+    #[arg(long, conflicts_with = "input_tokens")]
+    prompt_ids: Option<String>,
+    /// Seed of the synthetic prompts.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Decoder files when both are present.
+    #[arg(long, value_enum, default_value_t = DecoderArg::Auto)]
+    decoder: DecoderArg,
+    /// Run only shard i of n (cells whose position in the sweep order is i − 1 mod n), e.g. 2/3.
+    #[arg(long, env = "SLMBENCH_SHARD")]
+    shard: Option<String>,
+    /// Do not write the HTML report next to the results file.
+    #[arg(long)]
+    pub(super) no_report: bool,
+    /// Results file (.jsonl, .json, .csv, .md) or - for Markdown on stdout [default: a new folder
+    /// reports/runs/<time>/results.jsonl per run, with reports/latest pointing at the newest].
+    /// An existing results file is never replaced: see --resume and --overwrite.
+    #[arg(short = 'o', long, env = "SLMBENCH_OUTPUT")]
+    pub(super) output: Option<String>,
+    /// Replace the results in an existing -o file (only once the first new cell is recorded).
+    #[arg(long, conflicts_with = "resume")]
+    pub(super) overwrite: bool,
+    /// Continue an interrupted sweep: skip the cells already in this results file and add the rest.
+    #[arg(long, value_name = "FILE")]
+    pub(super) resume: Option<String>,
+    /// With --resume, measure again the cells recorded as failed.
+    #[arg(long, requires = "resume")]
+    retry_failed: bool,
+    /// Run cells the memory guard refuses (its estimate exceeds the available memory).
+    #[arg(long)]
+    force: bool,
+    /// Do not measure this host's memory bandwidth and matrix-multiply rate (measured once per
+    /// thread count, then cached) nor set CPU cells against them.
+    #[arg(long)]
+    no_roofline: bool,
+    /// Do not measure the drift of each variant (int8, int4, fused) against its fp32 plain
+    /// build when both are in the run (256 teacher-forced positions per variant).
+    #[arg(long)]
+    no_accuracy: bool,
+}
+
+/// `--backend`: one or more backends of this build, comma-separated.
+fn backend_list(text: &str) -> Result<String, String> {
+    for name in text.split(',').map(str::trim) {
+        slmbench_harness::backend::find(name).map_err(|e| e.to_string())?;
+    }
+    Ok(text.to_string())
+}
+
+/// candle computes with a thread count fixed per process (its pools read `RAYON_NUM_THREADS`
+/// once), so a command using candle takes one `-t` and sets it before anything computes. Call it
+/// before any thread starts.
+pub(super) fn pin_candle_threads(backend: &str, threads: &[usize]) -> Result<()> {
+    if !backend.split(',').any(|b| b.trim() == "candle") {
+        return Ok(());
+    }
+    let [threads] = threads[..] else {
+        bail!(
+            "--backend candle: give one -t per run (candle's thread count is fixed per process); got -t {}",
+            threads.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")
+        );
+    };
+    // SAFETY: callers run this before the process starts any thread (nothing has loaded or
+    // computed yet), so no other thread reads the environment meanwhile.
+    unsafe {
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+        std::env::set_var("CANDLE_NUM_THREADS", threads.to_string());
+    }
+    Ok(())
+}
+
+/// `-t` values, each within 1 to [`MAX_THREADS_PER_CORE`] × the logical cores.
+pub(super) fn bounded_threads(values: Vec<usize>) -> Result<Vec<usize>> {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    bounded(
+        "-t",
+        values,
+        cores * MAX_THREADS_PER_CORE,
+        &format!(
+            "{MAX_THREADS_PER_CORE} × the {cores} logical cores of this host; more threads only oversubscribe them"
+        ),
+    )
+}
+
+/// A list flag's values, each within `1..=max`.
+pub(super) fn bounded(flag: &str, values: Vec<usize>, max: usize, why: &str) -> Result<Vec<usize>> {
+    if let Some(v) = values.iter().find(|&&v| v > max) {
+        bail!("{flag} {v}: at most {max} ({why})");
+    }
+    Ok(values)
+}
+
+/// Builds the plan from the flags, refusing contradictions and unbounded requests.
+pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(String, Variant)>)> {
+    let mut models: Vec<ModelEntry> = Vec::new();
+    if let Some(list) = &a.model {
+        for d in sweep::parse_list("--model", list)? {
+            models.extend(run::expand_dir(Path::new(&d)));
+        }
+    }
+    if let Some(list) = &a.pair {
+        let dirs = sweep::parse_list("--pair", list)?;
+        if dirs.len() != 2 {
+            bail!("--pair takes two directories, ENCODER_DECODER_DIR,DECODER_ONLY_DIR; got {}", dirs.len());
+        }
+        // Which model is which kind is read from the files, not trusted from the order.
+        for (d, want_ed) in [(&dirs[0], true), (&dirs[1], false)] {
+            let files = slmbench_harness::layout::detect_with(Path::new(d), a.decoder.into())?;
+            if files.layout.is_encoder_decoder() != want_ed {
+                bail!(
+                    "--pair {list}: {d} is {} ({:?}); the first directory must be the encoder-decoder and the second the decoder-only",
+                    if want_ed { "a decoder-only model" } else { "an encoder-decoder model" },
+                    files.layout
+                );
+            }
+        }
+        let tag = dirs
+            .iter()
+            .map(|d| Path::new(d).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("+");
+        for d in dirs {
+            let name = format!(
+                "{tag}/{}",
+                Path::new(&d).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            );
+            models.push(ModelEntry { dir: PathBuf::from(d), name, pair: Some(tag.clone()) });
+        }
+    }
+    let presets = match &a.preset {
+        Some(list) => sweep::parse_list("--preset", list)?,
+        None if models.is_empty() => vec!["small".to_string()],
+        None => vec![],
+    };
+    for p in &presets {
+        Pair::preset(p)?; // unknown names fail before anything is built
+    }
+    if (!a.precision.is_empty() || !a.graph.is_empty()) && presets.is_empty() {
+        bail!(
+            "--precision and --graph apply to --preset (built into the cache in that variant); \
+             a --model or --pair folder has the precision and graph it was built with"
+        );
+    }
+    let precisions = match super::distinct("--precision", &a.precision)? {
+        p if p.is_empty() => vec![Precision::Fp32],
+        p => p,
+    };
+    let graphs = match super::distinct("--graph", &a.graph)? {
+        g if g.is_empty() => vec![GraphVariant::Plain],
+        g => g,
+    };
+    let variants = Variant::all(&precisions, &graphs).map_err(|e| anyhow::anyhow!("--precision: {e}"))?;
+    let presets: Vec<(String, Variant)> =
+        presets.iter().flat_map(|name| variants.iter().map(move |&v| (name.clone(), v))).collect();
+    let (eps, ep_options) = (a.ep.clone(), a.ep_opt.clone());
+    if let Some(o) = ep_options.iter().find(|o| !eps.contains(&o.ep)) {
+        bail!(
+            "--ep-opt {}:{}={} is for a provider not in --ep ({}); add it to --ep or drop the option",
+            o.ep,
+            o.key,
+            o.value,
+            eps.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(",")
+        );
+    }
+    let threads = match &a.threads {
+        Some(t) => bounded_threads(sweep::parse_usize_list("-t", t)?)?,
+        None => vec![std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)],
+    };
+    let prompt_ids = a.prompt_ids.as_deref().map(parse_ids).transpose()?;
+    if a.repetitions == 0 || a.repetitions > MAX_REPETITIONS {
+        bail!("-r {}: must be 1 to {MAX_REPETITIONS}", a.repetitions);
+    }
+    // The default gives way to a lower -r; an explicit value above -r is a contradiction.
+    let min_repetitions = a.min_repetitions.unwrap_or(5.min(a.repetitions));
+    if min_repetitions == 0 || min_repetitions > a.repetitions {
+        bail!(
+            "--min-repetitions {min_repetitions} contradicts -r {}: the fewest repetitions must be 1 to -r",
+            a.repetitions
+        );
+    }
+    if a.warmup > MAX_WARMUP {
+        bail!("--warmup {}: at most {MAX_WARMUP} warm-up runs per cell", a.warmup);
+    }
+    if !a.max_time.is_finite() || a.max_time <= 0.0 || a.max_time > MAX_CELL_SECONDS {
+        bail!(
+            "--max-time {}: must be a positive number of seconds, at most {MAX_CELL_SECONDS} (a day per cell)",
+            a.max_time
+        );
+    }
+    if !(a.target_ci > 0.0 && a.target_ci < 1.0) {
+        bail!("--target-ci {}: must be a fraction between 0 and 1, e.g. 0.03 for ±3%", a.target_ci);
+    }
+    let tokens_why = "tokens per sequence; the model's own position limit is checked too";
+    let plan = RunPlan {
+        backend: a.backend.clone(),
+        eps,
+        ep_options,
+        threads,
+        batches: sweep::parse_usize_list("-b", &a.batch)?,
+        input_tokens: bounded("-p", sweep::parse_usize_list("-p", &a.input_tokens)?, MAX_TOKENS, tokens_why)?,
+        output_tokens: bounded("-n", sweep::parse_usize_list("-n", &a.output_tokens)?, MAX_TOKENS, tokens_why)?,
+        prompt_ids,
+        seed: a.seed,
+        stop_at_eos: a.stop_at_eos,
+        opt_level: a.opt_level.into(),
+        spinning: a.spinning,
+        strict_placement: a.strict_placement,
+        decoder: a.decoder.into(),
+        policy: Policy {
+            warmup: a.warmup,
+            min_repetitions,
+            max_repetitions: a.repetitions,
+            max_time_s: a.max_time,
+            target_ci: a.target_ci,
+        },
+        output,
+        overwrite: a.overwrite,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        shard: a.shard.as_deref().map(run::parse_shard).transpose()?,
+        resume: a.resume.clone(),
+        retry_failed: a.retry_failed,
+        force: a.force,
+        roofline: !a.no_roofline,
+        accuracy: !a.no_accuracy,
+        order: slmbench_harness::interleave::Order::parse(&a.order)?,
+        models,
+    };
+    let models = (plan.models.len() + 2 * presets.len()).max(1);
+    let prompts = if plan.prompt_ids.is_some() { 1 } else { plan.input_tokens.len() };
+    let cells = [plan.eps.len(), plan.threads.len(), plan.batches.len(), prompts, plan.output_tokens.len()]
+        .iter()
+        .fold(models, |acc, &n| acc.saturating_mul(n));
+    if cells > MAX_CELLS {
+        bail!(
+            "the sweep has {cells} cells; at most {MAX_CELLS} in one run: shorten the lists or split it with --shard"
+        );
+    }
+    Ok((plan, presets))
+}
