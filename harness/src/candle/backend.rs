@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_core::{DType, Device, Tensor};
 use slmbench_models::Config;
 use slmbench_models::quant::QuantOptions;
 use slmbench_results::ep::Ep;
@@ -36,14 +36,11 @@ pub const CANDLE_VERSION: &str = "0.11.1";
 /// candle on the CPU.
 pub struct Candle;
 
-/// The threads candle computes with: fixed for the whole process at its first use (candle's and
-/// rayon's pools read `RAYON_NUM_THREADS` once), so the CLI sets it from `-t` before any runs.
+/// The threads candle computes with, as candle itself counts them: fixed for the whole process at
+/// its first use (candle's and rayon's pools read `RAYON_NUM_THREADS` once), so the CLI sets it
+/// from `-t` before any runs.
 pub fn process_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|s| s.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+    candle_core::utils::get_num_threads()
 }
 
 fn bad(dir: &Path, reason: impl Into<String>) -> HarnessError {
@@ -224,13 +221,18 @@ impl CandleModel {
     /// Logits of the last position of each row, on the host (the greedy choice is made there, as
     /// the ONNX Runtime backend makes it: the first index of the largest value).
     fn argmax_last(&self, logits: &Tensor, out: &mut [i64]) -> Result<(), HarnessError> {
-        let (_, s, _) = logits.dims3().map_err(cerr(&self.dir))?;
-        let rows: Vec<Vec<f32>> = logits
-            .i((.., s - 1, ..))
-            .and_then(|t| t.to_dtype(DType::F32))
-            .and_then(|t| t.to_vec2::<f32>())
-            .map_err(cerr(&self.dir))?;
-        for (slot, row) in out.iter_mut().zip(rows) {
+        let e = cerr(&self.dir);
+        let (_, s, vocab) = logits.dims3().map_err(&e)?;
+        // Read where the values lie: no copy inside the timed region (the logits are f32 and
+        // contiguous, so both calls hand back the same tensor).
+        let logits = logits.to_dtype(DType::F32).and_then(|t| t.contiguous()).map_err(&e)?;
+        let (storage, layout) = logits.storage_and_layout();
+        let (candle_core::Storage::Cpu(cpu), Some((start, end))) = (&*storage, layout.contiguous_offsets()) else {
+            return Err(bad(&self.dir, "candle's logits are not in host memory"));
+        };
+        let data = &cpu.as_slice::<f32>().map_err(&e)?[start..end];
+        for (r, slot) in out.iter_mut().enumerate() {
+            let row = &data[(r * s + s - 1) * vocab..(r * s + s) * vocab];
             let mut best = (0usize, f32::NEG_INFINITY);
             for (i, &x) in row.iter().enumerate() {
                 if x > best.1 {
