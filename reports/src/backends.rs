@@ -28,16 +28,7 @@ pub struct BackendRow {
 pub fn compare(cells: &[CellResult]) -> Vec<BackendRow> {
     // Everything but the backend identifies a model at a point.
     let key = |c: &CellResult| {
-        (
-            c.model.name.clone(),
-            c.model.precision.clone(),
-            c.model.graph_variant.clone(),
-            c.settings.ep_used.to_string(),
-            c.settings.threads,
-            c.sweep.batch,
-            c.sweep.input_tokens,
-            c.sweep.output_tokens,
-        )
+        (c.model.name.clone(), c.model.precision.clone(), c.model.graph_variant.clone(), crate::analysis::point(c))
     };
     let mut groups: BTreeMap<_, Vec<&CellResult>> = BTreeMap::new();
     let mut order = vec![];
