@@ -1,12 +1,14 @@
 //! The HTML report in a real headless Chromium (Debian's `chromium`; `.ci/run` installs it):
 //! no console errors, every chart drawn with a non-zero size, the headline ratio equal to the
 //! one computed from the results, strings from results files (failed cells' errors too) shown as
-//! text; and a screenshot.
+//! text; and a screenshot. With `--history`, the trend charts of a history holding the published
+//! results and two fresh runs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use assert_cmd::Command as Cmd;
+use slmbench_history::History;
 
 fn slmbench() -> Cmd {
     Cmd::cargo_bin("slmbench").unwrap()
@@ -57,6 +59,9 @@ fn probe(page: &Path) -> (String, String) {
     scripts: document.scripts.length,
     models: [...document.querySelectorAll('#models td:first-child')].map(t => t.textContent),
     env: document.querySelector('#environment').textContent,
+    trends: [...document.querySelectorAll('#history figure.chart svg')].map(s => { const r = s.getBoundingClientRect(); return [s.closest('figure').id, r.width, r.height]; }),
+    trendRows: [...document.querySelectorAll('#trend-table tbody tr')].map(r => parseInt(r.dataset.runs)),
+    history: (document.querySelector('#history p') || {}).textContent,
     failed: [...document.querySelectorAll('#failed-cells tbody tr')].map(r => ({ error: r.lastElementChild.textContent, height: r.getBoundingClientRect().height })),
   };
   const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
@@ -195,4 +200,68 @@ fn strings_from_results_are_shown_as_text() {
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["error"], evil);
     assert!(failed[0]["height"].as_f64().unwrap() > 5.0, "failed cell drawn: {failed:?}");
+}
+
+#[test]
+fn history_trends_render_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("history.sqlite");
+    // Every published results file, then two fresh runs that add themselves as they measure.
+    let published = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/published");
+    let mut files = vec![];
+    for folder in std::fs::read_dir(&published).unwrap() {
+        for f in std::fs::read_dir(folder.unwrap().path()).into_iter().flatten() {
+            let f = f.unwrap().path();
+            if f.extension().is_some_and(|e| e == "jsonl") {
+                files.push(f);
+            }
+        }
+    }
+    assert!(files.len() >= 10, "{files:?}");
+    slmbench().args(["history", "add", "--db"]).arg(&db).args(&files).assert().success();
+    let sweep = ["-p", "8", "-n", "4", "-r", "6", "--min-repetitions", "6", "--history"];
+    for i in 1..=2 {
+        run_tiny(d, &[&sweep[..], &[db.to_str().unwrap()]].concat(), &d.join(format!("r{i}.jsonl")));
+    }
+    // The run's own report has the section too.
+    let own = std::fs::read_to_string(d.join("r2.jsonl.report/index.html")).unwrap();
+    assert!(own.contains("<section id=\"history\">") && own.contains("chart-trend_ttft_"));
+    let out = d.join("report");
+    // The fresh run's cells, and the published `default` run's (measured again in the published
+    // interleaving study: 11 runs of its p128 cells).
+    let default = published.join("default/results.jsonl");
+    slmbench()
+        .arg("report")
+        .arg(d.join("r2.jsonl"))
+        .arg(&default)
+        .arg("--history")
+        .arg(&db)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    let page = out.join("index.html");
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("history.png");
+    let out =
+        browser(&[&format!("--screenshot={}", shot.display()), "--window-size=1100,3000", "--hide-scrollbars"], &page);
+    assert!(shot.is_file(), "screenshot");
+    assert!(console_errors(&String::from_utf8_lossy(&out.stderr)).is_empty());
+    let (dom, log) = probe(&page);
+    assert!(console_errors(&log).is_empty(), "console errors: {:?}", console_errors(&log));
+    let v = probe_json(&dom);
+    // TTFT and ITL of the fresh pair (two runs each) and of the published p128 pair (11 runs).
+    let trends = v["trends"].as_array().unwrap();
+    assert_eq!(trends.len(), 8, "{trends:?}");
+    for t in trends {
+        assert!(t[0].as_str().unwrap().starts_with("chart-trend_"), "{t}");
+        assert!(t[1].as_f64().unwrap() > 100.0 && t[2].as_f64().unwrap() > 50.0, "trend drawn too small: {t}");
+    }
+    let mut runs: Vec<i64> = v["trendRows"].as_array().unwrap().iter().map(|r| r.as_i64().unwrap()).collect();
+    runs.sort();
+    assert_eq!(runs, [2, 2, 2, 2, 11, 11, 11, 11]);
+    // The published runs are in the history the section names.
+    let runs = History::open(&db).unwrap().runs().unwrap().len();
+    assert!(runs >= files.len() / 2 + 2, "{runs} runs from {} files", files.len());
+    assert!(v["history"].as_str().unwrap().contains(&format!("{runs} runs")), "{}", v["history"]);
 }

@@ -192,6 +192,11 @@ fn failed_table(failed: &[slmbench_results::schema::FailedCell]) -> String {
 
 /// Renders the report page.
 pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
+    render_with(set, charts, &[])
+}
+
+/// As [`render`], with the trend charts of `set.history`.
+pub fn render_with(set: &ResultSet, charts: &[Chart], trends: &[Chart]) -> String {
     let cells = &set.cells;
     let heads = analysis::headlines(cells, &set.ratios);
     let ctx = set.first_context();
@@ -269,7 +274,9 @@ pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
             esc(&c.caption)
         ));
     }
-    h.push_str("</section>\n<section id=\"results-section\"><h2>Results</h2>\n");
+    h.push_str("</section>\n");
+    h.push_str(&crate::history_html::section(set.history.as_ref(), trends));
+    h.push_str("<section id=\"results-section\"><h2>Results</h2>\n");
     h.push_str("<div class=\"scroll\">");
     h.push_str(&results_table(cells));
     h.push_str("</div>");

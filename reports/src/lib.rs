@@ -8,11 +8,13 @@ pub mod compare;
 pub mod dashboards;
 pub mod error;
 pub mod gate;
+mod history_html;
 pub mod html;
 mod html_pairs;
 pub mod merge;
 pub mod ratio_change;
 pub mod read;
+pub mod trend;
 pub mod write;
 
 pub use error::ReportError;

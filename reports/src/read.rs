@@ -20,6 +20,8 @@ pub struct ResultSet {
     pub ratios: Vec<PairRatio>,
     pub warnings: Vec<String>,
     pub sources: Vec<PathBuf>,
+    /// Trends from a run history (`report --history`), when asked for.
+    pub history: Option<crate::trend::HistorySection>,
 }
 
 impl ResultSet {

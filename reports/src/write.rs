@@ -69,6 +69,15 @@ pub fn report_with(
         write(&p, c.svg.as_bytes())?;
         paths.push(p);
     }
+    let mut trends = vec![];
+    for t in set.history.iter().flat_map(|h| &h.trends) {
+        check()?;
+        let c = charts::trend::chart(t, png.then_some(chart_dir.as_path()))?;
+        let p = chart_dir.join(format!("{}.svg", c.name));
+        write(&p, c.svg.as_bytes())?;
+        paths.push(p);
+        trends.push(c);
+    }
     check()?;
     let md = markdown::table(&set.cells)
         + &markdown::ratios(&set.ratios, &set.cells)
@@ -81,6 +90,6 @@ pub fn report_with(
     write(&dir.join("results.json"), &Json.finish(&set.kept()))?;
     check()?;
     let index = dir.join("index.html");
-    write(&index, html::render(set, &charts).as_bytes())?;
+    write(&index, html::render_with(set, &charts, &trends).as_bytes())?;
     Ok(Written { index, charts: paths })
 }

@@ -61,7 +61,8 @@ pub fn test_delay_us() -> Option<u64> {
 
 /// Testing aid (debug builds only, like [`test_delay_us`]): sleeps `SLMBENCH_TEST_<WHAT>_PAUSE_MS`
 /// milliseconds at a named point outside any timed region (`LOAD`: before sessions are created,
-/// `REPORT`: between report files), so tests can land a signal there.
+/// `REPORT`: between report files, `HISTORY`: after each record of a history import, inside its
+/// transaction), so tests can land a signal or a kill there.
 #[cfg(debug_assertions)]
 pub fn test_pause(what: &str) {
     if let Some(ms) = std::env::var(format!("SLMBENCH_TEST_{what}_PAUSE_MS")).ok().and_then(|v| v.parse::<u64>().ok()) {

@@ -48,6 +48,9 @@ pub(super) struct ReportArgs {
     /// Also write each chart as PNG (text drawn with the bundled DejaVu Sans).
     #[arg(long)]
     png: bool,
+    /// Add each cell's trend across the runs of this history database, with change points.
+    #[arg(long)]
+    history: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -90,7 +93,10 @@ pub(super) fn merge(a: MergeArgs) -> Result<()> {
 }
 
 pub(super) fn report(a: ReportArgs) -> Result<()> {
-    let set = slmbench_reports::read::read_all(&a.results)?;
+    let mut set = slmbench_reports::read::read_all(&a.results)?;
+    if let Some(db) = &a.history {
+        set.history = Some(super::history::section(db, &set.cells)?);
+    }
     for w in &set.warnings {
         eprintln!("slmbench: warning: {w}");
     }

@@ -12,8 +12,15 @@ use super::print_warnings;
 #[derive(Args, Debug)]
 pub(super) struct GateArgs {
     /// Baseline results (default: ci/baselines/<this machine>.json).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "history")]
     baseline: Option<PathBuf>,
+    /// Take the baseline from this run history instead: each cell's samples over the last
+    /// `--last` runs on this machine, pooled.
+    #[arg(long)]
+    history: Option<PathBuf>,
+    /// Runs of the history to pool (with --history).
+    #[arg(long, default_value_t = 5, requires = "history")]
+    last: usize,
     #[arg(long)]
     current: PathBuf,
     /// Gate settings (alpha, thresholds per metric).
@@ -51,6 +58,11 @@ pub(super) fn gate(a: GateArgs) -> Result<()> {
     if !cur.failed.is_empty() {
         eprintln!("slmbench: warning: {} cells of {} failed and are not gated", cur.failed.len(), a.current.display());
     }
+    if let Some(db) = &a.history {
+        let pooled = super::history::pooled_baseline(db, &cur.cells, a.last)?;
+        let base = slmbench_reports::read::ResultSet { cells: pooled, ..Default::default() };
+        return judge_and_exit(&a, &cfg, &base, &cur, &format!("the last {} runs in {}", a.last, db.display()));
+    }
     let baseline_path = match &a.baseline {
         Some(p) => p.clone(),
         None => {
@@ -87,11 +99,24 @@ pub(super) fn gate(a: GateArgs) -> Result<()> {
             a.current.display()
         );
     }
+    judge_and_exit(&a, &cfg, &base, &cur, &baseline_path.display().to_string())
+}
+
+/// Judges `cur` against `base` (re-measuring flagged cells with `--confirm`), prints the table,
+/// and exits 1 on a regression.
+fn judge_and_exit(
+    a: &GateArgs,
+    cfg: &slmbench_reports::gate::GateConfig,
+    base: &slmbench_reports::read::ResultSet,
+    cur: &slmbench_reports::read::ResultSet,
+    base_name: &str,
+) -> Result<()> {
+    let cfg = cfg.clone();
     let mut cur_cells = cur.cells.clone();
     let mut judged = judge_all(&base.cells, &cur_cells, &cfg);
     if !judged.missing.is_empty() {
         bail!(
-            "{} lacks {} baseline cell(s): {}; run the same sweep as the baseline",
+            "{} lacks {} baseline cell(s) (of {base_name}): {}; run the same sweep as the baseline",
             a.current.display(),
             judged.missing.len(),
             judged.missing.join("; ")
@@ -110,7 +135,7 @@ pub(super) fn gate(a: GateArgs) -> Result<()> {
         judged = judge_all(&base.cells, &cur_cells, &cfg);
     }
     // Pair ratios are judged as recorded (--confirm re-measures single cells, not pairs).
-    slmbench_reports::gate::judge_ratios(&base, &cur, &cfg, &mut judged);
+    slmbench_reports::gate::judge_ratios(base, cur, &cfg, &mut judged);
     let (rows, regressions, improvements) = (judged.rows, judged.regressions, judged.improvements);
     println!("{rows}");
     println!("{} regression(s), {improvements} improvement(s) over {} cells.", regressions.len(), base.cells.len());

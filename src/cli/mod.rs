@@ -9,6 +9,7 @@ mod files;
 mod folders;
 mod gate;
 mod generate;
+mod history;
 mod models;
 mod run;
 mod run_args;
@@ -59,6 +60,9 @@ enum Command {
     Baseline(BaselineCommand),
     /// Write results for dashboards: Bencher Metric Format or github-action-benchmark JSON.
     Export(ExportArgs),
+    /// The run history (SQLite): import results, list runs, show a cell's trend, export.
+    #[command(subcommand)]
+    History(history::HistoryCommand),
     /// Show the ONNX Runtime this build loads, its providers, and the host.
     Doctor,
     /// How far a model's logits drift from a reference's (a quantized variant against its fp32
@@ -80,6 +84,7 @@ pub fn run() -> Result<u8> {
         Command::Merge(a) => files::merge(a),
         Command::Baseline(c) => gate::baseline(c),
         Command::Export(a) => files::export(a),
+        Command::History(c) => history::history(c),
         Command::Doctor => generate::doctor(),
         Command::Accuracy(a) => generate::accuracy(a),
     }

@@ -60,7 +60,10 @@ pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
     let outcome = (|| {
         let (mut plan, presets) = plan_of(&a, output.clone())?;
         pin_candle_threads(&plan.backend, &plan.threads)?;
-        let writer = plan.writer()?;
+        let mut writer = plan.writer()?;
+        if let Some(db) = &a.history {
+            writer.on_record(super::history::recorder(db, &output)?);
+        }
         let report = (output != "-" && !a.no_report).then(|| report_dir(&output));
         if let Some(dir) = &report {
             slmbench_reports::write::check_writable(dir)
@@ -117,6 +120,11 @@ pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
                 ratios: outcome.all_ratios.clone(),
                 warnings: vec![],
                 sources: vec![PathBuf::from(&plan.output)],
+                history: a.history.as_deref().and_then(|db| {
+                    super::history::section(db, &outcome.all_cells)
+                        .map_err(|e| eprintln!("slmbench: warning: the report has no history section: {e:#}"))
+                        .ok()
+                }),
             };
             let signalled = || {
                 slmbench_harness::context::test_pause("REPORT");

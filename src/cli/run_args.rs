@@ -115,6 +115,10 @@ pub(super) struct RunArgs {
     /// Do not write the HTML report next to the results file.
     #[arg(long)]
     pub(super) no_report: bool,
+    /// Also add every record to this run history (SQLite) as it is measured; the report then
+    /// shows each cell's trend across the runs there.
+    #[arg(long, env = "SLMBENCH_HISTORY")]
+    pub(super) history: Option<PathBuf>,
     /// Results file (.jsonl, .json, .csv, .md) or - for Markdown on stdout [default: a new folder
     /// reports/runs/<time>/results.jsonl per run, with reports/latest pointing at the newest].
     /// An existing results file is never replaced: see --resume and --overwrite.

@@ -8,6 +8,7 @@ pub mod memory;
 pub mod precision;
 pub mod roofline;
 pub mod throughput;
+pub mod trend;
 pub mod ttft;
 
 use std::path::Path;

@@ -9,7 +9,7 @@ pub mod markdown;
 mod writer;
 
 pub use files::{check_resumable, journal_path, lock, remove_stale_temps, write_atomic};
-pub use writer::{ResultsWriter, Written};
+pub use writer::{OnRecord, ResultsWriter, Written};
 
 use std::path::Path;
 

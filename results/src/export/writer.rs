@@ -36,7 +36,12 @@ pub struct ResultsWriter {
     /// This run's records, in the order they were written (a ratio after its two cells).
     written: Vec<Record>,
     finished: bool,
+    /// Told of each record once it is in the journal (`run --history`).
+    on_record: Option<OnRecord>,
 }
+
+/// Told of each record a writer has made durable (see [`ResultsWriter::on_record`]).
+pub type OnRecord = Box<dyn FnMut(&Record) + Send>;
 
 /// What a writer holds at the end.
 #[derive(Debug, Default)]
@@ -68,6 +73,7 @@ impl ResultsWriter {
             torn: None,
             written: vec![],
             finished: false,
+            on_record: None,
         })
     }
 
@@ -129,6 +135,18 @@ impl ResultsWriter {
         w.earlier = lines.records.into_iter().map(|(_, r)| r).collect();
         w.torn = lines.torn;
         Ok(w)
+    }
+
+    /// Calls `f` with each new record once it is safely in the journal (a run's history copy:
+    /// the results file stays the record of truth, so `f` handles its own failures).
+    pub fn on_record(&mut self, f: OnRecord) {
+        self.on_record = Some(f);
+    }
+
+    fn tell(&mut self, from: usize) {
+        if let Some(f) = self.on_record.as_mut() {
+            self.written[from..].iter().for_each(f);
+        }
     }
 
     /// The records already in a resumed file.
@@ -206,6 +224,7 @@ impl ResultsWriter {
     pub fn push(&mut self, cell: CellResult) -> Result<(), ResultsError> {
         self.write_synced(jsonl::Jsonl.cell(&cell).unwrap_or_default())?;
         self.written.push(Record::Cell(Box::new(cell)));
+        self.tell(self.written.len() - 1);
         self.render()
     }
 
@@ -213,6 +232,7 @@ impl ResultsWriter {
     pub fn push_failed(&mut self, failed: FailedCell) -> Result<(), ResultsError> {
         self.write_synced(jsonl::Jsonl.failed(&failed).unwrap_or_default())?;
         self.written.push(Record::Failed(Box::new(failed)));
+        self.tell(self.written.len() - 1);
         self.render()
     }
 
@@ -224,6 +244,7 @@ impl ResultsWriter {
         lines.extend(jsonl::Jsonl.ratio(&ratio).unwrap_or_default());
         self.write_synced(lines)?;
         self.written.extend([Record::Cell(Box::new(a)), Record::Cell(Box::new(b)), Record::Ratio(Box::new(ratio))]);
+        self.tell(self.written.len() - 3);
         self.render()
     }
 
