@@ -5,11 +5,12 @@ use crate::charts::Chart;
 use crate::html::esc;
 use crate::trend::HistorySection;
 
-fn inline(c: &Chart) -> String {
+/// A chart inline in a `<figure>` of these classes.
+pub fn figure(c: &Chart, class: &str) -> String {
     let svg = c.svg.trim_start_matches(|ch| ch != '<');
     let svg = if svg.starts_with("<?xml") { svg.split_once("?>").map(|x| x.1).unwrap_or(svg) } else { svg };
     format!(
-        "<figure id=\"chart-{}\" class=\"chart trend\">{}<figcaption><strong>{}.</strong> {}</figcaption></figure>\n",
+        "<figure id=\"chart-{}\" class=\"{class}\">{}<figcaption><strong>{}.</strong> {}</figcaption></figure>\n",
         esc(&c.name),
         svg,
         esc(&c.title),
@@ -78,7 +79,7 @@ pub fn section(h: Option<&HistorySection>, charts: &[Chart]) -> String {
         ));
     }
     for c in charts {
-        s.push_str(&inline(c));
+        s.push_str(&figure(c, "chart trend"));
     }
     s.push_str("</section>\n");
     s

@@ -190,13 +190,23 @@ fn failed_table(failed: &[slmbench_results::schema::FailedCell]) -> String {
     h
 }
 
-/// Renders the report page.
-pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
-    render_with(set, charts, &[])
+/// What a report holds besides the charts of its cells.
+#[derive(Default)]
+pub struct Extras {
+    /// Trend charts of `set.history`.
+    pub trends: Vec<Chart>,
+    /// Fitted curves, crossovers and the workload's predictions.
+    pub decision: crate::forecast::Decision,
+    pub fit_charts: Vec<Chart>,
 }
 
-/// As [`render`], with the trend charts of `set.history`.
-pub fn render_with(set: &ResultSet, charts: &[Chart], trends: &[Chart]) -> String {
+/// Renders the report page.
+pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
+    render_with(set, charts, &Extras::default())
+}
+
+/// As [`render`], with the history's trends and the cost curves.
+pub fn render_with(set: &ResultSet, charts: &[Chart], extras: &Extras) -> String {
     let cells = &set.cells;
     let heads = analysis::headlines(cells, &set.ratios);
     let ctx = set.first_context();
@@ -275,7 +285,8 @@ pub fn render_with(set: &ResultSet, charts: &[Chart], trends: &[Chart]) -> Strin
         ));
     }
     h.push_str("</section>\n");
-    h.push_str(&crate::history_html::section(set.history.as_ref(), trends));
+    h.push_str(&crate::html_fit::section(&extras.decision, &extras.fit_charts));
+    h.push_str(&crate::history_html::section(set.history.as_ref(), &extras.trends));
     h.push_str("<section id=\"results-section\"><h2>Results</h2>\n");
     h.push_str("<div class=\"scroll\">");
     h.push_str(&results_table(cells));

@@ -22,6 +22,8 @@ pub struct ResultSet {
     pub sources: Vec<PathBuf>,
     /// Trends from a run history (`report --history`), when asked for.
     pub history: Option<crate::trend::HistorySection>,
+    /// A workload to predict in the report's cost-curves section (`report --prompt … --output …`).
+    pub workload: Option<crate::predict::Workload>,
 }
 
 impl ResultSet {

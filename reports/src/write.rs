@@ -69,14 +69,21 @@ pub fn report_with(
         write(&p, c.svg.as_bytes())?;
         paths.push(p);
     }
-    let mut trends = vec![];
+    let png_dir = png.then_some(chart_dir.as_path());
+    let mut extras = html::Extras {
+        decision: crate::forecast::decide(&set.cells, set.workload.as_ref()),
+        ..html::Extras::default()
+    };
+    extras.fit_charts = charts::fit::charts(&extras.decision, &set.cells, png_dir)?;
+    extras.fit_charts.extend(charts::fit::prediction_chart(&extras.decision, png_dir)?);
     for t in set.history.iter().flat_map(|h| &h.trends) {
+        extras.trends.push(charts::trend::chart(t, png_dir)?);
+    }
+    for c in extras.fit_charts.iter().chain(&extras.trends) {
         check()?;
-        let c = charts::trend::chart(t, png.then_some(chart_dir.as_path()))?;
         let p = chart_dir.join(format!("{}.svg", c.name));
         write(&p, c.svg.as_bytes())?;
         paths.push(p);
-        trends.push(c);
     }
     check()?;
     let md = markdown::table(&set.cells)
@@ -90,6 +97,6 @@ pub fn report_with(
     write(&dir.join("results.json"), &Json.finish(&set.kept()))?;
     check()?;
     let index = dir.join("index.html");
-    write(&index, html::render_with(set, &charts, &trends).as_bytes())?;
+    write(&index, html::render_with(set, &charts, &extras).as_bytes())?;
     Ok(Written { index, charts: paths })
 }

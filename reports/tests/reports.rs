@@ -1,113 +1,14 @@
 //! Readers, exporters, analysis and comparison on synthetic result records with known numbers.
 //! (Measured records are exercised end to end by the binary's tests in `tests/report.rs`.)
 
+mod common;
+
+use common::{cell, context};
 use slmbench_reports::{analysis, compare, read, write};
-use slmbench_results::context::Context;
-use slmbench_results::ep::Ep;
-use slmbench_results::model::Layout;
-use slmbench_results::model::OptLevel;
 use slmbench_results::paired::RatioEstimate;
+use slmbench_results::schema::CellResult;
 use slmbench_results::schema::PairRatio;
-use slmbench_results::schema::{CellResult, Metrics, ModelInfo, Repetitions, Samples, Settings, SweepPoint};
-use slmbench_results::stats::{StopReason, Summary};
-
-fn context() -> Context {
-    Context {
-        suite_version: "0.1.0".into(),
-        suite_commit: "abc123".into(),
-        build_profile: "release".into(),
-        ort_version: "1.31.1".into(),
-        ort_build_info: "ORT Build Info".into(),
-        ort_library: "/lib/libonnxruntime.so".into(),
-        cpu_model: "Test CPU".into(),
-        cpu_logical_cores: 2,
-        cpu_physical_cores: Some(1),
-        cpu_mhz: Some(2000.0),
-        memory_bytes: Some(1 << 34),
-        os: "linux".into(),
-        arch: "x86_64".into(),
-        time_rfc3339: "2026-11-29T06:00:00Z".into(),
-        command: "slmbench run --preset tiny".into(),
-        warnings: vec![],
-        test_delay_us: None,
-    }
-}
-
-/// A cell whose TTFT samples are `ttft_ms` and ITL samples `itl_ms` (ms), fixed and exact.
-fn cell(kind: &str, p: usize, n: usize, ttft_ms: &[f64], itl_ms: f64) -> CellResult {
-    let ed = kind == "encoder-decoder";
-    let ttft_ns: Vec<u64> = ttft_ms.iter().map(|t| (t * 1e6) as u64).collect();
-    let itl: Vec<Vec<u64>> = ttft_ms.iter().map(|_| vec![(itl_ms * 1e6) as u64; n - 1]).collect();
-    let f = |v: &[u64]| Summary::of(&v.iter().map(|&x| x as f64).collect::<Vec<_>>()).unwrap();
-    let itl_flat: Vec<u64> = itl.iter().flatten().copied().collect();
-    let model = ModelInfo {
-        name: format!("tiny/{kind}"),
-        dir: format!("/m/{kind}"),
-        kind: kind.into(),
-        layout: if ed { Layout::EncoderDecoderMerged } else { Layout::DecoderOnly },
-        params: Some(if ed { 361664 } else { 361536 }),
-        bytes_on_disk: 1_500_000,
-        pair: Some("tiny".into()),
-        content_sha256: Some(format!("{kind:0>64}")),
-        precision: Some("fp32".into()),
-        quantization: None,
-        fused_operators: vec![],
-        graph_variant: Some("plain".into()),
-        accuracy: None,
-        past_present_share_buffer: false,
-    };
-    let settings = Settings {
-        backend: "onnxruntime".into(),
-        backend_version: Some("1.31.1".into()),
-        ep_requested: Ep::Cpu,
-        ep_used: Ep::Cpu,
-        ep_options: vec![],
-        threads: 1,
-        graph_optimization: OptLevel::All,
-        intra_op_spinning: false,
-        strict_placement: false,
-    };
-    let sweep = SweepPoint { batch: 1, input_tokens: p, output_tokens: n, stop_at_eos: false, prompt_seed: Some(0) };
-    let ttft = f(&ttft_ns);
-    let itl_s = f(&itl_flat);
-    CellResult {
-        schema_version: slmbench_results::schema::SCHEMA_VERSION,
-        cell_id: slmbench_results::schema::cell_id(&model, "1.31.1", &settings, &sweep),
-        model,
-        settings,
-        sweep,
-        repetitions: Repetitions {
-            warmup: 1,
-            measured: ttft_ms.len(),
-            stop_reason: StopReason::ConfidenceReached,
-            wall_ns: 1_000_000_000,
-            order: None,
-            interleaved_with: None,
-        },
-        metrics: Metrics {
-            ttft_ns: ttft,
-            encoder_ns: ed.then(|| f(&ttft_ns.iter().map(|t| t / 2).collect::<Vec<_>>())),
-            first_decoder_step_ns: f(&ttft_ns),
-            itl_ns: Some(itl_s),
-            decode_tokens_per_s: Some(1000.0 / itl_ms),
-            decode_tokens_per_s_batch: Some(1000.0 / itl_ms),
-            e2e_tokens_per_s: n as f64 / ((ttft.median + itl_s.median * (n - 1) as f64) / 1e9),
-            e2e_tokens_per_s_batch: n as f64 / ((ttft.median + itl_s.median * (n - 1) as f64) / 1e9),
-            prefill_tokens_per_s: p as f64 / (ttft.median / 1e9),
-            prefill_tokens_per_s_batch: p as f64 / (ttft.median / 1e9),
-            session_load_ns: 5_000_000,
-            peak_rss_bytes: Some(100_000_000),
-            harness_overhead_ratio: Some(0.01),
-            estimated_memory_bytes: None,
-        },
-        samples: Samples { ttft_ns: ttft_ns.clone(), encoder_ns: vec![], first_decoder_step_ns: ttft_ns, itl_ns: itl },
-        output_token_ids: vec![(0..n as i64).collect()],
-        context: context(),
-        placement: None,
-        roofline: None,
-        drift: None,
-    }
-}
+use slmbench_results::stats::StopReason;
 
 fn pair_cells() -> Vec<CellResult> {
     let mut v = vec![];

@@ -51,6 +51,9 @@ pub(super) struct ReportArgs {
     /// Add each cell's trend across the runs of this history database, with change points.
     #[arg(long)]
     history: Option<PathBuf>,
+    /// A workload whose latencies the cost-curves section predicts.
+    #[command(flatten)]
+    workload: super::predict::WorkloadArgs,
 }
 
 #[derive(Args, Debug)]
@@ -97,6 +100,7 @@ pub(super) fn report(a: ReportArgs) -> Result<()> {
     if let Some(db) = &a.history {
         set.history = Some(super::history::section(db, &set.cells)?);
     }
+    set.workload = a.workload.workload()?;
     for w in &set.warnings {
         eprintln!("slmbench: warning: {w}");
     }

@@ -118,10 +118,17 @@ pub(super) fn history(c: HistoryCommand) -> Result<()> {
             println!(
                 "| run | commit | started | machine | cells | failed | ratios | build |\n| ---: | --- | --- | --- | ---: | ---: | ---: | --- |"
             );
-            for r in h.runs()? {
+            for (i, r) in h.runs()?.iter().enumerate() {
                 println!(
                     "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                    r.id, r.suite_commit, r.started, r.machine, r.cells, r.failed, r.ratios, r.build_profile
+                    i + 1,
+                    r.suite_commit,
+                    r.started,
+                    r.machine,
+                    r.cells,
+                    r.failed,
+                    r.ratios,
+                    r.build_profile
                 );
             }
         }

@@ -11,6 +11,7 @@ mod gate;
 mod generate;
 mod history;
 mod models;
+mod predict;
 mod run;
 mod run_args;
 
@@ -51,6 +52,8 @@ enum Command {
     Report(ReportArgs),
     /// Compare two results files cell by cell: change of each metric with its CI and a verdict.
     Compare(CompareArgs),
+    /// Fitted cost curves, crossovers, and predicted latencies for a workload of prompt and output lengths.
+    Predict(predict::PredictArgs),
     /// Regression gate: exit 0 pass, 1 regression, 2 unusable input.
     Gate(GateArgs),
     /// Join result files of sharded sweeps into one (same schema and machine, no duplicate cell).
@@ -80,6 +83,7 @@ pub fn run() -> Result<u8> {
         Command::Generate(a) => generate::generate(a),
         Command::Report(a) => files::report(a),
         Command::Compare(a) => files::compare(a),
+        Command::Predict(a) => predict::predict(a),
         Command::Gate(a) => gate::gate(a),
         Command::Merge(a) => files::merge(a),
         Command::Baseline(c) => gate::baseline(c),

@@ -120,6 +120,7 @@ pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
                 ratios: outcome.all_ratios.clone(),
                 warnings: vec![],
                 sources: vec![PathBuf::from(&plan.output)],
+                workload: None,
                 history: a.history.as_deref().and_then(|db| {
                     super::history::section(db, &outcome.all_cells)
                         .map_err(|e| eprintln!("slmbench: warning: the report has no history section: {e:#}"))

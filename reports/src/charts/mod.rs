@@ -1,6 +1,7 @@
 //! Charts as SVG, one file per chart, each a function from results to an SVG string.
 //! Text is drawn by the browser (no font library needed); plotters escapes every label.
 
+pub mod fit;
 pub mod heatmap;
 pub mod itl;
 pub mod lines;
