@@ -250,16 +250,18 @@ fn history_trends_render_in_chromium() {
     let (dom, log) = probe(&page);
     assert!(console_errors(&log).is_empty(), "console errors: {:?}", console_errors(&log));
     let v = probe_json(&dom);
-    // TTFT and ITL of the fresh pair (two runs each) and of the published p128 pair (11 runs).
+    // TTFT and ITL of the fresh pair (two runs each) and of the published `default` cells (the
+    // p128 pair was measured again in 10 published interleaving runs, and more since).
     let trends = v["trends"].as_array().unwrap();
-    assert_eq!(trends.len(), 8, "{trends:?}");
+    assert!(trends.len() >= 8, "{trends:?}");
     for t in trends {
         assert!(t[0].as_str().unwrap().starts_with("chart-trend_"), "{t}");
         assert!(t[1].as_f64().unwrap() > 100.0 && t[2].as_f64().unwrap() > 50.0, "trend drawn too small: {t}");
     }
     let mut runs: Vec<i64> = v["trendRows"].as_array().unwrap().iter().map(|r| r.as_i64().unwrap()).collect();
     runs.sort();
-    assert_eq!(runs, [2, 2, 2, 2, 11, 11, 11, 11]);
+    assert_eq!(runs[..4], [2, 2, 2, 2], "{runs:?}");
+    assert!(runs.iter().filter(|&&r| r >= 11).count() >= 4, "{runs:?}");
     // The published runs are in the history the section names.
     let runs = History::open(&db).unwrap().runs().unwrap().len();
     assert!(runs >= files.len() / 2 + 2, "{runs} runs from {} files", files.len());
