@@ -18,6 +18,9 @@ pub struct Placement {
     pub main_provider: String,
     /// Share of distinct nodes the CPU provider ran (0 … 1).
     pub cpu_node_share: f64,
+    /// Per provider, distinct nodes per operator type (`MatMul`: 12): what fell back, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub operators_by_provider: BTreeMap<String, BTreeMap<String, usize>>,
 }
 
 pub const CPU: &str = "CPUExecutionProvider";
@@ -27,6 +30,7 @@ impl Placement {
     pub fn from_profiles(profiles: &[&str]) -> Result<Placement, String> {
         let mut nodes: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
         let mut time: BTreeMap<String, u64> = BTreeMap::new();
+        let mut ops: BTreeMap<String, BTreeMap<String, std::collections::BTreeSet<String>>> = BTreeMap::new();
         for (i, text) in profiles.iter().enumerate() {
             let events: Vec<serde_json::Value> =
                 serde_json::from_str(text).map_err(|e| format!("profile {i} is not ONNX Runtime's JSON: {e}"))?;
@@ -35,6 +39,8 @@ impl Placement {
                 let provider = e["args"]["provider"].as_str().unwrap_or("unknown").to_string();
                 *time.entry(provider.clone()).or_default() += e["dur"].as_u64().unwrap_or(0);
                 // Sessions are told apart: two graphs may name a node alike.
+                let op = e["args"]["op_name"].as_str().unwrap_or("unknown").to_string();
+                ops.entry(provider.clone()).or_default().entry(op).or_default().insert(format!("{i}/{name}"));
                 nodes.entry(provider).or_default().insert(format!("{i}/{name}"));
             }
         }
@@ -49,7 +55,30 @@ impl Placement {
             kernel_us_by_provider: time,
             main_provider,
             cpu_node_share: cpu as f64 / total as f64,
+            operators_by_provider: ops
+                .into_iter()
+                .map(|(p, o)| (p, o.into_iter().map(|(op, n)| (op, n.len())).collect()))
+                .collect(),
         })
+    }
+
+    /// What `--strict-placement` refuses: `None` when every node ran on `want` (ONNX Runtime's
+    /// provider name), else which providers ran how many nodes instead, naming their operators.
+    pub fn off_provider(&self, want: &str) -> Option<String> {
+        let total: usize = self.nodes_by_provider.values().sum();
+        let elsewhere: Vec<String> = self
+            .nodes_by_provider
+            .iter()
+            .filter(|(name, _)| name.as_str() != want)
+            .map(|(name, n)| {
+                let ops = self.operators_by_provider.get(name).map(|o| {
+                    let list: Vec<String> = o.iter().map(|(op, k)| format!("{op} ×{k}")).collect();
+                    format!(" ({})", list.join(", "))
+                });
+                format!("{n} of {total} nodes on {name}{}", ops.unwrap_or_default())
+            })
+            .collect();
+        (!elsewhere.is_empty()).then(|| format!("{} instead of {want}", elsewhere.join(", ")))
     }
 }
 
@@ -77,5 +106,29 @@ mod tests {
         assert_eq!(two.kernel_us_by_provider.values().sum::<u64>(), 1766);
         // 934 of 1,766 µs: CUDA ran most of the compute, though fewer nodes.
         assert_eq!(two.main_provider, "CUDAExecutionProvider");
+    }
+
+    /// `--strict-placement` on a recorded placement: a run that put nodes on the CPU while CUDA
+    /// was asked for is refused, naming the operators; one that stayed whole passes.
+    #[test]
+    fn strict_placement_refuses_a_recorded_fallback() {
+        let two = Placement::from_profiles(&[&data("profile-cuda-cpu.json")]).unwrap();
+        let why = two.off_provider("CUDAExecutionProvider").expect("a fallback is refused");
+        assert!(why.starts_with("16 of 29 nodes on CPUExecutionProvider ("), "{why}");
+        assert!(why.contains("Gather ×") && why.ends_with("instead of CUDAExecutionProvider"), "{why}");
+        let cuda_ops: usize = two.operators_by_provider["CUDAExecutionProvider"].values().sum();
+        assert_eq!(cuda_ops, 13);
+        assert!(!why.contains("MatMul"), "MatMul ran on CUDA in the recording: {why}");
+        let cpu = Placement::from_profiles(&[&data("profile-cpu.json")]).unwrap();
+        assert_eq!(cpu.off_provider(CPU), None);
+        assert!(
+            cpu.off_provider("CUDAExecutionProvider").unwrap().starts_with("29 of 29 nodes on CPUExecutionProvider")
+        );
+        // Records written before operators were kept still refuse, by counts alone.
+        let old = Placement { operators_by_provider: BTreeMap::new(), ..two };
+        assert_eq!(
+            old.off_provider("CUDAExecutionProvider").unwrap(),
+            "16 of 29 nodes on CPUExecutionProvider instead of CUDAExecutionProvider"
+        );
     }
 }

@@ -181,6 +181,7 @@ impl Backend for Candle {
             kernel_us_by_provider: Default::default(),
             main_provider: placement::CPU.to_string(),
             cpu_node_share: 1.0,
+            operators_by_provider: Default::default(),
         })
     }
 }

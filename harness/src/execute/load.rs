@@ -110,20 +110,12 @@ impl Runner<'_> {
             return Ok(Err(Flow::Stop));
         }
         // Strict: every node must have run on the provider asked for.
-        if let (true, Some(p)) = (self.plan.strict_placement, &placement) {
-            let want = block.settings.ep.runtime_name();
-            let total: usize = p.nodes_by_provider.values().sum();
-            let elsewhere: Vec<String> = p
-                .nodes_by_provider
-                .iter()
-                .filter(|(name, _)| name.as_str() != want)
-                .map(|(name, n)| format!("{n} of {total} nodes on {name}"))
-                .collect();
-            if !elsewhere.is_empty() {
-                let why = format!("--strict-placement: {} instead of {want}", elsewhere.join(", "));
-                self.fail_all(block, FailureKind::Provider, &why)?;
-                return Ok(Err(Flow::Go));
-            }
+        if let (true, Some(p)) = (self.plan.strict_placement, &placement)
+            && let Some(off) = p.off_provider(block.settings.ep.runtime_name())
+        {
+            let why = format!("--strict-placement: {off}");
+            self.fail_all(block, FailureKind::Provider, &why)?;
+            return Ok(Err(Flow::Go));
         }
         match loaded {
             Ok(model) => Ok(Ok(Loaded { model, placement, host_limits })),
