@@ -193,18 +193,22 @@ pub fn crossing_words(c: &Crossing, unit: &str) -> String {
     }
 }
 
+/// A coefficient (ns) in ms with its interval, as a term: ` + 0.1234 [0.12, 0.13]·p`, with a minus
+/// sign in place of `+ -`.
+fn term(value: f64, ci: (f64, f64), var: &str, sci: bool) -> String {
+    let f = |v: f64| if sci { format!("{:.3e}", v * 1e-6) } else { format!("{:.5}", v * 1e-6) };
+    // The interval of the magnitude that is shown (negated and reversed after a minus sign).
+    let (sign, ci) = if value < 0.0 { ("−", (-ci.1, -ci.0)) } else { ("+", ci) };
+    format!(" {sign} {} [{}, {}]{var}", f(value.abs()), f(ci.0), f(ci.1))
+}
+
 /// `a + b·p + c·p²` with each coefficient's interval, in ms.
 pub fn ttft_formula(f: &ModelFit) -> String {
     let t = f.ttft.0;
-    let ci = |k: usize| format!("[{:.4}, {:.4}]", f.ttft_ci[k].0 * 1e-6, f.ttft_ci[k].1 * 1e-6);
-    let mut s = format!("{:.4} {} + {:.5} {}·p", t[0] * 1e-6, ci(0), t[1] * 1e-6, ci(1));
+    let mut s = format!("{:.4} [{:.4}, {:.4}]", t[0] * 1e-6, f.ttft_ci[0].0 * 1e-6, f.ttft_ci[0].1 * 1e-6);
+    s.push_str(&term(t[1], f.ttft_ci[1], "·p", false));
     if f.quadratic {
-        s.push_str(&format!(
-            " + {:.3e} [{:.3e}, {:.3e}]·p²",
-            t[2] * 1e-6,
-            f.ttft_ci[2].0 * 1e-6,
-            f.ttft_ci[2].1 * 1e-6
-        ));
+        s.push_str(&term(t[2], f.ttft_ci[2], "·p²", true));
     }
     s
 }
@@ -212,10 +216,14 @@ pub fn ttft_formula(f: &ModelFit) -> String {
 /// `a + b·p + c·j` with each coefficient's interval, in ms.
 pub fn itl_formula(f: &ModelFit) -> String {
     match (f.itl, f.itl_ci) {
-        (Some(i), Some(ci)) => {
-            let c = |k: usize| format!("[{:.5}, {:.5}]", ci[k].0 * 1e-6, ci[k].1 * 1e-6);
-            format!("{:.4} {} + {:.6} {}·p + {:.6} {}·j", i.0[0] * 1e-6, c(0), i.0[1] * 1e-6, c(1), i.0[2] * 1e-6, c(2))
-        }
+        (Some(i), Some(ci)) => format!(
+            "{:.4} [{:.4}, {:.4}]{}{}",
+            i.0[0] * 1e-6,
+            ci[0].0 * 1e-6,
+            ci[0].1 * 1e-6,
+            term(i.0[1], ci[1], "·p", false),
+            term(i.0[2], ci[2], "·j", false)
+        ),
         _ => "– (one token per generation)".into(),
     }
 }

@@ -34,7 +34,7 @@ pub fn section(d: &Decision, charts: &[Chart]) -> String {
     }
     s.push_str("</tbody></table></div>\n");
     if !d.pairs.is_empty() {
-        s.push_str("<table id=\"crossovers\"><thead><tr><th class=\"l\">pair</th><th class=\"l\">encoder-decoder's TTFT is lower</th><th class=\"l\">its end-to-end time is lower</th></tr></thead><tbody>\n");
+        s.push_str("<h3>Crossovers</h3>\n<table id=\"crossovers\"><thead><tr><th class=\"l\">pair</th><th class=\"l\">encoder-decoder's TTFT is lower</th><th class=\"l\">its end-to-end time is lower</th></tr></thead><tbody>\n");
         for p in &d.pairs {
             s.push_str(&format!(
                 "<tr><td class=\"l\">{} / {}</td><td class=\"l\">{}</td><td class=\"l\">{} at {} input tokens</td></tr>\n",
