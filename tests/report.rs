@@ -59,6 +59,7 @@ fn probe(page: &Path) -> (String, String) {
     scripts: document.scripts.length,
     models: [...document.querySelectorAll('#models td:first-child')].map(t => t.textContent),
     env: document.querySelector('#environment').textContent,
+    placement: [...document.querySelectorAll('#placement-table tbody tr')].map(r => ({ whole: r.dataset.whole, text: r.textContent })),
     trends: [...document.querySelectorAll('#history figure.chart svg')].map(s => { const r = s.getBoundingClientRect(); return [s.closest('figure').id, r.width, r.height]; }),
     trendRows: [...document.querySelectorAll('#trend-table tbody tr')].map(r => parseInt(r.dataset.runs)),
     history: (document.querySelector('#history p') || {}).textContent,
@@ -155,6 +156,13 @@ fn report_renders_in_chromium() {
     assert_eq!(paired.len(), 4, "{paired:?}");
     assert!(paired.iter().any(|r| (r.as_f64().unwrap() - want).abs() < 1e-5), "{paired:?} vs {want}");
     assert_eq!(v["scripts"], 1, "the report itself has no script");
+    // Placement: both models ran whole on the CPU provider they asked for.
+    let placement = v["placement"].as_array().unwrap();
+    assert_eq!(placement.len(), 2, "{placement:?}");
+    for p in placement {
+        assert_eq!(p["whole"], "true", "{p}");
+        assert!(p["text"].as_str().unwrap().contains("CPUExecutionProvider: 100%"), "{p}");
+    }
 }
 
 #[test]

@@ -272,6 +272,7 @@ pub fn render_with(set: &ResultSet, charts: &[Chart], extras: &Extras) -> String
     h.push_str(&models_table(cells));
     h.push_str("</section>\n");
     h.push_str(&accuracy_section(cells));
+    h.push_str(&crate::html_placement::section(cells));
     h.push_str("<section id=\"charts\"><h2>Charts</h2>\n");
     for c in charts {
         let svg = c.svg.trim_start_matches(|ch| ch != '<');

@@ -14,6 +14,7 @@ mod history_html;
 pub mod html;
 mod html_fit;
 mod html_pairs;
+mod html_placement;
 pub mod merge;
 pub mod predict;
 pub mod ratio_change;
