@@ -147,3 +147,66 @@ fn alone_against_alternating() {
         println!("round {round} decoder-only alone:          {}", summary(&alone));
     }
 }
+
+/// A graph variant against the plain build of the same model, measured as a pair: both loaded,
+/// repetitions alternating in blocks, and the paired ratio (variant / plain) of TTFT and decode
+/// tokens/s with its 95% interval. Issue 12's "fused ≥ 1.2× plain on the `small` decoder-only"
+/// sits close to its line in sequential runs; this settles it in one run. Run it with
+/// `cargo test --release -p slmbench-harness --test aa -- --ignored --nocapture variant_against_plain`
+/// (`SLMBENCH_AA_PRESET`, `_ROLE`, `_TRIALS`, `_BLOCKS`, `_INPUT`, `_OUTPUT`, `_THREADS`;
+/// `SLMBENCH_AA_SPINNING=1` for ONNX Runtime's intra-op spinning).
+#[test]
+#[ignore]
+fn variant_against_plain() {
+    use slmbench_models::{Variant, graph::GraphVariant, quant::Precision};
+    let preset = std::env::var("SLMBENCH_AA_PRESET").unwrap_or_else(|_| "small".into());
+    let role = std::env::var("SLMBENCH_AA_ROLE").unwrap_or_else(|_| "decoder-only".into());
+    let (trials, blocks) = (env("SLMBENCH_AA_TRIALS", 3), env("SLMBENCH_AA_BLOCKS", 30));
+    let (p, n) = (env("SLMBENCH_AA_INPUT", 128), env("SLMBENCH_AA_OUTPUT", 64));
+    let backend = backend::find("onnxruntime").unwrap();
+    let settings = SessionSettings {
+        threads: env("SLMBENCH_AA_THREADS", 2),
+        spinning: env("SLMBENCH_AA_SPINNING", 0) == 1,
+        ..Default::default()
+    };
+    let requested = requested_settings(backend.name(), &backend.version().unwrap(), &settings);
+    let side = |variant: Variant| {
+        let dir = cached_preset(&preset, variant, |_| {}).unwrap().join(&role);
+        let entry = ModelEntry { dir: dir.clone(), name: format!("{preset}{}/{role}", variant.suffix()), pair: None };
+        (
+            backend.describe(&entry, DecoderChoice::Auto).unwrap(),
+            backend.load(&dir, &settings, DecoderChoice::Auto).unwrap(),
+        )
+    };
+    let (fused_info, mut fused) = side(Variant::new(Precision::Fp32, GraphVariant::Fused));
+    let (plain_info, mut plain) = side(Variant::default());
+    let policy =
+        Policy { warmup: 1, min_repetitions: blocks, max_repetitions: blocks, max_time_s: 1e9, target_ci: 0.0 };
+    let context = slmbench_harness::context::collect("variant_against_plain".into());
+    for t in 0..trials {
+        let sweep =
+            SweepPoint { batch: 1, input_tokens: p, output_tokens: n, stop_at_eos: false, prompt_seed: Some(t as u64) };
+        let prompt = Prompt::synthetic(t as u64, 1, p, plain.vocab_size());
+        let sides = [
+            Side { model: &mut *fused, info: &fused_info, settings: &requested, prompt: &prompt },
+            Side { model: &mut *plain, info: &plain_info, settings: &requested, prompt: &prompt },
+        ];
+        let (a, b, r) =
+            measure_pair(sides, &sweep, &policy, Order::Abba, t as u64, &context, &mut (), &Default::default())
+                .unwrap_or_else(|(side, e)| panic!("side {side}: {e}"));
+        let d = r.decode_tokens_per_s.expect("decode ratio");
+        println!(
+            "{preset}/{role} p{p} n{n} t{} spinning {}, trial {t}, {blocks} blocks: fused/plain decode tok/s {:.3} ({:.3}–{:.3}) [{:.1} / {:.1}], TTFT {:.3} ({:.3}–{:.3})",
+            settings.threads,
+            settings.spinning,
+            d.value,
+            d.low.unwrap_or(f64::NAN),
+            d.high.unwrap_or(f64::NAN),
+            a.metrics.decode_tokens_per_s.unwrap_or(f64::NAN),
+            b.metrics.decode_tokens_per_s.unwrap_or(f64::NAN),
+            r.ttft.value,
+            r.ttft.low.unwrap_or(f64::NAN),
+            r.ttft.high.unwrap_or(f64::NAN)
+        );
+    }
+}
