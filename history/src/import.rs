@@ -60,14 +60,8 @@ pub fn read(path: &Path) -> Result<FileRecords, HistoryError> {
     Ok(out)
 }
 
-/// A record as the JSON a results file holds (for `run --history`, which has the records, not
+/// A record as its line in a results file (for `run --history`, which has the records, not
 /// their lines).
 pub fn raw(record: &Record) -> Raw {
-    let json = match record {
-        Record::Cell(c) => serde_json::to_string(c),
-        Record::Failed(f) => serde_json::to_string(f),
-        Record::Ratio(r) => serde_json::to_string(r),
-    }
-    .unwrap_or_default();
-    Raw { record: record.clone(), json }
+    Raw { record: record.clone(), json: record.json_line() }
 }

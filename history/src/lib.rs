@@ -25,6 +25,9 @@ pub enum HistoryError {
     Input(String),
 }
 
+/// The id of a run by its key (suite commit, machine, start, command).
+const RUN_ID: &str = "SELECT id FROM runs WHERE suite_commit = ?1 AND machine = ?2 AND started = ?3 AND command = ?4";
+
 /// How long a writer waits for another to finish its transaction.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
@@ -66,28 +69,12 @@ pub struct Added {
     pub already: usize,
 }
 
-fn context_of(r: &Record) -> &Context {
-    match r {
-        Record::Cell(c) => &c.context,
-        Record::Failed(f) => &f.context,
-        Record::Ratio(r) => &r.context,
-    }
-}
-
 /// The columns a record is selected by: kind, name and backend.
 fn columns(r: &Record) -> (&'static str, String, &str) {
     match r {
         Record::Cell(c) => ("cell", c.model.name.clone(), &c.settings.backend),
         Record::Failed(f) => ("failed", f.model.name.clone(), &f.settings.backend),
         Record::Ratio(r) => ("ratio", r.pair.clone(), &r.settings.backend),
-    }
-}
-
-fn schema_version(r: &Record) -> u32 {
-    match r {
-        Record::Cell(c) => c.schema_version,
-        Record::Failed(f) => f.schema_version,
-        Record::Ratio(r) => r.schema_version,
     }
 }
 
@@ -148,7 +135,7 @@ impl History {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         let mut added = Added::default();
         for raw in records {
-            let c = context_of(&raw.record);
+            let c = raw.record.context();
             tx.execute(
                 "INSERT INTO runs (suite_commit, suite_version, machine, started, command, build_profile)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
@@ -157,7 +144,7 @@ impl History {
             .map_err(err)?;
             let run: i64 = tx
                 .query_row(
-                    "SELECT id FROM runs WHERE suite_commit = ?1 AND machine = ?2 AND started = ?3 AND command = ?4",
+                    RUN_ID,
                     params![c.suite_commit, c.fingerprint(), c.time_rfc3339, c.command],
                     |r| r.get(0),
                 )
@@ -167,7 +154,7 @@ impl History {
                 .execute(
                     "INSERT INTO records (run_id, record_id, kind, name, backend, schema_version, json)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
-                    params![run, raw.record.cell_id(), kind, name, backend, schema_version(&raw.record), raw.json],
+                    params![run, raw.record.cell_id(), kind, name, backend, raw.record.schema_version(), raw.json],
                 )
                 .map_err(err)?;
             if n == 1 {
@@ -268,7 +255,7 @@ impl History {
     pub fn run_of(&self, c: &Context) -> Result<Option<i64>, HistoryError> {
         self.conn
             .query_row(
-                "SELECT id FROM runs WHERE suite_commit = ?1 AND machine = ?2 AND started = ?3 AND command = ?4",
+                RUN_ID,
                 params![c.suite_commit, c.fingerprint(), c.time_rfc3339, c.command],
                 |r| r.get(0),
             )

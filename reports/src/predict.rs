@@ -54,11 +54,7 @@ impl Lengths {
         match self {
             Lengths::List(v) => v[rng.below(v.len())],
             Lengths::Range(a, b) => a + rng.below(b - a + 1),
-            Lengths::Normal(m, s) => {
-                let (u, v) = (rng.uniform().max(1e-12), rng.uniform());
-                let z = (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos();
-                (m + s * z).round().max(1.0) as usize
-            }
+            Lengths::Normal(m, s) => (m + s * rng.normal()).round().max(1.0) as usize,
         }
     }
 }

@@ -12,6 +12,8 @@
 //! (smallest p, then the largest difference of the windows' means in pooled standard deviations).
 
 use slmbench_results::metric::Metric;
+use slmbench_results::paired::Rng;
+use slmbench_results::stats::median;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrendPoint {
@@ -55,7 +57,7 @@ pub struct ChangeConfig {
 
 impl Default for ChangeConfig {
     fn default() -> Self {
-        ChangeConfig { window: 10, min_side: 4, alpha: 0.05, min_shift: 0.05 }
+        ChangeConfig { window: 10, min_side: 4, alpha: 0.03, min_shift: 0.05 }
     }
 }
 
@@ -124,8 +126,13 @@ impl Tables {
     }
 }
 
-/// Every position's test: (first run after, p-value, shift of the medians, separation).
-fn scan(values: &[f64], cfg: &ChangeConfig, tables: &mut Tables) -> Vec<(usize, f64, f64, f64)> {
+/// The windows around run `k`: up to `window` runs before it, and up to `window` from it on.
+fn windows<'a>(values: &'a [f64], k: usize, cfg: &ChangeConfig) -> (&'a [f64], &'a [f64]) {
+    (&values[k.saturating_sub(cfg.window)..k], &values[k..(k + cfg.window).min(values.len())])
+}
+
+/// Every position's test: (first run after, p-value).
+fn scan(values: &[f64], cfg: &ChangeConfig, tables: &mut Tables) -> Vec<(usize, f64)> {
     let n = values.len();
     let side = cfg.min_side.max(1);
     if n < 2 * side {
@@ -133,9 +140,8 @@ fn scan(values: &[f64], cfg: &ChangeConfig, tables: &mut Tables) -> Vec<(usize, 
     }
     (side..=n - side)
         .map(|k| {
-            let before = &values[k.saturating_sub(cfg.window)..k];
-            let after = &values[k..(k + cfg.window).min(n)];
-            (k, tables.p(before, after), median(after) / median(before) - 1.0, separation(before, after))
+            let (before, after) = windows(values, k, cfg);
+            (k, tables.p(before, after))
         })
         .collect()
 }
@@ -156,42 +162,23 @@ pub fn level(n: usize, cfg: &ChangeConfig) -> f64 {
         return l;
     }
     let mut tables = Tables::default();
-    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ n as u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = Rng::new(n as u64);
     let mut order: Vec<f64> = (0..n).map(|i| i as f64).collect();
     let mut mins: Vec<f64> = (0..PERMUTATIONS)
         .map(|_| {
             for i in (1..n).rev() {
-                order.swap(i, (next() % (i as u64 + 1)) as usize);
+                order.swap(i, rng.below(i + 1));
             }
             scan(&order, cfg, &mut tables).iter().map(|s| s.1).fold(1.0, f64::min)
         })
         .collect();
     mins.sort_by(f64::total_cmp);
-    // The largest observed value c with #{min-p <= c} <= alpha * (R + 1) - 1 (ties kept out).
+    // The largest observed value c with #{min-p <= c} <= alpha * (R + 1) - 1: below the
+    // (allowed + 1)-th smallest, ties with it kept out.
     let allowed = ((cfg.alpha * (PERMUTATIONS + 1) as f64).floor() as usize).saturating_sub(1);
-    let mut l = 0.0;
-    for &m in &mins {
-        let at_most = mins.partition_point(|&x| x <= m);
-        if at_most > allowed {
-            break;
-        }
-        l = m;
-    }
+    let l = mins[..allowed].iter().rev().find(|&&x| x < mins[allowed]).copied().unwrap_or(0.0);
     CACHE.with(|c| c.borrow_mut().insert(key, l));
     l
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
 }
 
 /// Difference of means in pooled standard deviations (the tie-break between neighbours).
@@ -214,8 +201,12 @@ pub fn change_points(values: &[f64], cfg: &ChangeConfig) -> Vec<Change> {
     let level = level(values.len(), cfg);
     let mut candidates: Vec<(Change, f64)> = positions
         .into_iter()
-        .filter(|&(_, p, shift, _)| p <= level && shift.abs() >= cfg.min_shift)
-        .map(|(index, p_value, shift, sep)| (Change { index, p_value, shift }, sep))
+        .filter(|&(_, p)| p <= level)
+        .filter_map(|(index, p_value)| {
+            let (before, after) = windows(values, index, cfg);
+            let shift = median(after) / median(before) - 1.0;
+            (shift.abs() >= cfg.min_shift).then(|| (Change { index, p_value, shift }, separation(before, after)))
+        })
         .collect();
     candidates.sort_by(|a, b| a.0.p_value.total_cmp(&b.0.p_value).then(b.1.total_cmp(&a.1)));
     let mut kept: Vec<Change> = vec![];

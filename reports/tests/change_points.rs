@@ -3,28 +3,12 @@
 //! measured rates; `cargo test -p slmbench-reports --test change_points -- --nocapture` prints them).
 
 use slmbench_reports::trend::{ChangeConfig, change_points};
-
-/// xorshift64* with Box–Muller: seeded, dependency-free normal noise.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        ((self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
+use slmbench_results::paired::Rng;
 
 /// `n` run medians around 100 with relative noise `cv` (log-normal), stepping by `step` from
 /// run `at` on.
 fn history(seed: u64, n: usize, cv: f64, step: Option<(usize, f64)>) -> Vec<f64> {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = Rng::new(seed);
     (0..n)
         .map(|i| {
             let level = match step {

@@ -281,6 +281,35 @@ impl Record {
         }
     }
 
+    /// The context of the run that wrote it.
+    pub fn context(&self) -> &Context {
+        match self {
+            Record::Cell(c) => &c.context,
+            Record::Failed(f) => &f.context,
+            Record::Ratio(r) => &r.context,
+        }
+    }
+
+    /// The schema version it was written with.
+    pub fn schema_version(&self) -> u32 {
+        match self {
+            Record::Cell(c) => c.schema_version,
+            Record::Failed(f) => f.schema_version,
+            Record::Ratio(r) => r.schema_version,
+        }
+    }
+
+    /// Its line in a JSON Lines results file, as the exporter writes it (without the newline).
+    pub fn json_line(&self) -> String {
+        use crate::export::{Exporter, jsonl::Jsonl};
+        let line = match self {
+            Record::Cell(c) => Jsonl.cell(c),
+            Record::Failed(f) => Jsonl.failed(f),
+            Record::Ratio(r) => Jsonl.ratio(r),
+        };
+        String::from_utf8(line.unwrap_or_default()).unwrap_or_default().trim_end().to_string()
+    }
+
     /// Parses one record, checking its schema version; the error says what is wrong.
     pub fn from_value(v: serde_json::Value) -> Result<Record, String> {
         let found = v.get("schema_version").and_then(|x| x.as_u64()).unwrap_or(0);
