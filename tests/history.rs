@@ -225,13 +225,10 @@ fn bad_history_input_is_named() {
 fn synthetic_history(path: &Path, n: usize, at: usize, step: f64) {
     let text = std::fs::read_to_string(published("default/results.jsonl")).unwrap();
     let mut out = String::new();
-    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut rng = slmbench_results::paired::Rng::new(23);
     for i in 0..n {
         // Uniform noise in ±3.5% (standard deviation about 2%), the same for every cell of a run.
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let noise = 1.0 + ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 0.07;
+        let noise = 1.0 + (rng.uniform() - 0.5) * 0.07;
         let f = noise * if i >= at { 1.0 + step } else { 1.0 };
         for l in text.lines() {
             let mut v: serde_json::Value = serde_json::from_str(l).unwrap();

@@ -143,11 +143,7 @@ impl History {
             )
             .map_err(err)?;
             let run: i64 = tx
-                .query_row(
-                    RUN_ID,
-                    params![c.suite_commit, c.fingerprint(), c.time_rfc3339, c.command],
-                    |r| r.get(0),
-                )
+                .query_row(RUN_ID, params![c.suite_commit, c.fingerprint(), c.time_rfc3339, c.command], |r| r.get(0))
                 .map_err(err)?;
             let (kind, name, backend) = columns(&raw.record);
             let n = tx
@@ -254,11 +250,7 @@ impl History {
     /// The run of a record with this context, if the history holds it.
     pub fn run_of(&self, c: &Context) -> Result<Option<i64>, HistoryError> {
         self.conn
-            .query_row(
-                RUN_ID,
-                params![c.suite_commit, c.fingerprint(), c.time_rfc3339, c.command],
-                |r| r.get(0),
-            )
+            .query_row(RUN_ID, params![c.suite_commit, c.fingerprint(), c.time_rfc3339, c.command], |r| r.get(0))
             .optional()
             .map_err(self.err())
     }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use slmbench_results::paired::Rng;
 use slmbench_results::schema::CellResult;
-use slmbench_results::stats::median;
+use slmbench_results::stats::{median, percentile};
 
 /// Bootstrap resamples per fit.
 pub const RESAMPLES: usize = 200;
@@ -71,6 +71,11 @@ pub struct Itl(pub [f64; 3]);
 impl Itl {
     pub fn at(&self, p: f64, j: f64) -> f64 {
         self.0[0] + self.0[1] * p + self.0[2] * j
+    }
+
+    /// The mean over `steps` later tokens (a generation of `steps` + 1 tokens).
+    pub fn mean(&self, p: f64, steps: usize) -> f64 {
+        self.total(p, steps as f64 + 1.0) / steps.max(1) as f64
     }
 
     /// Σ over the n − 1 later tokens of a generation of n tokens.
@@ -229,10 +234,14 @@ fn fit_itl(points: &[(f64, f64, f64)]) -> Option<Itl> {
     Some(Itl([c0, c1, c2]))
 }
 
-fn interval(v: &mut [f64]) -> (f64, f64) {
+/// The 2.5th and 97.5th percentiles of a bootstrap's finite values (`None` without any).
+pub fn percentile_interval(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
+    let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
     v.sort_by(f64::total_cmp);
-    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    (at(0.025), at(0.975))
+    Some((percentile(&v, 2.5), percentile(&v, 97.5)))
 }
 
 /// Fits one model's cells (all with the same [`FitKey`]); `None` when no cell has samples.
@@ -252,22 +261,26 @@ pub fn fit_model(cells: &[&CellResult], seed: u64) -> Option<ModelFit> {
         .collect();
     let points = obs.ttft_points(&all);
     // The p² term stays only when its whole bootstrap interval is above zero.
-    let quad: Vec<f64> =
-        picks.iter().filter_map(|p| fit_ttft(&obs.ttft_points(p), true)).map(|t| t.0[2]).collect::<Vec<_>>();
-    let quadratic = points.len() >= 4 && quad.len() >= RESAMPLES / 2 && interval(&mut quad.clone()).0 > 0.0;
+    // The resamples' fits with the p² term (only where four lengths allow one); kept as the
+    // resamples' TTFT curves when the term stays.
+    let with_square: Vec<Option<Ttft>> =
+        if points.len() >= 4 { picks.iter().map(|p| fit_ttft(&obs.ttft_points(p), true)).collect() } else { vec![] };
+    let fitted = with_square.iter().flatten().count();
+    let quadratic = fitted >= RESAMPLES / 2
+        && percentile_interval(with_square.iter().flatten().map(|t| t.0[2])).is_some_and(|(low, _)| low > 0.0);
     let ttft = fit_ttft(&points, quadratic)?;
     let itl_points = obs.itl_points(&all);
     let itl = if itl_points.is_empty() { None } else { fit_itl(&itl_points) };
     let resamples: Vec<Resample> = picks
         .iter()
-        .filter_map(|p| {
-            let t = fit_ttft(&obs.ttft_points(p), quadratic)?;
+        .enumerate()
+        .filter_map(|(k, p)| {
+            let t = if quadratic { with_square[k]? } else { fit_ttft(&obs.ttft_points(p), false)? };
             Some((t, itl.and_then(|_| fit_itl(&obs.itl_points(p)))))
         })
         .collect();
     let ci = |f: &dyn Fn(&Resample) -> Option<f64>| {
-        let mut v: Vec<f64> = resamples.iter().filter_map(f).collect();
-        if v.is_empty() { (f64::NAN, f64::NAN) } else { interval(&mut v) }
+        percentile_interval(resamples.iter().filter_map(f)).unwrap_or((f64::NAN, f64::NAN))
     };
     let ttft_ci = [ci(&|r| Some(r.0.0[0])), ci(&|r| Some(r.0.0[1])), ci(&|r| Some(r.0.0[2]))];
     let itl_ci =
@@ -276,16 +289,11 @@ pub fn fit_model(cells: &[&CellResult], seed: u64) -> Option<ModelFit> {
         .iter()
         .map(|c| {
             let p = c.sweep.input_tokens as f64;
-            let measured = median(&c.samples.ttft_ns.iter().map(|&x| x as f64).collect::<Vec<_>>());
-            let steps = obs_steps(c);
-            let itl_err = itl.filter(|_| !steps.is_empty()).map(|f| {
-                let fitted: f64 = (0..steps.len()).map(|j| f.at(p, j as f64)).sum::<f64>() / steps.len() as f64;
-                fitted / (steps.iter().sum::<f64>() / steps.len() as f64) - 1.0
-            });
+            let itl_err = itl.zip(mean_step_itl(c)).map(|(f, (mean, steps))| f.mean(p, steps) / mean - 1.0);
             CellError {
                 input_tokens: c.sweep.input_tokens,
                 output_tokens: c.sweep.output_tokens,
-                ttft: ttft.at(p) / measured - 1.0,
+                ttft: ttft.at(p) / c.metrics.ttft_ns.median - 1.0,
                 itl: itl_err,
             }
         })
@@ -309,8 +317,15 @@ pub fn fit_model(cells: &[&CellResult], seed: u64) -> Option<ModelFit> {
     })
 }
 
+/// The mean over a cell's later tokens of each step's median ITL (ns), and how many steps: what a
+/// fitted ITL is set against. `None` with one token per generation.
+pub fn mean_step_itl(c: &CellResult) -> Option<(f64, usize)> {
+    let steps = obs_steps(c);
+    (!steps.is_empty()).then(|| (steps.iter().sum::<f64>() / steps.len() as f64, steps.len()))
+}
+
 /// Each step's median over a cell's repetitions.
-pub fn obs_steps(c: &CellResult) -> Vec<f64> {
+fn obs_steps(c: &CellResult) -> Vec<f64> {
     let n = c.samples.itl_ns.iter().map(Vec::len).max().unwrap_or(0);
     (0..n)
         .map(|j| median(&c.samples.itl_ns.iter().filter_map(|r| r.get(j)).map(|&x| x as f64).collect::<Vec<_>>()))

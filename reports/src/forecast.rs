@@ -2,7 +2,7 @@
 //! workload, the predicted figures and the winner per metric; as Markdown (`slmbench predict`),
 //! JSON and the report's "Cost curves" section.
 
-use crate::fit::{FitKey, ModelFit, fit_all, obs_steps};
+use crate::fit::{FitKey, ModelFit, fit_all, mean_step_itl};
 use crate::predict::{Crossing, Estimate, Prediction, Workload, e2e_crossing, pairs, predict, ttft_crossing, winner};
 use slmbench_results::schema::CellResult;
 
@@ -131,9 +131,7 @@ pub fn check(fits: &[ModelFit], cells: &[CellResult]) -> Vec<Check> {
         .filter_map(|c| {
             let f = fits.iter().find(|f| f.key == FitKey::of(c))?;
             let p = c.sweep.input_tokens as f64;
-            let steps = obs_steps(c);
-            let itl_measured = (!steps.is_empty()).then(|| steps.iter().sum::<f64>() / steps.len() as f64 * 1e-6);
-            let n = steps.len() as f64 + 1.0;
+            let measured = mean_step_itl(c);
             Some(Check {
                 model: f.key.label(),
                 input_tokens: c.sweep.input_tokens,
@@ -141,8 +139,8 @@ pub fn check(fits: &[ModelFit], cells: &[CellResult]) -> Vec<Check> {
                 prompt_was_fitted: f.cells.iter().any(|e| e.input_tokens == c.sweep.input_tokens),
                 ttft_predicted_ms: f.ttft.at(p) * 1e-6,
                 ttft_measured_ms: c.metrics.ttft_ns.median * 1e-6,
-                itl_predicted_ms: f.itl.filter(|_| itl_measured.is_some()).map(|i| i.total(p, n) / (n - 1.0) * 1e-6),
-                itl_measured_ms: itl_measured,
+                itl_predicted_ms: f.itl.zip(measured).map(|(i, (_, steps))| i.mean(p, steps) * 1e-6),
+                itl_measured_ms: measured.map(|(mean, _)| mean * 1e-6),
             })
         })
         .collect()

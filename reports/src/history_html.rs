@@ -2,21 +2,8 @@
 //! database holds, with the change points found.
 
 use crate::charts::Chart;
-use crate::html::esc;
+use crate::html::{esc, figure};
 use crate::trend::HistorySection;
-
-/// A chart inline in a `<figure>` of these classes.
-pub fn figure(c: &Chart, class: &str) -> String {
-    let svg = c.svg.trim_start_matches(|ch| ch != '<');
-    let svg = if svg.starts_with("<?xml") { svg.split_once("?>").map(|x| x.1).unwrap_or(svg) } else { svg };
-    format!(
-        "<figure id=\"chart-{}\" class=\"{class}\">{}<figcaption><strong>{}.</strong> {}</figcaption></figure>\n",
-        esc(&c.name),
-        svg,
-        esc(&c.title),
-        esc(&c.caption)
-    )
-}
 
 /// The section, or nothing when the report was made without `--history`.
 pub fn section(h: Option<&HistorySection>, charts: &[Chart]) -> String {

@@ -200,6 +200,19 @@ pub struct Extras {
     pub fit_charts: Vec<Chart>,
 }
 
+/// A chart inline in a `<figure>` of these classes.
+pub(crate) fn figure(c: &Chart, class: &str) -> String {
+    let svg = c.svg.trim_start_matches(|ch| ch != '<');
+    let svg = if svg.starts_with("<?xml") { svg.split_once("?>").map(|x| x.1).unwrap_or(svg) } else { svg };
+    format!(
+        "<figure id=\"chart-{}\" class=\"{class}\">{}<figcaption><strong>{}.</strong> {}</figcaption></figure>\n",
+        esc(&c.name),
+        svg,
+        esc(&c.title),
+        esc(&c.caption)
+    )
+}
+
 /// Renders the report page.
 pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
     render_with(set, charts, &Extras::default())
@@ -275,15 +288,7 @@ pub fn render_with(set: &ResultSet, charts: &[Chart], extras: &Extras) -> String
     h.push_str(&crate::html_placement::section(cells));
     h.push_str("<section id=\"charts\"><h2>Charts</h2>\n");
     for c in charts {
-        let svg = c.svg.trim_start_matches(|ch| ch != '<');
-        let svg = if svg.starts_with("<?xml") { svg.split_once("?>").map(|x| x.1).unwrap_or(svg) } else { svg };
-        h.push_str(&format!(
-            "<figure id=\"chart-{}\" class=\"chart\">{}<figcaption><strong>{}.</strong> {}</figcaption></figure>\n",
-            esc(&c.name),
-            svg,
-            esc(&c.title),
-            esc(&c.caption)
-        ));
+        h.push_str(&figure(c, "chart"));
     }
     h.push_str("</section>\n");
     h.push_str(&crate::html_fit::section(&extras.decision, &extras.fit_charts));

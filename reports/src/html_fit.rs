@@ -3,8 +3,7 @@
 
 use crate::charts::Chart;
 use crate::forecast::{Decision, crossing_words, itl_formula, ttft_formula};
-use crate::history_html::figure;
-use crate::html::esc;
+use crate::html::{esc, figure};
 
 fn est(e: &crate::predict::Estimate, digits: usize) -> String {
     format!("{:.d$} <span class=\"ci\">({:.d$}–{:.d$})</span>", e.value, e.low, e.high, d = digits)

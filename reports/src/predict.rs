@@ -8,7 +8,7 @@
 
 use slmbench_results::paired::Rng;
 
-use crate::fit::{Itl, ModelFit, Ttft};
+use crate::fit::{Itl, ModelFit, Ttft, percentile_interval};
 
 /// A distribution of lengths, as the user gave it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -110,14 +110,9 @@ pub struct Estimate {
     pub high: f64,
 }
 
-fn estimate(value: f64, mut resampled: Vec<f64>) -> Estimate {
-    resampled.retain(|v| v.is_finite());
-    if resampled.is_empty() {
-        return Estimate { value, low: f64::NAN, high: f64::NAN };
-    }
-    resampled.sort_by(f64::total_cmp);
-    let at = |q: f64| resampled[((resampled.len() - 1) as f64 * q).round() as usize];
-    Estimate { value, low: at(0.025), high: at(0.975) }
+fn estimate(value: f64, resampled: impl IntoIterator<Item = f64>) -> Estimate {
+    let (low, high) = percentile_interval(resampled).unwrap_or((f64::NAN, f64::NAN));
+    Estimate { value, low, high }
 }
 
 /// One model's predicted figures over a workload (latencies in ms).
@@ -157,7 +152,7 @@ fn figures(t: &Ttft, i: Option<&Itl>, w: &Workload) -> [f64; 5] {
 pub fn predict(fit: &ModelFit, w: &Workload) -> Prediction {
     let point = figures(&fit.ttft, fit.itl.as_ref(), w);
     let boot: Vec<[f64; 5]> = fit.resamples.iter().map(|(t, i)| figures(t, i.as_ref(), w)).collect();
-    let est = |k: usize, scale: f64| estimate(point[k] * scale, boot.iter().map(|b| b[k] * scale).collect());
+    let est = |k: usize, scale: f64| estimate(point[k] * scale, boot.iter().map(|b| b[k] * scale));
     let (pr, or) = (fit.prompt_range, fit.output_range);
     // Every step up to the longest output was measured, so only longer outputs extrapolate.
     let outside = w.requests.iter().filter(|&&(p, n)| p < pr.0 || p > pr.1 || n > or.1).count();
@@ -221,8 +216,9 @@ fn crossing(ed: &ModelFit, dec: &ModelFit, lo: usize, hi: usize, diff: &Differen
         .zip(&dec.resamples)
         .map(|(a, b)| crossing_of(&|x| diff(&a.0, a.1.as_ref(), &b.0, b.1.as_ref(), x), lo, hi))
         .collect();
+    // The interval of the crossing over the resamples that cross the same way, and their share.
     let with_interval = |at: f64, from: bool| {
-        let mut v: Vec<f64> = boots
+        let same: Vec<f64> = boots
             .iter()
             .filter_map(|c| match c {
                 Crossing::From { at, .. } if from => Some(*at),
@@ -230,8 +226,8 @@ fn crossing(ed: &ModelFit, dec: &ModelFit, lo: usize, hi: usize, diff: &Differen
                 _ => None,
             })
             .collect();
-        let share = v.len() as f64 / boots.len().max(1) as f64;
-        let e = estimate(at, std::mem::take(&mut v));
+        let share = same.len() as f64 / boots.len().max(1) as f64;
+        let e = estimate(at, same);
         (e.low, e.high, share)
     };
     match point {

@@ -111,9 +111,8 @@ fn judge_and_exit(
     cur: &slmbench_reports::read::ResultSet,
     base_name: &str,
 ) -> Result<()> {
-    let cfg = cfg.clone();
     let mut cur_cells = cur.cells.clone();
-    let mut judged = judge_all(&base.cells, &cur_cells, &cfg);
+    let mut judged = judge_all(&base.cells, &cur_cells, cfg);
     if !judged.missing.is_empty() {
         bail!(
             "{} lacks {} baseline cell(s) (of {base_name}): {}; run the same sweep as the baseline",
@@ -132,10 +131,10 @@ fn judge_and_exit(
             eprintln!("slmbench: --confirm round {round}: re-measuring {name}");
             cur_cells[i] = rerun_cell(&cur_cells[i])?;
         }
-        judged = judge_all(&base.cells, &cur_cells, &cfg);
+        judged = judge_all(&base.cells, &cur_cells, cfg);
     }
     // Pair ratios are judged as recorded (--confirm re-measures single cells, not pairs).
-    slmbench_reports::gate::judge_ratios(base, cur, &cfg, &mut judged);
+    slmbench_reports::gate::judge_ratios(base, cur, cfg, &mut judged);
     let (rows, regressions, improvements) = (judged.rows, judged.regressions, judged.improvements);
     println!("{rows}");
     println!("{} regression(s), {improvements} improvement(s) over {} cells.", regressions.len(), base.cells.len());

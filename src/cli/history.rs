@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use slmbench_history::History;
+use slmbench_history::{History, StoredCell};
 use slmbench_reports::analysis::cell_name;
 use slmbench_reports::trend::{CellTrend, ChangeConfig, HistorySection, TrendPoint};
 use slmbench_results::metric::Metric;
@@ -151,8 +151,8 @@ pub(super) fn history(c: HistoryCommand) -> Result<()> {
                     if names.is_empty() { "nothing yet".to_string() } else { names.join("; ") }
                 );
             }
-            for (id, c) in ids {
-                let t = trend(&h, id, c, m)?;
+            for (_, c) in ids {
+                let t = trend(&series_of(&h, c)?, c, m);
                 println!("{} ({}): {} runs", t.name, t.cell_id, t.points.len());
                 println!(
                     "| run | commit | started | median ({}) | 95% CI | change |\n| ---: | --- | --- | ---: | --- | --- |",
@@ -188,7 +188,9 @@ pub(super) fn history(c: HistoryCommand) -> Result<()> {
             } else {
                 let mut buf = vec![];
                 let n = h.export(&mut buf)?;
-                std::fs::write(&out, buf).with_context(|| format!("cannot write {}", out.display()))?;
+                // Whole or not at all, like every results file slmbench writes.
+                slmbench_results::export::write_atomic(&out, &buf)
+                    .with_context(|| format!("cannot write {}", out.display()))?;
                 n
             };
             eprintln!("slmbench: history: {n} records exported");
@@ -197,9 +199,13 @@ pub(super) fn history(c: HistoryCommand) -> Result<()> {
     Ok(())
 }
 
-/// Metric `m` of cell `id` across the runs on the machine that measured `like`.
-fn trend(h: &History, id: &str, like: &CellResult, m: Metric) -> Result<CellTrend> {
-    let series = h.cell_series(id, Some(&like.context.fingerprint()))?;
+/// The records of the cell `like` across the runs on the machine that measured it.
+fn series_of(h: &History, like: &CellResult) -> Result<Vec<StoredCell>> {
+    Ok(h.cell_series(&like.cell_id, Some(&like.context.fingerprint()))?)
+}
+
+/// Metric `m` of the cell `like` across `series` (its records, oldest run first).
+fn trend(series: &[StoredCell], like: &CellResult, m: Metric) -> CellTrend {
     let points = series
         .iter()
         .filter_map(|s| {
@@ -211,7 +217,7 @@ fn trend(h: &History, id: &str, like: &CellResult, m: Metric) -> Result<CellTren
             })
         })
         .collect();
-    Ok(CellTrend::new(id.to_string(), cell_name(like), m, points, &ChangeConfig::default()))
+    CellTrend::new(like.cell_id.clone(), cell_name(like), m, points, &ChangeConfig::default())
 }
 
 /// The trends `report --history` draws: TTFT and ITL of each of the report's cells.
@@ -224,9 +230,10 @@ pub(super) fn section(db: &Path, cells: &[CellResult]) -> Result<HistorySection>
         ..HistorySection::default()
     };
     for c in cells {
+        let series = series_of(&h, c)?;
         let mut any = false;
         for m in [Metric::Ttft, Metric::Itl] {
-            let t = trend(&h, &c.cell_id, c, m)?;
+            let t = trend(&series, c, m);
             if t.points.len() >= 2 {
                 s.trends.push(t);
                 any = true;
@@ -250,11 +257,7 @@ pub(super) fn pooled_baseline(db: &Path, current: &[CellResult], last: usize) ->
     let mut out = vec![];
     for c in current {
         let own = h.run_of(&c.context)?;
-        let mut earlier: Vec<_> = h
-            .cell_series(&c.cell_id, Some(&c.context.fingerprint()))?
-            .into_iter()
-            .filter(|s| Some(s.run_id) != own)
-            .collect();
+        let mut earlier: Vec<_> = series_of(&h, c)?.into_iter().filter(|s| Some(s.run_id) != own).collect();
         if earlier.is_empty() {
             bail!(
                 "{} has no earlier run of {} on this machine; add one (`slmbench history add RESULTS` or `run --history`) or gate against --baseline FILE",

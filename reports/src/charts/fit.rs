@@ -10,7 +10,6 @@ use crate::fit::ModelFit;
 use crate::forecast::Decision;
 use crate::predict::Crossing;
 use slmbench_results::schema::CellResult;
-use slmbench_results::stats::median;
 
 /// Colour per pair (or lone model), encoder-decoder solid and decoder-only dashed, as elsewhere.
 fn color_of(fits: &[ModelFit], f: &ModelFit) -> RGBColor {
@@ -153,24 +152,13 @@ pub fn charts(d: &Decision, cells: &[CellResult], png: Option<&std::path::Path>)
     });
     if d.fits.iter().any(|f| f.itl.is_some()) {
         // Mean over a cell's steps of each step's median, against the fit's mean over as many steps.
-        let steps = |c: &CellResult| {
-            let n = c.samples.itl_ns.iter().map(Vec::len).max().unwrap_or(0);
-            (0..n)
-                .map(|j| {
-                    median(&c.samples.itl_ns.iter().filter_map(|r| r.get(j)).map(|&x| x as f64).collect::<Vec<_>>())
-                })
-                .collect::<Vec<_>>()
-        };
         let measured = d
             .fits
             .iter()
             .map(|f| {
                 of_fit(cells, f)
                     .filter(|c| c.sweep.output_tokens == f.output_range.1)
-                    .map(|c| {
-                        let s = steps(c);
-                        (c.sweep.input_tokens as f64, s.iter().sum::<f64>() / s.len().max(1) as f64 * 1e-6)
-                    })
+                    .filter_map(|c| Some((c.sweep.input_tokens as f64, crate::fit::mean_step_itl(c)?.0 * 1e-6)))
                     .collect::<Vec<_>>()
             })
             .collect();
@@ -178,9 +166,8 @@ pub fn charts(d: &Decision, cells: &[CellResult], png: Option<&std::path::Path>)
             .fits
             .iter()
             .map(|f| {
-                let n = f.output_range.1 as f64;
-                Box::new(move |p: f64| f.itl.map_or(f64::NAN, |i| i.total(p, n) / (n - 1.0).max(1.0)) * 1e-6)
-                    as Box<dyn Fn(f64) -> f64>
+                let steps = f.output_range.1.saturating_sub(1);
+                Box::new(move |p: f64| f.itl.map_or(f64::NAN, |i| i.mean(p, steps)) * 1e-6) as Box<dyn Fn(f64) -> f64>
             })
             .collect();
         let name = "fit_itl";
