@@ -236,7 +236,10 @@ impl History {
     pub fn distinct_cells(&self) -> Result<Vec<(String, CellResult)>, HistoryError> {
         let mut st = self
             .conn
-            .prepare("SELECT record_id, json FROM records WHERE kind = 'cell' GROUP BY record_id ORDER BY MIN(id)")
+            .prepare(
+                "SELECT record_id, json FROM records WHERE id IN
+                 (SELECT MIN(id) FROM records WHERE kind = 'cell' GROUP BY record_id) ORDER BY id",
+            )
             .map_err(self.err())?;
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(self.err())?;
         let mut out = vec![];

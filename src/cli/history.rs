@@ -267,15 +267,11 @@ pub(super) fn pooled_baseline(db: &Path, current: &[CellResult], last: usize) ->
         }
         let from = earlier.len().saturating_sub(last);
         let runs = earlier.split_off(from);
-        let mut pooled = runs[runs.len() - 1].cell.clone();
+        // The latest record, with the earlier runs' samples added to its own.
+        let (latest, before) = runs.split_last().expect("at least one earlier run");
+        let mut pooled = latest.cell.clone();
         let s = &mut pooled.samples;
-        *s = slmbench_results::schema::Samples {
-            ttft_ns: vec![],
-            encoder_ns: vec![],
-            first_decoder_step_ns: vec![],
-            itl_ns: vec![],
-        };
-        for r in &runs {
+        for r in before {
             s.ttft_ns.extend(&r.cell.samples.ttft_ns);
             s.encoder_ns.extend(&r.cell.samples.encoder_ns);
             s.first_decoder_step_ns.extend(&r.cell.samples.first_decoder_step_ns);
