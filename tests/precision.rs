@@ -143,24 +143,39 @@ fn precision_without_a_preset_is_refused() {
     );
 }
 
-/// Greedy ids of `slmbench generate` on one model.
-/// Greedy ids of `slmbench generate` and how it kept the cache (`shared` or `growing`).
-fn generate_ids(model: &std::path::Path, prompt: &str, batch: &str, decoder: &str) -> (serde_json::Value, String) {
-    let out = slmbench()
-        .args(["generate", "--prompt-ids", prompt, "-n", "32", "-b", batch, "--decoder", decoder, "--model"])
-        .arg(model)
-        .output()
-        .unwrap();
+/// Greedy ids of `slmbench generate` and how it kept the cache (`shared` or `growing`); with
+/// `bind`, every step through an IoBinding (`--io-binding`), which it must report.
+fn generate_with(
+    model: &std::path::Path,
+    prompt: &str,
+    batch: &str,
+    decoder: &str,
+    bind: bool,
+) -> (serde_json::Value, String) {
+    let mut c = slmbench();
+    c.args(["generate", "--prompt-ids", prompt, "-n", "32", "-b", batch, "--decoder", decoder, "--model"]).arg(model);
+    if bind {
+        c.arg("--io-binding");
+    }
+    let out = c.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    (v["output_token_ids"].clone(), v["kv_cache"].as_str().unwrap().to_string())
+    let cache = v["kv_cache"].as_str().unwrap().to_string();
+    // A shared cache is always fed through its binding.
+    assert_eq!(v["io_binding"], bind || cache == "shared", "{v}");
+    (v["output_token_ids"].clone(), cache)
+}
+
+fn generate_ids(model: &std::path::Path, prompt: &str, batch: &str, decoder: &str) -> (serde_json::Value, String) {
+    generate_with(model, prompt, batch, decoder, false)
 }
 
 /// `--graph plain,fused` builds both variants; the fused graphs (GroupQueryAttention,
 /// MultiHeadAttention, RotaryEmbedding, the fused norms) decode exactly the plain graphs' greedy
 /// ids on the tiny and small pairs, at batch 1 and 2, with the cache in one buffer shared by
 /// past and present (and, for a split decoder pair, growing); a run records them as `fused` and
-/// pairs them only with each other.
+/// pairs them only with each other. `--io-binding` (every step through an IoBinding, the caches
+/// left in the provider's memory) decodes the same ids in every layout.
 #[test]
 fn fused_graphs_decode_the_plain_tokens() {
     let dir = tempfile::tempdir().unwrap();
@@ -191,6 +206,10 @@ fn fused_graphs_decode_the_plain_tokens() {
             for (prompt, batch) in [("5,17,300,42,99,7,512,3", "1"), ("11,222,333,444,555,66", "2")] {
                 let (plain, cache) = generate_ids(&out.join("fp32").join(m), prompt, batch, "auto");
                 assert_eq!(cache, "growing", "{preset} {m}: plain graphs concatenate their caches");
+                let bound =
+                    |v: &str, decoder: &str| generate_with(&out.join(v).join(m), prompt, batch, decoder, true).0;
+                assert_eq!(bound("fp32", "auto"), plain, "{preset} {m} batch {batch}, bound");
+                assert_eq!(bound("fp32-fused", "auto"), plain, "{preset} {m} batch {batch}, fused, bound");
                 let (fused, cache) = generate_ids(&out.join("fp32-fused").join(m), prompt, batch, "auto");
                 assert_eq!(cache, "shared", "{preset} {m}: fused graphs write one buffer in place");
                 assert_eq!(plain, fused, "{preset} {m} batch {batch}");
@@ -198,6 +217,9 @@ fn fused_graphs_decode_the_plain_tokens() {
                     // Two decoder files need two bindings: the fused split pair grows its cache.
                     let (split, cache) = generate_ids(&out.join("fp32-fused").join(m), prompt, batch, "split");
                     assert_eq!((split, cache.as_str()), (plain.clone(), "growing"), "{preset} split batch {batch}");
+                    for v in ["fp32", "fp32-fused"] {
+                        assert_eq!(bound(v, "split"), plain, "{preset} {v} split batch {batch}, bound");
+                    }
                 }
                 let row = if plain[0].is_array() { &plain[0] } else { &plain };
                 let mut ids: Vec<i64> = row.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();

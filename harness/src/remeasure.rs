@@ -39,6 +39,7 @@ pub fn plan_for(c: &CellResult, output: &str, command: String) -> Result<RunPlan
         opt_level: c.settings.graph_optimization,
         spinning: c.settings.intra_op_spinning,
         strict_placement: c.settings.strict_placement,
+        io_binding: c.settings.io_binding,
         decoder: match c.model.layout {
             Layout::EncoderDecoderSplit => DecoderChoice::Split,
             Layout::EncoderDecoderMerged => DecoderChoice::Merged,

@@ -16,5 +16,6 @@ pub fn requested_settings(backend: &str, version: &str, s: &crate::session::Sess
         graph_optimization: s.opt_level,
         intra_op_spinning: s.spinning,
         strict_placement: s.strict_placement,
+        io_binding: s.io_binding,
     }
 }

@@ -41,6 +41,8 @@ pub struct RunPlan {
     pub spinning: bool,
     /// No CPU fallback: a node the provider cannot run fails the cell.
     pub strict_placement: bool,
+    /// Every ONNX Runtime step through an `IoBinding` (caches kept in the provider's memory).
+    pub io_binding: bool,
     pub decoder: DecoderChoice,
     pub policy: Policy,
     pub output: String,
@@ -139,6 +141,7 @@ impl RunPlan {
                         opt_level: self.opt_level,
                         spinning: self.spinning,
                         strict_placement: self.strict_placement,
+                        io_binding: self.io_binding,
                     };
                     let requested = results::requested_settings(backend, version, &settings);
                     let mut cells = Vec::new();

@@ -148,6 +148,53 @@ fn alone_against_alternating() {
     }
 }
 
+/// One side of [`paired_trials`]: a loaded model, what it is, and the settings it ran with.
+struct Arm {
+    info: slmbench_harness::results::ModelInfo,
+    model: Box<dyn slmbench_harness::backend::Generator>,
+    settings: slmbench_harness::results::Settings,
+}
+
+/// `trials` interleaved pairs of `a` against `b` (ABBA blocks, `SLMBENCH_AA_BLOCKS` of them,
+/// no stopping rule), each trial's paired ratio a / b of decode tokens/s and TTFT printed with
+/// its 95% interval (`SLMBENCH_AA_TRIALS`, `_INPUT`, `_OUTPUT`).
+fn paired_trials(label: &str, mut a: Arm, mut b: Arm, default_trials: usize) {
+    let (trials, blocks) = (env("SLMBENCH_AA_TRIALS", default_trials), env("SLMBENCH_AA_BLOCKS", 30));
+    let (p, n) = (env("SLMBENCH_AA_INPUT", 128), env("SLMBENCH_AA_OUTPUT", 64));
+    let policy =
+        Policy { warmup: 1, min_repetitions: blocks, max_repetitions: blocks, max_time_s: 1e9, target_ci: 0.0 };
+    let context = slmbench_harness::context::collect(label.into());
+    for t in 0..trials {
+        let sweep =
+            SweepPoint { batch: 1, input_tokens: p, output_tokens: n, stop_at_eos: false, prompt_seed: Some(t as u64) };
+        let prompt = Prompt::synthetic(t as u64, 1, p, b.model.vocab_size());
+        let sides = [
+            Side { model: &mut *a.model, info: &a.info, settings: &a.settings, prompt: &prompt },
+            Side { model: &mut *b.model, info: &b.info, settings: &b.settings, prompt: &prompt },
+        ];
+        let (ra, rb, r) =
+            measure_pair(sides, &sweep, &policy, Order::Abba, t as u64, &context, &mut (), &Default::default())
+                .unwrap_or_else(|(side, e)| panic!("side {side}: {e}"));
+        let d = r.decode_tokens_per_s.expect("decode ratio");
+        println!(
+            "{label} p{p} n{n} t{}, trial {t}, {blocks} blocks: decode tok/s {:.3} ({:.3}–{:.3}) [{:.1} / {:.1}], TTFT {:.3} ({:.3}–{:.3}) [{:.2} / {:.2} ms], time outside the runtime per decode step {:.2}% / {:.2}%",
+            a.settings.threads,
+            d.value,
+            d.low.unwrap_or(f64::NAN),
+            d.high.unwrap_or(f64::NAN),
+            ra.metrics.decode_tokens_per_s.unwrap_or(f64::NAN),
+            rb.metrics.decode_tokens_per_s.unwrap_or(f64::NAN),
+            r.ttft.value,
+            r.ttft.low.unwrap_or(f64::NAN),
+            r.ttft.high.unwrap_or(f64::NAN),
+            ra.metrics.ttft_ns.median / 1e6,
+            rb.metrics.ttft_ns.median / 1e6,
+            100.0 * ra.metrics.harness_overhead_ratio.unwrap_or(f64::NAN),
+            100.0 * rb.metrics.harness_overhead_ratio.unwrap_or(f64::NAN),
+        );
+    }
+}
+
 /// A graph variant against the plain build of the same model, measured as a pair: both loaded,
 /// repetitions alternating in blocks, and the paired ratio (variant / plain) of TTFT and decode
 /// tokens/s with its 95% interval. Issue 12's "fused ≥ 1.2× plain on the `small` decoder-only"
@@ -161,8 +208,6 @@ fn variant_against_plain() {
     use slmbench_models::{Variant, graph::GraphVariant, quant::Precision};
     let preset = std::env::var("SLMBENCH_AA_PRESET").unwrap_or_else(|_| "small".into());
     let role = std::env::var("SLMBENCH_AA_ROLE").unwrap_or_else(|_| "decoder-only".into());
-    let (trials, blocks) = (env("SLMBENCH_AA_TRIALS", 3), env("SLMBENCH_AA_BLOCKS", 30));
-    let (p, n) = (env("SLMBENCH_AA_INPUT", 128), env("SLMBENCH_AA_OUTPUT", 64));
     let backend = backend::find("onnxruntime").unwrap();
     let settings = SessionSettings {
         threads: env("SLMBENCH_AA_THREADS", 2),
@@ -170,43 +215,38 @@ fn variant_against_plain() {
         ..Default::default()
     };
     let requested = requested_settings(backend.name(), &backend.version().unwrap(), &settings);
-    let side = |variant: Variant| {
+    let arm = |variant: Variant| {
         let dir = cached_preset(&preset, variant, |_| {}).unwrap().join(&role);
         let entry = ModelEntry { dir: dir.clone(), name: format!("{preset}{}/{role}", variant.suffix()), pair: None };
-        (
-            backend.describe(&entry, DecoderChoice::Auto).unwrap(),
-            backend.load(&dir, &settings, DecoderChoice::Auto).unwrap(),
-        )
+        Arm {
+            info: backend.describe(&entry, DecoderChoice::Auto).unwrap(),
+            model: backend.load(&dir, &settings, DecoderChoice::Auto).unwrap(),
+            settings: requested.clone(),
+        }
     };
-    let (fused_info, mut fused) = side(Variant::new(Precision::Fp32, GraphVariant::Fused));
-    let (plain_info, mut plain) = side(Variant::default());
-    let policy =
-        Policy { warmup: 1, min_repetitions: blocks, max_repetitions: blocks, max_time_s: 1e9, target_ci: 0.0 };
-    let context = slmbench_harness::context::collect("variant_against_plain".into());
-    for t in 0..trials {
-        let sweep =
-            SweepPoint { batch: 1, input_tokens: p, output_tokens: n, stop_at_eos: false, prompt_seed: Some(t as u64) };
-        let prompt = Prompt::synthetic(t as u64, 1, p, plain.vocab_size());
-        let sides = [
-            Side { model: &mut *fused, info: &fused_info, settings: &requested, prompt: &prompt },
-            Side { model: &mut *plain, info: &plain_info, settings: &requested, prompt: &prompt },
-        ];
-        let (a, b, r) =
-            measure_pair(sides, &sweep, &policy, Order::Abba, t as u64, &context, &mut (), &Default::default())
-                .unwrap_or_else(|(side, e)| panic!("side {side}: {e}"));
-        let d = r.decode_tokens_per_s.expect("decode ratio");
-        println!(
-            "{preset}/{role} p{p} n{n} t{} spinning {}, trial {t}, {blocks} blocks: fused/plain decode tok/s {:.3} ({:.3}–{:.3}) [{:.1} / {:.1}], TTFT {:.3} ({:.3}–{:.3})",
-            settings.threads,
-            settings.spinning,
-            d.value,
-            d.low.unwrap_or(f64::NAN),
-            d.high.unwrap_or(f64::NAN),
-            a.metrics.decode_tokens_per_s.unwrap_or(f64::NAN),
-            b.metrics.decode_tokens_per_s.unwrap_or(f64::NAN),
-            r.ttft.value,
-            r.ttft.low.unwrap_or(f64::NAN),
-            r.ttft.high.unwrap_or(f64::NAN)
-        );
-    }
+    let label = format!("{preset}/{role} spinning {}: fused/plain", settings.spinning);
+    paired_trials(&label, arm(Variant::new(Precision::Fp32, GraphVariant::Fused)), arm(Variant::default()), 3);
+}
+
+/// `--io-binding` against the listed loop on the same model, as a pair: the harness overhead of
+/// binding every step (ratio bound / listed; 1 means none). Issue 14 asks that it be no higher.
+/// `cargo test --release -p slmbench-harness --test aa -- --ignored --nocapture bound_against_listed`
+/// (`SLMBENCH_AA_PRESET`, `_ROLE`, `_TRIALS`, `_BLOCKS`, `_INPUT`, `_OUTPUT`, `_THREADS`).
+#[test]
+#[ignore]
+fn bound_against_listed() {
+    let preset = std::env::var("SLMBENCH_AA_PRESET").unwrap_or_else(|_| "small".into());
+    let role = std::env::var("SLMBENCH_AA_ROLE").unwrap_or_else(|_| "decoder-only".into());
+    let backend = backend::find("onnxruntime").unwrap();
+    let dir = cached_preset(&preset, Default::default(), |_| {}).unwrap().join(&role);
+    let entry = ModelEntry { dir: dir.clone(), name: format!("{preset}/{role}"), pair: None };
+    let arm = |io_binding: bool| {
+        let settings = SessionSettings { threads: env("SLMBENCH_AA_THREADS", 2), io_binding, ..Default::default() };
+        Arm {
+            info: backend.describe(&entry, DecoderChoice::Auto).unwrap(),
+            model: backend.load(&dir, &settings, DecoderChoice::Auto).unwrap(),
+            settings: requested_settings(backend.name(), &backend.version().unwrap(), &settings),
+        }
+    };
+    paired_trials(&format!("{preset}/{role}: bound/listed"), arm(true), arm(false), 3);
 }

@@ -44,6 +44,7 @@ fn plan(shard: Option<(usize, usize)>) -> RunPlan {
         opt_level: OptLevel::All,
         spinning: false,
         strict_placement: false,
+        io_binding: false,
         decoder: DecoderChoice::Auto,
         policy: Default::default(),
         output: "unused.jsonl".into(),

@@ -119,6 +119,9 @@ pub struct Settings {
     /// Sessions refused any node the provider could not run (no CPU fallback).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub strict_placement: bool,
+    /// Every step ran through an `IoBinding` (caches kept in the provider's memory).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub io_binding: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -457,6 +460,7 @@ pub fn cell_id(model: &ModelInfo, backend_version: &str, settings: &Settings, sw
     ]);
     // Only when set, so that ids of cells measured before these existed stay the same.
     let key = if settings.strict_placement { serde_json::json!([key, "strict-placement"]) } else { key };
+    let key = if settings.io_binding { serde_json::json!([key, "io-binding"]) } else { key };
     let key = if settings.backend != "onnxruntime" { serde_json::json!([key, settings.backend]) } else { key };
     let key = key.to_string();
     let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3));

@@ -42,6 +42,9 @@ pub(super) struct GenerateArgs {
     /// compared: the exit status is 1 when they differ (e.g. onnxruntime,candle).
     #[arg(long, default_value = "onnxruntime")]
     backend: String,
+    /// Every step through an IoBinding, the caches left in the provider's memory (as `run --io-binding`).
+    #[arg(long)]
+    io_binding: bool,
 }
 
 pub(super) fn generate(a: GenerateArgs) -> Result<()> {
@@ -59,6 +62,7 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
         ep_options: a.ep_opt.clone(),
         threads: a.threads,
         spinning: a.spinning,
+        io_binding: a.io_binding,
         ..SessionSettings::default()
     };
     let backends: Vec<&str> = a.backend.split(',').map(str::trim).collect();
@@ -71,6 +75,8 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
         "model": a.model.display().to_string(),
         "layout": model.files.layout,
         "kv_cache": if model.shares_cache() { "shared" } else { "growing" },
+        // How steps were fed: through an IoBinding (a shared cache always is) or listed to `run`.
+        "io_binding": model.shares_cache() || a.io_binding,
         "prompt_ids": ids,
         "output_token_ids": if a.batch == 1 { serde_json::json!(g.tokens[0]) } else { serde_json::json!(g.tokens) },
         "ttft_ms": g.ttft_ns as f64 / 1e6,

@@ -97,6 +97,11 @@ pub(super) struct RunArgs {
     /// session.disable_cpu_ep_fallback); such a cell fails with the runtime's error.
     #[arg(long)]
     strict_placement: bool,
+    /// Run every ONNX Runtime step through an IoBinding: the KV caches and the encoder's output
+    /// stay in the provider's memory (a GPU's for CUDA, TensorRT, DirectML) and only the logits
+    /// come to the host. Recorded per cell (part of its id).
+    #[arg(long)]
+    io_binding: bool,
     /// Stop a generation when every row has produced the end-of-sequence token.
     #[arg(long)]
     stop_at_eos: bool,
@@ -298,6 +303,12 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
         bail!("--target-ci {}: must be a fraction between 0 and 1, e.g. 0.03 for ±3%", a.target_ci);
     }
     let tokens_why = "tokens per sequence; the model's own position limit is checked too";
+    if a.io_binding && a.backend.split(',').any(|b| b.trim() != "onnxruntime") {
+        bail!(
+            "--io-binding binds ONNX Runtime's sessions; --backend {} keeps its tensors its own way: drop one of the two",
+            a.backend
+        );
+    }
     let plan = RunPlan {
         backend: a.backend.clone(),
         eps,
@@ -312,6 +323,7 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
         opt_level: a.opt_level.into(),
         spinning: a.spinning,
         strict_placement: a.strict_placement,
+        io_binding: a.io_binding,
         decoder: a.decoder.into(),
         policy: Policy {
             warmup: a.warmup,

@@ -70,3 +70,28 @@ pub fn dispatch(ep: Ep, options: &[EpOption]) -> Result<ExecutionProviderDispatc
     };
     Ok(d.error_on_failure())
 }
+
+/// The memory a provider keeps its tensors in, where `--io-binding` leaves the caches between
+/// steps: the GPU's for CUDA and TensorRT (the device `device_id` names) and DirectML; host
+/// memory for the CPU and for providers that work in host memory (QNN, NNAPI, CoreML,
+/// OpenVINO's CPU device, XNNPACK).
+pub(crate) fn device_memory(ep: Ep, options: &[EpOption]) -> Result<ort::memory::MemoryInfo<'static>, HarnessError> {
+    use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+    let id = match options.iter().rfind(|o| o.ep == ep && o.key == "device_id") {
+        Some(o) => o.value.parse::<i32>().map_err(|_| HarnessError::BadEpOption {
+            text: format!("{ep}:device_id={}", o.value),
+            reason: "expected an integer".into(),
+        })?,
+        None => 0,
+    };
+    let device = match ep {
+        Ep::Cuda | Ep::Tensorrt => AllocationDevice::CUDA,
+        Ep::Directml => AllocationDevice::DIRECTML,
+        _ => AllocationDevice::CPU,
+    };
+    let id = if device == AllocationDevice::CPU { 0 } else { id };
+    MemoryInfo::new(device, id, AllocatorType::Device, MemoryType::Default).map_err(|e| HarnessError::BadEpOption {
+        text: format!("{ep}:device_id={id}"),
+        reason: format!("ONNX Runtime refused its memory: {e}"),
+    })
+}

@@ -14,12 +14,17 @@
 //! `GroupQueryAttention` writes each step's keys in place instead of copying the whole cache
 //! into a new output (see [`SharedCache`]). Per step the loop then rebinds only the token, the
 //! step's mask and positions (handles to tensors built beforehand, no copy of their data).
+//!
+//! With `--io-binding` (other graphs, or other providers) every step runs through an `IoBinding`
+//! instead, the caches and the encoder's output left in the provider's memory (see
+//! [`Bindings`]); the timed regions are the same.
 
 use std::time::Instant;
 
 use ort::session::SessionInputValue;
 use ort::value::DynValue;
 
+use super::bound::Bindings;
 use super::feeds::{Feeds, Src, plan};
 use super::shared_cache::{OutputNames, SharedCache};
 use crate::error::HarnessError;
@@ -117,7 +122,10 @@ impl LoadedModel {
         } else {
             None
         };
-        run_loop(self, feeds, &first_plan, &next_plan, &names, shared, new_tokens, stop_at_eos.then_some(eos).flatten())
+        // A shared cache is bound already; otherwise `--io-binding` binds every step.
+        let bind = shared.is_none() && self.settings.io_binding;
+        let eos = stop_at_eos.then_some(eos).flatten();
+        run_loop(self, feeds, (&first_plan, &next_plan), &names, (shared, bind), new_tokens, eos)
     }
 }
 
@@ -125,10 +133,9 @@ impl LoadedModel {
 fn run_loop(
     m: &mut LoadedModel,
     mut feeds: Feeds,
-    first_plan: &[Src],
-    next_plan: &[Src],
+    (first_plan, next_plan): (&[Src], &[Src]),
     names: &OutputNames,
-    mut shared: Option<SharedCache>,
+    (mut shared, bind): (Option<SharedCache>, bool),
     new_tokens: usize,
     eos: Option<i64>,
 ) -> Result<Generation, HarnessError> {
@@ -161,11 +168,16 @@ fn run_loop(
         }
         None => None,
     };
+    let mut bound = if bind { Some(Bindings::new(m, &feeds, first_plan, next_plan)?) } else { None };
     let clock = Instant::now();
     let mut encoder_ns = None;
     let mut enc_hidden: Option<DynValue> = None;
     if let (Some(enc), Some(ordered)) = (m.encoder.as_mut(), enc_inputs) {
-        let mut out = enc.run(ordered.as_slice()).map_err(&err)?;
+        let mut out = match bound.as_ref().and_then(Bindings::encoder) {
+            Some(b) => enc.run_binding(b),
+            None => enc.run(ordered.as_slice()),
+        }
+        .map_err(&err)?;
         enc_hidden = Some(out.remove("last_hidden_state").ok_or_else(|| HarnessError::BadModel {
             path: m.files.encoder.clone().unwrap_or_default(),
             reason: "no `last_hidden_state` output".into(),
@@ -192,9 +204,12 @@ fn run_loop(
             if let Some(sc) = shared.as_mut() {
                 sc.bind(step, &feeds, enc_hidden.as_ref(), &cross_past, names).map_err(&err)?;
             }
-            let inputs: Vec<SessionInputValue> = match shared {
-                Some(_) => vec![],
-                None => plan
+            if let Some(b) = bound.as_mut() {
+                b.bind(step, &feeds, enc_hidden.as_ref(), sp, cp, names).map_err(&err)?;
+            }
+            let inputs: Vec<SessionInputValue> = match (&shared, &bound) {
+                (Some(_), _) | (_, Some(_)) => vec![],
+                (None, None) => plan
                     .iter()
                     .map(|src| match *src {
                         Src::InputIds => {
@@ -219,9 +234,10 @@ fn run_loop(
                 _ => &mut m.first,
             };
             let t0 = Instant::now();
-            let mut out = match &shared {
-                Some(sc) => session.run_binding(&sc.binding),
-                None => session.run(inputs.as_slice()),
+            let mut out = match (&shared, &bound) {
+                (Some(sc), _) => session.run_binding(&sc.binding),
+                (None, Some(b)) => session.run_binding(b.step(step)),
+                (None, None) => session.run(inputs.as_slice()),
             }
             .map_err(&err)?;
             if let Some(d) = delay {

@@ -2,6 +2,7 @@
 //! layouts (Optimum, onnxruntime-genai), sessions and the generation loops, behind
 //! [`crate::backend::Backend`].
 
+mod bound;
 pub mod drift;
 pub mod ep;
 mod feeds;

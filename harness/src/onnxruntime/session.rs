@@ -28,6 +28,10 @@ pub struct SessionSettings {
     /// instead of running on the CPU.
     #[serde(default)]
     pub strict_placement: bool,
+    /// Every step through an `IoBinding`: the caches and the encoder's output stay where the
+    /// provider allocated them (device memory on a GPU) and only the logits come to the host.
+    #[serde(default)]
+    pub io_binding: bool,
 }
 
 impl Default for SessionSettings {
@@ -39,6 +43,7 @@ impl Default for SessionSettings {
             opt_level: OptLevel::All,
             spinning: false,
             strict_placement: false,
+            io_binding: false,
         }
     }
 }
