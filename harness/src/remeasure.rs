@@ -40,6 +40,7 @@ pub fn plan_for(c: &CellResult, output: &str, command: String) -> Result<RunPlan
         spinning: c.settings.intra_op_spinning,
         strict_placement: c.settings.strict_placement,
         io_binding: c.settings.io_binding,
+        session_options: c.settings.session_options.clone(),
         decoder: match c.model.layout {
             Layout::EncoderDecoderSplit => DecoderChoice::Split,
             Layout::EncoderDecoderMerged => DecoderChoice::Merged,

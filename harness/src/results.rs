@@ -17,5 +17,6 @@ pub fn requested_settings(backend: &str, version: &str, s: &crate::session::Sess
         intra_op_spinning: s.spinning,
         strict_placement: s.strict_placement,
         io_binding: s.io_binding,
+        session_options: s.session_options.clone(),
     }
 }

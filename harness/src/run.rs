@@ -43,6 +43,8 @@ pub struct RunPlan {
     pub strict_placement: bool,
     /// Every ONNX Runtime step through an `IoBinding` (caches kept in the provider's memory).
     pub io_binding: bool,
+    /// ONNX Runtime session configuration entries for every session.
+    pub session_options: Vec<crate::ep::SessionOption>,
     pub decoder: DecoderChoice,
     pub policy: Policy,
     pub output: String,
@@ -142,6 +144,7 @@ impl RunPlan {
                         spinning: self.spinning,
                         strict_placement: self.strict_placement,
                         io_binding: self.io_binding,
+                        session_options: self.session_options.clone(),
                     };
                     let requested = results::requested_settings(backend, version, &settings);
                     let mut cells = Vec::new();

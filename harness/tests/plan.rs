@@ -45,6 +45,7 @@ fn plan(shard: Option<(usize, usize)>) -> RunPlan {
         spinning: false,
         strict_placement: false,
         io_binding: false,
+        session_options: vec![],
         decoder: DecoderChoice::Auto,
         policy: Default::default(),
         output: "unused.jsonl".into(),

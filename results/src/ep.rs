@@ -127,6 +127,38 @@ impl FromStr for EpOption {
     }
 }
 
+/// One `--session-opt KEY=VALUE`: an ONNX Runtime session configuration entry (its
+/// `AddSessionConfigEntry`), e.g. `session.disable_prepacking=1`, `ep.context_enable=1`,
+/// `session.intra_op_thread_affinities=…`. ONNX Runtime ignores keys it does not know, so the form
+/// is checked here (`area[.sub…].name`, at most 128 characters; values at most 1,024) and every
+/// entry is recorded with the cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionOption {
+    pub key: String,
+    pub value: String,
+}
+
+impl FromStr for SessionOption {
+    type Err = ResultsError;
+    fn from_str(s: &str) -> Result<SessionOption, ResultsError> {
+        let bad = |why: String| ResultsError::BadInput(format!("bad --session-opt `{s}`: {why}"));
+        let (key, value) =
+            s.split_once('=').ok_or_else(|| bad("expected KEY=VALUE, e.g. session.disable_prepacking=1".into()))?;
+        let (key, value) = (key.trim(), value.trim());
+        let word = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !key.contains('.') || !key.split('.').all(word) {
+            return Err(bad(
+                "the key is ONNX Runtime's `area.name` form (letters, digits, `_`), e.g. session.disable_prepacking"
+                    .into(),
+            ));
+        }
+        if key.len() > 128 || value.len() > 1024 {
+            return Err(bad("ONNX Runtime takes keys of at most 128 characters and values of at most 1,024".into()));
+        }
+        Ok(SessionOption { key: key.to_string(), value: value.to_string() })
+    }
+}
+
 /// An option's value as a boolean.
 pub fn parse_bool(o: &EpOption) -> Result<bool, ResultsError> {
     match o.value.as_str() {

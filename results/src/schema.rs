@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
-use crate::ep::{Ep, EpOption};
+use crate::ep::{Ep, EpOption, SessionOption};
 use crate::model::{Layout, OptLevel};
 pub use crate::pair_ratio::{PAIR_RATIO, PairRatio};
 use crate::paired::Trend;
@@ -122,6 +122,9 @@ pub struct Settings {
     /// Every step ran through an `IoBinding` (caches kept in the provider's memory).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub io_binding: bool,
+    /// ONNX Runtime session configuration entries (`--session-opt`), in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub session_options: Vec<SessionOption>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -461,6 +464,8 @@ pub fn cell_id(model: &ModelInfo, backend_version: &str, settings: &Settings, sw
     // Only when set, so that ids of cells measured before these existed stay the same.
     let key = if settings.strict_placement { serde_json::json!([key, "strict-placement"]) } else { key };
     let key = if settings.io_binding { serde_json::json!([key, "io-binding"]) } else { key };
+    let key =
+        if settings.session_options.is_empty() { key } else { serde_json::json!([key, settings.session_options]) };
     let key = if settings.backend != "onnxruntime" { serde_json::json!([key, settings.backend]) } else { key };
     let key = key.to_string();
     let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3));

@@ -45,6 +45,9 @@ pub(super) struct GenerateArgs {
     /// Every step through an IoBinding, the caches left in the provider's memory (as `run --io-binding`).
     #[arg(long)]
     io_binding: bool,
+    /// ONNX Runtime session configuration entry KEY=VALUE (repeatable), as `run --session-opt`.
+    #[arg(long = "session-opt")]
+    session_opt: Vec<slmbench_harness::ep::SessionOption>,
 }
 
 pub(super) fn generate(a: GenerateArgs) -> Result<()> {
@@ -63,6 +66,7 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
         threads: a.threads,
         spinning: a.spinning,
         io_binding: a.io_binding,
+        session_options: a.session_opt.clone(),
         ..SessionSettings::default()
     };
     let backends: Vec<&str> = a.backend.split(',').map(str::trim).collect();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
-use slmbench_harness::ep::{Ep, EpOption};
+use slmbench_harness::ep::{Ep, EpOption, SessionOption};
 use slmbench_harness::run::{self, ModelEntry, RunPlan};
 use slmbench_harness::stats::Policy;
 use slmbench_harness::sweep;
@@ -102,6 +102,12 @@ pub(super) struct RunArgs {
     /// come to the host. Recorded per cell (part of its id).
     #[arg(long)]
     io_binding: bool,
+    /// ONNX Runtime session configuration entry KEY=VALUE (repeatable), applied to every session
+    /// and recorded per cell (part of its id), e.g. session.disable_prepacking=1, or
+    /// ep.context_enable=1 for an EP context (compiled NPU graph) model. ONNX Runtime ignores keys
+    /// it does not know: check the spelling against its session_options_config_keys.h.
+    #[arg(long = "session-opt")]
+    session_opt: Vec<SessionOption>,
     /// Stop a generation when every row has produced the end-of-sequence token.
     #[arg(long)]
     stop_at_eos: bool,
@@ -303,11 +309,10 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
         bail!("--target-ci {}: must be a fraction between 0 and 1, e.g. 0.03 for ±3%", a.target_ci);
     }
     let tokens_why = "tokens per sequence; the model's own position limit is checked too";
-    if a.io_binding && a.backend.split(',').any(|b| b.trim() != "onnxruntime") {
-        bail!(
-            "--io-binding binds ONNX Runtime's sessions; --backend {} keeps its tensors its own way: drop one of the two",
-            a.backend
-        );
+    for (asked, flag) in [(a.io_binding, "--io-binding"), (!a.session_opt.is_empty(), "--session-opt")] {
+        if asked && a.backend.split(',').any(|b| b.trim() != "onnxruntime") {
+            bail!("{flag} is ONNX Runtime's; --backend {} has no such setting: drop one of the two", a.backend);
+        }
     }
     let plan = RunPlan {
         backend: a.backend.clone(),
@@ -324,6 +329,7 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
         spinning: a.spinning,
         strict_placement: a.strict_placement,
         io_binding: a.io_binding,
+        session_options: a.session_opt.clone(),
         decoder: a.decoder.into(),
         policy: Policy {
             warmup: a.warmup,

@@ -7,7 +7,7 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use serde::{Deserialize, Serialize};
 
-use crate::ep::{self, Ep, EpOption};
+use crate::ep::{self, Ep, EpOption, SessionOption};
 use crate::error::HarnessError;
 use crate::layout::{self, Layout, ModelConfig, ModelFiles};
 use crate::runtime;
@@ -32,6 +32,9 @@ pub struct SessionSettings {
     /// provider allocated them (device memory on a GPU) and only the logits come to the host.
     #[serde(default)]
     pub io_binding: bool,
+    /// ONNX Runtime session configuration entries, applied to every session of the cell.
+    #[serde(default)]
+    pub session_options: Vec<SessionOption>,
 }
 
 impl Default for SessionSettings {
@@ -44,6 +47,7 @@ impl Default for SessionSettings {
             spinning: false,
             strict_placement: false,
             io_binding: false,
+            session_options: vec![],
         }
     }
 }
@@ -70,6 +74,11 @@ fn open_profiled(path: &Path, s: &SessionSettings, profile: Option<&Path>) -> Re
     let b = b.with_intra_threads(s.threads).map_err(|e| err(e.into()))?;
     let b = b.with_inter_threads(1).map_err(|e| err(e.into()))?;
     let b = b.with_intra_op_spinning(s.spinning).map_err(|e| err(e.into()))?;
+    // After slmbench's own settings, so an entry given by hand is the one that holds.
+    let mut b = b;
+    for o in &s.session_options {
+        b = b.with_config_entry(&o.key, &o.value).map_err(|e| err(e.into()))?;
+    }
     // ONNX Runtime refuses "no CPU fallback" when the CPU provider is the one asked for (its nodes
     // count as fallback); there the observed placement is checked instead (see `run`).
     let b = if s.strict_placement && s.ep != Ep::Cpu {

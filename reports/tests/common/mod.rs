@@ -69,6 +69,7 @@ pub fn cell_of(kind: &str, p: usize, n: usize, ttft_ns: Vec<u64>, itl: Vec<Vec<u
         intra_op_spinning: false,
         strict_placement: false,
         io_binding: false,
+        session_options: vec![],
     };
     let sweep = SweepPoint { batch: 1, input_tokens: p, output_tokens: n, stop_at_eos: false, prompt_seed: Some(0) };
     let ttft = f(&ttft_ns);
