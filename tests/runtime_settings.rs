@@ -12,7 +12,9 @@ fn slmbench() -> Command {
 }
 
 /// `run --io-binding` records the choice in every cell, whose id then differs from the listed
-/// loop's (the two are different measurements); a backend that has no binding is refused.
+/// loop's (the two are different measurements), and a report of both runs tells their rows apart
+/// (a `settings` column, shown only when cells differ in it) and pairs each run's models with
+/// each other only; a backend that has no binding is refused.
 #[test]
 fn run_records_io_binding_per_cell() {
     let dir = tempfile::tempdir().unwrap();
@@ -25,7 +27,9 @@ fn run_records_io_binding_per_cell() {
         if bind {
             c.arg("--io-binding");
         }
-        c.assert().success();
+        let out = c.assert().success();
+        let table = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        assert!(table.contains("| model |") && !table.contains("| settings |"), "one run, one setting: {table}");
         std::fs::read_to_string(&results)
             .unwrap()
             .lines()
@@ -41,6 +45,20 @@ fn run_records_io_binding_per_cell() {
         assert_eq!(b["model"]["name"], l["model"]["name"]);
         assert_ne!(b["cell_id"], l["cell_id"]);
     }
+    let report = dir.path().join("report");
+    slmbench()
+        .arg("report")
+        .args([dir.path().join("r-true.jsonl"), dir.path().join("r-false.jsonl")])
+        .arg("-o")
+        .arg(&report)
+        .assert()
+        .success();
+    let md = std::fs::read_to_string(report.join("results.md")).unwrap();
+    assert!(md.contains("| settings |") && md.contains("| io-binding |") && md.contains("| default |"), "{md}");
+    // Each run's pair stays its own: the bound models are paired with each other only.
+    let ratios: Vec<&str> = md.lines().filter(|l| l.starts_with("| tiny | fp32 |")).collect();
+    assert_eq!(ratios.len(), 2, "{md}");
+    assert_eq!(ratios.iter().filter(|l| l.contains("| cpu io-binding |")).count(), 1, "{md}");
 
     let out = slmbench()
         .args(["run", "--preset", "tiny", "--backend", "onnxruntime,candle", "--io-binding", "--no-report", "-o"])

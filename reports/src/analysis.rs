@@ -56,7 +56,8 @@ impl Ratio {
     }
 }
 
-/// What identifies a cell within a model: where it ran and the sweep point.
+/// What identifies a cell within a model: where it ran (the provider, with any session settings
+/// that are not the default: [`slmbench_results::table::where_run`]) and the sweep point.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Point {
     pub ep: String,
@@ -68,7 +69,7 @@ pub struct Point {
 
 pub fn point(c: &CellResult) -> Point {
     Point {
-        ep: c.settings.ep_used.to_string(),
+        ep: slmbench_results::table::where_run(&c.settings),
         threads: c.settings.threads,
         batch: c.sweep.batch,
         input_tokens: c.sweep.input_tokens,

@@ -7,11 +7,12 @@ use slmbench_results::stats::Summary;
 
 use slmbench_results::metric::Metric;
 
-/// The benchmark name of a cell: `<ep>/<model>/<input>x<output>/t<threads>/b<batch>`.
+/// The benchmark name of a cell: `<ep>/<model>/<input>x<output>/t<threads>/b<batch>` (the ep
+/// with any session settings that are not the default, e.g. `cpu io-binding`).
 pub fn name(c: &CellResult) -> String {
     format!(
         "{}/{}/p{}-n{}/t{}/b{}",
-        c.settings.ep_used,
+        slmbench_results::table::where_run(&c.settings),
         c.model.name,
         c.sweep.input_tokens,
         c.sweep.output_tokens,

@@ -41,7 +41,7 @@ impl FitKey {
             kind: c.model.kind.clone(),
             pair: c.model.pair.clone(),
             backend: c.settings.backend.clone(),
-            ep: c.settings.ep_used.to_string(),
+            ep: slmbench_results::table::where_run(&c.settings),
             threads: c.settings.threads,
             batch: c.sweep.batch,
         }

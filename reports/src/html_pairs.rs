@@ -87,7 +87,7 @@ pub fn ratio_table(cells: &[CellResult], ratios: &[PairRatio]) -> String {
             r.ttft.value,
             esc(&r.pair),
             esc(variant.trim()),
-            esc(&r.settings.ep_used.to_string()),
+            esc(&slmbench_results::table::where_run(&r.settings)),
             r.settings.threads,
             r.sweep.batch,
             r.sweep.input_tokens,

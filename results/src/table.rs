@@ -4,7 +4,7 @@
 //! export are all renderings of [`COLUMNS`].
 
 use crate::export::ms;
-use crate::schema::CellResult;
+use crate::schema::{CellResult, Settings};
 use crate::stats::Summary;
 
 /// Where a column appears, and under which header.
@@ -79,6 +79,14 @@ pub const COLUMNS: &[Column] = &[
         true,
         |c| Some(c.settings.ep_used.to_string()),
         |c| Some(c.settings.ep_used.to_string()),
+    ),
+    col(
+        None,
+        Some(SETTINGS),
+        Some(SETTINGS),
+        true,
+        |c| Some(non_default(&c.settings)),
+        |c| Some(non_default(&c.settings)),
     ),
     col(
         Some("threads"),
@@ -224,25 +232,58 @@ pub const COLUMNS: &[Column] = &[
         false,
         |c| c.roofline.as_ref().and_then(|r| r.ttft_compute_share).map(full),
         |_| None,
-    ),
+    ), // Newer columns last, so that readers of the CSV by position keep working.
+    col(Some("io_binding"), None, None, true, |c| Some(c.settings.io_binding.to_string()), |_| None),
+    col(Some("session_options"), None, None, true, |c| Some(session_options(&c.settings)), |_| None),
 ];
 
 /// The backend column's header in the tables for people, which show it only when `cells` hold
 /// more than one backend ([`view_of`]).
 pub const BACKEND: &str = "backend";
+/// The header of the session settings that are not the default (`io-binding`, `spinning`,
+/// `strict-placement`, `--session-opt` entries), shown only when `cells` differ in them.
+pub const SETTINGS: &str = "settings";
+
+/// `--session-opt` entries as `key=value;…`.
+fn session_options(s: &Settings) -> String {
+    s.session_options.iter().map(|o| format!("{}={}", o.key, o.value)).collect::<Vec<_>>().join(";")
+}
+
+/// Where a cell ran, as reports key and name it: the provider, and the session settings that
+/// are not the default (`cpu`, `cpu io-binding`), so that cells measured differently are never
+/// paired, compared or fitted as one.
+pub fn where_run(s: &Settings) -> String {
+    match non_default(s).as_str() {
+        "default" => s.ep_used.to_string(),
+        extra => format!("{} {extra}", s.ep_used),
+    }
+}
+
+/// The session settings that are not the default, or `default`.
+fn non_default(s: &Settings) -> String {
+    let flags =
+        [(s.io_binding, "io-binding"), (s.intra_op_spinning, "spinning"), (s.strict_placement, "strict-placement")];
+    let mut out: Vec<String> = flags.iter().filter(|(on, _)| *on).map(|(_, name)| name.to_string()).collect();
+    if !s.session_options.is_empty() {
+        out.push(session_options(s));
+    }
+    if out.is_empty() { "default".into() } else { out.join(" ") }
+}
 
 /// The columns of one view with their headers.
 pub fn view(header: fn(&Column) -> Option<&'static str>) -> impl Iterator<Item = (&'static str, &'static Column)> {
     COLUMNS.iter().filter_map(move |c| header(c).map(|h| (h, c)))
 }
 
-/// As [`view`], for a table of `cells`: the backend column only when they hold several backends.
+/// As [`view`], for a table of `cells`: the backend and settings columns only when the cells
+/// differ in them (one run's cells share both).
 pub fn view_of<'a>(
     header: fn(&Column) -> Option<&'static str>,
     cells: &'a [CellResult],
 ) -> impl Iterator<Item = (&'static str, &'static Column)> + 'a {
-    let several = cells.iter().any(|c| c.settings.backend != cells[0].settings.backend);
-    view(header).filter(move |(h, _)| several || *h != BACKEND)
+    let backends = cells.iter().any(|c| c.settings.backend != cells[0].settings.backend);
+    let settings = cells.iter().any(|c| non_default(&c.settings) != non_default(&cells[0].settings));
+    view(header).filter(move |(h, _)| (backends || *h != BACKEND) && (settings || *h != SETTINGS))
 }
 
 /// A value for people, `–` when absent.

@@ -61,7 +61,7 @@ impl SeriesKey {
             group: c.model.pair.clone().unwrap_or_else(|| c.model.name.clone()),
             model: c.model.name.clone(),
             encoder_decoder: c.model.kind == "encoder-decoder",
-            ep: c.settings.ep_used.to_string(),
+            ep: slmbench_results::table::where_run(&c.settings),
             threads: c.settings.threads,
             batch: c.sweep.batch,
         }

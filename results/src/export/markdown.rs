@@ -108,7 +108,7 @@ pub fn ratios(ratios: &[PairRatio], cells: &[CellResult]) -> String {
             cell_text(&pair),
             ed.and_then(|c| c.model.precision.as_deref()).unwrap_or("–"),
             ed.and_then(|c| c.model.graph_variant.as_deref()).unwrap_or("–"),
-            r.settings.ep_used,
+            crate::table::where_run(&r.settings),
             r.settings.threads,
             r.sweep.batch,
             r.sweep.input_tokens,
