@@ -131,6 +131,7 @@ fn build(
         quant,
         graph,
         half: false,
+        shapes: None,
         fault,
     };
     build_model(cfg, dir, &opts).unwrap_or_else(|e| panic!("{e}"));

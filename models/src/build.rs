@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::config::{Config, Kind};
 use crate::error::BuildError;
 use crate::flops::{self, Flops};
+use crate::graph::static_shapes::{self, StaticShapes};
 use crate::graph::{Fault, GraphSpec, GraphVariant, decoder_only, encdec};
 use crate::onnx::writer::{self, ExternalData, Written};
 use crate::params::{self, ParamCounts};
@@ -39,6 +40,8 @@ pub struct BuildOptions {
     pub graph: GraphVariant,
     /// Weights and activations in half precision ([`crate::half`]; fused graphs only).
     pub half: bool,
+    /// Static-shape graphs ([`crate::graph::static_shapes`]) instead of dynamic ones.
+    pub shapes: Option<StaticShapes>,
     #[doc(hidden)]
     pub fault: Option<Fault>,
 }
@@ -81,6 +84,9 @@ pub struct Manifest {
     /// `present` (onnxruntime-genai's name for it): true for fused graphs, whose
     /// `GroupQueryAttention` reads the lengths from a mask and writes new keys in place.
     pub past_present_share_buffer: bool,
+    /// The fixed dimensions of a static-shape build (absent: dynamic shapes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub static_shapes: Option<StaticShapes>,
 }
 
 /// `pair.json` at the top of a built pair.
@@ -119,10 +125,37 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
         }
         .into());
     }
+    if let Some(s) = &opts.shapes {
+        let bad = |reason: String| -> BuildError { crate::ConfigError::Invalid { field: "shapes", reason }.into() };
+        s.validate().map_err(bad)?;
+        if opts.graph != GraphVariant::Plain || opts.half {
+            return Err(bad(
+                "static shapes are built as plain graphs (fp32, int8 or int4): drop --graph fused and fp16".into(),
+            ));
+        }
+        if s.max_context > cfg.max_positions {
+            return Err(bad(format!(
+                "--max-context {} is beyond the model's {} positions",
+                s.max_context, cfg.max_positions
+            )));
+        }
+    }
     prepare_dir(dir)?;
     let (v, fault) = (opts.graph, opts.fault);
     let mut graphs: Vec<(&str, GraphSpec)> = Vec::new();
+    match (cfg.kind, opts.shapes) {
+        (Kind::EncoderDecoder, Some(s)) => {
+            graphs.push((static_shapes::ENCODER, static_shapes::encoder(cfg, s, fault)));
+            graphs.push((static_shapes::DECODER, static_shapes::decoder(cfg, s, fault)));
+        }
+        (Kind::DecoderOnly, Some(s)) => {
+            graphs.push((static_shapes::PREFILL, static_shapes::decoder_only(cfg, s, s.prefill_chunk, fault)));
+            graphs.push((static_shapes::DECODE, static_shapes::decoder_only(cfg, s, 1, fault)));
+        }
+        _ => {}
+    }
     match cfg.kind {
+        _ if opts.shapes.is_some() => {}
         Kind::EncoderDecoder => {
             graphs.push(("encoder_model.onnx", encdec::encoder(cfg, v, fault)));
             graphs.push(("decoder_model_merged.onnx", encdec::decoder(cfg, encdec::DecoderFile::Merged, v, fault)));
@@ -144,7 +177,8 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
             None if opts.half => crate::half::convert(spec),
             None => spec,
         };
-        let step_nodes = (name != "encoder_model.onnx").then(|| step_nodes(&spec.graph));
+        let later_step = ![static_shapes::ENCODER, static_shapes::PREFILL, "encoder_model.onnx"].contains(&name);
+        let step_nodes = later_step.then(|| step_nodes(&spec.graph));
         contrib_ops(&spec.graph, &mut contrib);
         let w: Written = writer::write_model(&dir.join(name), &spec, opts.seed, opts.external_data)?;
         files.push(FileEntry { name: name.to_string(), bytes: w.bytes, step_nodes });
@@ -188,6 +222,7 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
         quantization: opts.quant,
         graph_variant: opts.graph,
         past_present_share_buffer: opts.graph == GraphVariant::Fused,
+        static_shapes: opts.shapes,
         fused_operators: contrib.into_iter().collect(),
     };
     write_json(&dir.join("manifest.json"), &manifest)?;

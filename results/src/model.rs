@@ -19,11 +19,15 @@ pub enum Layout {
     DecoderOnlyLegacy,
     /// onnxruntime-genai builder output: `genai_config.json` + the graph it names.
     GenAi,
+    /// slmbench's static-shape decoder-only build: `static_prefill.onnx` + `static_decode.onnx`.
+    DecoderOnlyStatic,
+    /// slmbench's static-shape encoder-decoder build: `static_encoder.onnx` + `static_decoder.onnx`.
+    EncoderDecoderStatic,
 }
 
 impl Layout {
     pub fn is_encoder_decoder(self) -> bool {
-        matches!(self, Layout::EncoderDecoderMerged | Layout::EncoderDecoderSplit)
+        matches!(self, Layout::EncoderDecoderMerged | Layout::EncoderDecoderSplit | Layout::EncoderDecoderStatic)
     }
 }
 

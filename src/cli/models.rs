@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use slmbench_models::graph::GraphVariant;
+use slmbench_models::graph::static_shapes::StaticShapes;
 use slmbench_models::quant::{Precision, QuantOptions};
 use slmbench_models::{BuildOptions, Config, ExternalData, Pair, Variant, presets};
 
@@ -57,6 +58,19 @@ pub(super) struct BuildArgs {
     /// MatMulNBits accuracy level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 compute.
     #[arg(long, default_value_t = 4)]
     accuracy_level: i64,
+    /// `dynamic` (Optimum's layout) or `static`: every dimension fixed, the KV caches fixed
+    /// buffers written at their positions, the prompt fed in chunks (for NPUs: QNN, NNAPI).
+    #[arg(long, value_parser = ["dynamic", "static"], default_value = "dynamic")]
+    shapes: String,
+    /// With --shapes static: cache positions (longest prompt + new tokens; the encoder's input length).
+    #[arg(long, default_value_t = 256)]
+    max_context: usize,
+    /// With --shapes static: prompt tokens per decoder-only prefill step.
+    #[arg(long, default_value_t = 32)]
+    prefill_chunk: usize,
+    /// With --shapes static: rows of every input.
+    #[arg(long = "static-batch", default_value_t = 1)]
+    static_batch: usize,
 }
 
 #[derive(Args, Debug)]
@@ -112,7 +126,11 @@ fn build(a: BuildArgs) -> Result<()> {
 
 fn build_one(a: &BuildArgs, variant: Variant, out: &std::path::Path) -> Result<()> {
     let precision = variant.precision;
-    let pair = pair_from(a.preset.as_deref(), a.config.as_ref())?.with_variant(variant);
+    let mut pair = pair_from(a.preset.as_deref(), a.config.as_ref())?.with_variant(variant);
+    if a.shapes == "static" {
+        // Its own name, so a run or report never pairs or compares it with the dynamic build.
+        pair.name.push_str("-static");
+    }
     let opts = BuildOptions {
         seed: a.seed,
         split_decoder: a.split_decoder,
@@ -122,6 +140,11 @@ fn build_one(a: &BuildArgs, variant: Variant, out: &std::path::Path) -> Result<(
             bits,
             block_size: a.block_size,
             accuracy_level: a.accuracy_level,
+        }),
+        shapes: (a.shapes == "static").then_some(StaticShapes {
+            batch: a.static_batch,
+            max_context: a.max_context,
+            prefill_chunk: a.prefill_chunk,
         }),
         ..variant.build_options()
     };

@@ -89,6 +89,12 @@ fn slmbench_model(dir: &Path) -> Result<Build, HarnessError> {
             ),
         ));
     }
+    if !manifest["static_shapes"].is_null() {
+        return Err(bad(
+            dir,
+            "candle runs the dynamic builds; this one has static shapes (for NPUs through ONNX Runtime). Build it without --shapes static for candle",
+        ));
+    }
     let enc_dec = cfg.kind == slmbench_models::Kind::EncoderDecoder;
     Ok(Build { cfg, enc_dec, quant })
 }

@@ -38,10 +38,16 @@ pub use crate::generation::{Generation, Prompt};
 /// fp16 build). Inside the timed region: the element type is read from the value, never found
 /// by a failed extraction (which would build an error every step).
 fn argmax_last(v: &DynValue, out: &mut [i64]) -> Result<(), ort::Error> {
-    fn rows<T: Copy + Into<f32>>(shape: &[i64], data: &[T], out: &mut [i64]) {
+    argmax_at(v, None, out)
+}
+
+/// As [`argmax_last`], at position `at` of every row (a padded chunk's last real token).
+pub(super) fn argmax_at(v: &DynValue, at: Option<usize>, out: &mut [i64]) -> Result<(), ort::Error> {
+    fn rows<T: Copy + Into<f32>>(shape: &[i64], data: &[T], at: Option<usize>, out: &mut [i64]) {
         let (s, vocab) = (shape[1] as usize, shape[2] as usize);
+        let p = at.unwrap_or(s - 1);
         for (r, slot) in out.iter_mut().enumerate() {
-            let row = &data[(r * s + s - 1) * vocab..(r * s + s) * vocab];
+            let row = &data[(r * s + p) * vocab..(r * s + p + 1) * vocab];
             let mut best = (0usize, f32::NEG_INFINITY);
             for (i, &x) in row.iter().enumerate() {
                 let x: f32 = x.into();
@@ -54,10 +60,10 @@ fn argmax_last(v: &DynValue, out: &mut [i64]) -> Result<(), ort::Error> {
     }
     if crate::session::is_half_value(v) {
         let (shape, data) = v.try_extract_tensor::<half::f16>()?;
-        rows(shape, data, out)
+        rows(shape, data, at, out)
     } else {
         let (shape, data) = v.try_extract_tensor::<f32>()?;
-        rows(shape, data, out)
+        rows(shape, data, at, out)
     }
     Ok(())
 }
@@ -86,6 +92,10 @@ impl LoadedModel {
         self.config
             .check_positions(enc_dec, prompt.len, new_tokens)
             .map_err(|e| HarnessError::BadInput(format!("{e} in {}", self.files.dir.join("config.json").display())))?;
+        if self.static_positions().is_some() {
+            let eos = stop_at_eos.then_some(self.config.eos_token_id).flatten();
+            return self.generate_static(prompt, new_tokens, eos);
+        }
         let start = self.config.decoder_start_token_id.unwrap_or(0);
         let eos = self.config.eos_token_id;
         let feeds = self.feeds(prompt, new_tokens, start).map_err(HarnessError::ort(&self.files.dir))?;

@@ -25,7 +25,8 @@ pub struct ModelFiles {
 
 const EXPECTED: &str = "encoder_model.onnx with decoder_model_merged.onnx (or decoder_model.onnx + decoder_with_past_model.onnx); \
                         or model.onnx (Optimum, or onnxruntime-genai with genai_config.json); \
-                        or decoder_model_merged.onnx / decoder_model.onnx + decoder_with_past_model.onnx (older decoder-only exports)";
+                        or decoder_model_merged.onnx / decoder_model.onnx + decoder_with_past_model.onnx (older decoder-only exports); \
+                        or slmbench's static builds: static_encoder.onnx + static_decoder.onnx, static_prefill.onnx + static_decode.onnx";
 
 /// Which decoder files to drive when a directory holds both the merged and the split decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -73,6 +74,14 @@ pub fn detect_with(dir: &Path, choice: DecoderChoice) -> Result<ModelFiles, Harn
             path: dir.to_path_buf(),
             reason: format!("merged decoder requested but there is no {merged}"),
         });
+    }
+    // slmbench's static-shape builds: two graphs of fixed dimensions (no merged/split choice).
+    use slmbench_models::graph::static_shapes::{DECODE, DECODER, ENCODER, PREFILL};
+    if has(ENCODER) && has(DECODER) {
+        return Ok(files(Layout::EncoderDecoderStatic, Some(ENCODER), DECODER, DECODER, false));
+    }
+    if has(PREFILL) && has(DECODE) {
+        return Ok(files(Layout::DecoderOnlyStatic, None, PREFILL, DECODE, false));
     }
     if has("encoder_model.onnx") {
         if has(merged) && !want_split {

@@ -15,6 +15,7 @@ pub mod placement;
 pub mod runtime;
 pub mod session;
 mod shared_cache;
+mod static_loop;
 
 use std::path::Path;
 
@@ -165,10 +166,13 @@ impl Generator for LoadedModel {
         let float = if g.half_cache { 2u64 } else { 4u64 };
         let enc_dec = self.files.layout.is_encoder_decoder();
         // The self-attention cache at mid-generation, and an encoder-decoder's cross cache.
-        let context = if enc_dec { mid } else { p + mid };
+        // A static build attends over its whole fixed buffers every step.
+        let fixed = self.static_positions().map(|m| m as u64);
+        let context = fixed.unwrap_or(if enc_dec { mid } else { p + mid });
         let mut cache = 2 * g.layers as u64 * g.kv_heads as u64 * g.head_dim as u64 * float * context * b;
         if enc_dec {
-            cache += 2 * g.layers as u64 * g.cross_kv_heads as u64 * g.cross_head_dim as u64 * float * p * b;
+            let encoded = fixed.unwrap_or(p);
+            cache += 2 * g.layers as u64 * g.cross_kv_heads as u64 * g.cross_head_dim as u64 * float * encoded * b;
         }
         // slmbench's own builds: the weights a step uses, at their stored precision. Others: the
         // decoder file (an upper bound: it may hold weights the step does not read).

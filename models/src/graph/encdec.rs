@@ -27,12 +27,23 @@ fn f32_value(name: &str, dims: Vec<Dim>) -> ValueInfoProto {
 }
 
 pub fn encoder(cfg: &Config, variant: GraphVariant, fault: Option<Fault>) -> GraphSpec {
+    let g = encoder_graph(cfg, variant, fault, (BATCH.into(), ENC_SEQ.into()));
+    GraphSpec::new(g.into_proto("encoder"), weights::stack_tensors(cfg, &weights::encoder_names(cfg)))
+}
+
+/// The encoder's graph with `batch` × `seq` inputs (symbolic, or fixed in a static-shape build).
+pub(crate) fn encoder_graph(
+    cfg: &Config,
+    variant: GraphVariant,
+    fault: Option<Fault>,
+    (batch, seq): (Dim, Dim),
+) -> Graph {
     let fused = variant == GraphVariant::Fused;
     let ctx = Ctx { cfg, fault, fused };
     let names = weights::encoder_names(cfg);
     let mut g = Graph::new("");
-    g.inputs.push(i64_input("input_ids", vec![BATCH.into(), ENC_SEQ.into()]));
-    g.inputs.push(i64_input("attention_mask", vec![BATCH.into(), ENC_SEQ.into()]));
+    g.inputs.push(i64_input("input_ids", vec![batch.clone(), seq.clone()]));
+    g.inputs.push(i64_input("attention_mask", vec![batch.clone(), seq.clone()]));
     let h = g.op_attr("Gather", &[&names.embedding, "input_ids"], vec![("axis", Attr::Int(0))]);
     let s_len = g.dim("input_ids", 1);
     let zero = g.scalar_i64(0);
@@ -77,8 +88,8 @@ pub fn encoder(cfg: &Config, variant: GraphVariant, fault: Option<Fault>) -> Gra
     }
     let out = res.norm(&mut g, &ctx, &names.final_norm);
     g.identity_to(&out, "last_hidden_state");
-    g.outputs.push(f32_value("last_hidden_state", vec![BATCH.into(), ENC_SEQ.into(), cfg.d_model.into()]));
-    GraphSpec::new(g.into_proto("encoder"), weights::stack_tensors(cfg, &names))
+    g.outputs.push(f32_value("last_hidden_state", vec![batch, seq, cfg.d_model.into()]));
+    g
 }
 
 /// Which decoder file to build.

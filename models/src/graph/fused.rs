@@ -195,7 +195,9 @@ pub fn mha_cross_attention(
             (bnsh(g, &w.k, present.map(|p| p.0)), bnsh(g, &w.v, present.map(|p| p.1)))
         }
         KeyValues::Cached(k, v) => (k.to_string(), v.to_string()),
-        KeyValues::Own { .. } => unreachable!("cross-attention reads the encoder's keys and values"),
+        KeyValues::Own { .. } | KeyValues::Written { .. } => {
+            unreachable!("cross-attention reads the encoder's keys and values")
+        }
     };
     let out = mha(g, cfg, &q, &k, &v, key_mask);
     linear(g, &out, &w.o)

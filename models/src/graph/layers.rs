@@ -178,6 +178,10 @@ pub enum KeyValues<'a> {
     FromEncoder(&'a str),
     /// Cross-attention keys/values from the cache.
     Cached(&'a str, &'a str),
+    /// Self-attention over a fixed-size cache `past` (`[B, kv, M, D]`): the block's own keys and
+    /// values are written into it at `at` (`[B, kv, S, D]` positions, `ScatterElements`), and
+    /// attention reads all M positions (a static-shape graph; the mask hides the unwritten ones).
+    Written { past: (&'a str, &'a str), at: &'a str },
 }
 
 /// The keys and values an attention block used, to hand out as `present.*`.
@@ -211,15 +215,27 @@ pub fn attention(
     if let Some(r) = rope {
         q = apply_rope(g, ctx, &q, r);
     }
+    // The block's own keys and values, `[B, kv, S, D]`, RoPE applied to the keys.
+    let own = |g: &mut Graph| {
+        let k = linear(g, x, &w.k);
+        let v = linear(g, x, &w.v);
+        let mut k = split_heads(g, &k, kvh, hd);
+        let v = split_heads(g, &v, kvh, hd);
+        if let Some(r) = rope {
+            k = apply_rope(g, ctx, &k, r);
+        }
+        (k, v)
+    };
     let (k, v) = match kv {
+        KeyValues::Written { past: (pk, pv), at } => {
+            let (k, v) = own(g);
+            let axis = || vec![("axis", Attr::Int(2))];
+            let k = name_or_fresh(g, "ScatterElements", &[pk, at, &k], axis(), present_names.map(|p| p.0));
+            let v = name_or_fresh(g, "ScatterElements", &[pv, at, &v], axis(), present_names.map(|p| p.1));
+            (k, v)
+        }
         KeyValues::Own { past } => {
-            let k = linear(g, x, &w.k);
-            let v = linear(g, x, &w.v);
-            let mut k = split_heads(g, &k, kvh, hd);
-            let v = split_heads(g, &v, kvh, hd);
-            if let Some(r) = rope {
-                k = apply_rope(g, ctx, &k, r);
-            }
+            let (k, v) = own(g);
             match past {
                 Some((pk, pv)) => {
                     let order = |a: &str, b: &str| -> Vec<String> {

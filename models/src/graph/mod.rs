@@ -5,6 +5,7 @@ pub mod decoder_only;
 pub mod encdec;
 pub mod fused;
 pub mod layers;
+pub mod static_shapes;
 
 /// A deliberate bug, for proving that the reference test catches each kind of mistake.
 /// Never set in a normal build. A fused graph takes `RopeSign` (the interleaved RoPE layout)
