@@ -15,6 +15,7 @@ pub mod placement;
 pub mod runtime;
 pub mod session;
 mod shared_cache;
+mod static_bound;
 mod static_loop;
 
 use std::path::Path;

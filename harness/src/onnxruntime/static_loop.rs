@@ -12,6 +12,7 @@ use std::time::Instant;
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor};
 
+use super::static_bound::StaticBindings;
 use crate::error::HarnessError;
 use crate::generation::{Generation, Prompt, Steps};
 use crate::layout::Layout;
@@ -20,7 +21,7 @@ use crate::session::dims_of;
 
 /// How a static graph's input is fed.
 #[derive(Clone, Copy)]
-enum Slot {
+pub(super) enum Slot {
     Ids,
     Positions,
     Mask,
@@ -29,7 +30,8 @@ enum Slot {
     CrossCache(usize),
 }
 
-fn slots(session: &Session, path: &std::path::Path) -> Result<Vec<Slot>, HarnessError> {
+/// Each input of `session`, in its order, with how it is fed.
+fn slots(session: &Session, path: &std::path::Path) -> Result<Vec<(String, Slot)>, HarnessError> {
     let kv = |k: &str| match k {
         "key" => Some(0),
         "value" => Some(1),
@@ -50,7 +52,7 @@ fn slots(session: &Session, path: &std::path::Path) -> Result<Vec<Slot>, Harness
                     _ => None,
                 }
             });
-            match name {
+            let slot = match name {
                 "input_ids" => Ok(Slot::Ids),
                 "position_ids" => Ok(Slot::Positions),
                 "attention_mask" => Ok(Slot::Mask),
@@ -59,7 +61,8 @@ fn slots(session: &Session, path: &std::path::Path) -> Result<Vec<Slot>, Harness
                     path: path.to_path_buf(),
                     reason: format!("input `{name}` is not one a static build has"),
                 }),
-            }
+            };
+            slot.map(|s| (name.to_string(), s))
         })
         .collect()
 }
@@ -120,12 +123,6 @@ impl LoadedModel {
                     });
                 }
             };
-        if self.settings.io_binding {
-            return Err(HarnessError::BadInput(format!(
-                "{}: static builds run through `Session::run`; --io-binding is not built for them yet",
-                dir.display()
-            )));
-        }
         let (s, n) = (prompt.len, new_tokens);
         let flags = "rebuild with `models build --shapes static` and other --static-batch / --max-context";
         if prompt.batch != b {
@@ -193,7 +190,7 @@ impl LoadedModel {
             if enc_dec {
                 first_runs.push(steps.remove(0));
             }
-            Ok((empty_self, enc, first_runs, steps, Tensor::from_array((vec![b, 1], vec![start; b]))?))
+            Ok((empty_self, enc, first_runs, steps, Tensor::from_array((vec![b, 1], vec![start; b]))?.into_dyn()))
         };
         let (mut cache, enc, first_runs, steps, mut token) = build().map_err(&err)?;
         let first_slots = slots(&self.first, &self.files.first)?;
@@ -210,18 +207,24 @@ impl LoadedModel {
         let logits_name = self.names.logits.clone();
         let mut current = vec![0i64; b];
         let missing = |name: &str| HarnessError::BadModel { path: dir.clone(), reason: format!("no `{name}` output") };
+        let cross_names: Vec<String> = (0..self.geometry.layers)
+            .flat_map(|i| ["key", "value"].map(|kv| format!("present.{i}.encoder.{kv}")))
+            .collect();
+        let mut bound = if self.settings.io_binding { Some(StaticBindings::new(self)?) } else { None };
 
         let clock = Instant::now();
         let mut encoder_ns = None;
         let mut cross: Vec<DynValue> = vec![];
         if let (Some(encoder), Some((ids, emask))) = (self.encoder.as_mut(), enc.as_ref()) {
-            let inputs = [SessionInputValue::from(ids), SessionInputValue::from(emask)];
-            let mut out = encoder.run(inputs.as_slice()).map_err(&err)?;
-            for i in 0..self.geometry.layers {
-                for kv in ["key", "value"] {
-                    let name = format!("present.{i}.encoder.{kv}");
-                    cross.push(out.remove(&name).ok_or_else(|| missing(&name))?);
-                }
+            let mut out = match bound.as_mut() {
+                Some(bd) => encoder.run_binding(
+                    bd.encoder([("input_ids", ids), ("attention_mask", emask)], &cross_names).map_err(&err)?,
+                ),
+                None => encoder.run([SessionInputValue::from(ids), SessionInputValue::from(emask)].as_slice()),
+            }
+            .map_err(&err)?;
+            for name in &cross_names {
+                cross.push(out.remove(name).ok_or_else(|| missing(name))?);
             }
             encoder_ns = Some(clock.elapsed().as_nanos() as u64);
         }
@@ -229,7 +232,7 @@ impl LoadedModel {
         let mut record = Steps::new(b, n, encoder_ns, clock.elapsed().as_nanos() as u64, eos);
         for step in 0..n {
             if step > 0 {
-                token.extract_tensor_mut().1.copy_from_slice(&current);
+                token.try_extract_tensor_mut::<i64>().map_err(&err)?.1.copy_from_slice(&current);
             }
             let runs = if step == 0 { &first_runs[..] } else { std::slice::from_ref(&steps[step - 1]) };
             let (session, slots) = match (&mut self.next, step) {
@@ -238,20 +241,31 @@ impl LoadedModel {
             };
             let mut run_ns = 0;
             for run in runs {
-                let ids = run.ids.as_ref();
-                let inputs: Vec<SessionInputValue> = slots
-                    .iter()
-                    .map(|slot| match *slot {
-                        Slot::Ids => ids.map_or_else(|| SessionInputValue::from(&token), SessionInputValue::from),
-                        Slot::Positions => SessionInputValue::from(&run.positions),
-                        Slot::Mask => SessionInputValue::from(&run.mask),
-                        Slot::EncMask => SessionInputValue::from(enc_mask.expect("encoder-decoder")),
-                        Slot::SelfCache(i) => SessionInputValue::from(&cache[i]),
-                        Slot::CrossCache(i) => SessionInputValue::from(&cross[i]),
-                    })
-                    .collect();
-                let t0 = Instant::now();
-                let mut out = session.run(inputs.as_slice()).map_err(&err)?;
+                let value = |slot: Slot| -> &DynValue {
+                    match slot {
+                        Slot::Ids => run.ids.as_ref().unwrap_or(&token),
+                        Slot::Positions => &run.positions,
+                        Slot::Mask => &run.mask,
+                        Slot::EncMask => enc_mask.expect("encoder-decoder"),
+                        Slot::SelfCache(i) => &cache[i],
+                        Slot::CrossCache(i) => &cross[i],
+                    }
+                };
+                let t0;
+                let mut out = match bound.as_mut() {
+                    Some(bd) => {
+                        let binding = bd.step(step > 0, slots, &value, &present, &logits_name).map_err(&err)?;
+                        t0 = Instant::now();
+                        session.run_binding(binding)
+                    }
+                    None => {
+                        let inputs: Vec<SessionInputValue> =
+                            slots.iter().map(|(_, slot)| SessionInputValue::from(value(*slot))).collect();
+                        t0 = Instant::now();
+                        session.run(inputs.as_slice())
+                    }
+                }
+                .map_err(&err)?;
                 run_ns += t0.elapsed().as_nanos() as u64;
                 for (slot, name) in cache.iter_mut().zip(&present) {
                     *slot = out.remove(name).ok_or_else(|| missing(name))?;
