@@ -35,7 +35,7 @@ impl StaticShapes {
     /// Refuses sizes no graph can have, naming the flag.
     pub fn validate(&self) -> Result<(), String> {
         if self.batch == 0 || self.max_context == 0 || self.prefill_chunk == 0 {
-            return Err("--batch, --max-context and --prefill-chunk must each be at least 1".into());
+            return Err("--static-batch, --max-context and --prefill-chunk must each be at least 1".into());
         }
         if self.prefill_chunk > self.max_context {
             return Err(format!(
