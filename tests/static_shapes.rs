@@ -73,8 +73,9 @@ fn static_graphs_decode_the_dynamic_ids() {
 }
 
 /// A run over a static pair records its layout and its own pair name (never paired with the
-/// dynamic build); requests the build cannot hold, static fused graphs, and candle (which runs
-/// the dynamic builds) are refused with what to change.
+/// dynamic build); an int4 static build decodes the dynamic int4 ids; requests the build cannot
+/// hold, static fused graphs, and candle (which runs the dynamic builds) are refused with what to
+/// change.
 #[test]
 fn static_builds_run_and_refuse_what_they_cannot_hold() {
     let dir = tempfile::tempdir().unwrap();
@@ -138,6 +139,19 @@ fn static_builds_run_and_refuse_what_they_cannot_hold() {
         .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("static shapes"), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Weight-only int4 static graphs decode the dynamic int4 build's ids too.
+    let (q_static, q_dynamic) = (dir.path().join("int4-static"), dir.path().join("int4"));
+    build(
+        "tiny",
+        &q_static,
+        &["--precision", "int4", "--shapes", "static", "--max-context", "64", "--prefill-chunk", "8"],
+    );
+    build("tiny", &q_dynamic, &["--precision", "int4"]);
+    for m in ["decoder-only", "encoder-decoder"] {
+        let prompt = "5,17,300,42,99,7,512,3,77,88,123";
+        assert_eq!(generate(&q_static.join(m), prompt, "1"), generate(&q_dynamic.join(m), prompt, "1"), "int4 {m}");
+    }
 
     let o = slmbench()
         .args(["models", "build", "--preset", "tiny", "--shapes", "static", "--graph", "fused", "--out"])
