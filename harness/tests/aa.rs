@@ -155,6 +155,18 @@ struct Arm {
     settings: slmbench_harness::results::Settings,
 }
 
+impl Arm {
+    /// `entry` loaded through ONNX Runtime with `settings`.
+    fn load(entry: &ModelEntry, settings: &SessionSettings) -> Arm {
+        let backend = backend::find("onnxruntime").unwrap();
+        Arm {
+            info: backend.describe(entry, DecoderChoice::Auto).unwrap(),
+            model: backend.load(&entry.dir, settings, DecoderChoice::Auto).unwrap(),
+            settings: requested_settings(backend.name(), &backend.version().unwrap(), settings),
+        }
+    }
+}
+
 /// `trials` interleaved pairs of `a` against `b` (ABBA blocks, `SLMBENCH_AA_BLOCKS` of them,
 /// no stopping rule), each trial's paired ratio a / b of decode tokens/s and TTFT printed with
 /// its 95% interval (`SLMBENCH_AA_TRIALS`, `_INPUT`, `_OUTPUT`).
@@ -208,21 +220,14 @@ fn variant_against_plain() {
     use slmbench_models::{Variant, graph::GraphVariant, quant::Precision};
     let preset = std::env::var("SLMBENCH_AA_PRESET").unwrap_or_else(|_| "small".into());
     let role = std::env::var("SLMBENCH_AA_ROLE").unwrap_or_else(|_| "decoder-only".into());
-    let backend = backend::find("onnxruntime").unwrap();
     let settings = SessionSettings {
         threads: env("SLMBENCH_AA_THREADS", 2),
         spinning: env("SLMBENCH_AA_SPINNING", 0) == 1,
         ..Default::default()
     };
-    let requested = requested_settings(backend.name(), &backend.version().unwrap(), &settings);
     let arm = |variant: Variant| {
         let dir = cached_preset(&preset, variant, |_| {}).unwrap().join(&role);
-        let entry = ModelEntry { dir: dir.clone(), name: format!("{preset}{}/{role}", variant.suffix()), pair: None };
-        Arm {
-            info: backend.describe(&entry, DecoderChoice::Auto).unwrap(),
-            model: backend.load(&dir, &settings, DecoderChoice::Auto).unwrap(),
-            settings: requested.clone(),
-        }
+        Arm::load(&ModelEntry { dir, name: format!("{preset}{}/{role}", variant.suffix()), pair: None }, &settings)
     };
     let label = format!("{preset}/{role} spinning {}: fused/plain", settings.spinning);
     paired_trials(&label, arm(Variant::new(Precision::Fp32, GraphVariant::Fused)), arm(Variant::default()), 3);
@@ -237,16 +242,10 @@ fn variant_against_plain() {
 fn bound_against_listed() {
     let preset = std::env::var("SLMBENCH_AA_PRESET").unwrap_or_else(|_| "small".into());
     let role = std::env::var("SLMBENCH_AA_ROLE").unwrap_or_else(|_| "decoder-only".into());
-    let backend = backend::find("onnxruntime").unwrap();
     let dir = cached_preset(&preset, Default::default(), |_| {}).unwrap().join(&role);
-    let entry = ModelEntry { dir: dir.clone(), name: format!("{preset}/{role}"), pair: None };
+    let entry = ModelEntry { dir, name: format!("{preset}/{role}"), pair: None };
     let arm = |io_binding: bool| {
-        let settings = SessionSettings { threads: env("SLMBENCH_AA_THREADS", 2), io_binding, ..Default::default() };
-        Arm {
-            info: backend.describe(&entry, DecoderChoice::Auto).unwrap(),
-            model: backend.load(&dir, &settings, DecoderChoice::Auto).unwrap(),
-            settings: requested_settings(backend.name(), &backend.version().unwrap(), &settings),
-        }
+        Arm::load(&entry, &SessionSettings { threads: env("SLMBENCH_AA_THREADS", 2), io_binding, ..Default::default() })
     };
     paired_trials(&format!("{preset}/{role}: bound/listed"), arm(true), arm(false), 3);
 }

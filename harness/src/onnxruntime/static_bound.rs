@@ -6,7 +6,7 @@ use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::IoBinding;
 use ort::value::DynValue;
 
-use super::static_loop::Slot;
+use super::feeds::Src;
 use crate::error::HarnessError;
 use crate::session::LoadedModel;
 
@@ -56,8 +56,8 @@ impl StaticBindings {
     pub(super) fn step<'v>(
         &mut self,
         later: bool,
-        slots: &[(String, Slot)],
-        value: &dyn Fn(Slot) -> &'v DynValue,
+        slots: &[(String, Src)],
+        value: &dyn Fn(Src) -> &'v DynValue,
         present: &[String],
         logits: &str,
     ) -> Result<&IoBinding, ort::Error> {

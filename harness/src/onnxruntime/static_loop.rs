@@ -12,6 +12,7 @@ use std::time::Instant;
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor};
 
+use super::feeds::{Src, plan};
 use super::static_bound::StaticBindings;
 use crate::error::HarnessError;
 use crate::generation::{Generation, Prompt, Steps};
@@ -19,50 +20,20 @@ use crate::layout::Layout;
 use crate::session::LoadedModel;
 use crate::session::dims_of;
 
-/// How a static graph's input is fed.
-#[derive(Clone, Copy)]
-pub(super) enum Slot {
-    Ids,
-    Positions,
-    Mask,
-    EncMask,
-    SelfCache(usize),
-    CrossCache(usize),
-}
-
-/// Each input of `session`, in its order, with how it is fed.
-fn slots(session: &Session, path: &std::path::Path) -> Result<Vec<(String, Slot)>, HarnessError> {
-    let kv = |k: &str| match k {
-        "key" => Some(0),
-        "value" => Some(1),
-        _ => None,
-    };
+/// Each input of a static graph, in its order, with how it is fed (the dynamic layouts' plan:
+/// a static graph has no `encoder_hidden_states` or `use_cache_branch`).
+fn slots(m: &LoadedModel, session: &Session, path: &std::path::Path) -> Result<Vec<(String, Src)>, HarnessError> {
+    let plan = plan(session, path, m.files.layout.is_encoder_decoder(), &m.names, m.geometry.layers)?;
     session
         .inputs()
         .iter()
-        .map(|i| {
-            let name = i.name();
-            let cache = name.strip_prefix("past_key_values.").and_then(|rest| {
-                let (layer, kind) = rest.split_once('.')?;
-                let layer: usize = layer.parse().ok()?;
-                match kind.split_once('.') {
-                    Some(("encoder", k)) => kv(k).map(|j| Slot::CrossCache(2 * layer + j)),
-                    Some(("decoder", k)) => kv(k).map(|j| Slot::SelfCache(2 * layer + j)),
-                    None => kv(kind).map(|j| Slot::SelfCache(2 * layer + j)),
-                    _ => None,
-                }
-            });
-            let slot = match name {
-                "input_ids" => Ok(Slot::Ids),
-                "position_ids" => Ok(Slot::Positions),
-                "attention_mask" => Ok(Slot::Mask),
-                "encoder_attention_mask" => Ok(Slot::EncMask),
-                _ => cache.ok_or_else(|| HarnessError::BadModel {
-                    path: path.to_path_buf(),
-                    reason: format!("input `{name}` is not one a static build has"),
-                }),
-            };
-            slot.map(|s| (name.to_string(), s))
+        .zip(plan)
+        .map(|(i, src)| match src {
+            Src::EncHidden | Src::UseCache => Err(HarnessError::BadModel {
+                path: path.to_path_buf(),
+                reason: format!("input `{}` is not one a static build has", i.name()),
+            }),
+            src => Ok((i.name().to_string(), src)),
         })
         .collect()
 }
@@ -193,9 +164,9 @@ impl LoadedModel {
             Ok((empty_self, enc, first_runs, steps, Tensor::from_array((vec![b, 1], vec![start; b]))?.into_dyn()))
         };
         let (mut cache, enc, first_runs, steps, mut token) = build().map_err(&err)?;
-        let first_slots = slots(&self.first, &self.files.first)?;
+        let first_slots = slots(self, &self.first, &self.files.first)?;
         let next_slots = match &self.next {
-            Some(nx) => slots(nx, &self.files.next)?,
+            Some(nx) => slots(self, nx, &self.files.next)?,
             None => first_slots.clone(),
         };
         let present: Vec<String> = (0..self.geometry.layers)
@@ -241,14 +212,15 @@ impl LoadedModel {
             };
             let mut run_ns = 0;
             for run in runs {
-                let value = |slot: Slot| -> &DynValue {
-                    match slot {
-                        Slot::Ids => run.ids.as_ref().unwrap_or(&token),
-                        Slot::Positions => &run.positions,
-                        Slot::Mask => &run.mask,
-                        Slot::EncMask => enc_mask.expect("encoder-decoder"),
-                        Slot::SelfCache(i) => &cache[i],
-                        Slot::CrossCache(i) => &cross[i],
+                let value = |src: Src| -> &DynValue {
+                    match src {
+                        Src::InputIds => run.ids.as_ref().unwrap_or(&token),
+                        Src::Positions => &run.positions,
+                        Src::Mask => &run.mask,
+                        Src::EncMask => enc_mask.expect("encoder-decoder"),
+                        Src::SelfPast(i) => &cache[i],
+                        Src::CrossPast(i) => &cross[i],
+                        Src::EncHidden | Src::UseCache => unreachable!("refused when the slots were read"),
                     }
                 };
                 let t0;

@@ -57,14 +57,21 @@ fn tensor(name: &str, ty: DataType, dims: &[usize]) -> ValueInfoProto {
     ValueInfoProto::tensor(name, ty, Some(dims.iter().map(|&d| Dim::from(d)).collect()))
 }
 
+/// The self-attention mask's name: Optimum's `attention_mask` for a decoder-only model, the
+/// fused decoders' `decoder_attention_mask` for an encoder-decoder (whose `attention_mask` is
+/// the encoder's), so the harness reads both with the one input plan.
+fn mask_name(cfg: &Config) -> &'static str {
+    if cfg.is_encoder_decoder() { super::encdec::DECODER_MASK } else { "attention_mask" }
+}
+
 /// The self-attention inputs every static decoder step takes: `input_ids`, `position_ids`
-/// (`[B, L]`), `attention_mask` (`[B, M]`, 1 where a position holds a token once this step has
-/// written its own), the cache `past_key_values.{i}.{key,value}` (named by `past`).
+/// (`[B, L]`), the mask (`[B, M]`, 1 where a position holds a token once this step has written
+/// its own; [`mask_name`]), the cache `past_key_values.{i}.{key,value}` (named by `past`).
 fn step_inputs(g: &mut Graph, cfg: &Config, s: StaticShapes, len: usize, past: &dyn Fn(usize, &str) -> String) {
     let (b, m) = (s.batch, s.max_context);
     g.inputs.push(tensor("input_ids", DataType::Int64, &[b, len]));
     g.inputs.push(tensor("position_ids", DataType::Int64, &[b, len]));
-    g.inputs.push(tensor("attention_mask", DataType::Int64, &[b, m]));
+    g.inputs.push(tensor(mask_name(cfg), DataType::Int64, &[b, m]));
     for i in 0..cfg.decoder_layers {
         for kv in ["key", "value"] {
             g.inputs.push(tensor(&past(i, kv), DataType::Float, &[b, cfg.num_kv_heads, m, cfg.head_dim()]));
@@ -73,9 +80,9 @@ fn step_inputs(g: &mut Graph, cfg: &Config, s: StaticShapes, len: usize, past: &
 }
 
 /// The additive self-attention mask `[B, 1, 1, L, M]`: query j sees key k when
-/// k ≤ position_ids[j] and attention_mask[k] is 1.
-fn self_mask(g: &mut Graph, s: StaticShapes, fault: Option<Fault>) -> String {
-    let pad = g.cast("attention_mask", DataType::Bool);
+/// k ≤ position_ids[j] and the mask's k is 1.
+fn self_mask(g: &mut Graph, cfg: &Config, s: StaticShapes, fault: Option<Fault>) -> String {
+    let pad = g.cast(mask_name(cfg), DataType::Bool);
     let pad = g.unsqueeze(&pad, &[1]);
     let allowed = if fault == Some(Fault::NoCausalMask) {
         pad
@@ -111,7 +118,7 @@ impl Step {
     fn new(g: &mut Graph, cfg: &Config, s: StaticShapes, len: usize, fault: Option<Fault>) -> Step {
         Step {
             rope: layers::rope_tables(g, cfg, "position_ids", true),
-            mask: self_mask(g, s, fault),
+            mask: self_mask(g, cfg, s, fault),
             at: write_index(g, cfg, s, len),
             cache: [s.batch, cfg.num_kv_heads, s.max_context, cfg.head_dim()],
         }
