@@ -66,7 +66,7 @@ pub fn cached_preset(
         on_build(&dir);
         let _ = std::fs::remove_dir_all(&dir);
         let opts: BuildOptions = variant.build_options();
-        slmbench_models::build_pair(&pair, &dir, &opts).map_err(|e| crate::HarnessError::BadInput(e.to_string()))?;
+        crate::onnxruntime::calibrate::build_pair(&pair, &dir, &opts)?;
     }
     drop(lock);
     Ok(dir)

@@ -15,6 +15,7 @@ use crate::graph::{Fault, GraphSpec, GraphVariant, decoder_only, encdec};
 use crate::onnx::writer::{self, ExternalData, Written};
 use crate::params::{self, ParamCounts};
 use crate::presets::{Pair, PairCounts};
+use crate::qdq::QdqOptions;
 use crate::quant::QuantOptions;
 use crate::weights;
 
@@ -42,6 +43,11 @@ pub struct BuildOptions {
     pub half: bool,
     /// Static-shape graphs ([`crate::graph::static_shapes`]) instead of dynamic ones.
     pub shapes: Option<StaticShapes>,
+    /// QDQ int8 weights and uint8/uint16 activations ([`crate::qdq`]); its ranges must be
+    /// calibrated (the harness's `qdq::build_pair` does both).
+    pub qdq: Option<QdqOptions>,
+    /// Adds each linear layer's input and output as graph outputs, for calibration.
+    pub calibration_outputs: bool,
     #[doc(hidden)]
     pub fault: Option<Fault>,
 }
@@ -87,6 +93,10 @@ pub struct Manifest {
     /// The fixed dimensions of a static-shape build (absent: dynamic shapes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub static_shapes: Option<StaticShapes>,
+    /// A QDQ build's activation bits, weight format and calibration (the ranges are in
+    /// `calibration.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qdq: Option<QdqOptions>,
 }
 
 /// `pair.json` at the top of a built pair.
@@ -124,6 +134,15 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
             reason: "fp16 is built as a fused graph only (the plain graph computes RoPE angles in the graph, which half precision cannot hold) and without quantization: build --precision fp16 --graph fused".into(),
         }
         .into());
+    }
+    if let Some(q) = &opts.qdq {
+        let bad = |reason: String| -> BuildError { crate::ConfigError::Invalid { field: "precision", reason }.into() };
+        if opts.graph != GraphVariant::Plain || opts.half || opts.quant.is_some() {
+            return Err(bad("w8a8 and w8a16 (QDQ) are built as plain graphs: drop --graph fused".into()));
+        }
+        if q.ranges.is_empty() {
+            return Err(bad("a QDQ build needs calibrated ranges: build it with `slmbench models build`".into()));
+        }
     }
     if let Some(s) = &opts.shapes {
         let bad = |reason: String| -> BuildError { crate::ConfigError::Invalid { field: "shapes", reason }.into() };
@@ -172,10 +191,13 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
     let mut files = Vec::new();
     let mut contrib = std::collections::BTreeSet::new();
     for (name, spec) in graphs {
-        let spec = match &opts.quant {
-            Some(q) => crate::quant::quantize(spec, q),
-            None if opts.half => crate::half::convert(spec),
-            None => spec,
+        let spec = match (&opts.quant, &opts.qdq) {
+            (Some(q), _) => crate::quant::quantize(spec, q),
+            (None, Some(q)) => crate::qdq::quantize(spec, q)
+                .map_err(|reason| crate::ConfigError::Invalid { field: "precision", reason })?,
+            (None, None) if opts.half => crate::half::convert(spec),
+            (None, None) if opts.calibration_outputs => crate::qdq::calibration_outputs(spec),
+            (None, None) => spec,
         };
         let later_step = ![static_shapes::ENCODER, static_shapes::PREFILL, "encoder_model.onnx"].contains(&name);
         let step_nodes = later_step.then(|| step_nodes(&spec.graph));
@@ -209,6 +231,7 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
         files,
         flops: flops::flops(cfg),
         weight_layout: match &opts.quant {
+            None if opts.qdq.is_some() => "QDQ: linear weights and the output projection as NAME_quantized int8 (MatMul: [in, out]; tied projection: [out, in]) with NAME_scale float32 [out] through DequantizeLinear (axis = out, zero point 0); each linear layer's input and output through QuantizeLinear/DequantizeLinear at the scales in calibration.json; embedding table and norms float32; names are Hugging Face names".into(),
             None if opts.half => "float16 (weights and activations, the KV cache and the logits too); ONNX linear weights are [in, out] (the transpose of the Hugging Face [out, in] in model.safetensors); names are Hugging Face names".into(),
             None => "float32; ONNX linear weights are [in, out] (the transpose of the Hugging Face [out, in] in model.safetensors); names are Hugging Face names".into(),
             Some(_) => "linear weights and the output projection as MatMulNBits NAME_Q<bits> uint8 [out, blocks, block_size × bits / 8] (codes low bits first along `in`, zero point 2^(bits−1)) and NAME_scales float32 [out, blocks]; embedding table and norms float32; names are Hugging Face names".into(),
@@ -217,14 +240,27 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
             Some(q) if q.bits == 4 => "int4".into(),
             Some(_) => "int8".into(),
             None if opts.half => "fp16".into(),
-            None => "fp32".into(),
+            None => match opts.qdq.as_ref().map(|q| q.activation_bits) {
+                Some(16) => "w8a16".into(),
+                Some(_) => "w8a8".into(),
+                None => "fp32".into(),
+            },
         },
         quantization: opts.quant,
         graph_variant: opts.graph,
         past_present_share_buffer: opts.graph == GraphVariant::Fused,
         static_shapes: opts.shapes,
         fused_operators: contrib.into_iter().collect(),
+        qdq: opts.qdq.clone(),
     };
+    if let Some(q) = &opts.qdq {
+        // This model's ranges (a pair's options hold both families').
+        let names: std::collections::HashSet<String> =
+            weights::model_tensors(cfg).into_iter().map(|t| t.name).collect();
+        let ranges: BTreeMap<&String, _> = q.ranges.iter().filter(|(w, _)| names.contains(*w)).collect();
+        let calibration = json!({"activation_bits": q.activation_bits, "calibration": q.calibration, "ranges": ranges});
+        write_json(&dir.join("calibration.json"), &calibration)?;
+    }
     write_json(&dir.join("manifest.json"), &manifest)?;
     Ok(manifest)
 }

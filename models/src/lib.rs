@@ -10,6 +10,7 @@ pub mod half;
 pub mod onnx;
 pub mod params;
 pub mod presets;
+pub mod qdq;
 pub mod quant;
 pub mod safetensors;
 pub mod variant;

@@ -25,10 +25,15 @@ pub enum Precision {
     Fp16,
     Int8,
     Int4,
+    /// QDQ: int8 weights per output channel, uint8 activations per tensor ([`crate::qdq`]).
+    W8a8,
+    /// QDQ: int8 weights per output channel, uint16 activations per tensor.
+    W8a16,
 }
 
 impl Precision {
-    pub const ALL: [Precision; 4] = [Precision::Fp32, Precision::Fp16, Precision::Int8, Precision::Int4];
+    pub const ALL: [Precision; 6] =
+        [Precision::Fp32, Precision::Fp16, Precision::Int8, Precision::Int4, Precision::W8a8, Precision::W8a16];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -36,15 +41,26 @@ impl Precision {
             Precision::Fp16 => "fp16",
             Precision::Int8 => "int8",
             Precision::Int4 => "int4",
+            Precision::W8a8 => "w8a8",
+            Precision::W8a16 => "w8a16",
         }
     }
 
-    /// Bits of a quantized weight (`None`: float).
+    /// Bits of a weight-only (`MatMulNBits`) quantized weight (`None`: float or QDQ).
     pub fn bits(self) -> Option<u8> {
         match self {
-            Precision::Fp32 | Precision::Fp16 => None,
             Precision::Int8 => Some(8),
             Precision::Int4 => Some(4),
+            _ => None,
+        }
+    }
+
+    /// Bits of a QDQ build's activations (`None`: not a QDQ build).
+    pub fn activation_bits(self) -> Option<u8> {
+        match self {
+            Precision::W8a8 => Some(8),
+            Precision::W8a16 => Some(16),
+            _ => None,
         }
     }
 }
@@ -55,7 +71,7 @@ impl std::str::FromStr for Precision {
         Precision::ALL
             .into_iter()
             .find(|p| p.name() == s)
-            .ok_or_else(|| format!("unknown precision `{s}`; known: fp32, fp16, int8, int4"))
+            .ok_or_else(|| format!("unknown precision `{s}`; known: fp32, fp16, int8, int4, w8a8, w8a16"))
     }
 }
 
@@ -115,6 +131,18 @@ pub enum PartKind {
     Codes,
     /// f32 `[N, blocks]`.
     Scales,
+    /// int8 codes of a QDQ weight, symmetric per output channel ([`quantize_channel`]): `[K, N]`
+    /// when `transposed` (a `MatMul`'s B), else `[N, K]` (the tied `Gemm`'s B, read with transB).
+    ChannelCodes { transposed: bool },
+    /// f32 `[N]`: a QDQ weight's scale per output channel.
+    ChannelScales,
+}
+
+impl PartKind {
+    /// Whether the part holds the weight's codes (what parameter counts count once).
+    pub fn is_codes(self) -> bool {
+        matches!(self, PartKind::Codes | PartKind::ChannelCodes { .. })
+    }
 }
 
 impl Part {
@@ -126,6 +154,9 @@ impl Part {
         match self.kind {
             PartKind::Codes => vec![n, self.blocks(k), self.block_size * self.bits as usize / 8],
             PartKind::Scales => vec![n, self.blocks(k)],
+            PartKind::ChannelCodes { transposed: true } => vec![k, n],
+            PartKind::ChannelCodes { transposed: false } => vec![n, k],
+            PartKind::ChannelScales => vec![n],
         }
     }
 
@@ -133,9 +164,20 @@ impl Part {
         let per = match self.kind {
             PartKind::Codes => self.block_size * self.bits as usize / 8,
             PartKind::Scales => 4,
+            PartKind::ChannelCodes { .. } => return (n * k) as u64,
+            PartKind::ChannelScales => return 4 * n as u64,
         };
         (n * self.blocks(k) * per) as u64
     }
+}
+
+/// Quantizes one output channel (a row of K weights) to int8, symmetric, round to nearest:
+/// scale = max|w| / 127, code = round(w / scale) (zero point 0, as QNN's HTP wants weights).
+pub fn quantize_channel(row: &[f32], codes: &mut Vec<i8>) -> f32 {
+    let amax = row.iter().fold(0f32, |m, &w| m.max(w.abs()));
+    let scale = if amax > 0.0 { amax / 127.0 } else { 1.0 };
+    codes.extend(row.iter().map(|&w| (w / scale).round().clamp(-127.0, 127.0) as i8));
+    scale
 }
 
 /// Quantizes one row of K weights: appends its packed codes and its scales. Symmetric, round to
@@ -172,7 +214,7 @@ pub fn dequantize_row(codes: &[u8], scales: &[f32], bits: u8, block_size: usize,
         .collect()
 }
 
-fn int_attr(name: &str, i: i64) -> AttributeProto {
+pub(crate) fn int_attr(name: &str, i: i64) -> AttributeProto {
     AttributeProto { name: name.into(), r#type: AttributeType::Int as i32, i, ..Default::default() }
 }
 
@@ -180,14 +222,14 @@ fn int_attr(name: &str, i: i64) -> AttributeProto {
 /// any more are dropped.
 pub fn quantize(spec: GraphSpec, q: &QuantOptions) -> GraphSpec {
     let GraphSpec { mut graph, tensors } = spec;
-    let by_name: HashMap<String, TensorSpec> = tensors.iter().map(|t| (t.name.clone(), t.clone())).collect();
+    let by_name: HashMap<&str, &TensorSpec> = tensors.iter().map(|t| (t.name.as_str(), t)).collect();
     let mut quantized: HashSet<String> = HashSet::new();
     rewrite(&mut graph, &by_name, q, &mut quantized);
-    let mut out = tensors;
+    let mut out = tensors.clone();
     let mut names: Vec<&String> = quantized.iter().collect();
     names.sort();
     for source in names {
-        let t = &by_name[source];
+        let t = by_name[source.as_str()];
         for kind in [PartKind::Codes, PartKind::Scales] {
             out.push(TensorSpec {
                 name: part_name(source, kind, q.bits),
@@ -204,30 +246,33 @@ pub fn quantize(spec: GraphSpec, q: &QuantOptions) -> GraphSpec {
 
 /// `NAME_Q4` and `NAME_scales`, as onnxruntime-genai's builder names them.
 fn part_name(source: &str, kind: PartKind, bits: u8) -> String {
-    match kind {
-        PartKind::Codes => format!("{source}_Q{bits}"),
-        PartKind::Scales => format!("{source}_scales"),
+    if kind.is_codes() { format!("{source}_Q{bits}") } else { format!("{source}_scales") }
+}
+
+/// The weight of a node that is a linear layer: a `MatMul` against a linear weight, or the tied
+/// output projection (a `Gemm` against the `[V, d]` embedding with transB, already `[N, K]`;
+/// then `true`).
+pub(crate) fn linear_weight<'a>(
+    node: &NodeProto,
+    tensors: &HashMap<&str, &'a TensorSpec>,
+) -> Option<(&'a TensorSpec, bool)> {
+    let w = *tensors.get(node.input.get(1)?.as_str())?;
+    let trans_b = node.attribute.iter().any(|a| a.name == "transB" && a.i == 1);
+    match node.op_type.as_str() {
+        "MatMul" if w.init == Init::Linear => Some((w, false)),
+        "Gemm" if w.init == Init::Embedding && trans_b && node.input.len() == 2 => Some((w, true)),
+        _ => None,
     }
 }
 
-fn rewrite(g: &mut GraphProto, tensors: &HashMap<String, TensorSpec>, q: &QuantOptions, done: &mut HashSet<String>) {
+fn rewrite(g: &mut GraphProto, tensors: &HashMap<&str, &TensorSpec>, q: &QuantOptions, done: &mut HashSet<String>) {
     for node in &mut g.node {
         for a in &mut node.attribute {
             if let Some(sub) = a.g.as_mut() {
                 rewrite(sub, tensors, q, done);
             }
         }
-        let Some(w) = node.input.get(1).and_then(|n| tensors.get(n)) else { continue };
-        let trans_b = node.attribute.iter().any(|a| a.name == "transB" && a.i == 1);
-        let eligible = match node.op_type.as_str() {
-            "MatMul" => w.init == Init::Linear,
-            // The tied output projection: `[V, d]` is already `[N, K]`.
-            "Gemm" => w.init == Init::Embedding && trans_b && node.input.len() == 2,
-            _ => false,
-        };
-        if !eligible {
-            continue;
-        }
+        let Some((w, _)) = linear_weight(node, tensors) else { continue };
         let (n, k) = (w.shape[0], w.shape[1]);
         *node = NodeProto {
             input: vec![

@@ -36,13 +36,17 @@ impl Variant {
     }
 
     /// Every combination that can be built, precisions outermost: fp16 only as a fused graph
-    /// ([`crate::half`]). Err names what to add when a precision has no buildable graph.
+    /// ([`crate::half`]), the QDQ precisions only as plain ones ([`crate::qdq`]). Err names what
+    /// to add when a precision has no buildable graph.
     pub fn all(precisions: &[Precision], graphs: &[GraphVariant]) -> Result<Vec<Variant>, String> {
         let mut out = vec![];
         for &p in precisions {
             let ok: Vec<Variant> = graphs.iter().map(|&g| Variant::new(p, g)).filter(|v| v.buildable()).collect();
             if ok.is_empty() {
-                return Err(format!("{p} is built as a fused graph only: add --graph fused (or --graph plain,fused)"));
+                let only = if p == Precision::Fp16 { "fused" } else { "plain" };
+                return Err(format!(
+                    "{p} is built as a {only} graph only: add --graph {only} (or --graph plain,fused)"
+                ));
             }
             out.extend(ok);
         }
@@ -50,15 +54,21 @@ impl Variant {
     }
 
     pub fn buildable(self) -> bool {
-        self.precision != Precision::Fp16 || self.graph == GraphVariant::Fused
+        match self.precision {
+            Precision::Fp16 => self.graph == GraphVariant::Fused,
+            p if p.activation_bits().is_some() => self.graph == GraphVariant::Plain,
+            _ => true,
+        }
     }
 
-    /// How to build this variant (seed 0, no extra files).
+    /// How to build this variant (seed 0, no extra files); a QDQ variant's ranges are still to be
+    /// calibrated.
     pub fn build_options(self) -> crate::BuildOptions {
         crate::BuildOptions {
             quant: self.precision.options(),
             graph: self.graph,
             half: self.precision == Precision::Fp16,
+            qdq: self.precision.activation_bits().map(crate::qdq::QdqOptions::uncalibrated),
             ..Default::default()
         }
     }

@@ -44,7 +44,8 @@ pub(super) struct BuildArgs {
     #[arg(long)]
     external_data: bool,
     /// Weight precisions: fp32, fp16 (weights and activations; fused graphs only), int8, int4
-    /// (weight-only MatMulNBits). With more than one variant
+    /// (weight-only MatMulNBits), w8a8 and w8a16 (QDQ: int8 weights per channel, uint8 or
+    /// uint16 activations calibrated on seeded prompts; plain graphs only). With more than one variant
     /// (precision × graph), each pair goes to DIR/<precision>/ (plain) or DIR/<precision>-fused/.
     #[arg(long, value_delimiter = ',', default_value = "fp32")]
     precision: Vec<Precision>,
@@ -58,6 +59,12 @@ pub(super) struct BuildArgs {
     /// MatMulNBits accuracy level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 compute.
     #[arg(long, default_value_t = 4)]
     accuracy_level: i64,
+    /// QDQ calibration (w8a8, w8a16): seeded synthetic prompts run through the fp32 build.
+    #[arg(long, default_value_t = 8)]
+    calibration_prompts: usize,
+    /// QDQ calibration: tokens per prompt (at most the model's positions).
+    #[arg(long, default_value_t = 64)]
+    calibration_tokens: usize,
     /// `dynamic` (Optimum's layout) or `static`: every dimension fixed, the KV caches fixed
     /// buffers written at their positions, the prompt fed in chunks (for NPUs: QNN, NNAPI).
     #[arg(long, value_parser = ["dynamic", "static"], default_value = "dynamic")]
@@ -111,6 +118,9 @@ fn build(a: BuildArgs) -> Result<()> {
     if !(a.block_size.is_power_of_two() && (16..=256).contains(&a.block_size)) {
         bail!("--block-size {}: must be a power of two from 16 to 256", a.block_size);
     }
+    if a.calibration_prompts == 0 || a.calibration_tokens == 0 {
+        bail!("--calibration-prompts and --calibration-tokens must be at least 1");
+    }
     if !(0..=4).contains(&a.accuracy_level) {
         bail!("--accuracy-level {}: must be 0 to 4", a.accuracy_level);
     }
@@ -148,8 +158,17 @@ fn build_one(a: &BuildArgs, variant: Variant, out: &std::path::Path) -> Result<(
         }),
         ..variant.build_options()
     };
+    let opts = BuildOptions {
+        qdq: opts.qdq.map(|mut q| {
+            q.calibration.prompts = a.calibration_prompts;
+            q.calibration.tokens = a.calibration_tokens;
+            q
+        }),
+        ..opts
+    };
     let start = std::time::Instant::now();
-    let m = slmbench_models::build_pair(&pair, out, &opts)?;
+    // A QDQ build is calibrated through ONNX Runtime first.
+    let m = slmbench_harness::onnxruntime::calibrate::build_pair(&pair, out, &opts)?;
     eprintln!(
         "built `{}` in {:.1} s: encoder-decoder {} parameters ({} bytes), decoder-only {} parameters ({} bytes), difference {:+.2}%",
         m.name,

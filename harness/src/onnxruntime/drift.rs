@@ -74,7 +74,7 @@ pub fn measure(
 }
 
 /// Inputs for one pass of `session` over `ids` from an empty cache.
-fn feed(
+pub(crate) fn feed(
     session: &ort::session::Session,
     path: &Path,
     ids: &[i64],

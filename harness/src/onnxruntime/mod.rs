@@ -3,6 +3,7 @@
 //! [`crate::backend::Backend`].
 
 mod bound;
+pub mod calibrate;
 pub mod drift;
 pub mod ep;
 mod feeds;
@@ -179,7 +180,7 @@ impl Generator for LoadedModel {
         // decoder file (an upper bound: it may hold weights the step does not read).
         let weights = match slmbench_config(&self.files.dir) {
             Some((cfg, quant)) => {
-                let per_weight = quant.as_ref().map_or(float as f64, QuantOptions::bytes_per_weight);
+                let per_weight = quant.unwrap_or(float as f64);
                 (slmbench_models::flops::decode_step_weights(&cfg) as f64 * per_weight) as u64
             }
             None => file_bytes(&self.files.next),
@@ -192,14 +193,17 @@ impl Generator for LoadedModel {
     }
 }
 
-/// The architecture and weight quantization (`None`: f32) of a model slmbench built (its
-/// `config.json` holds the full configuration, its manifest the quantization).
-fn slmbench_config(dir: &Path) -> Option<(slmbench_models::Config, Option<QuantOptions>)> {
+/// The architecture and the bytes a quantized weight takes (`None`: float) of a model slmbench
+/// built (its `config.json` holds the full configuration, its manifest the quantization).
+fn slmbench_config(dir: &Path) -> Option<(slmbench_models::Config, Option<f64>)> {
     let read = |name: &str| -> Option<serde_json::Value> {
         std::fs::read(dir.join(name)).ok().and_then(|b| serde_json::from_slice(&b).ok())
     };
     let cfg: slmbench_models::Config = serde_json::from_value(read("config.json")?.get("slmbench")?.clone()).ok()?;
-    Some((cfg, quant_of(&read("manifest.json")?)))
+    let m = read("manifest.json")?;
+    // A QDQ build stores one int8 code per weight (its per-channel scales are negligible).
+    let qdq = m.get("qdq").is_some_and(|q| !q.is_null());
+    Some((cfg, quant_of(&m).map(|q| q.bytes_per_weight()).or(qdq.then_some(1.0))))
 }
 
 /// The quantization a manifest records.

@@ -126,6 +126,8 @@ pub struct AttributeProto {
 pub enum DataType {
     Float = 1,
     Uint8 = 2,
+    Int8 = 3,
+    Uint16 = 4,
     Int32 = 6,
     Int64 = 7,
     Bool = 9,

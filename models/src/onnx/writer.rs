@@ -52,11 +52,13 @@ pub struct Written {
 }
 
 fn tensor_meta(spec: &TensorSpec) -> TensorProto {
-    let codes = spec.quant.as_ref().is_some_and(|q| q.kind == PartKind::Codes);
+    let kind = spec.quant.as_ref().map(|q| q.kind);
     TensorProto {
         dims: spec.onnx_shape().iter().map(|&d| d as i64).collect(),
-        data_type: if codes {
+        data_type: if kind == Some(PartKind::Codes) {
             DataType::Uint8
+        } else if matches!(kind, Some(PartKind::ChannelCodes { .. })) {
+            DataType::Int8
         } else if spec.half {
             DataType::Float16
         } else {
@@ -92,7 +94,11 @@ fn header(spec: &GraphSpec) -> ModelProto {
 /// codes or scales, quantized row by row from the source's values).
 fn write_values(w: &mut impl Write, spec: &TensorSpec, seed: u64, buf: &mut Vec<u8>) -> std::io::Result<()> {
     let gen_ = Generator::new(seed, spec);
-    if let Some(q) = &spec.quant {
+    if let Some(q) =
+        spec.quant.as_ref().filter(|q| matches!(q.kind, PartKind::ChannelCodes { .. } | PartKind::ChannelScales))
+    {
+        write_channel_part(w, spec, q.kind, &gen_)?;
+    } else if let Some(q) = &spec.quant {
         buf.clear();
         let (rows, k) = (spec.shape[0], spec.shape[1]);
         let (mut row, mut codes, mut scales) = (Vec::with_capacity(k), vec![], vec![]);
@@ -104,7 +110,8 @@ fn write_values(w: &mut impl Write, spec: &TensorSpec, seed: u64, buf: &mut Vec<
             quant::quantize_row(&row, q.bits, q.block_size, &mut codes, &mut scales);
             match q.kind {
                 PartKind::Codes => buf.extend_from_slice(&codes),
-                PartKind::Scales => buf.extend(scales.iter().flat_map(|s| s.to_le_bytes())),
+                // Scales (a QDQ weight's parts took the branch above).
+                _ => buf.extend(scales.iter().flat_map(|s| s.to_le_bytes())),
             }
             if buf.len() >= 4 * CHUNK || r + 1 == rows {
                 w.write_all(buf)?;
@@ -136,6 +143,27 @@ fn write_values(w: &mut impl Write, spec: &TensorSpec, seed: u64, buf: &mut Vec<
     Ok(())
 }
 
+/// A QDQ weight's int8 codes or its per-channel scales, quantized row by row from the source's
+/// `[N, K]` values; transposed codes are gathered whole first (one byte per weight: 33 MB for the
+/// paper's tied embedding).
+fn write_channel_part(w: &mut impl Write, spec: &TensorSpec, kind: PartKind, gen_: &Generator) -> std::io::Result<()> {
+    let (rows, k) = (spec.shape[0], spec.shape[1]);
+    let (mut row, mut codes, mut scales) = (Vec::with_capacity(k), Vec::with_capacity(rows * k), vec![]);
+    for r in 0..rows {
+        row.clear();
+        row.extend((0..k).map(|c| gen_.at((r * k + c) as u64)));
+        scales.push(quant::quantize_channel(&row, &mut codes));
+    }
+    let bytes: Vec<u8> = match kind {
+        PartKind::ChannelScales => scales.iter().flat_map(|s| s.to_le_bytes()).collect(),
+        PartKind::ChannelCodes { transposed: true } => {
+            (0..k).flat_map(|c| (0..rows).map(move |r| (r, c))).map(|(r, c)| codes[r * k + c] as u8).collect()
+        }
+        _ => codes.iter().map(|&c| c as u8).collect(),
+    };
+    w.write_all(&bytes)
+}
+
 /// f32 values as generated, or rounded to half precision for an fp16 tensor.
 fn write_floats(w: &mut impl Write, spec: &TensorSpec, f32_bytes: &[u8]) -> std::io::Result<()> {
     if spec.half { w.write_all(&crate::half::f32_bytes_to_f16(f32_bytes)) } else { w.write_all(f32_bytes) }
@@ -149,7 +177,7 @@ pub fn write_model(path: &Path, spec: &GraphSpec, seed: u64, external: ExternalD
     let params = spec
         .tensors
         .iter()
-        .filter(|t| t.quant.as_ref().is_none_or(|q| q.kind == PartKind::Codes))
+        .filter(|t| t.quant.as_ref().is_none_or(|q| q.kind.is_codes()))
         .map(|t| t.numel() as u64)
         .sum();
     let inline_len: u64 = header(spec).encoded_len() as u64

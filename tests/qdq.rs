@@ -1,0 +1,145 @@
+//! QDQ builds (w8a8, w8a16) end to end: calibrated on seeded prompts, recorded as their own
+//! precision, their drift against fp32 measured by a run and shown in the report; a static QDQ
+//! build decodes the dynamic QDQ build's ids; what cannot be built is refused with what to change.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn slmbench() -> Command {
+    let mut c = Command::cargo_bin("slmbench").unwrap();
+    c.env_remove("SLMBENCH_TEST_DELAY_US");
+    c
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+fn generate(model: &Path, prompt: &str) -> serde_json::Value {
+    let out = slmbench().args(["generate", "--prompt-ids", prompt, "-n", "20", "--model"]).arg(model).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["output_token_ids"].clone()
+}
+
+#[test]
+fn qdq_builds_are_calibrated_and_their_drift_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny");
+    slmbench()
+        .args(["models", "build", "--preset", "tiny", "--precision", "fp32,w8a8,w8a16", "--graph", "plain,fused"])
+        .args(["--calibration-prompts", "4", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    assert!(!out.join("w8a8-fused").exists(), "QDQ is built as a plain graph only");
+    for (v, bits) in [("w8a8", 8), ("w8a16", 16)] {
+        for m in ["decoder-only", "encoder-decoder"] {
+            let manifest = json(&out.join(v).join(m).join("manifest.json"));
+            assert_eq!(manifest["precision"], v);
+            assert_eq!(manifest["qdq"]["activation_bits"], bits);
+            assert_eq!(manifest["qdq"]["calibration"]["prompts"], 4);
+            assert!(manifest.get("quantization").is_none(), "not MatMulNBits");
+            // A range for every linear weight of this model (and only this model's), holding 0.
+            let calibration = json(&out.join(v).join(m).join("calibration.json"));
+            let ranges = calibration["ranges"].as_object().unwrap();
+            let layers = manifest["config"]["encoder_layers"].as_u64().unwrap_or(0)
+                + manifest["config"]["decoder_layers"].as_u64().unwrap();
+            assert!(ranges.len() as u64 >= 4 * layers, "{v} {m}: {} ranges for {layers} layers", ranges.len());
+            let family = if m == "decoder-only" { "model.layers." } else { "block." };
+            for (w, r) in ranges {
+                assert!(w.contains(family) || w.contains("embed") || w.contains("shared"), "{m} has {w}");
+                for side in ["input", "output"] {
+                    let (lo, hi) = (r[side]["min"].as_f64().unwrap(), r[side]["max"].as_f64().unwrap());
+                    assert!(lo <= 0.0 && hi >= 0.0 && hi > lo, "{w} {side}: [{lo}, {hi}]");
+                }
+            }
+        }
+    }
+    // int8 codes: well under the fp32 file (the tied table stays f32 for the lookup).
+    let size = |v: &str| std::fs::metadata(out.join(v).join("decoder-only/model.onnx")).unwrap().len();
+    assert!(size("w8a8") * 10 < size("fp32") * 6, "{} vs {}", size("w8a8"), size("fp32"));
+
+    let results = dir.path().join("r.jsonl");
+    let models = ["fp32", "w8a8", "w8a16"].map(|v| out.join(v).display().to_string()).join(",");
+    slmbench()
+        .args(["run", "--model", &models, "-p", "8", "-n", "4", "--no-report", "-o"])
+        .arg(&results)
+        .args(["-r", "2", "--min-repetitions", "1", "--warmup", "0", "-t", "1"])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&results).unwrap();
+    let recs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["record"] != "pair-ratio")
+        .collect();
+    assert_eq!(recs.len(), 6);
+    let mut drift = std::collections::BTreeMap::new();
+    for r in &recs {
+        let name = r["model"]["name"].as_str().unwrap();
+        let precision = r["model"]["precision"].as_str().unwrap();
+        assert_eq!(r["model"]["accuracy"].is_object(), precision != "fp32", "{}", r["model"]);
+        if precision != "fp32" {
+            assert!(name.starts_with(&format!("tiny-{precision}/")), "{name}");
+            drift.insert(name.to_string(), r["model"]["accuracy"]["max_abs_logit_diff"].as_f64().unwrap());
+        }
+    }
+    // 256 activation levels lose more than 65,536: w8a16 drifts less than w8a8 in both families.
+    for m in ["decoder-only", "encoder-decoder"] {
+        let (a8, a16) = (drift[&format!("tiny-w8a8/{m}")], drift[&format!("tiny-w8a16/{m}")]);
+        assert!(a16 < a8 && a8 > 0.0, "{m}: w8a16 {a16} vs w8a8 {a8}");
+    }
+    let report = dir.path().join("report");
+    slmbench().arg("report").arg(&results).arg("-o").arg(&report).assert().success();
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(html.contains("id=\"accuracy\"") && html.contains("tiny-w8a8/decoder-only"));
+    assert!(html.contains("tiny-w8a16/encoder-decoder"));
+}
+
+/// The static QDQ graphs (what an NPU runs) decode the dynamic QDQ build's ids: the same scales,
+/// the same quantized layers, only the cache and the shapes differ. Refusals name the fix.
+#[test]
+fn static_qdq_decodes_the_dynamic_ids_and_refusals_name_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixed, dynamic) = (dir.path().join("static"), dir.path().join("dynamic"));
+    slmbench()
+        .args(["models", "build", "--preset", "tiny", "--precision", "w8a8", "--shapes", "static"])
+        .args(["--max-context", "64", "--prefill-chunk", "8", "--out"])
+        .arg(&fixed)
+        .assert()
+        .success();
+    slmbench()
+        .args(["models", "build", "--preset", "tiny", "--precision", "w8a8", "--out"])
+        .arg(&dynamic)
+        .assert()
+        .success();
+    assert_eq!(
+        json(&fixed.join("decoder-only/calibration.json")),
+        json(&dynamic.join("decoder-only/calibration.json")),
+        "one calibration, whatever the shapes"
+    );
+    for m in ["decoder-only", "encoder-decoder"] {
+        let prompt = "5,17,300,42,99,7,512,3,77,88,123";
+        assert_eq!(generate(&fixed.join(m), prompt), generate(&dynamic.join(m), prompt), "{m}");
+    }
+
+    let refused = |args: &[&str], want: &str| {
+        let o = slmbench().args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    let out = dir.path().join("x").display().to_string();
+    refused(
+        &["models", "build", "--preset", "tiny", "--precision", "w8a16", "--graph", "fused", "--out", &out],
+        "add --graph plain",
+    );
+    refused(
+        &["models", "build", "--preset", "tiny", "--precision", "w8a8", "--calibration-prompts", "0", "--out", &out],
+        "--calibration-prompts",
+    );
+    refused(&["models", "build", "--preset", "tiny", "--precision", "w9a9", "--out", &out], "w8a16");
+    let model = dynamic.join("decoder-only").display().to_string();
+    refused(&["generate", "--backend", "candle", "--prompt-ids", "5,6", "--model", &model], "w8a8");
+}
