@@ -130,9 +130,8 @@ fn build(
         external_data: external,
         quant,
         graph,
-        half: false,
-        shapes: None,
         fault,
+        ..BuildOptions::default()
     };
     build_model(cfg, dir, &opts).unwrap_or_else(|e| panic!("{e}"));
     let Some(q) = quant else { return cfg.clone() };

@@ -92,8 +92,10 @@ pub struct Accuracy {
     pub max_rel_logit_diff: f64,
 }
 
-/// Operators that quantize weights: they set the precision, not the graph variant.
-pub const QUANTIZATION_OPERATORS: [&str; 2] = ["MatMulNBits", "GatherBlockQuantized"];
+/// Operators that quantize weights (and, in QDQ form, activations: `com.microsoft`'s 16-bit
+/// `QuantizeLinear`/`DequantizeLinear`): they set the precision, not the graph variant.
+pub const QUANTIZATION_OPERATORS: [&str; 4] =
+    ["MatMulNBits", "GatherBlockQuantized", "QuantizeLinear", "DequantizeLinear"];
 
 /// The graph variant of a model with these fused operators: `plain`, or `fused` when any operator
 /// besides the quantized matrix multiply is a fused kernel.

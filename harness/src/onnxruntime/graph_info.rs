@@ -83,6 +83,8 @@ fn type_name(t: i32) -> &'static str {
 pub fn read(files: &[&Path]) -> Option<GraphInfo> {
     let mut fused = std::collections::BTreeSet::new();
     let mut nbits: BTreeMap<String, usize> = BTreeMap::new();
+    // QDQ form (what ONNX Runtime's quantize_static and QNN's tools write).
+    let mut quantize_nodes = 0usize;
     let mut elements: BTreeMap<&'static str, u128> = BTreeMap::new();
     for f in files {
         if std::fs::metadata(f).ok()?.len() > MAX_READ {
@@ -95,6 +97,7 @@ pub fn read(files: &[&Path]) -> Option<GraphInfo> {
             if n.domain == "com.microsoft" {
                 fused.insert(n.op_type.clone());
             }
+            quantize_nodes += usize::from(n.op_type == "QuantizeLinear");
             if n.op_type == "MatMulNBits" {
                 let attr = |k: &str| n.attribute.iter().find(|a| a.name == k).map(|a| a.i);
                 let key = format!(
@@ -111,9 +114,13 @@ pub fn read(files: &[&Path]) -> Option<GraphInfo> {
             *elements.entry(type_name(t.data_type)).or_default() += n;
         }
     }
-    let quantization = (!nbits.is_empty())
+    let mut quantization = (!nbits.is_empty())
         .then(|| nbits.iter().map(|(k, n)| format!("{k} ({n} nodes)")).collect::<Vec<_>>().join(", "));
+    if nbits.is_empty() && quantize_nodes > 0 {
+        quantization = Some(format!("QDQ ({quantize_nodes} QuantizeLinear nodes)"));
+    }
     let precision = match nbits.keys().next() {
+        None if quantize_nodes > 0 => Some("qdq".to_string()),
         Some(k) if k.contains("bits=8") => Some("int8".to_string()),
         Some(_) => Some("int4".to_string()),
         None => {
@@ -146,5 +153,21 @@ mod tests {
         let plain = read(&[&data("optimum/llama-tiny")]).unwrap();
         assert_eq!(plain.precision.as_deref(), Some("fp32"));
         assert!(plain.fused_operators.is_empty(), "{plain:?}");
+    }
+
+    /// A QDQ graph from elsewhere is `qdq` (its int8 weights would otherwise read as fp32).
+    #[test]
+    fn qdq_graphs_say_so() {
+        use slmbench_models::qdq::{LinearRanges, QdqOptions, Range};
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = QdqOptions::uncalibrated(8);
+        let r = Range { min: -1.0, max: 1.0 };
+        q.ranges.insert("w".into(), LinearRanges { input: r, output: r });
+        let spec = slmbench_models::qdq::quantize(slmbench_models::graph::matmul_probe(4, 32, 8), &q).unwrap();
+        let path = dir.path().join("model.onnx");
+        slmbench_models::onnx::writer::write_model(&path, &spec, 0, slmbench_models::ExternalData::Auto).unwrap();
+        let info = read(&[&path]).unwrap();
+        assert_eq!(info.precision.as_deref(), Some("qdq"));
+        assert_eq!(info.quantization.as_deref(), Some("QDQ (2 QuantizeLinear nodes)"));
     }
 }
