@@ -16,8 +16,13 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
-fn generate(model: &Path, prompt: &str) -> serde_json::Value {
-    let out = slmbench().args(["generate", "--prompt-ids", prompt, "-n", "20", "--model"]).arg(model).output().unwrap();
+fn generate(model: &Path, prompt: &str, extra: &[&str]) -> serde_json::Value {
+    let out = slmbench()
+        .args(["generate", "--prompt-ids", prompt, "-n", "20", "--model"])
+        .arg(model)
+        .args(extra)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["output_token_ids"].clone()
 }
@@ -98,7 +103,8 @@ fn qdq_builds_are_calibrated_and_their_drift_is_reported() {
     assert!(html.contains("tiny-w8a16/encoder-decoder"));
 }
 
-/// The static QDQ graphs (what an NPU runs) decode the dynamic QDQ build's ids: the same scales,
+/// The static QDQ graphs (what an NPU runs) decode the dynamic QDQ build's ids, listed and
+/// through `--io-binding`: the same scales,
 /// the same quantized layers, only the cache and the shapes differ. Refusals name the fix.
 #[test]
 fn static_qdq_decodes_the_dynamic_ids_and_refusals_name_the_fix() {
@@ -122,7 +128,9 @@ fn static_qdq_decodes_the_dynamic_ids_and_refusals_name_the_fix() {
     );
     for m in ["decoder-only", "encoder-decoder"] {
         let prompt = "5,17,300,42,99,7,512,3,77,88,123";
-        assert_eq!(generate(&fixed.join(m), prompt), generate(&dynamic.join(m), prompt), "{m}");
+        let want = generate(&dynamic.join(m), prompt, &[]);
+        assert_eq!(generate(&fixed.join(m), prompt, &[]), want, "{m}");
+        assert_eq!(generate(&fixed.join(m), prompt, &["--io-binding"]), want, "{m}, bound");
     }
 
     let refused = |args: &[&str], want: &str| {
