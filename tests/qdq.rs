@@ -152,3 +152,33 @@ fn static_qdq_decodes_the_dynamic_ids_and_refusals_name_the_fix() {
     let model = dynamic.join("decoder-only").display().to_string();
     refused(&["generate", "--backend", "candle", "--prompt-ids", "5,6", "--model", &model], "w8a8");
 }
+
+/// `run --preset … --precision w8a8` calibrates and builds into the cache, leaves no calibration
+/// build behind, and measures the variant's drift against the fp32 preset of the same run.
+#[test]
+fn a_qdq_preset_is_calibrated_into_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let results = dir.path().join("r.jsonl");
+    slmbench()
+        .env("SLMBENCH_CACHE_DIR", &cache)
+        .args(["run", "--preset", "tiny", "--precision", "fp32,w8a8", "-p", "4", "-n", "2", "-r", "1"])
+        .args(["--min-repetitions", "1", "--warmup", "0", "-t", "1", "--no-report", "--no-roofline", "-o"])
+        .arg(&results)
+        .assert()
+        .success();
+    let models = cache.join("models");
+    let names: Vec<String> =
+        std::fs::read_dir(&models).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(!names.iter().any(|n| n.contains("calibration")), "{names:?}");
+    let built = names.iter().find(|n| n.starts_with("tiny-seed0-w8a8-v") && !n.ends_with(".lock")).unwrap();
+    assert!(models.join(built).join("encoder-decoder/calibration.json").is_file());
+    let text = std::fs::read_to_string(&results).unwrap();
+    let qdq: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["model"]["precision"] == "w8a8")
+        .collect();
+    assert_eq!(qdq.len(), 2);
+    assert!(qdq.iter().all(|r| r["model"]["accuracy"]["reference"].as_str().unwrap().starts_with("tiny/")));
+}
