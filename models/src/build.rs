@@ -231,7 +231,7 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
         files,
         flops: flops::flops(cfg),
         weight_layout: match &opts.quant {
-            None if opts.qdq.is_some() => "QDQ: linear weights and the output projection as NAME_quantized int8 (MatMul: [in, out]; tied projection: [out, in]) with NAME_scale float32 [out] through DequantizeLinear (axis = out, zero point 0); each linear layer's input and output through QuantizeLinear/DequantizeLinear at the scales in calibration.json; embedding table and norms float32; names are Hugging Face names".into(),
+            None if opts.qdq.is_some() => "QDQ: linear weights and the output projection as NAME_quantized int8 [in, out] (the tied projection too, as a MatMul) with NAME_scale float32 [out] through DequantizeLinear (axis 1, zero point 0); each linear layer's input and output through QuantizeLinear/DequantizeLinear at the scales in calibration.json; embedding table and norms float32; names are Hugging Face names".into(),
             None if opts.half => "float16 (weights and activations, the KV cache and the logits too); ONNX linear weights are [in, out] (the transpose of the Hugging Face [out, in] in model.safetensors); names are Hugging Face names".into(),
             None => "float32; ONNX linear weights are [in, out] (the transpose of the Hugging Face [out, in] in model.safetensors); names are Hugging Face names".into(),
             Some(_) => "linear weights and the output projection as MatMulNBits NAME_Q<bits> uint8 [out, blocks, block_size × bits / 8] (codes low bits first along `in`, zero point 2^(bits−1)) and NAME_scales float32 [out, blocks]; embedding table and norms float32; names are Hugging Face names".into(),

@@ -2,19 +2,21 @@
 //! Runtime's `quantize_static` writes): every linear layer (the `MatMul`s against a linear weight
 //! and the tied output projection) reads its weight through `DequantizeLinear` of int8 codes,
 //! symmetric per output channel, and its activation input through a `QuantizeLinear` →
-//! `DequantizeLinear` pair at one uint8 or uint16 scale per tensor; a `MatMul`'s output gets a
-//! pair too, so a runtime can fuse `DQ → MatMul → Q` into an integer kernel. The scales come from
+//! `DequantizeLinear` pair at one uint8 or uint16 scale per tensor; its output gets a pair too, so
+//! a runtime can fuse `DQ → MatMul → Q` into an integer kernel (the logits' pair is always uint16:
+//! a uint8 logit cannot keep the top-1 ranking). The tied projection is a `MatMul` against an int8
+//! `[d, V]` copy of the table, like every other layer. The scales come from
 //! calibration: the activation ranges seen by the fp32 build on seeded prompts
 //! ([`calibration_outputs`] names what to observe; the harness runs it).
 //!
-//! What stays float: norms, RoPE, attention scores and softmax, the residual stream, and the
-//! logits (a uint8 logit cannot keep the top-1 ranking). A provider that runs only quantized
-//! operators places those elsewhere; `--strict-placement` says which.
+//! What stays float: norms, RoPE, attention scores and softmax, and the residual stream. QNN's
+//! HTP runs those in fp16 (its default for float operators): its compiler takes a static build
+//! whole (README, *QDQ*).
 //!
 //! uint16 activations use the `com.microsoft` `QuantizeLinear`/`DequantizeLinear` (the standard
 //! ones take 16-bit types only from opset 21; ONNX Runtime's tools do the same below it).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -102,14 +104,6 @@ impl QdqOptions {
             ranges: BTreeMap::new(),
         }
     }
-
-    fn activation_type(&self) -> DataType {
-        if self.activation_bits == 16 { DataType::Uint16 } else { DataType::Uint8 }
-    }
-
-    fn domain(&self) -> &'static str {
-        if self.activation_bits == 16 { "com.microsoft" } else { "" }
-    }
 }
 
 /// Adds a graph output for each linear layer's input and output (see [`CALIBRATION_PREFIX`]).
@@ -135,15 +129,14 @@ pub fn calibration_outputs(spec: GraphSpec) -> GraphSpec {
 pub fn quantize(spec: GraphSpec, q: &QdqOptions) -> Result<GraphSpec, String> {
     let GraphSpec { mut graph, tensors } = spec;
     let by_name: HashMap<&str, &TensorSpec> = tensors.iter().map(|t| (t.name.as_str(), t)).collect();
-    let mut used: BTreeMap<String, bool> = BTreeMap::new();
+    let mut used: BTreeSet<String> = BTreeSet::new();
     rewrite(&mut graph, &by_name, q, &mut used)?;
     let mut out = tensors.clone();
-    for (source, transposed) in used {
+    for source in used {
         let t = by_name[source.as_str()];
-        for (name, kind) in [
-            (codes_name(&source), PartKind::ChannelCodes { transposed }),
-            (scale_name(&source), PartKind::ChannelScales),
-        ] {
+        for (name, kind) in
+            [(codes_name(&source), PartKind::ChannelCodes), (scale_name(&source), PartKind::ChannelScales)]
+        {
             out.push(TensorSpec {
                 name,
                 shape: t.shape.clone(),
@@ -166,12 +159,12 @@ fn scale_name(source: &str) -> String {
     format!("{source}_scale")
 }
 
-/// `used`: each weight rewritten, and whether its codes are stored `[K, N]` (a `MatMul`'s).
+/// `used`: each weight rewritten.
 fn rewrite(
     g: &mut GraphProto,
     tensors: &HashMap<&str, &TensorSpec>,
     q: &QdqOptions,
-    used: &mut BTreeMap<String, bool>,
+    used: &mut BTreeSet<String>,
 ) -> Result<(), String> {
     let mut nodes = Vec::with_capacity(g.node.len() * 2);
     // One Q/DQ pair per activation, however many layers read it (q, k and v share their input).
@@ -191,11 +184,16 @@ fn rewrite(
         })?;
         let y = node.output[0].clone();
         let x = node.input[0].clone();
+        // The logits' layer (the tied projection, or an untied head) is 16-bit in and out whatever
+        // the build's activations: a uint8 logit cannot keep the top-1 ranking, and QNN's HTP
+        // compiler leaves a mixed 8-in/16-out layer's weight DequantizeLinear to the CPU, every
+        // step, as it does a layer with a float output (measured).
+        let bits = if gemm || y.ends_with("logits") { 16 } else { q.activation_bits };
         let x_dq = match dequantized.get(&x) {
             Some(d) => d.clone(),
             None => {
                 let d = format!("{y}/input_dequantized");
-                qdq_pair(&mut nodes, q, &x, &format!("{y}/input"), r.input, &d);
+                qdq_pair(&mut nodes, bits, &x, &format!("{y}/input"), r.input, &d);
                 dequantized.insert(x, d.clone());
                 d
             }
@@ -209,34 +207,40 @@ fn rewrite(
             "",
             vec![codes_name(&w.name), scale_name(&w.name), zeros],
             &w_dq,
-            vec![int_attr("axis", if gemm { 0 } else { 1 })],
+            vec![int_attr("axis", 1)],
         ));
         node.input[0] = x_dq;
         node.input[1] = w_dq;
-        used.insert(w.name.clone(), !gemm);
-        // The logits stay float: the tied projection's `Gemm`, or an untied head's `MatMul`.
-        if gemm || y.ends_with("logits") {
-            nodes.push(node);
-        } else {
-            let raw = format!("{y}/float");
-            node.output[0] = raw.clone();
-            nodes.push(node);
-            qdq_pair(&mut nodes, q, &raw, &format!("{y}/output"), r.output, &y);
+        // Every weight's codes are `[K, N]`: the tied projection's `Gemm` (transB against the
+        // `[V, d]` table) becomes a `MatMul` too, since QNN's HTP compiler refuses that `Gemm`
+        // (measured: `FullyConnected` fails validation, error 3110, and falls back to the CPU).
+        if gemm {
+            node.op_type = "MatMul".into();
+            node.attribute.clear();
         }
+        used.insert(w.name.clone());
+        let raw = format!("{y}/float");
+        node.output[0] = raw.clone();
+        nodes.push(node);
+        qdq_pair(&mut nodes, bits, &raw, &format!("{y}/output"), r.output, &y);
     }
     g.node = nodes;
     Ok(())
 }
 
-/// `x → QuantizeLinear → DequantizeLinear → out` at the range's scale and zero point.
-fn qdq_pair(nodes: &mut Vec<NodeProto>, q: &QdqOptions, x: &str, base: &str, range: Range, out: &str) {
-    let (scale, zero) = range.scale_zero(q.activation_bits);
+/// `x → QuantizeLinear → DequantizeLinear → out` at the range's scale and zero point, in uint8
+/// or uint16 (`com.microsoft`: the standard operators take 16-bit types only from opset 21).
+fn qdq_pair(nodes: &mut Vec<NodeProto>, bits: u8, x: &str, base: &str, range: Range, out: &str) {
+    let (scale, zero) = range.scale_zero(bits);
     let s = constant(nodes, &format!("{base}_scale"), DataType::Float, &[], scale.to_le_bytes().to_vec());
-    let zp_bytes = if q.activation_bits == 16 { zero.to_le_bytes().to_vec() } else { vec![zero as u8] };
-    let z = constant(nodes, &format!("{base}_zero_point"), q.activation_type(), &[], zp_bytes);
+    let (ty, domain, zp) = match bits {
+        16 => (DataType::Uint16, "com.microsoft", zero.to_le_bytes().to_vec()),
+        _ => (DataType::Uint8, "", vec![zero as u8]),
+    };
+    let z = constant(nodes, &format!("{base}_zero_point"), ty, &[], zp);
     let quantized = format!("{base}_quantized");
-    nodes.push(node_of("QuantizeLinear", q.domain(), vec![x.into(), s.clone(), z.clone()], &quantized, vec![]));
-    nodes.push(node_of("DequantizeLinear", q.domain(), vec![quantized, s, z], out, vec![]));
+    nodes.push(node_of("QuantizeLinear", domain, vec![x.into(), s.clone(), z.clone()], &quantized, vec![]));
+    nodes.push(node_of("DequantizeLinear", domain, vec![quantized, s, z], out, vec![]));
 }
 
 fn constant(nodes: &mut Vec<NodeProto>, name: &str, ty: DataType, dims: &[i64], raw: Vec<u8>) -> String {
@@ -308,10 +312,8 @@ mod tests {
             let out = quantize(spec, &q).unwrap();
             let stored: HashMap<&str, &TensorSpec> = out.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
             assert!(out.tensors.iter().all(|t| t.init != crate::weights::Init::Linear || t.quant.is_some()));
-            let codes = out
-                .tensors
-                .iter()
-                .filter(|t| matches!(t.quant.as_ref().map(|p| p.kind), Some(PartKind::ChannelCodes { .. })));
+            let codes =
+                out.tensors.iter().filter(|t| matches!(t.quant.as_ref().map(|p| p.kind), Some(PartKind::ChannelCodes)));
             assert!(codes.count() >= linear, "every linear weight (and a tied projection) has codes");
             let mut nodes = vec![];
             all_nodes(&out.graph, &mut nodes);

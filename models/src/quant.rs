@@ -131,9 +131,9 @@ pub enum PartKind {
     Codes,
     /// f32 `[N, blocks]`.
     Scales,
-    /// int8 codes of a QDQ weight, symmetric per output channel ([`quantize_channel`]): `[K, N]`
-    /// when `transposed` (a `MatMul`'s B), else `[N, K]` (the tied `Gemm`'s B, read with transB).
-    ChannelCodes { transposed: bool },
+    /// int8 codes of a QDQ weight, symmetric per output channel ([`quantize_channel`]), `[K, N]`
+    /// (a `MatMul`'s B).
+    ChannelCodes,
     /// f32 `[N]`: a QDQ weight's scale per output channel.
     ChannelScales,
 }
@@ -141,7 +141,7 @@ pub enum PartKind {
 impl PartKind {
     /// Whether the part holds the weight's codes (what parameter counts count once).
     pub fn is_codes(self) -> bool {
-        matches!(self, PartKind::Codes | PartKind::ChannelCodes { .. })
+        matches!(self, PartKind::Codes | PartKind::ChannelCodes)
     }
 }
 
@@ -154,8 +154,7 @@ impl Part {
         match self.kind {
             PartKind::Codes => vec![n, self.blocks(k), self.block_size * self.bits as usize / 8],
             PartKind::Scales => vec![n, self.blocks(k)],
-            PartKind::ChannelCodes { transposed: true } => vec![k, n],
-            PartKind::ChannelCodes { transposed: false } => vec![n, k],
+            PartKind::ChannelCodes => vec![k, n],
             PartKind::ChannelScales => vec![n],
         }
     }
@@ -164,7 +163,7 @@ impl Part {
         let per = match self.kind {
             PartKind::Codes => self.block_size * self.bits as usize / 8,
             PartKind::Scales => 4,
-            PartKind::ChannelCodes { .. } => return (n * k) as u64,
+            PartKind::ChannelCodes => return (n * k) as u64,
             PartKind::ChannelScales => return 4 * n as u64,
         };
         (n * self.blocks(k) * per) as u64

@@ -57,7 +57,7 @@ fn tensor_meta(spec: &TensorSpec) -> TensorProto {
         dims: spec.onnx_shape().iter().map(|&d| d as i64).collect(),
         data_type: if kind == Some(PartKind::Codes) {
             DataType::Uint8
-        } else if matches!(kind, Some(PartKind::ChannelCodes { .. })) {
+        } else if matches!(kind, Some(PartKind::ChannelCodes)) {
             DataType::Int8
         } else if spec.half {
             DataType::Float16
@@ -94,8 +94,7 @@ fn header(spec: &GraphSpec) -> ModelProto {
 /// codes or scales, quantized row by row from the source's values).
 fn write_values(w: &mut impl Write, spec: &TensorSpec, seed: u64, buf: &mut Vec<u8>) -> std::io::Result<()> {
     let gen_ = Generator::new(seed, spec);
-    if let Some(q) =
-        spec.quant.as_ref().filter(|q| matches!(q.kind, PartKind::ChannelCodes { .. } | PartKind::ChannelScales))
+    if let Some(q) = spec.quant.as_ref().filter(|q| matches!(q.kind, PartKind::ChannelCodes | PartKind::ChannelScales))
     {
         write_channel_part(w, spec, q.kind, &gen_)?;
     } else if let Some(q) = &spec.quant {
@@ -143,9 +142,9 @@ fn write_values(w: &mut impl Write, spec: &TensorSpec, seed: u64, buf: &mut Vec<
     Ok(())
 }
 
-/// A QDQ weight's int8 codes or its per-channel scales, quantized row by row from the source's
-/// `[N, K]` values; transposed codes are gathered whole first (one byte per weight: 33 MB for the
-/// paper's tied embedding).
+/// A QDQ weight's int8 codes (`[K, N]`) or its per-channel scales, quantized row by row from the
+/// source's `[N, K]` values; the codes are gathered whole first, to transpose them (one byte per
+/// weight: 33 MB for the paper's tied embedding).
 fn write_channel_part(w: &mut impl Write, spec: &TensorSpec, kind: PartKind, gen_: &Generator) -> std::io::Result<()> {
     let (rows, k) = (spec.shape[0], spec.shape[1]);
     let (mut row, mut codes, mut scales) = (Vec::with_capacity(k), Vec::with_capacity(rows * k), vec![]);
@@ -156,10 +155,7 @@ fn write_channel_part(w: &mut impl Write, spec: &TensorSpec, kind: PartKind, gen
     }
     let bytes: Vec<u8> = match kind {
         PartKind::ChannelScales => scales.iter().flat_map(|s| s.to_le_bytes()).collect(),
-        PartKind::ChannelCodes { transposed: true } => {
-            (0..k).flat_map(|c| (0..rows).map(move |r| (r, c))).map(|(r, c)| codes[r * k + c] as u8).collect()
-        }
-        _ => codes.iter().map(|&c| c as u8).collect(),
+        _ => (0..k).flat_map(|c| (0..rows).map(move |r| (r, c))).map(|(r, c)| codes[r * k + c] as u8).collect(),
     };
     w.write_all(&bytes)
 }
