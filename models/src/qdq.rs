@@ -3,15 +3,16 @@
 //! and the tied output projection) reads its weight through `DequantizeLinear` of int8 codes,
 //! symmetric per output channel, and its activation input through a `QuantizeLinear` →
 //! `DequantizeLinear` pair at one uint8 or uint16 scale per tensor; its output gets a pair too, so
-//! a runtime can fuse `DQ → MatMul → Q` into an integer kernel (the logits' pair is always uint16:
-//! a uint8 logit cannot keep the top-1 ranking). The tied projection is a `MatMul` against an int8
+//! a runtime can fuse `DQ → MatMul → Q` into an integer kernel (in w8a8 the logits stay float: a
+//! uint8 logit cannot keep the top-1 ranking). The tied projection is a `MatMul` against an int8
 //! `[d, V]` copy of the table, like every other layer. The scales come from
 //! calibration: the activation ranges seen by the fp32 build on seeded prompts
 //! ([`calibration_outputs`] names what to observe; the harness runs it).
 //!
 //! What stays float: norms, RoPE, attention scores and softmax, and the residual stream. QNN's
-//! HTP runs those in fp16 (its default for float operators): its compiler takes a static build
-//! whole (README, *QDQ*).
+//! HTP runs those in fp16 (its default for float operators): its compiler takes a static w8a16
+//! build whole (README, *Running on a GPU or an NPU*). w8a8 uses standard operators only (NNAPI
+//! takes no 16-bit types).
 //!
 //! uint16 activations use the `com.microsoft` `QuantizeLinear`/`DequantizeLinear` (the standard
 //! ones take 16-bit types only from opset 21; ONNX Runtime's tools do the same below it).
@@ -184,16 +185,17 @@ fn rewrite(
         })?;
         let y = node.output[0].clone();
         let x = node.input[0].clone();
-        // The logits' layer (the tied projection, or an untied head) is 16-bit in and out whatever
-        // the build's activations: a uint8 logit cannot keep the top-1 ranking, and QNN's HTP
-        // compiler leaves a mixed 8-in/16-out layer's weight DequantizeLinear to the CPU, every
-        // step, as it does a layer with a float output (measured).
-        let bits = if gemm || y.ends_with("logits") { 16 } else { q.activation_bits };
+        // The logits' layer (the tied projection, or an untied head) keeps a float output in w8a8,
+        // since a uint8 logit cannot keep the top-1 ranking (ONNX Runtime's CPU provider then runs
+        // it as one integer kernel with a float output). w8a16 quantizes its output too, at 16
+        // bits: QNN's HTP compiler takes the layer only with a quantized output; with a float
+        // one it leaves the weight's DequantizeLinear to the CPU, every step (measured).
+        let logits = gemm || y.ends_with("logits");
         let x_dq = match dequantized.get(&x) {
             Some(d) => d.clone(),
             None => {
                 let d = format!("{y}/input_dequantized");
-                qdq_pair(&mut nodes, bits, &x, &format!("{y}/input"), r.input, &d);
+                qdq_pair(&mut nodes, q.activation_bits, &x, &format!("{y}/input"), r.input, &d);
                 dequantized.insert(x, d.clone());
                 d
             }
@@ -219,10 +221,14 @@ fn rewrite(
             node.attribute.clear();
         }
         used.insert(w.name.clone());
+        if logits && q.activation_bits == 8 {
+            nodes.push(node);
+            continue;
+        }
         let raw = format!("{y}/float");
         node.output[0] = raw.clone();
         nodes.push(node);
-        qdq_pair(&mut nodes, bits, &raw, &format!("{y}/output"), r.output, &y);
+        qdq_pair(&mut nodes, q.activation_bits, &raw, &format!("{y}/output"), r.output, &y);
     }
     g.node = nodes;
     Ok(())
