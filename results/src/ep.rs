@@ -63,7 +63,11 @@ impl Ep {
             Ep::Cuda | Ep::Tensorrt => {
                 "SLMBENCH_ORT_PACKAGE=onnxruntime-gpu (Linux x86_64, Windows; needs CUDA 13 and cuDNN 9 libraries)"
             }
-            Ep::Qnn => "SLMBENCH_ORT_PACKAGE=onnxruntime-qnn (Windows ARM64/x64, Linux aarch64)",
+            // The 1.x wheels with QNN built in stop at 1.24 (below what `ort` loads); 2.x is a
+            // plugin for the official build.
+            Ep::Qnn => {
+                "no build slmbench loads yet: QNN now ships as a plugin (onnxruntime-qnn 2.x) for the official build, and slmbench does not register plugins yet (README, Running on a GPU or an NPU)"
+            }
             Ep::Nnapi => "an Android build of ONNX Runtime (onnxruntime-android), via ORT_DYLIB_PATH",
             Ep::Coreml => "the macOS build (the default onnxruntime wheel on macOS)",
             Ep::Directml => "SLMBENCH_ORT_PACKAGE=onnxruntime-directml (Windows)",

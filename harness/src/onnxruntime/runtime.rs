@@ -37,8 +37,8 @@ const PINNED: &[(&str, &str, &str, &str)] = &[
 ];
 
 /// Which official build to fetch: package, version and wheel platform tag. Each can be changed
-/// by an environment variable, e.g. `SLMBENCH_ORT_PACKAGE=onnxruntime-gpu` for CUDA/TensorRT or
-/// `onnxruntime-qnn` on ARM64.
+/// by an environment variable, e.g. `SLMBENCH_ORT_PACKAGE=onnxruntime-gpu` for CUDA/TensorRT
+/// (QNN now ships as a plugin for the official build, `onnxruntime-qnn` 2.x, not yet loaded).
 #[derive(Debug, Clone, Serialize)]
 pub struct RuntimeChoice {
     pub package: String,
