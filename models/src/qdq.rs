@@ -185,12 +185,6 @@ fn rewrite(
         })?;
         let y = node.output[0].clone();
         let x = node.input[0].clone();
-        // The logits' layer (the tied projection, or an untied head) keeps a float output in w8a8,
-        // since a uint8 logit cannot keep the top-1 ranking (ONNX Runtime's CPU provider then runs
-        // it as one integer kernel with a float output). w8a16 quantizes its output too, at 16
-        // bits: QNN's HTP compiler takes the layer only with a quantized output; with a float
-        // one it leaves the weight's DequantizeLinear to the CPU, every step (measured).
-        let logits = gemm || y.ends_with("logits");
         let x_dq = match dequantized.get(&x) {
             Some(d) => d.clone(),
             None => {
@@ -221,6 +215,12 @@ fn rewrite(
             node.attribute.clear();
         }
         used.insert(w.name.clone());
+        // The logits' layer (the tied projection, or an untied head) keeps a float output in w8a8,
+        // since a uint8 logit cannot keep the top-1 ranking (ONNX Runtime's CPU provider then runs
+        // it as one integer kernel with a float output). w8a16 quantizes its output too, at 16
+        // bits: QNN's HTP compiler takes the layer only with a quantized output; with a float
+        // one it leaves the weight's DequantizeLinear to the CPU, every step (measured).
+        let logits = gemm || y.ends_with("logits");
         if logits && q.activation_bits == 8 {
             nodes.push(node);
             continue;

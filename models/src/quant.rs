@@ -173,10 +173,15 @@ impl Part {
 /// Quantizes one output channel (a row of K weights) to int8, symmetric, round to nearest:
 /// scale = max|w| / 127, code = round(w / scale) (zero point 0, as QNN's HTP wants weights).
 pub fn quantize_channel(row: &[f32], codes: &mut Vec<i8>) -> f32 {
-    let amax = row.iter().fold(0f32, |m, &w| m.max(w.abs()));
-    let scale = if amax > 0.0 { amax / 127.0 } else { 1.0 };
+    let scale = channel_scale(row);
     codes.extend(row.iter().map(|&w| (w / scale).round().clamp(-127.0, 127.0) as i8));
     scale
+}
+
+/// The scale [`quantize_channel`] gives a row.
+pub fn channel_scale(row: &[f32]) -> f32 {
+    let amax = row.iter().fold(0f32, |m, &w| m.max(w.abs()));
+    if amax > 0.0 { amax / 127.0 } else { 1.0 }
 }
 
 /// Quantizes one row of K weights: appends its packed codes and its scales. Symmetric, round to

@@ -57,7 +57,7 @@ fn tensor_meta(spec: &TensorSpec) -> TensorProto {
         dims: spec.onnx_shape().iter().map(|&d| d as i64).collect(),
         data_type: if kind == Some(PartKind::Codes) {
             DataType::Uint8
-        } else if matches!(kind, Some(PartKind::ChannelCodes)) {
+        } else if kind == Some(PartKind::ChannelCodes) {
             DataType::Int8
         } else if spec.half {
             DataType::Float16
@@ -142,21 +142,31 @@ fn write_values(w: &mut impl Write, spec: &TensorSpec, seed: u64, buf: &mut Vec<
     Ok(())
 }
 
-/// A QDQ weight's int8 codes (`[K, N]`) or its per-channel scales, quantized row by row from the
-/// source's `[N, K]` values; the codes are gathered whole first, to transpose them (one byte per
-/// weight: 33 MB for the paper's tied embedding).
+/// A QDQ weight's per-channel scales, or its int8 codes (`[K, N]`), quantized row by row from
+/// the source's `[N, K]` values; the codes are gathered whole first, to transpose them (one byte
+/// per weight: 33 MB for the paper's tied embedding).
 fn write_channel_part(w: &mut impl Write, spec: &TensorSpec, kind: PartKind, gen_: &Generator) -> std::io::Result<()> {
     let (rows, k) = (spec.shape[0], spec.shape[1]);
-    let (mut row, mut codes, mut scales) = (Vec::with_capacity(k), Vec::with_capacity(rows * k), vec![]);
-    for r in 0..rows {
+    let mut row = Vec::with_capacity(k);
+    let fill = |r: usize, row: &mut Vec<f32>| {
         row.clear();
         row.extend((0..k).map(|c| gen_.at((r * k + c) as u64)));
-        scales.push(quant::quantize_channel(&row, &mut codes));
-    }
-    let bytes: Vec<u8> = match kind {
-        PartKind::ChannelScales => scales.iter().flat_map(|s| s.to_le_bytes()).collect(),
-        _ => (0..k).flat_map(|c| (0..rows).map(move |r| (r, c))).map(|(r, c)| codes[r * k + c] as u8).collect(),
     };
+    if kind == PartKind::ChannelScales {
+        let mut bytes = Vec::with_capacity(4 * rows);
+        for r in 0..rows {
+            fill(r, &mut row);
+            bytes.extend(quant::channel_scale(&row).to_le_bytes());
+        }
+        return w.write_all(&bytes);
+    }
+    let mut codes = Vec::with_capacity(rows * k);
+    for r in 0..rows {
+        fill(r, &mut row);
+        quant::quantize_channel(&row, &mut codes);
+    }
+    let bytes: Vec<u8> =
+        (0..k).flat_map(|c| (0..rows).map(move |r| (r, c))).map(|(r, c)| codes[r * k + c] as u8).collect();
     w.write_all(&bytes)
 }
 
