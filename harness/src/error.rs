@@ -12,14 +12,8 @@ pub enum RuntimeError {
     DylibPathMissing { path: PathBuf },
     #[error("no ONNX Runtime build is published for {os}/{arch}; {HINT}")]
     UnsupportedHost { os: &'static str, arch: &'static str },
-    #[error("cannot fetch ONNX Runtime: no working pip found (tried {tried}); install pip or {HINT}")]
-    PipMissing { tried: String },
-    #[error("cannot fetch ONNX Runtime: `{command}` failed: {stderr}; {HINT}")]
-    FetchFailed { command: String, stderr: String },
-    #[error("downloaded wheel {wheel} has sha256 {actual}, expected {expected}; refusing it. {HINT}")]
-    HashMismatch { wheel: PathBuf, expected: String, actual: String },
-    #[error("wheel {wheel} is not usable: {reason}; {HINT}")]
-    BadWheel { wheel: PathBuf, reason: String },
+    #[error("cannot fetch ONNX Runtime: {0}; or {HINT}")]
+    Fetch(crate::onnxruntime::wheel::WheelError),
     #[error("cannot load ONNX Runtime from {path}: {message}; {HINT}")]
     Load { path: PathBuf, message: String },
     #[error("I/O error at {path}: {source}")]
@@ -45,6 +39,8 @@ pub enum HarnessError {
         "execution provider `{ep}` is not in this runtime: {runtime} offers {offered}. Get a build with it: {hint}"
     )]
     EpUnavailable { ep: crate::ep::Ep, runtime: String, offered: String, hint: &'static str },
+    #[error("execution provider `{ep}` ships as a plugin, which is not available: {reason}")]
+    PluginUnavailable { ep: crate::ep::Ep, reason: String },
     #[error("model directory {path} does not exist")]
     NoModelDir { path: PathBuf },
     #[error("no known model layout in {path}: found [{found}]; expected {expected}")]

@@ -102,6 +102,13 @@ impl RunPlan {
                 backend.check(m, self.decoder, p, n, self.prompt_ids.as_deref())?;
             }
             backend.version()?;
+            if backend.name() == "onnxruntime" {
+                // Registered now, so cell settings name the plugin; a failure is kept and fails
+                // those cells as an absent built-in provider does.
+                for &ep in self.eps.iter().filter(|e| e.is_plugin()) {
+                    let _ = crate::plugin::register(ep);
+                }
+            }
         }
         crate::ep::check_options(&self.ep_options)?;
         Ok(())

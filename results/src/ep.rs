@@ -64,9 +64,9 @@ impl Ep {
                 "SLMBENCH_ORT_PACKAGE=onnxruntime-gpu (Linux x86_64, Windows; needs CUDA 13 and cuDNN 9 libraries)"
             }
             // The 1.x wheels with QNN built in stop at 1.24 (below what `ort` loads); 2.x is a
-            // plugin for the official build.
+            // plugin for the official build, which slmbench fetches itself.
             Ep::Qnn => {
-                "no build slmbench loads yet: QNN now ships as a plugin (onnxruntime-qnn 2.x) for the official build, and slmbench does not register plugins yet (README, Running on a GPU or an NPU)"
+                "the onnxruntime-qnn 2.x plugin, which slmbench fetches (Windows and Linux, x86_64 and ARM64), or SLMBENCH_QNN_PLUGIN=its provider library"
             }
             Ep::Nnapi => "an Android build of ONNX Runtime (onnxruntime-android), via ORT_DYLIB_PATH",
             Ep::Coreml => "the macOS build (the default onnxruntime wheel on macOS)",
@@ -74,6 +74,11 @@ impl Ep {
             Ep::Openvino => "SLMBENCH_ORT_PACKAGE=onnxruntime-openvino",
             Ep::Xnnpack => "a build with --use_xnnpack (Android/iOS packages), via ORT_DYLIB_PATH",
         }
+    }
+
+    /// Ships as a plugin for the official runtime rather than inside a build of it.
+    pub fn is_plugin(self) -> bool {
+        self == Ep::Qnn
     }
 
     /// Options accepted by providers whose ort binding takes fixed settings only.

@@ -132,6 +132,10 @@ pub struct Settings {
     /// ONNX Runtime session configuration entries (`--session-opt`), in the order given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub session_options: Vec<SessionOption>,
+    /// Where a provider that ships as a plugin came from: `onnxruntime-qnn==2.7.0`, or
+    /// `SLMBENCH_QNN_PLUGIN=PATH`; part of the cell id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ep_plugin: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,22 @@ use crate::runtime;
 
 pub use slmbench_results::ep::*;
 
+/// How a session takes its provider.
+pub(crate) enum Registration {
+    /// A provider built into the runtime, registered with `error_on_failure`.
+    BuiltIn(ExecutionProviderDispatch),
+    /// A plugin provider's devices and options (the device API fails rather than fall back).
+    Plugin(Vec<ort::device::Device<'static>>, Vec<(String, String)>),
+}
+
+/// The provider with its options, ready for a session.
+pub(crate) fn registration(ep: Ep, options: &[EpOption]) -> Result<Registration, HarnessError> {
+    if ep.is_plugin() {
+        return super::plugin::devices(ep, options);
+    }
+    Ok(Registration::BuiltIn(dispatch(ep, options)?))
+}
+
 /// The provider with its options, ready to register. Errors if the loaded runtime lacks it.
 pub fn dispatch(ep: Ep, options: &[EpOption]) -> Result<ExecutionProviderDispatch, HarnessError> {
     let offered = runtime::available_providers()?;

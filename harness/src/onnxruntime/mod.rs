@@ -13,11 +13,13 @@ pub mod graph_info;
 pub mod layout;
 pub mod onnx;
 pub mod placement;
+pub mod plugin;
 pub mod runtime;
 pub mod session;
 mod shared_cache;
 mod static_bound;
 mod static_loop;
+pub mod wheel;
 
 use std::path::Path;
 
@@ -140,7 +142,18 @@ impl Backend for OnnxRuntime {
         settings: &SessionSettings,
         decoder: DecoderChoice,
     ) -> Result<Placement, HarnessError> {
-        placement::observe(dir, settings, decoder)
+        match placement::observe(dir, settings, decoder) {
+            // ONNX Runtime's refusal under "no CPU fallback" names no node: observed without it,
+            // the placement names the operators that would fall back (the caller then fails).
+            Err(e) if settings.strict_placement && settings.ep != Ep::Cpu => {
+                let relaxed = SessionSettings { strict_placement: false, ..settings.clone() };
+                placement::observe(dir, &relaxed, decoder)
+                    .ok()
+                    .filter(|p| p.off_provider(settings.ep.runtime_name()).is_some())
+                    .ok_or(e)
+            }
+            observed => observed,
+        }
     }
 }
 

@@ -6,12 +6,11 @@
 //! where `ort::init` would panic.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
+use super::wheel;
 use crate::error::RuntimeError;
 
 /// The ONNX Runtime release this suite is pinned to (ort 2.0.0-rc.15 needs ≥ 1.31).
@@ -38,7 +37,7 @@ const PINNED: &[(&str, &str, &str, &str)] = &[
 
 /// Which official build to fetch: package, version and wheel platform tag. Each can be changed
 /// by an environment variable, e.g. `SLMBENCH_ORT_PACKAGE=onnxruntime-gpu` for CUDA/TensorRT
-/// (QNN now ships as a plugin for the official build, `onnxruntime-qnn` 2.x, not yet loaded).
+/// (QNN ships as a plugin for the official build instead: `plugin.rs`).
 #[derive(Debug, Clone, Serialize)]
 pub struct RuntimeChoice {
     pub package: String,
@@ -171,135 +170,25 @@ pub fn resolve_library() -> Result<ResolvedLibrary, RuntimeError> {
     Ok(ResolvedLibrary { path, source: LibrarySource::Fetched, choice: Some(choice) })
 }
 
-/// The pip to use: `SLMBENCH_PIP` (a command line), else `pip`, `pip3`, `python3 -m pip`.
-fn pip_candidates() -> Vec<Vec<String>> {
-    if let Some(p) = env_nonempty("SLMBENCH_PIP") {
-        return vec![p.split_whitespace().map(String::from).collect()];
-    }
-    let split = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
-    vec![split("pip"), split("pip3"), split("python3 -m pip"), split("python -m pip")]
-}
-
 fn fetch(choice: &RuntimeChoice, dest: &Path) -> Result<PathBuf, RuntimeError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RuntimeError::Io { path, source }
-    };
-    let root = dest.parent().unwrap_or(dest);
-    std::fs::create_dir_all(root).map_err(io(root))?;
-    let work = root.join(format!(".fetch-{}-{}", choice.cache_key(), std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).map_err(io(&work))?;
-    let result = fetch_into(choice, &work, dest);
-    let _ = std::fs::remove_dir_all(&work);
-    result
-}
-
-fn fetch_into(choice: &RuntimeChoice, work: &Path, dest: &Path) -> Result<PathBuf, RuntimeError> {
-    let spec = format!("{}=={}", choice.package, choice.version);
     eprintln!(
-        "slmbench: ONNX Runtime not found (ORT_DYLIB_PATH unset, nothing in {}); fetching the official {spec} build for {} with pip",
+        "slmbench: ONNX Runtime not found (ORT_DYLIB_PATH unset, nothing in {}); fetching the official {}=={} build for {} with pip",
         dest.display(),
+        choice.package,
+        choice.version,
         choice.platform
     );
-    let wheel_dir = work.join("wheel");
-    let args = [
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--python-version",
-        "3.11",
-        "--implementation",
-        "cp",
-        "--platform",
-        &choice.platform,
-        "--disable-pip-version-check",
-        "--quiet",
-        "-d",
-        wheel_dir.to_str().unwrap_or("wheel"),
-        &spec,
-    ];
-    let mut tried = Vec::new();
-    let mut last_failure = None;
-    for cand in pip_candidates() {
-        let (prog, pre) = cand.split_first().expect("non-empty pip command");
-        tried.push(cand.join(" "));
-        match Command::new(prog).args(pre).args(args).output() {
-            Err(_) => continue, // not installed: try the next spelling
-            Ok(out) if out.status.success() => {
-                last_failure = None;
-                break;
-            }
-            Ok(out) => {
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                if stderr.contains("No module named pip") {
-                    continue;
-                }
-                last_failure = Some(RuntimeError::FetchFailed {
-                    command: format!("{} {}", cand.join(" "), args.join(" ")),
-                    stderr: stderr.trim().lines().rev().take(3).collect::<Vec<_>>().join(" | "),
-                });
-                break;
-            }
-        }
-    }
-    if let Some(e) = last_failure {
-        return Err(e);
-    }
-    let wheel = std::fs::read_dir(&wheel_dir)
-        .ok()
-        .and_then(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "whl")))
-        .ok_or(RuntimeError::PipMissing { tried: tried.join(", ") })?;
-
-    let bytes = std::fs::read(&wheel).map_err(|source| RuntimeError::Io { path: wheel.clone(), source })?;
-    let actual = hex(&Sha256::digest(&bytes));
-    match &choice.sha256 {
-        Some(expected) if !expected.eq_ignore_ascii_case(&actual) => {
-            return Err(RuntimeError::HashMismatch { wheel, expected: expected.clone(), actual });
-        }
-        Some(_) => {}
-        None => eprintln!(
-            "slmbench: warning: no pinned sha256 for {spec} ({}); accepting wheel with sha256 {actual} (set SLMBENCH_ORT_SHA256 to pin it)",
-            choice.platform
-        ),
-    }
-
-    let staged = work.join("lib");
-    std::fs::create_dir_all(&staged).map_err(|source| RuntimeError::Io { path: staged.clone(), source })?;
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-        .map_err(|e| RuntimeError::BadWheel { wheel: wheel.clone(), reason: e.to_string() })?;
-    for i in 0..archive.len() {
-        let mut entry =
-            archive.by_index(i).map_err(|e| RuntimeError::BadWheel { wheel: wheel.clone(), reason: e.to_string() })?;
-        let name = match entry.name() {
-            Ok(n) => n.to_string(),
-            Err(_) => continue, // a non-UTF-8 member name is no library of ours
-        };
-        if !is_runtime_library(&name) {
-            continue;
-        }
-        let file_name = name.rsplit('/').next().unwrap_or(&name).to_string();
-        let out_path = staged.join(&file_name);
-        let mut out =
-            std::fs::File::create(&out_path).map_err(|source| RuntimeError::Io { path: out_path.clone(), source })?;
-        std::io::copy(&mut entry, &mut out).map_err(|source| RuntimeError::Io { path: out_path.clone(), source })?;
-    }
-    if core_library(&staged).is_none() {
-        return Err(RuntimeError::BadWheel { wheel, reason: "it holds no onnxruntime/capi/ core library".into() });
-    }
-    // Rename into place as a whole, so a concurrent or interrupted fetch never leaves half a cache.
-    if let Err(source) = std::fs::rename(&staged, dest)
-        && core_library(dest).is_none()
-    {
-        return Err(RuntimeError::Io { path: dest.to_path_buf(), source });
-    }
-    let path = core_library(dest).expect("checked above");
-    eprintln!("slmbench: ONNX Runtime {} cached at {}", choice.version, path.display());
-    Ok(path)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let wheel = wheel::Wheel {
+        package: &choice.package,
+        version: &choice.version,
+        platform: &choice.platform,
+        sha256: choice.sha256.as_deref(),
+    };
+    // The libraries keep their file names and sit side by side, as in the wheel.
+    let keep =
+        |member: &str| is_runtime_library(member).then(|| PathBuf::from(member.rsplit('/').next().unwrap_or(member)));
+    wheel::fetch(&wheel, dest, &keep, &|dir| core_library(dir).is_some()).map_err(RuntimeError::Fetch)?;
+    Ok(core_library(dest).expect("checked by the fetch"))
 }
 
 struct Loaded {

@@ -61,7 +61,7 @@ pub(crate) fn open(path: &Path, s: &SessionSettings) -> Result<Session, HarnessE
 fn open_profiled(path: &Path, s: &SessionSettings, profile: Option<&Path>) -> Result<Session, HarnessError> {
     let env = runtime::environment()?;
     let err = HarnessError::ort(path);
-    let dispatch = ep::dispatch(s.ep, &s.ep_options)?;
+    let registration = ep::registration(s.ep, &s.ep_options)?;
     let level = match s.opt_level {
         OptLevel::Disable => GraphOptimizationLevel::Disable,
         OptLevel::Basic => GraphOptimizationLevel::Level1,
@@ -90,8 +90,15 @@ fn open_profiled(path: &Path, s: &SessionSettings, profile: Option<&Path>) -> Re
         Some(p) => b.with_profiling(p).map_err(|e| err(e.into()))?,
         None => b,
     };
-    let mut b = b.with_execution_providers([dispatch]).map_err(|e| err(e.into()))?;
-    b.commit_from_file(path).map_err(|e| {
+    let plugin = matches!(registration, ep::Registration::Plugin(..));
+    let mut b = match registration {
+        ep::Registration::BuiltIn(d) => b.with_execution_providers([d]),
+        ep::Registration::Plugin(devices, options) => b.with_devices(devices, Some(&options)),
+    }
+    .map_err(|e| err(e.into()))?;
+    let committed =
+        if plugin { super::plugin::stdout_to_stderr(|| b.commit_from_file(path)) } else { b.commit_from_file(path) };
+    committed.map_err(|e| {
         let message = e.to_string();
         if !path.is_file() {
             HarnessError::BadModel { path: path.to_path_buf(), reason: "file is missing".into() }

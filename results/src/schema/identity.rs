@@ -59,6 +59,10 @@ pub fn cell_id(model: &ModelInfo, backend_version: &str, settings: &Settings, sw
     let key = if settings.io_binding { serde_json::json!([key, "io-binding"]) } else { key };
     let key =
         if settings.session_options.is_empty() { key } else { serde_json::json!([key, settings.session_options]) };
+    let key = match &settings.ep_plugin {
+        Some(p) => serde_json::json!([key, p]),
+        None => key,
+    };
     let key = if settings.backend != "onnxruntime" { serde_json::json!([key, settings.backend]) } else { key };
     let key = key.to_string();
     let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3));

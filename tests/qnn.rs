@@ -1,0 +1,114 @@
+//! `--ep qnn` through the `onnxruntime-qnn` plugin, which slmbench fetches and registers. On an
+//! x86_64 Linux host QNN's HTP library prepares each graph offline and runs it in emulation (for
+//! HTP v75, SoC model 69), so the whole path runs here: static builds taken whole, greedy ids
+//! against the CPU provider's, the plugin recorded with every cell, and `--strict-placement`
+//! naming the operators a dynamic graph would leave to the CPU.
+#![cfg(all(target_os = "linux", target_arch = "x86_64"))]
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+const PROMPT: &str = "5,17,300,42,99,7,512,3,77,88,123";
+const HTP: [&str; 4] = ["--ep-opt", "qnn:htp_arch=75", "--ep-opt", "qnn:soc_model=69"];
+
+fn slmbench() -> Command {
+    let mut c = Command::cargo_bin("slmbench").unwrap();
+    c.env_remove("SLMBENCH_TEST_DELAY_US").env_remove("SLMBENCH_QNN_PLUGIN");
+    c
+}
+
+fn build(out: &Path, extra: &[&str]) {
+    slmbench().args(["models", "build", "--preset", "tiny", "--out"]).arg(out).args(extra).assert().success();
+}
+
+fn ids(model: &Path, ep: &[&str]) -> Vec<i64> {
+    let out = slmbench()
+        .args(["generate", "-n", "12", "--prompt-ids", PROMPT, "--model"])
+        .arg(model)
+        .args(ep)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // stdout is JSON alone: the HTP emulator's notice on C's stdout is sent to stderr.
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["output_token_ids"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()
+}
+
+#[test]
+fn qnn_runs_static_builds_whole_and_strict_placement_names_what_falls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let static_dir = dir.path().join("static");
+    build(&static_dir, &["--shapes", "static", "--max-context", "64", "--prefill-chunk", "8"]);
+    let qnn: Vec<&str> = ["--ep", "qnn"].into_iter().chain(HTP).collect();
+
+    // fp32 runs in fp16 on the HTP: the decoder-only's ids are the CPU's; the encoder-decoder's
+    // agree up to a near-tie (its 10th token, measured).
+    let decoder_only = static_dir.join("decoder-only");
+    assert_eq!(ids(&decoder_only, &qnn), ids(&decoder_only, &[]));
+    let encoder_decoder = static_dir.join("encoder-decoder");
+    assert_eq!(ids(&encoder_decoder, &qnn)[..9], ids(&encoder_decoder, &[])[..9]);
+
+    // A pair on QNN with no CPU fallback: every node on QNN, the plugin recorded.
+    let results = dir.path().join("qnn.jsonl");
+    let pair = format!("{},{}", encoder_decoder.display(), decoder_only.display());
+    slmbench()
+        .args(["run", "--pair", &pair, "-p", "16", "-n", "4", "-r", "2", "--min-repetitions", "2"])
+        .args(["--warmup", "0", "--strict-placement", "--no-report", "--no-roofline", "-o"])
+        .arg(&results)
+        .args(&qnn)
+        .assert()
+        .success();
+    let cells: Vec<serde_json::Value> = std::fs::read_to_string(&results)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r.get("metrics").is_some())
+        .collect();
+    assert_eq!(cells.len(), 2);
+    for c in &cells {
+        assert_eq!(c["settings"]["ep_used"], "qnn");
+        assert_eq!(c["settings"]["ep_plugin"], "onnxruntime-qnn==2.7.0");
+        assert_eq!(c["placement"]["main_provider"], "QNNExecutionProvider", "{}", c["placement"]);
+        assert_eq!(c["placement"]["cpu_node_share"], 0.0);
+    }
+
+    // A dynamic build: QNN takes almost nothing, and --strict-placement fails the cell naming
+    // the operators left to the CPU (ONNX Runtime's own refusal names none).
+    let dynamic = dir.path().join("dynamic");
+    build(&dynamic, &[]);
+    let out = slmbench()
+        .args(["run", "--model"])
+        .arg(dynamic.join("decoder-only"))
+        .args(["-p", "4", "-n", "2", "-r", "1", "--warmup", "0", "--strict-placement", "--no-report", "--no-roofline"])
+        .arg("-o")
+        .arg(dir.path().join("dynamic.jsonl"))
+        .args(&qnn)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("nodes on CPUExecutionProvider (")
+            && stdout.contains("MatMul ×")
+            && stdout.contains("instead of QNNExecutionProvider"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_missing_qnn_plugin_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    build(&dir.path().join("m"), &["--shapes", "static", "--max-context", "64", "--prefill-chunk", "8"]);
+    let missing = dir.path().join("nothing/libonnxruntime_providers_qnn.so");
+    let out = slmbench()
+        .env("SLMBENCH_QNN_PLUGIN", &missing)
+        .args(["generate", "--ep", "qnn", "--prompt-ids", "1,2,3", "-n", "2", "--model"])
+        .arg(dir.path().join("m/decoder-only"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SLMBENCH_QNN_PLUGIN is set to") && stderr.contains("which is not a file"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
