@@ -108,6 +108,15 @@ fn bad_inputs_exit_2_with_a_clear_message() {
     fails_with(&["models", "describe", d], "neither pair.json nor manifest.json");
     fails_with(&["models", "build", "--out", d], "--preset");
     fails_with(&["models", "build", "--preset", "tiny", "--seed", "minus-one", "--out", d], "invalid value");
+    // --ep-context-cache needs a compiling provider and owns the ep.context_* entries.
+    let run = ["run", "--preset", "tiny", "-p", "4", "-n", "2", "-o"];
+    let out = format!("{d}/r.jsonl");
+    let with = |extra: &[&'static str]| [&run[..], &[out.as_str()], extra].concat();
+    fails_with(&with(&["--ep-context-cache"]), "the CPU provider compiles nothing to cache");
+    fails_with(
+        &with(&["--ep", "qnn", "--ep-context-cache", "--session-opt", "ep.context_file_path=x.onnx"]),
+        "--ep-context-cache sets ep.context_file_path itself",
+    );
 }
 
 // ---- doctor and ONNX Runtime resolution --------------------------------------------------------

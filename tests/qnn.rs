@@ -22,16 +22,19 @@ fn build(out: &Path, extra: &[&str]) {
     slmbench().args(["models", "build", "--preset", "tiny", "--out"]).arg(out).args(extra).assert().success();
 }
 
-fn ids(model: &Path, ep: &[&str]) -> Vec<i64> {
-    let out = slmbench()
-        .args(["generate", "-n", "12", "--prompt-ids", PROMPT, "--model"])
-        .arg(model)
-        .args(ep)
-        .output()
-        .unwrap();
+fn generate(model: &Path, ep: &[&str], cache: Option<&Path>) -> serde_json::Value {
+    let mut c = slmbench();
+    if let Some(cache) = cache {
+        c.env("SLMBENCH_CACHE_DIR", cache);
+    }
+    let out = c.args(["generate", "-n", "12", "--prompt-ids", PROMPT, "--model"]).arg(model).args(ep).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // stdout is JSON alone: the HTP emulator's notice on C's stdout is sent to stderr.
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn ids(model: &Path, ep: &[&str]) -> Vec<i64> {
+    let v = generate(model, ep, None);
     v["output_token_ids"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()
 }
 
@@ -47,7 +50,26 @@ fn qnn_runs_static_builds_whole_and_strict_placement_names_what_falls_back() {
     let decoder_only = static_dir.join("decoder-only");
     assert_eq!(ids(&decoder_only, &qnn), ids(&decoder_only, &[]));
     let encoder_decoder = static_dir.join("encoder-decoder");
-    assert_eq!(ids(&encoder_decoder, &qnn)[..9], ids(&encoder_decoder, &[])[..9]);
+    let on_qnn = ids(&encoder_decoder, &qnn);
+    assert_eq!(on_qnn[..9], ids(&encoder_decoder, &[])[..9]);
+
+    // --ep-context-cache: the first load compiles each file and writes its EP context model into
+    // the cache, the second loads those, and the ids stay the same. (A cache of its own, sharing
+    // the runtime and plugin already fetched.)
+    let cache = dir.path().join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::os::unix::fs::symlink(slmbench_harness::runtime::cache_dir().join("onnxruntime"), cache.join("onnxruntime"))
+        .unwrap();
+    let cached: Vec<&str> = qnn.iter().copied().chain(["--ep-context-cache"]).collect();
+    for source in ["compiled", "cached"] {
+        let v = generate(&encoder_decoder, &cached, Some(&cache));
+        assert_eq!(v["output_token_ids"], serde_json::json!(on_qnn));
+        let files = v["ep_context"].as_object().unwrap();
+        assert_eq!(files.len(), 2, "{v}");
+        assert!(files.values().all(|s| s == source), "{v}");
+    }
+    let models = std::fs::read_dir(cache.join("ep-context")).unwrap().filter_map(|e| e.ok()).count();
+    assert_eq!(models, 2, "one context model per file");
 
     // A pair on QNN with no CPU fallback: every node on QNN, the plugin recorded.
     let results = dir.path().join("qnn.jsonl");

@@ -27,7 +27,7 @@ pub mod sweep;
 
 // The ONNX Runtime modules at their former paths (`slmbench_harness::session`, …), which the CLI,
 // the tests and the benchmarks use for what only that backend has (runtime fetch, layouts).
-pub use onnxruntime::{ep, genai, generate, graph_info, layout, onnx, placement, plugin, runtime, session};
+pub use onnxruntime::{ep, ep_context, genai, generate, graph_info, layout, onnx, placement, plugin, runtime, session};
 
 pub use error::{HarnessError, RuntimeError};
 pub use generation::{Generation, Prompt};

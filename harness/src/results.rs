@@ -18,6 +18,7 @@ pub fn requested_settings(backend: &str, version: &str, s: &crate::session::Sess
         strict_placement: s.strict_placement,
         io_binding: s.io_binding,
         session_options: s.session_options.clone(),
+        ep_context_cache: s.ep_context_cache,
         ep_plugin: crate::plugin::registered(s.ep).map(|p| p.source.clone()),
     }
 }

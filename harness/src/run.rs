@@ -45,6 +45,8 @@ pub struct RunPlan {
     pub io_binding: bool,
     /// ONNX Runtime session configuration entries for every session.
     pub session_options: Vec<crate::ep::SessionOption>,
+    /// Compiled graphs kept as EP context models in the cache (`--ep-context-cache`).
+    pub ep_context_cache: bool,
     pub decoder: DecoderChoice,
     pub policy: Policy,
     pub output: String,
@@ -152,6 +154,7 @@ impl RunPlan {
                         strict_placement: self.strict_placement,
                         io_binding: self.io_binding,
                         session_options: self.session_options.clone(),
+                        ep_context_cache: self.ep_context_cache,
                     };
                     let requested = results::requested_settings(backend, version, &settings);
                     let mut cells = Vec::new();

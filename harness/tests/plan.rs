@@ -46,6 +46,7 @@ fn plan(shard: Option<(usize, usize)>) -> RunPlan {
         strict_placement: false,
         io_binding: false,
         session_options: vec![],
+        ep_context_cache: false,
         decoder: DecoderChoice::Auto,
         policy: Default::default(),
         output: "unused.jsonl".into(),

@@ -136,6 +136,10 @@ pub struct Settings {
     /// `SLMBENCH_QNN_PLUGIN=PATH`; part of the cell id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ep_plugin: Option<String>,
+    /// Sessions loaded the provider's compiled graphs from EP context models in the cache, or
+    /// compiled and wrote them (`--ep-context-cache`); changes load time only, so not in the id.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ep_context_cache: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

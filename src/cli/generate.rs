@@ -48,6 +48,9 @@ pub(super) struct GenerateArgs {
     /// ONNX Runtime session configuration entry KEY=VALUE (repeatable), as `run --session-opt`.
     #[arg(long = "session-opt")]
     session_opt: Vec<slmbench_harness::ep::SessionOption>,
+    /// Keep compiled graphs as EP context models in the cache, as `run --ep-context-cache`.
+    #[arg(long)]
+    ep_context_cache: bool,
 }
 
 pub(super) fn generate(a: GenerateArgs) -> Result<()> {
@@ -67,8 +70,10 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
         spinning: a.spinning,
         io_binding: a.io_binding,
         session_options: a.session_opt.clone(),
+        ep_context_cache: a.ep_context_cache,
         ..SessionSettings::default()
     };
+    super::run_args::check_ep_context_cache(a.ep_context_cache, &[a.ep], &a.session_opt, &a.backend)?;
     let backends: Vec<&str> = a.backend.split(',').map(str::trim).collect();
     if backends.len() > 1 || backends[0] != "onnxruntime" {
         return compare_backends(&a, &backends, &ids, &settings);
@@ -85,7 +90,14 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
         "output_token_ids": if a.batch == 1 { serde_json::json!(g.tokens[0]) } else { serde_json::json!(g.tokens) },
         "ttft_ms": g.ttft_ns as f64 / 1e6,
         "itl_ms": g.itl_ns.iter().map(|&x| x as f64 / 1e6).collect::<Vec<_>>(),
+        "load_ms": model.load_ns as f64 / 1e6,
     });
+    let mut out = out;
+    if a.ep_context_cache {
+        // Per file: compiled now (and written to the cache) or loaded from it.
+        out["ep_context"] =
+            serde_json::json!(model.ep_context.iter().cloned().collect::<std::collections::BTreeMap<_, _>>());
+    }
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }

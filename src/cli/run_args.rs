@@ -108,6 +108,11 @@ pub(super) struct RunArgs {
     /// it does not know: check the spelling against its session_options_config_keys.h.
     #[arg(long = "session-opt")]
     session_opt: Vec<SessionOption>,
+    /// Keep each graph a provider compiles (QNN's HTP, …) as an ONNX Runtime EP context model in
+    /// the slmbench cache: the first session of a file compiles and writes it, later ones load
+    /// it. Not for the CPU provider, which compiles nothing.
+    #[arg(long)]
+    ep_context_cache: bool,
     /// Stop a generation when every row has produced the end-of-sequence token.
     #[arg(long)]
     stop_at_eos: bool,
@@ -163,6 +168,26 @@ fn backend_list(text: &str) -> Result<String, String> {
         slmbench_harness::backend::find(name).map_err(|e| e.to_string())?;
     }
     Ok(text.to_string())
+}
+
+/// `--ep-context-cache` needs a provider that compiles graphs, and sets the `ep.context_*`
+/// session entries itself.
+pub(super) fn check_ep_context_cache(on: bool, eps: &[Ep], session_opt: &[SessionOption], backend: &str) -> Result<()> {
+    if !on {
+        return Ok(());
+    }
+    if backend.split(',').any(|b| b.trim() != "onnxruntime") {
+        bail!("--ep-context-cache is ONNX Runtime's; --backend {backend} has no such setting: drop one of the two");
+    }
+    if eps.contains(&Ep::Cpu) {
+        bail!(
+            "--ep-context-cache: the CPU provider compiles nothing to cache; use it with a compiling provider (--ep qnn) only"
+        );
+    }
+    if let Some(o) = session_opt.iter().find(|o| slmbench_harness::ep_context::KEYS.contains(&o.key.as_str())) {
+        bail!("--ep-context-cache sets {} itself; drop --session-opt {}={}", o.key, o.key, o.value);
+    }
+    Ok(())
 }
 
 /// candle computes with a thread count fixed per process (its pools read `RAYON_NUM_THREADS`
@@ -314,6 +339,7 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
             bail!("{flag} is ONNX Runtime's; --backend {} has no such setting: drop one of the two", a.backend);
         }
     }
+    check_ep_context_cache(a.ep_context_cache, &eps, &a.session_opt, &a.backend)?;
     let plan = RunPlan {
         backend: a.backend.clone(),
         eps,
@@ -330,6 +356,7 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
         strict_placement: a.strict_placement,
         io_binding: a.io_binding,
         session_options: a.session_opt.clone(),
+        ep_context_cache: a.ep_context_cache,
         decoder: a.decoder.into(),
         policy: Policy {
             warmup: a.warmup,

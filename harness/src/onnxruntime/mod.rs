@@ -6,6 +6,7 @@ mod bound;
 pub mod calibrate;
 pub mod drift;
 pub mod ep;
+pub mod ep_context;
 mod feeds;
 pub mod genai;
 pub mod generate;

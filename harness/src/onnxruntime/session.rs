@@ -7,6 +7,7 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use serde::{Deserialize, Serialize};
 
+use super::ep_context;
 use crate::ep::{self, Ep, EpOption, SessionOption};
 use crate::error::HarnessError;
 use crate::layout::{self, Layout, ModelConfig, ModelFiles};
@@ -35,6 +36,9 @@ pub struct SessionSettings {
     /// ONNX Runtime session configuration entries, applied to every session of the cell.
     #[serde(default)]
     pub session_options: Vec<SessionOption>,
+    /// Compiled graphs kept as EP context models in the slmbench cache (`ep_context.rs`).
+    #[serde(default)]
+    pub ep_context_cache: bool,
 }
 
 impl Default for SessionSettings {
@@ -48,6 +52,7 @@ impl Default for SessionSettings {
             strict_placement: false,
             io_binding: false,
             session_options: vec![],
+            ep_context_cache: false,
         }
     }
 }
@@ -62,6 +67,12 @@ fn open_profiled(path: &Path, s: &SessionSettings, profile: Option<&Path>) -> Re
     let env = runtime::environment()?;
     let err = HarnessError::ort(path);
     let registration = ep::registration(s.ep, &s.ep_options)?;
+    let context = if s.ep_context_cache { Some(ep_context::entry(path, s)?) } else { None };
+    let writes = context.as_ref().is_some_and(|c| !c.exists());
+    let load = match &context {
+        Some(c) if !writes => c.model.clone(),
+        _ => path.to_path_buf(),
+    };
     let level = match s.opt_level {
         OptLevel::Disable => GraphOptimizationLevel::Disable,
         OptLevel::Basic => GraphOptimizationLevel::Level1,
@@ -78,6 +89,11 @@ fn open_profiled(path: &Path, s: &SessionSettings, profile: Option<&Path>) -> Re
     let mut b = b;
     for o in &s.session_options {
         b = b.with_config_entry(&o.key, &o.value).map_err(|e| err(e.into()))?;
+    }
+    if let (true, Some(c)) = (writes, &context) {
+        for (key, value) in c.writer_entries()? {
+            b = b.with_config_entry(key, value).map_err(|e| err(e.into()))?;
+        }
     }
     // ONNX Runtime refuses "no CPU fallback" when the CPU provider is the one asked for (its nodes
     // count as fallback); there the observed placement is checked instead (see `run`).
@@ -97,7 +113,13 @@ fn open_profiled(path: &Path, s: &SessionSettings, profile: Option<&Path>) -> Re
     }
     .map_err(|e| err(e.into()))?;
     let committed =
-        if plugin { super::plugin::stdout_to_stderr(|| b.commit_from_file(path)) } else { b.commit_from_file(path) };
+        if plugin { super::plugin::stdout_to_stderr(|| b.commit_from_file(&load)) } else { b.commit_from_file(&load) };
+    if let (true, Some(c)) = (writes, &context) {
+        match &committed {
+            Ok(_) => c.publish()?,
+            Err(_) => c.discard(),
+        }
+    }
     committed.map_err(|e| {
         let message = e.to_string();
         if !path.is_file() {
@@ -144,6 +166,9 @@ pub struct LoadedModel {
     pub names: crate::genai::IoNames,
     /// Session creation time of all files, ns.
     pub load_ns: u64,
+    /// With `--ep-context-cache`: each file, and whether its session compiled it or loaded the
+    /// cached context model.
+    pub ep_context: Vec<(String, ep_context::Source)>,
     /// Bytes of the model's files on disk.
     pub bytes: u64,
     /// The graph lets one fixed-size buffer be both its past and present cache
@@ -270,6 +295,16 @@ impl LoadedModel {
     ) -> Result<LoadedModel, HarnessError> {
         let files = layout::detect_with(dir, choice)?;
         let config = layout::read_config(dir)?;
+        let mut ep_context = vec![];
+        if settings.ep_context_cache {
+            let mut paths: Vec<&PathBuf> = files.encoder.iter().chain([&files.first, &files.next]).collect();
+            paths.dedup();
+            for p in paths {
+                let cached = ep_context::entry(p, settings)?.exists();
+                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                ep_context.push((name, if cached { ep_context::Source::Cached } else { ep_context::Source::Compiled }));
+            }
+        }
         let start = Instant::now();
         let prof = |name: &str| profile_dir.map(|d| d.join(name));
         let encoder = match &files.encoder {
@@ -374,6 +409,7 @@ impl LoadedModel {
             has_position_ids,
             names,
             load_ns,
+            ep_context,
             // The genai config was read above; only the manifest is left to look at.
             share_buffer: genai.as_ref().is_some_and(|g| g.past_present_share_buffer) || manifest_shares_cache(dir),
         })

@@ -70,6 +70,7 @@ pub fn cell_of(kind: &str, p: usize, n: usize, ttft_ns: Vec<u64>, itl: Vec<Vec<u
         strict_placement: false,
         io_binding: false,
         session_options: vec![],
+        ep_context_cache: false,
         ep_plugin: None,
     };
     let sweep = SweepPoint { batch: 1, input_tokens: p, output_tokens: n, stop_at_eos: false, prompt_seed: Some(0) };
