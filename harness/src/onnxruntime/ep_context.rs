@@ -39,7 +39,9 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> HarnessError + '_ {
 }
 
 /// What the compiled graph depends on: the file (by path, size and modification time, with its
-/// external data), the provider with its options, the runtime and the plugin.
+/// external data), the provider with its options, the session settings that change what the
+/// provider takes (no CPU fallback makes QNN take a graph's output `DequantizeLinear`s too), the
+/// runtime and the plugin.
 fn key(path: &Path, s: &SessionSettings) -> Result<String, HarnessError> {
     let canonical = path.canonicalize().map_err(io(path))?;
     let mut h = Sha256::new();
@@ -52,7 +54,16 @@ fn key(path: &Path, s: &SessionSettings) -> Result<String, HarnessError> {
     let mut options: Vec<String> =
         s.ep_options.iter().filter(|o| o.ep == s.ep).map(|o| format!("{}={}", o.key, o.value)).collect();
     options.sort();
-    h.update(format!("{}|{}|{:?}|{}", s.ep, options.join(","), s.opt_level, runtime::version()?));
+    let entries: Vec<String> = s.session_options.iter().map(|o| format!("{}={}", o.key, o.value)).collect();
+    h.update(format!(
+        "{}|{}|{:?}|{}|{}|{}",
+        s.ep,
+        options.join(","),
+        s.opt_level,
+        s.strict_placement,
+        entries.join(","),
+        runtime::version()?
+    ));
     if let Some(p) = plugin::register(s.ep)? {
         h.update(&p.source);
     }
