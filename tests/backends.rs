@@ -76,6 +76,67 @@ fn generate_compares_backends() {
         assert_eq!(v["greedy_ids_agree"], true, "{v}");
         assert_eq!(v["backends"]["candle"]["output_token_ids"], v["backends"]["onnxruntime"]["output_token_ids"]);
         assert_eq!(v["backends"]["candle"]["output_token_ids"][0].as_array().unwrap().len(), 12);
+        // Beyond the ids, the logits of one teacher-forced pass: f32 against f32 (measured:
+        // 2e-5 of the largest logit at most).
+        let logits = &v["logits"];
+        assert_eq!(logits["top1_agreement"], 1.0, "{v}");
+        assert!(logits["max_rel_logit_diff"].as_f64().unwrap() < 1e-4, "{v}");
+        assert_eq!(logits["teacher_forced_ids"], 20);
+    }
+}
+
+/// candle runs the fp16 build (a fused graph: its packed query-key-value weight is read as three
+/// column ranges) in f16 from the build's own half-precision weights; its greedy ids are ONNX
+/// Runtime's on `tiny` (which computes most of that graph in f32 on a CPU), its logits within
+/// f16's error of them, and a sweep records the cell as fp16 on candle.
+#[test]
+fn candle_computes_the_fp16_build_in_f16() {
+    use slmbench_models::{Variant, graph::GraphVariant, quant::Precision};
+    let fp16 = Variant::new(Precision::Fp16, GraphVariant::Fused);
+    let root = slmbench_harness::entry::cached_preset("tiny", fp16, |_| {}).unwrap();
+    for role in ["encoder-decoder", "decoder-only"] {
+        let out = slmbench()
+            .args(["generate", "--backend", "onnxruntime,candle", "-t", "1", "-n", "8"])
+            .args(["--prompt-ids", "5,17,300,42,99,7,512,3,77,88,123"])
+            .arg("--model")
+            .arg(root.join(role))
+            .assert()
+            .success();
+        let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        assert_eq!(v["greedy_ids_agree"], true, "{v}");
+        // Measured: 0.058 and 0.062 of the largest logit, top-1 17 of 19 and 19 of 19 positions;
+        // ONNX Runtime's own fp16 build drifts from its fp32 one by 0.035–0.095 on these weights.
+        assert!(v["logits"]["max_rel_logit_diff"].as_f64().unwrap() < 0.15, "{v}");
+        assert!(v["logits"]["top1_agreement"].as_f64().unwrap() >= 0.8, "{v}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.jsonl");
+    slmbench()
+        .args(["run", "--preset", "tiny", "--precision", "fp16", "--graph", "fused", "--backend", "candle", "-p", "8"])
+        .args([
+            "-n",
+            "4",
+            "-t",
+            "1",
+            "-r",
+            "2",
+            "--min-repetitions",
+            "2",
+            "--no-report",
+            "--no-accuracy",
+            "--no-roofline",
+            "-o",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let cells: Vec<_> = records(&out).into_iter().filter(|r| r.get("cell_id").is_some()).collect();
+    assert_eq!(cells.len(), 2);
+    for c in &cells {
+        assert_eq!(
+            (c["settings"]["backend"].as_str(), c["model"]["precision"].as_str()),
+            (Some("candle"), Some("fp16"))
+        );
     }
 }
 

@@ -103,7 +103,8 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
 }
 
 /// `generate --backend A,B,…`: the same prompt through each backend, each one's ids, and whether
-/// they all agree (a cross-runtime check of what is timed).
+/// they all agree (a cross-runtime check of what is timed); for ONNX Runtime and candle, also
+/// how far their logits are apart.
 fn compare_backends(a: &GenerateArgs, names: &[&str], ids: &[i64], settings: &SessionSettings) -> Result<()> {
     pin_candle_threads(&a.backend, &[a.threads])?;
     let prompt = Prompt::repeated(ids, a.batch);
@@ -125,12 +126,25 @@ fn compare_backends(a: &GenerateArgs, names: &[&str], ids: &[i64], settings: &Se
             }),
         );
     }
-    let out = serde_json::json!({
+    let mut out = serde_json::json!({
         "model": a.model.display().to_string(),
         "prompt_ids": ids,
         "backends": results,
         "greedy_ids_agree": agree,
     });
+    #[cfg(feature = "candle")]
+    if let (true, Some(first)) = (names.contains(&"onnxruntime") && names.contains(&"candle"), &first) {
+        // Beyond the ids: both runtimes' logits at every position of one teacher-forced pass
+        // over the prompt and the first backend's ids (row 0), candle's against ONNX Runtime's.
+        let sequence: Vec<i64> = ids.iter().chain(&first[0]).copied().collect();
+        let d = slmbench_harness::candle::parity::logit_difference(&a.model, &sequence, a.threads)?;
+        out["logits"] = serde_json::json!({
+            "teacher_forced_ids": sequence.len(),
+            "top1_agreement": d.top1_agreement,
+            "max_abs_logit_diff": d.max_abs_logit_diff,
+            "max_rel_logit_diff": d.max_rel_logit_diff,
+        });
+    }
     println!("{}", serde_json::to_string_pretty(&out)?);
     if !agree {
         bail!("the backends' greedy ids differ (see above)");

@@ -51,17 +51,19 @@ fn cerr(dir: &Path) -> impl Fn(candle_core::Error) -> HarnessError + '_ {
     move |e| bad(dir, format!("candle: {e}"))
 }
 
-/// What candle runs of a build: its architecture, whether it is an encoder-decoder, and its
-/// weight quantization (`None`: f32).
+/// What candle runs of a build: its architecture, whether it is an encoder-decoder, its weight
+/// quantization (`None`: float), and the element type it computes in (the build's own).
 struct Build {
     cfg: Config,
     enc_dec: bool,
     quant: Option<QuantOptions>,
+    dtype: DType,
 }
 
 /// The architecture of a model slmbench built, and whether candle can run it: plain graphs (their
 /// initializers are the weights as the architecture names them), in fp32 or with int4/int8
-/// weights in blocks of 32 (which candle runs as ggml's q4_0/q8_0).
+/// weights in blocks of 32 (which candle runs as ggml's q4_0/q8_0), and the fp16 build (a fused
+/// graph, whose only renamed weight is the packed self-attention projection), computed in f16.
 fn slmbench_model(dir: &Path) -> Result<Build, HarnessError> {
     let read = |name: &str| -> Result<serde_json::Value, HarnessError> {
         let bytes = std::fs::read(dir.join(name)).map_err(|_| {
@@ -75,20 +77,20 @@ fn slmbench_model(dir: &Path) -> Result<Build, HarnessError> {
     let precision = manifest["precision"].as_str().unwrap_or("fp32");
     let graph = manifest["graph_variant"].as_str().unwrap_or("plain");
     let quant: Option<QuantOptions> = serde_json::from_value(manifest["quantization"].clone()).ok();
-    let runs = graph == "plain"
-        && match &quant {
-            None => precision == "fp32",
-            Some(q) => q.block_size == 32 && (q.bits == 4 || q.bits == 8),
-        };
+    let runs = match &quant {
+        None => (precision == "fp32" && graph == "plain") || precision == "fp16",
+        Some(q) => graph == "plain" && q.block_size == 32 && (q.bits == 4 || q.bits == 8),
+    };
     if !runs {
         return Err(bad(
             dir,
             format!(
-                "candle runs plain fp32, int8 and int4 builds (blocks of 32); this one is {precision} {graph}. \
-                 Build the pair with --graph plain and --precision fp32, int8 or int4 for candle"
+                "candle runs plain fp32, int8 and int4 builds (blocks of 32) and the fp16 build; this one is {precision} {graph}. \
+                 Build the pair with --graph plain and --precision fp32, int8 or int4, or with --precision fp16, for candle"
             ),
         ));
     }
+    let dtype = if precision == "fp16" { DType::F16 } else { DType::F32 };
     if !manifest["static_shapes"].is_null() {
         return Err(bad(
             dir,
@@ -96,7 +98,12 @@ fn slmbench_model(dir: &Path) -> Result<Build, HarnessError> {
         ));
     }
     let enc_dec = cfg.kind == slmbench_models::Kind::EncoderDecoder;
-    Ok(Build { cfg, enc_dec, quant })
+    Ok(Build { cfg, enc_dec, quant, dtype })
+}
+
+/// The element type candle computes a build in: f16 for the fp16 build, else f32.
+pub fn compute_dtype(dir: &Path) -> Result<DType, HarnessError> {
+    Ok(slmbench_model(dir)?.dtype)
 }
 
 /// What candle's quantized weights are, for the records.
@@ -171,7 +178,7 @@ impl Backend for Candle {
         _decoder: DecoderChoice,
     ) -> Result<Box<dyn Generator>, HarnessError> {
         check_settings(dir, settings)?;
-        Ok(Box::new(CandleModel::load(dir, DType::F32)?))
+        Ok(Box::new(CandleModel::load(dir, compute_dtype(dir)?)?))
     }
 
     fn placement(
@@ -202,6 +209,8 @@ pub struct CandleModel {
     family: Family,
     cfg: Config,
     quant: Option<QuantOptions>,
+    /// Bytes of an activation and cache element (f32: 4, f16: 2).
+    elem: u64,
     dir: PathBuf,
     load_ns: u64,
 }
@@ -210,7 +219,7 @@ impl CandleModel {
     /// Loads the model in `dir` (one family of a pair slmbench built), computing in `dtype`.
     pub fn load(dir: &Path, dtype: DType) -> Result<CandleModel, HarnessError> {
         let t0 = Instant::now();
-        let Build { cfg, enc_dec, quant } = slmbench_model(dir)?;
+        let Build { cfg, enc_dec, quant, .. } = slmbench_model(dir)?;
         let files: Vec<PathBuf> = if enc_dec {
             vec![dir.join("encoder_model.onnx"), dir.join("decoder_model_merged.onnx")]
         } else {
@@ -222,7 +231,8 @@ impl CandleModel {
         } else {
             Family::DecoderOnly(Box::new(DecoderOnly::new(&cfg, weights).map_err(cerr(dir))?))
         };
-        Ok(CandleModel { family, cfg, quant, dir: dir.to_path_buf(), load_ns: t0.elapsed().as_nanos() as u64 })
+        let elem = dtype.size_in_bytes() as u64;
+        Ok(CandleModel { family, cfg, quant, elem, dir: dir.to_path_buf(), load_ns: t0.elapsed().as_nanos() as u64 })
     }
 
     /// Logits of the last position of each row, on the host (the greedy choice is made there, as
@@ -249,6 +259,30 @@ impl CandleModel {
             *slot = best.0 as i64;
         }
         Ok(())
+    }
+
+    /// `[1, S, V]` logits of one teacher-forced pass over `ids` from an empty cache (an
+    /// encoder-decoder's encoder and decoder both read `ids`, as ONNX Runtime's drift pass does).
+    pub(crate) fn teacher_forced(&mut self, ids: &[i64]) -> Result<crate::onnx::Output, HarnessError> {
+        let e = cerr(&self.dir);
+        let t = Tensor::from_vec(ids.iter().map(|&i| i as u32).collect::<Vec<_>>(), (1, ids.len()), &Device::Cpu)
+            .map_err(&e)?;
+        let logits = match &mut self.family {
+            Family::EncoderDecoder(m) => {
+                let mask = Tensor::ones((1, ids.len()), DType::U8, &Device::Cpu).map_err(&e)?;
+                m.encode(&t, &mask).and_then(|_| m.forward(&t, 0))
+            }
+            Family::DecoderOnly(m) => m.forward(&t, 0),
+        }
+        .and_then(|l| l.to_dtype(DType::F32))
+        .map_err(&e)?;
+        match &mut self.family {
+            Family::EncoderDecoder(m) => m.clear_kv_cache(),
+            Family::DecoderOnly(m) => m.clear_kv_cache(),
+        }
+        let shape = logits.dims().to_vec();
+        let data = logits.flatten_all().and_then(|l| l.to_vec1::<f32>()).map_err(&e)?;
+        Ok(crate::onnx::Output { shape, data })
     }
 
     /// Greedy generation of `new_tokens` tokens after `prompt`, timed.
@@ -338,11 +372,12 @@ impl Generator for CandleModel {
         let (b, p, n) = (batch as u64, prompt as u64, new as u64);
         let kv = (c.num_kv_heads * c.head_dim()) as u64;
         let enc_dec = matches!(self.family, Family::EncoderDecoder(_));
-        // Keys and values of every layer, f32; concatenation holds the old and new cache at once.
+        // Keys and values of every layer; concatenation holds the old and new cache at once.
+        let e = self.elem;
         let self_len = if enc_dec { n } else { p + n };
-        let mut cache = 2 * 2 * c.decoder_layers as u64 * b * kv * self_len * 4;
+        let mut cache = 2 * 2 * c.decoder_layers as u64 * b * kv * self_len * e;
         if enc_dec {
-            cache += 2 * c.decoder_layers as u64 * b * kv * p * 4;
+            cache += 2 * c.decoder_layers as u64 * b * kv * p * e;
         }
         let logit_rows = if enc_dec { 1 } else { p };
         let heads = c.num_heads as u64;
@@ -358,12 +393,13 @@ impl Generator for CandleModel {
         let kv = (c.num_kv_heads * c.head_dim()) as u64;
         let (b, p, mid) = (batch as u64, prompt as u64, (new / 2) as u64);
         let context = if enc_dec { mid } else { p + mid };
-        let mut cache = 2 * c.decoder_layers as u64 * kv * 4 * context * b;
+        let e = self.elem;
+        let mut cache = 2 * c.decoder_layers as u64 * kv * e * context * b;
         if enc_dec {
-            cache += 2 * c.decoder_layers as u64 * kv * 4 * p * b;
+            cache += 2 * c.decoder_layers as u64 * kv * e * p * b;
         }
         // q4_0/q8_0 blocks: 32 codes and one f16 scale.
-        let per_weight = self.quant.as_ref().map_or(4.0, |q| q.bits as f64 / 8.0 + 2.0 / 32.0);
+        let per_weight = self.quant.as_ref().map_or(e as f64, |q| q.bits as f64 / 8.0 + 2.0 / 32.0);
         Some((slmbench_models::flops::decode_step_weights(c) as f64 * per_weight) as u64 + cache)
     }
 

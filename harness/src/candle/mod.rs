@@ -8,6 +8,7 @@ pub mod backend;
 pub mod decoder_only;
 pub mod encoder_decoder;
 pub mod onnx_weights;
+pub mod parity;
 
 use std::sync::Arc;
 
@@ -77,17 +78,50 @@ impl Weights {
         }
     }
 
-    /// A linear weight as `[in, out]`, ready to multiply from the right.
+    /// A linear weight as `[in, out]`, ready to multiply from the right. A fused build packs
+    /// self-attention's query, key and value weights into one `[in, q + 2·kv]` initializer
+    /// (`…qkv_proj.weight`, `…SelfAttention.qkv.weight`): each is a column range of it.
     pub fn linear(&self, name: &str, out_dim: usize, in_dim: usize) -> Result<Tensor> {
         match self {
             Weights::Safetensors(vb) => vb.get((out_dim, in_dim), name)?.t(),
-            Weights::Onnx { .. } => self.get(name, &[in_dim, out_dim]),
+            Weights::Onnx { weights, .. } => match packed(name).filter(|(p, _)| !weights.has(name) && weights.has(p)) {
+                Some((packed, which)) => {
+                    let total = weights.raw(&packed).and_then(|(_, d)| d.get(1).copied()).unwrap_or(0);
+                    // q first, then k and v of equal size.
+                    let start = match which {
+                        0 => 0,
+                        1 => total.saturating_sub(2 * out_dim),
+                        _ => total.saturating_sub(out_dim),
+                    };
+                    self.get(&packed, &[in_dim, total])?.narrow(1, start, out_dim)?.contiguous()
+                }
+                None => self.get(name, &[in_dim, out_dim]),
+            },
         }
     }
 }
 
 /// Masked-out score; finite so a fully masked (padding) row stays finite.
 pub const MASKED: f64 = -1e9;
+
+/// The masked-out score in `dtype`: f16 holds no -1e9 (it would be -inf, and a fully masked row
+/// NaN), so there its most negative finite value.
+fn masked(dtype: DType) -> f64 {
+    if dtype == DType::F16 { -65504.0 } else { MASKED }
+}
+
+/// The packed initializer a fused build keeps `name` in, and which of q (0), k (1), v (2) it is.
+fn packed(name: &str) -> Option<(String, usize)> {
+    for (i, part) in ["q", "k", "v"].iter().enumerate() {
+        if let Some(p) = name.strip_suffix(&format!(".self_attn.{part}_proj.weight")) {
+            return Some((format!("{p}.self_attn.qkv_proj.weight"), i));
+        }
+        if let Some(p) = name.strip_suffix(&format!(".SelfAttention.{part}.weight")) {
+            return Some((format!("{p}.SelfAttention.qkv.weight"), i));
+        }
+    }
+    None
+}
 
 /// A bias-free linear layer, its weight held as `[in, out]`, in one or more column blocks.
 ///
@@ -309,7 +343,8 @@ pub fn causal(s: usize, offset: usize, dtype: DType) -> Result<Option<Tensor>> {
         return Ok(None);
     }
     let t = offset + s;
-    let m: Vec<f64> = (0..s).flat_map(|i| (0..t).map(move |j| if j <= offset + i { 0.0 } else { MASKED })).collect();
+    let off = masked(dtype);
+    let m: Vec<f64> = (0..s).flat_map(|i| (0..t).map(move |j| if j <= offset + i { 0.0 } else { off })).collect();
     Some(Tensor::from_vec(m, (s, t), &Device::Cpu)?.to_dtype(dtype)).transpose()
 }
 
@@ -317,5 +352,5 @@ pub fn causal(s: usize, offset: usize, dtype: DType) -> Result<Option<Tensor>> {
 pub fn padding(mask: &Tensor, dtype: DType) -> Result<Tensor> {
     let (b, t) = mask.dims2()?;
     let m = mask.to_dtype(DType::F64)?;
-    ((m - 1.0)? * -MASKED)?.reshape((b, 1, 1, t))?.to_dtype(dtype)
+    ((m - 1.0)? * -masked(dtype))?.reshape((b, 1, 1, t))?.to_dtype(dtype)
 }

@@ -57,6 +57,11 @@ pub fn measure(
             b.shape
         )));
     }
+    Ok(compare(&a, &b))
+}
+
+/// Every position's logits of `b` against the reference `a` (of one shape).
+pub(crate) fn compare(a: &Output, b: &Output) -> Drift {
     let v = *a.shape.last().unwrap_or(&1);
     let argmax =
         |row: &[f32]| row.iter().enumerate().fold((0, f32::MIN), |m, (i, &x)| if x > m.1 { (i, x) } else { m }).0;
@@ -65,12 +70,12 @@ pub fn measure(
         (0..rows).filter(|&r| argmax(&a.data[r * v..(r + 1) * v]) == argmax(&b.data[r * v..(r + 1) * v])).count();
     let max_abs = a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs() as f64).fold(0.0, f64::max);
     let scale = a.data.iter().fold(0f64, |m, x| m.max(x.abs() as f64)).max(1e-30);
-    Ok(Drift {
+    Drift {
         positions: rows,
         top1_agreement: same as f64 / rows as f64,
         max_abs_logit_diff: max_abs,
         max_rel_logit_diff: max_abs / scale,
-    })
+    }
 }
 
 /// Inputs for one pass of `session` over `ids` from an empty cache.
@@ -119,7 +124,7 @@ fn bad(path: &Path, input: &str) -> HarnessError {
 }
 
 /// `[1, S, V]` logits of one teacher-forced pass (the encoder reads the same ids).
-fn logits(dir: &Path, ids: &[i64], threads: usize) -> Result<Output, HarnessError> {
+pub(crate) fn logits(dir: &Path, ids: &[i64], threads: usize) -> Result<Output, HarnessError> {
     let files = layout::detect(dir)?;
     let hidden = match &files.encoder {
         Some(p) => {
