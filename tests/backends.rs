@@ -31,6 +31,11 @@ fn one_sweep_measures_both_backends_and_pairs_within_each() {
         .success();
     let table = String::from_utf8(run.get_output().stdout.clone()).unwrap();
     assert!(table.contains("| backend |") && table.contains("| candle |"), "{table}");
+    // The printed comparison of the runtimes: each model's cell on candle against ONNX Runtime's.
+    let (_, compared) = table.split_once("**Backends**").unwrap_or_else(|| panic!("no backend table in\n{table}"));
+    let rows: Vec<&str> = compared.lines().filter(|l| l.starts_with("| tiny")).collect();
+    assert_eq!(rows.len(), 4, "{compared}");
+    assert_eq!(rows.iter().filter(|r| r.contains("| reference | reference |")).count(), 2, "{compared}");
     let recs = records(&out);
     let cells: Vec<_> = recs.iter().filter(|r| r.get("cell_id").is_some()).collect();
     let ratios: Vec<_> = recs.iter().filter(|r| r["record"] == "pair-ratio").collect();

@@ -88,6 +88,7 @@ pub fn report_with(
     check()?;
     let md = markdown::table(&set.cells)
         + &markdown::ratios(&set.ratios, &set.cells)
+        + &markdown::backends(&set.cells)
         + &markdown::accuracy(&set.cells)
         + &markdown::failures(&set.failed);
     write(&dir.join("results.md"), md.as_bytes())?;

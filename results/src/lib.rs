@@ -2,6 +2,7 @@
 //! journal, atomic files) and exporters, and the statistics. No inference runtime is inside, so
 //! reading and reporting results never compiles one.
 
+pub mod backends;
 pub mod context;
 pub mod ep;
 pub mod error;

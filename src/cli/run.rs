@@ -104,6 +104,7 @@ pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
             .cloned()
             .collect();
         print!("{}", slmbench_harness::export::markdown::ratios(&mine, cells));
+        print!("{}", slmbench_harness::export::markdown::backends(cells));
         print!("{}", slmbench_harness::export::markdown::failures(failed));
         eprintln!(
             "slmbench: {} cells written to {}{}{}",

@@ -48,6 +48,45 @@ pub fn accuracy(cells: &[CellResult]) -> String {
     out
 }
 
+/// Runtimes side by side (`crate::backends::compare`): each backend's median TTFT and decode
+/// throughput at a point, and its ratio to the reference backend's; empty when no model ran on
+/// two backends.
+pub fn backends(cells: &[CellResult]) -> String {
+    let rows = crate::backends::compare(cells);
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n**Backends** (the same model and point on each runtime; measured one after the other, so each TTFT \
+         ratio's interval is the conservative one from the two medians')\n\n\
+         | cell | backend | TTFT ms | decode tok/s | TTFT vs reference | decode tok/s vs reference |\n\
+         | --- | --- | ---: | ---: | ---: | ---: |\n",
+    );
+    for r in &rows {
+        let reference = r.backend == r.reference;
+        let ttft = match (reference, r.ttft_ratio_ci) {
+            (true, _) => "reference".to_string(),
+            (false, Some((lo, hi))) => format!("{:.2}× ({lo:.2}–{hi:.2})", r.ttft_ratio),
+            (false, None) => format!("{:.2}× (n too small)", r.ttft_ratio),
+        };
+        let decode = match (reference, r.decode_ratio) {
+            (true, _) => "reference".to_string(),
+            (false, Some(d)) => format!("{d:.2}×"),
+            (false, None) => "–".to_string(),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {:.3} | {} | {} | {} |\n",
+            cell_text(&r.what),
+            cell_text(&r.backend),
+            r.ttft_ms,
+            r.decode_tokens_per_s.map(|d| format!("{d:.1}")).unwrap_or_else(|| "–".into()),
+            ttft,
+            decode
+        ));
+    }
+    out
+}
+
 /// The cells that failed, with their errors; empty when none did.
 pub fn failures(failed: &[FailedCell]) -> String {
     if failed.is_empty() {
@@ -125,6 +164,7 @@ pub fn ratios(ratios: &[PairRatio], cells: &[CellResult]) -> String {
 
 impl Exporter for Markdown {
     fn finish(&self, set: &Kept) -> Vec<u8> {
-        (table(&set.cells) + &ratios(&set.ratios, &set.cells) + &failures(&set.failed)).into_bytes()
+        (table(&set.cells) + &ratios(&set.ratios, &set.cells) + &backends(&set.cells) + &failures(&set.failed))
+            .into_bytes()
     }
 }

@@ -1,0 +1,81 @@
+//! Runtimes side by side: the same model at the same sweep point measured by several backends,
+//! each against a reference backend (ONNX Runtime when it is there, else the first one met).
+//! The cells of different backends run one after the other, not interleaved, so a ratio's
+//! interval is the conservative one from the two medians' intervals. (The report's section and
+//! the Markdown table both show these rows.)
+
+use std::collections::BTreeMap;
+
+use crate::schema::CellResult;
+
+/// One model at one point on one backend, against the reference backend's cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendRow {
+    /// Model and point, as the report names cells elsewhere.
+    pub what: String,
+    pub backend: String,
+    pub reference: String,
+    pub ttft_ms: f64,
+    pub decode_tokens_per_s: Option<f64>,
+    /// This backend's median TTFT over the reference's, with the conservative interval.
+    pub ttft_ratio: f64,
+    pub ttft_ratio_ci: Option<(f64, f64)>,
+    /// This backend's decode throughput over the reference's.
+    pub decode_ratio: Option<f64>,
+}
+
+/// Every model and point measured by more than one backend, a row per backend (the reference
+/// first), in the order the cells came.
+pub fn compare(cells: &[CellResult]) -> Vec<BackendRow> {
+    // Everything but the backend identifies a model at a point.
+    let key = |c: &CellResult| {
+        let s = &c.settings;
+        let point = (crate::table::where_run(s), s.threads, c.sweep.batch, c.sweep.input_tokens, c.sweep.output_tokens);
+        (c.model.name.clone(), c.model.precision.clone(), c.model.graph_variant.clone(), point)
+    };
+    let mut groups: BTreeMap<_, Vec<&CellResult>> = BTreeMap::new();
+    let mut order = vec![];
+    for c in cells {
+        let k = key(c);
+        if !groups.contains_key(&k) {
+            order.push(k.clone());
+        }
+        groups.entry(k).or_default().push(c);
+    }
+    let mut rows = vec![];
+    for k in order {
+        let group = &groups[&k];
+        if group.iter().all(|c| c.settings.backend == group[0].settings.backend) {
+            continue;
+        }
+        let reference = group.iter().find(|c| c.settings.backend == "onnxruntime").copied().unwrap_or(group[0]);
+        let mut members: Vec<&CellResult> = vec![reference];
+        members.extend(group.iter().filter(|c| c.settings.backend != reference.settings.backend));
+        for c in members {
+            let (t, r) = (&c.metrics.ttft_ns, &reference.metrics.ttft_ns);
+            rows.push(BackendRow {
+                what: format!(
+                    "{} {} t{} b{} p{} n{}",
+                    c.model.name,
+                    crate::table::where_run(&c.settings),
+                    c.settings.threads,
+                    c.sweep.batch,
+                    c.sweep.input_tokens,
+                    c.sweep.output_tokens
+                ),
+                backend: c.settings.backend.clone(),
+                reference: reference.settings.backend.clone(),
+                ttft_ms: t.median / 1e6,
+                decode_tokens_per_s: c.metrics.decode_tokens_per_s,
+                ttft_ratio: t.median / r.median,
+                ttft_ratio_ci: t.ci().zip(r.ci()).map(|((lo, hi), (rlo, rhi))| (lo / rhi, hi / rlo)),
+                decode_ratio: c
+                    .metrics
+                    .decode_tokens_per_s
+                    .zip(reference.metrics.decode_tokens_per_s)
+                    .map(|(a, b)| a / b),
+            });
+        }
+    }
+    rows
+}
