@@ -15,13 +15,18 @@ def ci_seq(c_ed, c_do, key):
         if a["ci95_low"] is None or b["ci95_low"] is None: return None
         return (a["ci95_low"]/b["ci95_high"], a["ci95_high"]/b["ci95_low"])
     return None
-for preset in sys.argv[1:]:
+# `analyse.py [--dir DIR] PRESET...`: DIR holds the runs (default: this folder).
+args=sys.argv[1:]
+folder="reports/published/interleaving"
+if args[:1]==["--dir"]:
+    folder, args = args[1], args[2:]
+for preset in args:
     print(f"== {preset}")
     out={}
     for order in ["sequential","interleaved"]:
         rows=[]
         pool_ed_t=[];pool_do_t=[];pool_ed_d=[];pool_do_d=[]
-        for p in sorted(glob.glob(f"reports/published/interleaving/{preset}-{order}-*.jsonl")):
+        for p in sorted(glob.glob(f"{folder}/{preset}-{order}-*.jsonl")):
             cells,ratios=load(p)
             ed,do=cell(cells,"encoder-decoder"),cell(cells,"decoder-only")
             t=med(ed["samples"]["ttft_ns"])/med(do["samples"]["ttft_ns"])
