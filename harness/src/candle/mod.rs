@@ -5,6 +5,7 @@
 //! candle-transformers: `Config`, `new(cfg, weights)`, `forward(ids, offset)`.
 
 pub mod backend;
+mod build;
 pub mod decoder_only;
 pub mod encoder_decoder;
 pub mod onnx_weights;

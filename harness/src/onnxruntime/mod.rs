@@ -13,6 +13,7 @@ pub mod generate;
 pub mod graph_info;
 pub mod layout;
 pub mod onnx;
+mod open;
 pub mod placement;
 pub mod plugin;
 pub mod runtime;
