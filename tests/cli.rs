@@ -143,6 +143,10 @@ fn doctor_fetches_into_an_empty_cache_and_says_so() {
     assert_eq!(v["version"], "1.31.1");
     assert_eq!(v["library"]["source"], "fetched");
     assert!(v["providers"].as_array().unwrap().iter().any(|p| p == "CPUExecutionProvider"));
+    // A plugin provider is described, not fetched: that waits for the first --ep qnn.
+    assert_eq!(v["plugins"][0]["provider"], "QNNExecutionProvider");
+    let state = v["plugins"][0]["plugin"]["state"].as_str().unwrap_or_default();
+    assert!(state.starts_with("not cached") || state.contains("publishes no build"), "{state}");
     // Only the runtime libraries are unpacked, not the Python module.
     let dir = std::fs::read_dir(cache.path().join("onnxruntime")).unwrap().next().unwrap().unwrap().path();
     let names: Vec<String> =

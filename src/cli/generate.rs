@@ -164,6 +164,8 @@ pub(super) fn doctor() -> Result<()> {
             json!({"name": b.name(), "version": b.version().ok(), "providers": providers})
         })
         .collect();
+    // Providers that ship as plugins: where each would be loaded from (nothing is fetched here).
+    info["plugins"] = json!([slmbench_harness::plugin::qnn_status()]);
     let cpu = host::cpu();
     info["host"]["cpu_model"] = json!(cpu.model);
     info["host"]["cpu_mhz"] = json!(cpu.mhz);

@@ -62,8 +62,25 @@ fn env_nonempty(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// Where the QNN plugin would come from, without fetching or loading it (`slmbench doctor`):
+/// `SLMBENCH_QNN_PLUGIN`, the cache, or the wheel that `--ep qnn` would fetch.
+pub fn qnn_status() -> serde_json::Value {
+    let state = match resolve(false) {
+        Ok(p) => {
+            serde_json::json!({"source": p.source, "library": p.library, "state": "found; registered on the first use of --ep qnn"})
+        }
+        Err(why) => serde_json::json!({"state": why}),
+    };
+    serde_json::json!({"provider": Ep::Qnn.runtime_name(), "plugin": state})
+}
+
 /// Finds (or fetches) the QNN plugin.
 fn resolve_qnn() -> Result<Plugin, String> {
+    resolve(true)
+}
+
+/// Finds the QNN plugin; fetches it when `fetch` and it is neither given nor cached.
+fn resolve(fetch: bool) -> Result<Plugin, String> {
     let lib = library_name("onnxruntime_providers_qnn");
     let found = |library: PathBuf, source: String| {
         let backend_path = library.with_file_name(library_name("QnnHtp"));
@@ -101,6 +118,9 @@ fn resolve_qnn() -> Result<Plugin, String> {
     let source = format!("{QNN_PACKAGE}=={version}");
     if library.is_file() {
         return Ok(found(library, source));
+    }
+    if !fetch {
+        return Err(format!("not cached: the first --ep qnn fetches {source} for {platform} into {}", dest.display()));
     }
     let w = wheel::Wheel { package: QNN_PACKAGE, version: &version, platform: &platform, sha256: sha256.as_deref() };
     // The package's folder and auditwheel's folder of the libraries it needs keep their layout:
