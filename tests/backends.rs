@@ -65,19 +65,24 @@ fn one_sweep_measures_both_backends_and_pairs_within_each() {
     }
 }
 
+/// `generate --backend onnxruntime,candle` on `model`, its JSON.
+fn both(model: &std::path::Path, n: &str, extra: &[&str], prompt: &str) -> serde_json::Value {
+    let out = slmbench()
+        .args(["generate", "--backend", "onnxruntime,candle", "-t", "1", "-n", n, "--prompt-ids", prompt])
+        .args(extra)
+        .arg("--model")
+        .arg(model)
+        .assert()
+        .success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
 /// `generate --backend onnxruntime,candle` prints both runtimes' ids and says they agree.
 #[test]
 fn generate_compares_backends() {
     let root = slmbench_harness::entry::cached_preset("tiny", Default::default(), |_| {}).unwrap();
     for role in ["encoder-decoder", "decoder-only"] {
-        let out = slmbench()
-            .args(["generate", "--backend", "onnxruntime,candle", "-t", "1", "-n", "12", "-b", "2"])
-            .args(["--prompt-ids", "5,9,200,31,7,77,1000,4"])
-            .arg("--model")
-            .arg(root.join(role))
-            .assert()
-            .success();
-        let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        let v = both(&root.join(role), "12", &["-b", "2"], "5,9,200,31,7,77,1000,4");
         assert_eq!(v["greedy_ids_agree"], true, "{v}");
         assert_eq!(v["backends"]["candle"]["output_token_ids"], v["backends"]["onnxruntime"]["output_token_ids"]);
         assert_eq!(v["backends"]["candle"]["output_token_ids"][0].as_array().unwrap().len(), 12);
@@ -100,14 +105,7 @@ fn candle_computes_the_fp16_build_in_f16() {
     let fp16 = Variant::new(Precision::Fp16, GraphVariant::Fused);
     let root = slmbench_harness::entry::cached_preset("tiny", fp16, |_| {}).unwrap();
     for role in ["encoder-decoder", "decoder-only"] {
-        let out = slmbench()
-            .args(["generate", "--backend", "onnxruntime,candle", "-t", "1", "-n", "8"])
-            .args(["--prompt-ids", "5,17,300,42,99,7,512,3,77,88,123"])
-            .arg("--model")
-            .arg(root.join(role))
-            .assert()
-            .success();
-        let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        let v = both(&root.join(role), "8", &[], "5,17,300,42,99,7,512,3,77,88,123");
         assert_eq!(v["greedy_ids_agree"], true, "{v}");
         // Measured: 0.058 and 0.062 of the largest logit, top-1 17 of 19 and 19 of 19 positions;
         // ONNX Runtime's own fp16 build drifts from its fp32 one by 0.035–0.095 on these weights.

@@ -18,20 +18,6 @@ pub fn section(cells: &[CellResult]) -> String {
          <th>decode tok/s vs reference</th></tr></thead><tbody>\n",
     );
     for r in &rows {
-        let same = r.backend == r.reference;
-        let ttft = if same {
-            "reference".to_string()
-        } else {
-            match r.ttft_ratio_ci {
-                Some((lo, hi)) => format!("{:.2}× ({lo:.2}–{hi:.2})", r.ttft_ratio),
-                None => format!("{:.2}× (n too small)", r.ttft_ratio),
-            }
-        };
-        let decode = match (same, r.decode_ratio) {
-            (true, _) => "reference".to_string(),
-            (false, Some(d)) => format!("{d:.2}×"),
-            (false, None) => "–".to_string(),
-        };
         h.push_str(&format!(
             "<tr data-backend=\"{}\"><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
             esc(&r.backend),
@@ -39,8 +25,8 @@ pub fn section(cells: &[CellResult]) -> String {
             esc(&r.backend),
             r.ttft_ms,
             r.decode_tokens_per_s.map(|d| format!("{d:.1}")).unwrap_or_else(|| "–".into()),
-            esc(&ttft),
-            esc(&decode),
+            esc(&r.ttft_text()),
+            esc(&r.decode_text()),
         ));
     }
     h.push_str("</tbody></table>\n</section>\n");

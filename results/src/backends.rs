@@ -79,3 +79,23 @@ pub fn compare(cells: &[CellResult]) -> Vec<BackendRow> {
     }
     rows
 }
+
+impl BackendRow {
+    /// The TTFT column: `reference`, or the ratio with its interval.
+    pub fn ttft_text(&self) -> String {
+        match (self.backend == self.reference, self.ttft_ratio_ci) {
+            (true, _) => "reference".to_string(),
+            (false, Some((lo, hi))) => format!("{:.2}× ({lo:.2}–{hi:.2})", self.ttft_ratio),
+            (false, None) => format!("{:.2}× (n too small)", self.ttft_ratio),
+        }
+    }
+
+    /// The decode column: `reference`, the ratio, or `–` without decode steps.
+    pub fn decode_text(&self) -> String {
+        match (self.backend == self.reference, self.decode_ratio) {
+            (true, _) => "reference".to_string(),
+            (false, Some(d)) => format!("{d:.2}×"),
+            (false, None) => "–".to_string(),
+        }
+    }
+}

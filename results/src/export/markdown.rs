@@ -63,25 +63,14 @@ pub fn backends(cells: &[CellResult]) -> String {
          | --- | --- | ---: | ---: | ---: | ---: |\n",
     );
     for r in &rows {
-        let reference = r.backend == r.reference;
-        let ttft = match (reference, r.ttft_ratio_ci) {
-            (true, _) => "reference".to_string(),
-            (false, Some((lo, hi))) => format!("{:.2}× ({lo:.2}–{hi:.2})", r.ttft_ratio),
-            (false, None) => format!("{:.2}× (n too small)", r.ttft_ratio),
-        };
-        let decode = match (reference, r.decode_ratio) {
-            (true, _) => "reference".to_string(),
-            (false, Some(d)) => format!("{d:.2}×"),
-            (false, None) => "–".to_string(),
-        };
         out.push_str(&format!(
             "| {} | {} | {:.3} | {} | {} | {} |\n",
             cell_text(&r.what),
             cell_text(&r.backend),
             r.ttft_ms,
             r.decode_tokens_per_s.map(|d| format!("{d:.1}")).unwrap_or_else(|| "–".into()),
-            ttft,
-            decode
+            r.ttft_text(),
+            r.decode_text()
         ));
     }
     out
