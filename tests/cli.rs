@@ -314,6 +314,34 @@ fn run_writes_results_and_prints_a_table() {
     let text = std::fs::read_to_string(&seq).unwrap();
     assert_eq!(text.lines().count(), 2);
     assert!(!text.contains("pair-ratio") && !text.contains("interleaved_with"), "{text}");
+
+    // --reloads 3: the blocks spread over three loads of both models (four blocks each), the
+    // interval drawn load by load; with --order sequential there are no blocks to spread.
+    let reloaded = dir.path().join("reloaded.jsonl");
+    let p = pair.to_str().unwrap();
+    slmbench()
+        .args(["run", "--model", p, "-p", "8", "-n", "4", "--reloads", "3", "-r", "12", "--min-repetitions", "12"])
+        .args(["--warmup", "1", "--no-report", "--no-roofline", "--no-accuracy", "-o"])
+        .arg(&reloaded)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&reloaded).unwrap();
+    let ratio: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["record"] == "pair-ratio")
+        .unwrap();
+    assert_eq!((ratio["loads"].as_u64(), ratio["blocks"].as_u64()), (Some(3), Some(12)), "{ratio}");
+    assert_eq!(ratio["method"], "load-block-bootstrap");
+    assert!(ratio["decode_tokens_per_s"]["low"].as_f64().is_some(), "{ratio}");
+    let refused = slmbench()
+        .args(["run", "--model", p, "--reloads", "2", "--order", "sequential", "-o"])
+        .arg(dir.path().join("never.jsonl"))
+        .assert()
+        .code(2);
+    assert!(
+        String::from_utf8_lossy(&refused.get_output().stderr).contains("--order sequential measures each model alone")
+    );
 }
 
 #[test]

@@ -50,9 +50,14 @@ impl Order {
     }
 }
 
+/// Loads a side's model again, with the settings it was loaded with.
+pub type Reload<'a> = &'a mut dyn FnMut() -> Result<Box<dyn Generator>, HarnessError>;
+
 /// One side of a pair: its loaded model, what its record says, and its prompt.
 pub struct Side<'a> {
-    pub model: &'a mut dyn Generator,
+    pub model: &'a mut Box<dyn Generator>,
+    /// How to load the model again (for `loads` above 1 in [`measure_pair`]).
+    pub reload: Option<Reload<'a>>,
     pub info: &'a ModelInfo,
     pub settings: &'a Settings,
     pub prompt: &'a Prompt,
@@ -94,35 +99,82 @@ fn ratio(
     metric: Metric,
     a: &[Generation],
     b: &[Generation],
+    loads: &[usize],
     prompts: [&Prompt; 2],
     seed: u64,
 ) -> Option<RatioEstimate> {
-    per_block(metric, a, b, prompts).and_then(|[x, y]| paired::paired_ratio(&x, &y, seed))
+    per_block(metric, a, b, prompts).and_then(|[x, y]| paired::paired_ratio_loads(&x, &y, loads, seed))
+}
+
+/// Stands in for a side's model between dropping its sessions and loading them again.
+struct Unloaded;
+
+impl Generator for Unloaded {
+    fn generate(&mut self, _: &Prompt, _: usize, _: bool) -> Result<Generation, HarnessError> {
+        Err(HarnessError::BadInput("the model is being loaded again".into()))
+    }
+
+    fn load_ns(&self) -> u64 {
+        0
+    }
+
+    fn vocab_size(&self) -> usize {
+        0
+    }
+
+    fn memory_need(&self, _: usize, _: usize, _: usize) -> crate::guard::Estimate {
+        crate::guard::Estimate { weights: 0, cache: 0, activations: 0 }
+    }
+}
+
+/// Blocks per load when a pair cell spreads its blocks over `loads` loads: the repetition limit
+/// shared out (at least two blocks each).
+fn blocks_per_load(policy: &Policy, loads: usize) -> usize {
+    policy.max_repetitions.div_ceil(loads.max(1)).max(2)
 }
 
 /// Measures one sweep point of a pair with interleaved repetitions: warm-up of each, then blocks
-/// until [`stop_pair`]. Gives both cells' records (each as a single cell would have it, plus its
-/// order and partner) and the ratio record.
+/// until [`stop_pair`]. With `loads` above 1 both models are loaded again (and warmed up) after
+/// every [`blocks_per_load`] blocks, up to `loads` loads, and the intervals are drawn load by
+/// load ([`paired::paired_ratio_loads`]); the stopping rule's interval waits for the last load.
+/// Gives both cells' records (each as a single cell would have it, plus its order and partner)
+/// and the ratio record.
 #[allow(clippy::too_many_arguments)]
 pub fn measure_pair(
     sides: [Side<'_>; 2],
     sweep: &SweepPoint,
     policy: &Policy,
     order: Order,
+    loads: usize,
     seed: u64,
     context: &Context,
     progress: &mut dyn Progress,
     stop: &AtomicUsize,
 ) -> Result<(CellResult, CellResult, PairRatio), PairError> {
-    let [a, b] = sides;
-    bench::warm_up(a.model, sweep, a.prompt, policy, progress, stop).map_err(|e| (0, e))?;
-    bench::warm_up(b.model, sweep, b.prompt, policy, progress, stop).map_err(|e| (1, e))?;
+    let [mut a, mut b] = sides;
+    let loads = if a.reload.is_some() && b.reload.is_some() { loads.max(1) } else { 1 };
+    let per_load = blocks_per_load(policy, loads);
+    bench::warm_up(&mut **a.model, sweep, a.prompt, policy, progress, stop).map_err(|e| (0, e))?;
+    bench::warm_up(&mut **b.model, sweep, b.prompt, policy, progress, stop).map_err(|e| (1, e))?;
     let mut rng = Rng::new(seed);
     let prompts = [a.prompt, b.prompt];
     let (mut ra, mut rb) = (Vec::<Generation>::new(), Vec::<Generation>::new());
+    // The load each block ran on.
+    let mut on_load: Vec<usize> = vec![];
     let start = Instant::now();
     let stop_reason = loop {
         let k = ra.len();
+        let load = (k / per_load).min(loads - 1);
+        if k > 0 && load > on_load[k - 1] {
+            for (i, side) in [&mut a, &mut b].into_iter().enumerate() {
+                let reload = side.reload.as_mut().expect("loads above 1 have a reload");
+                // The old sessions go before the new ones come, so two copies never coexist.
+                *side.model = Box::new(Unloaded);
+                *side.model = reload().map_err(|e| (i, e))?;
+                bench::warm_up(&mut **side.model, sweep, side.prompt, policy, progress, stop).map_err(|e| (i, e))?;
+            }
+        }
+        on_load.push(load);
         progress.repetition(k, policy.max_repetitions, false);
         let a_first = match order {
             Order::Random => rng.next_u64() & 1 == 0,
@@ -136,14 +188,22 @@ pub fn measure_pair(
             }
         }
         let blocks = ra.len();
-        // The interval is computed only once it can stop the cell (the bootstrap takes a few ms).
-        let ratios = if blocks >= policy.min_repetitions.max(MIN_BLOCKS_FOR_CI) {
-            vec![ratio(Metric::Ttft, &ra, &rb, prompts, seed), ratio(Metric::DecodeTokensPerS, &ra, &rb, prompts, seed)]
+        // The interval is computed only once it can stop the cell (the bootstrap takes a few ms),
+        // and with several loads only once the last one has two blocks.
+        let last_load_ready = load + 1 == loads && blocks >= (loads - 1) * per_load + 2;
+        let ratios = if blocks >= policy.min_repetitions.max(MIN_BLOCKS_FOR_CI) && last_load_ready {
+            vec![
+                ratio(Metric::Ttft, &ra, &rb, &on_load, prompts, seed),
+                ratio(Metric::DecodeTokensPerS, &ra, &rb, &on_load, prompts, seed),
+            ]
         } else {
             vec![]
         };
-        if let Some(r) = stop_pair(policy, blocks, start.elapsed().as_secs_f64(), &ratios) {
-            break r;
+        let confidence_pending = !last_load_ready && blocks < policy.max_repetitions;
+        match stop_pair(policy, blocks, start.elapsed().as_secs_f64(), &ratios) {
+            Some(StopReason::ConfidenceReached) if confidence_pending => {}
+            Some(r) => break r,
+            None => {}
         }
         if signalled(stop).is_some() {
             break StopReason::Interrupted;
@@ -161,9 +221,10 @@ pub fn measure_pair(
     let id =
         |s: &Side| results::cell_id(s.info, s.settings.backend_version.as_deref().unwrap_or(""), s.settings, sweep);
     let (ida, idb) = (id(&a), id(&b));
-    let ca = bench::cell_of(&*a.model, a.info, a.settings, sweep, a.prompt, context, reps(&idb), &ra);
-    let cb = bench::cell_of(&*b.model, b.info, b.settings, sweep, b.prompt, context, reps(&ida), &rb);
-    let ttft = ratio(Metric::Ttft, &ra, &rb, prompts, seed).expect("at least one block");
+    let ca = bench::cell_of(&**a.model, a.info, a.settings, sweep, a.prompt, context, reps(&idb), &ra);
+    let cb = bench::cell_of(&**b.model, b.info, b.settings, sweep, b.prompt, context, reps(&ida), &rb);
+    let used = on_load.last().map_or(1, |l| l + 1);
+    let ttft = ratio(Metric::Ttft, &ra, &rb, &on_load, prompts, seed).expect("at least one block");
     let block_ratios: Vec<f64> = ra.iter().zip(&rb).map(|(x, y)| x.ttft_ns as f64 / y.ttft_ns.max(1) as f64).collect();
     let record = PairRatio {
         schema_version: results::SCHEMA_VERSION,
@@ -177,11 +238,12 @@ pub fn measure_pair(
         order: order.name().into(),
         seed,
         blocks: ra.len(),
-        method: "block-bootstrap".into(),
+        method: if used > 1 { "load-block-bootstrap" } else { "block-bootstrap" }.into(),
+        loads: used,
         resamples: RESAMPLES,
         ttft,
-        decode_tokens_per_s: ratio(Metric::DecodeTokensPerS, &ra, &rb, prompts, seed),
-        e2e_tokens_per_s: ratio(Metric::E2eTokensPerS, &ra, &rb, prompts, seed),
+        decode_tokens_per_s: ratio(Metric::DecodeTokensPerS, &ra, &rb, &on_load, prompts, seed),
+        e2e_tokens_per_s: ratio(Metric::E2eTokensPerS, &ra, &rb, &on_load, prompts, seed),
         ttft_ratio_trend: paired::trend(&block_ratios, seed),
         stop_reason: ca.repetitions.stop_reason,
         wall_ns,

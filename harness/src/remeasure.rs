@@ -42,6 +42,7 @@ pub fn plan_for(c: &CellResult, output: &str, command: String) -> Result<RunPlan
         io_binding: c.settings.io_binding,
         session_options: c.settings.session_options.clone(),
         ep_context_cache: c.settings.ep_context_cache,
+        reloads: 1,
         decoder: match c.model.layout {
             Layout::EncoderDecoderSplit => DecoderChoice::Split,
             Layout::EncoderDecoderMerged => DecoderChoice::Merged,

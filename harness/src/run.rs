@@ -47,6 +47,9 @@ pub struct RunPlan {
     pub session_options: Vec<crate::ep::SessionOption>,
     /// Compiled graphs kept as EP context models in the cache (`--ep-context-cache`).
     pub ep_context_cache: bool,
+    /// Loads of an interleaved pair's two models each cell's blocks are spread over
+    /// (`--reloads`; 1: one load).
+    pub reloads: usize,
     pub decoder: DecoderChoice,
     pub policy: Policy,
     pub output: String,

@@ -54,12 +54,13 @@ fn aa_real_runs() {
             SweepPoint { batch: 1, input_tokens: p, output_tokens: n, stop_at_eos: false, prompt_seed: Some(t as u64) };
         let prompt = Prompt::synthetic(t as u64, 1, p, a.vocab_size());
         let sides = [
-            Side { model: &mut *a, info: &info, settings: &requested, prompt: &prompt },
-            Side { model: &mut *b, info: &info, settings: &requested, prompt: &prompt },
+            Side { model: &mut a, reload: None, info: &info, settings: &requested, prompt: &prompt },
+            Side { model: &mut b, reload: None, info: &info, settings: &requested, prompt: &prompt },
         ];
         let order = if t % 2 == 0 { Order::Abba } else { Order::Random };
-        let (_, _, r) = measure_pair(sides, &sweep, &policy, order, t as u64, &context, &mut (), &Default::default())
-            .unwrap_or_else(|(side, e)| panic!("side {side}: {e}"));
+        let (_, _, r) =
+            measure_pair(sides, &sweep, &policy, order, 1, t as u64, &context, &mut (), &Default::default())
+                .unwrap_or_else(|(side, e)| panic!("side {side}: {e}"));
         let contains = |x: &Option<slmbench_results::paired::RatioEstimate>| {
             x.and_then(|r| r.ci()).is_some_and(|(lo, hi)| lo <= 1.0 && 1.0 <= hi)
         };
@@ -181,11 +182,11 @@ fn paired_trials(label: &str, mut a: Arm, mut b: Arm, default_trials: usize) {
             SweepPoint { batch: 1, input_tokens: p, output_tokens: n, stop_at_eos: false, prompt_seed: Some(t as u64) };
         let prompt = Prompt::synthetic(t as u64, 1, p, b.model.vocab_size());
         let sides = [
-            Side { model: &mut *a.model, info: &a.info, settings: &a.settings, prompt: &prompt },
-            Side { model: &mut *b.model, info: &b.info, settings: &b.settings, prompt: &prompt },
+            Side { model: &mut a.model, reload: None, info: &a.info, settings: &a.settings, prompt: &prompt },
+            Side { model: &mut b.model, reload: None, info: &b.info, settings: &b.settings, prompt: &prompt },
         ];
         let (ra, rb, r) =
-            measure_pair(sides, &sweep, &policy, Order::Abba, t as u64, &context, &mut (), &Default::default())
+            measure_pair(sides, &sweep, &policy, Order::Abba, 1, t as u64, &context, &mut (), &Default::default())
                 .unwrap_or_else(|(side, e)| panic!("side {side}: {e}"));
         let d = r.decode_tokens_per_s.expect("decode ratio");
         println!(

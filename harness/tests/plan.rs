@@ -47,6 +47,7 @@ fn plan(shard: Option<(usize, usize)>) -> RunPlan {
         io_binding: false,
         session_options: vec![],
         ep_context_cache: false,
+        reloads: 1,
         decoder: DecoderChoice::Auto,
         policy: Default::default(),
         output: "unused.jsonl".into(),

@@ -344,6 +344,7 @@ fn ratio_record(ed: &CellResult, dec: &CellResult, value: f64, low: f64, high: f
         seed: 0,
         blocks: 12,
         method: "block-bootstrap".into(),
+        loads: 1,
         resamples: 2000,
         ttft: RatioEstimate { value, low: Some(low), high: Some(high) },
         decode_tokens_per_s: None,

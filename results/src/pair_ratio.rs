@@ -32,8 +32,12 @@ pub struct PairRatio {
     pub seed: u64,
     /// Blocks measured: one repetition of each model, back to back.
     pub blocks: usize,
-    /// How the intervals were computed: `block-bootstrap` (percentile, resampling whole blocks).
+    /// How the intervals were computed: `block-bootstrap` (percentile, resampling whole blocks),
+    /// or `load-block-bootstrap` (loads drawn first, then blocks within each; `--reloads`).
     pub method: String,
+    /// Loads of the two models the blocks were spread over (1: one load, the default).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub loads: usize,
     pub resamples: usize,
     /// Time to first token, encoder-decoder / decoder-only (below 1: the encoder-decoder is sooner).
     pub ttft: RatioEstimate,
@@ -49,6 +53,14 @@ pub struct PairRatio {
     pub stop_reason: StopReason,
     pub wall_ns: u64,
     pub context: Context,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// The id of the ratio of two cells.

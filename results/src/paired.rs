@@ -99,6 +99,49 @@ pub fn paired_ratio(num: &[f64], den: &[f64], seed: u64) -> Option<RatioEstimate
     Some(RatioEstimate { value, low: Some(at(2.5)), high: Some(at(97.5)) })
 }
 
+/// As [`paired_ratio`], for blocks measured across several loads of the two models (`loads[i]`:
+/// the load block i ran on): a two-stage bootstrap draws loads with replacement, then blocks
+/// within each drawn load, so the interval holds the lasting differences between loads (how a
+/// session's memory lands) as well as the noise within one. With one load it is [`paired_ratio`].
+pub fn paired_ratio_loads(num: &[f64], den: &[f64], loads: &[usize], seed: u64) -> Option<RatioEstimate> {
+    let n = num.len().min(den.len()).min(loads.len());
+    let mut groups: Vec<Vec<usize>> = vec![];
+    for (i, &l) in loads[..n].iter().enumerate() {
+        if groups.len() <= l {
+            groups.resize(l + 1, vec![]);
+        }
+        groups[l].push(i);
+    }
+    groups.retain(|g| !g.is_empty());
+    if groups.len() <= 1 {
+        return paired_ratio(&num[..n], &den[..n], seed);
+    }
+    let value = median(&num[..n]) / median(&den[..n]);
+    if n < MIN_BLOCKS_FOR_CI {
+        return Some(RatioEstimate { value, low: None, high: None });
+    }
+    let mut rng = Rng::new(seed);
+    let (mut a, mut b) = (Vec::with_capacity(2 * n), Vec::with_capacity(2 * n));
+    let mut ratios: Vec<f64> = (0..RESAMPLES)
+        .map(|_| {
+            a.clear();
+            b.clear();
+            for _ in 0..groups.len() {
+                let g = &groups[rng.below(groups.len())];
+                for _ in 0..g.len() {
+                    let i = g[rng.below(g.len())];
+                    a.push(num[i]);
+                    b.push(den[i]);
+                }
+            }
+            median_in_place(&mut a) / median_in_place(&mut b)
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let at = |q: f64| crate::stats::percentile(&ratios, q);
+    Some(RatioEstimate { value, low: Some(at(2.5)), high: Some(at(97.5)) })
+}
+
 /// The median as [`median`] computes it, reordering `x` instead of sorting a copy (the
 /// bootstrap takes thousands).
 fn median_in_place(x: &mut [f64]) -> f64 {
@@ -250,6 +293,37 @@ mod tests {
                 assert!(coverage >= 0.95, "{blocks} blocks, random {random_order}: coverage {coverage}");
             }
         }
+    }
+
+    /// Loads that differ for as long as they live (each load of A and of B its own lasting
+    /// speed, 6% apart at random): an interval over one load's blocks sees none of it and rarely
+    /// holds 1 across loads, while the interval over three loads each, drawn load by load,
+    /// holds 1 in most trials.
+    #[test]
+    fn intervals_over_several_loads_hold_the_differences_between_loads() {
+        let mut rng = Rng::new(23);
+        let trials = 300;
+        let (mut one, mut three) = (0, 0);
+        for t in 0..trials {
+            let mut offset = || (0.06 * rng.normal()).exp();
+            let offsets: Vec<(f64, f64)> = (0..3).map(|_| (offset(), offset())).collect();
+            let (mut a, mut b, mut loads) = (vec![], vec![], vec![]);
+            for (l, (oa, ob)) in offsets.iter().enumerate() {
+                let (x, y) = aa(&mut rng, 10, false);
+                a.extend(x.iter().map(|v| v * oa));
+                b.extend(y.iter().map(|v| v * ob));
+                loads.extend([l; 10]);
+            }
+            let holds = |r: RatioEstimate| r.ci().is_some_and(|(lo, hi)| lo <= 1.0 && 1.0 <= hi);
+            one += holds(paired_ratio(&a[..10], &b[..10], t).unwrap()) as usize;
+            three += holds(paired_ratio_loads(&a, &b, &loads, t).unwrap()) as usize;
+        }
+        let (one, three) = (one as f64 / trials as f64, three as f64 / trials as f64);
+        eprintln!("interval holds 1: one load {one}, three loads {three}");
+        assert!(three >= 0.9 && three > one + 0.15, "one load {one}, three loads {three}");
+        // One load is the plain paired bootstrap.
+        let (a, b) = aa(&mut rng, 12, false);
+        assert_eq!(paired_ratio_loads(&a, &b, &[0; 12], 4), paired_ratio(&a, &b, 4));
     }
 
     /// A real difference is found: B 20% slower than A under the same drift.

@@ -113,6 +113,12 @@ pub(super) struct RunArgs {
     /// it. Not for the CPU provider, which compiles nothing.
     #[arg(long)]
     ep_context_cache: bool,
+    /// Spread each interleaved pair cell's blocks over this many loads of the two models (both
+    /// loaded again, and warmed up, between them), so that its ratio's interval also holds the
+    /// lasting differences between loads of a model; the interval then draws loads first, then
+    /// blocks within each (recorded as `loads` and method `load-block-bootstrap`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=20))]
+    reloads: u64,
     /// Stop a generation when every row has produced the end-of-sequence token.
     #[arg(long)]
     stop_at_eos: bool,
@@ -340,6 +346,12 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
         }
     }
     check_ep_context_cache(a.ep_context_cache, &eps, &a.session_opt, &a.backend)?;
+    if a.reloads > 1 && a.order == "sequential" {
+        bail!(
+            "--reloads {} spreads an interleaved pair's blocks over loads; --order sequential measures each model alone: drop one of the two",
+            a.reloads
+        );
+    }
     let plan = RunPlan {
         backend: a.backend.clone(),
         eps,
@@ -357,6 +369,7 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
         io_binding: a.io_binding,
         session_options: a.session_opt.clone(),
         ep_context_cache: a.ep_context_cache,
+        reloads: a.reloads as usize,
         decoder: a.decoder.into(),
         policy: Policy {
             warmup: a.warmup,

@@ -66,17 +66,27 @@ impl Runner<'_> {
         let pair = format!("{} + {} (interleaved)", labels[0], self.plan.models[blocks[1].model].name);
         self.bar.start_cell(pair.clone());
         let (plan, context, bar, stop, infos) = (self.plan, self.context, &mut *self.bar, self.stop, self.infos);
+        let backend = self.backend;
+        // `--reloads`: each side loaded again as it was loaded first.
+        let loader = |block: &Block| {
+            let dir = plan.models[block.model].dir.clone();
+            let settings = block.settings.clone();
+            move || backend.load(&dir, &settings, plan.decoder)
+        };
+        let (mut reload_a, mut reload_b) = (loader(blocks[0]), loader(blocks[1]));
         let measured = catch(|| {
             Ok(interleave::measure_pair(
                 [
                     Side {
-                        model: &mut *la.model,
+                        model: &mut la.model,
+                        reload: Some(&mut reload_a),
                         info: &infos[blocks[0].model],
                         settings: &blocks[0].requested,
                         prompt: &prompts[0],
                     },
                     Side {
-                        model: &mut *lb.model,
+                        model: &mut lb.model,
+                        reload: Some(&mut reload_b),
                         info: &infos[blocks[1].model],
                         settings: &blocks[1].requested,
                         prompt: &prompts[1],
@@ -85,6 +95,7 @@ impl Runner<'_> {
                 sweep,
                 &plan.policy,
                 plan.order,
+                plan.reloads,
                 plan.seed,
                 context,
                 bar,

@@ -10,17 +10,22 @@ bin=target/release/slmbench
 # Output folder (default: this one); `measure.sh DIR [small|paper|both]` keeps an earlier set.
 out=${1:-reports/published/interleaving}
 which=${2:-both}
+# RELOADS=3: interleaved cells spread over three loads of the two models (`--reloads`).
+reloads=()
+[ -n "${RELOADS:-}" ] && reloads=(--reloads "$RELOADS")
 mkdir -p "$out"
 for i in 1 2 3 4 5; do
   [ "$which" = paper ] && break
   for order in sequential interleaved; do
-    "$bin" run --preset small -p 128 -n 32 -t 2 --order $order --no-report --no-accuracy --overwrite -o $out/small-$order-$i.jsonl
+    extra=(); [ $order = interleaved ] && extra=("${reloads[@]}")
+    "$bin" run --preset small -p 128 -n 32 -t 2 --order $order "${extra[@]}" --no-report --no-accuracy --overwrite -o $out/small-$order-$i.jsonl
   done
 done
 for i in 1 2 3 4 5; do
   [ "$which" = small ] && break
   for order in sequential interleaved; do
-    "$bin" run --preset paper -p 256 -n 16 -t 2 -r 12 --min-repetitions 10 --max-time 30 --order $order \
+    extra=(); [ $order = interleaved ] && extra=("${reloads[@]}")
+    "$bin" run --preset paper -p 256 -n 16 -t 2 -r 12 --min-repetitions 10 --max-time 30 --order $order "${extra[@]}" \
       --no-report --no-accuracy --overwrite -o $out/paper-$order-$i.jsonl
   done
 done
