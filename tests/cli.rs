@@ -315,12 +315,12 @@ fn run_writes_results_and_prints_a_table() {
     assert_eq!(text.lines().count(), 2);
     assert!(!text.contains("pair-ratio") && !text.contains("interleaved_with"), "{text}");
 
-    // --reloads 3: the blocks spread over three loads of both models (four blocks each), the
-    // interval drawn load by load; with --order sequential there are no blocks to spread.
+    // By default (--reloads 3) the blocks spread over three loads of both models (four blocks
+    // each), the interval drawn load by load; with --order sequential there are none to spread.
     let reloaded = dir.path().join("reloaded.jsonl");
     let p = pair.to_str().unwrap();
     slmbench()
-        .args(["run", "--model", p, "-p", "8", "-n", "4", "--reloads", "3", "-r", "12", "--min-repetitions", "12"])
+        .args(["run", "--model", p, "-p", "8", "-n", "4", "-r", "12", "--min-repetitions", "12"])
         .args(["--warmup", "1", "--no-report", "--no-roofline", "--no-accuracy", "-o"])
         .arg(&reloaded)
         .assert()

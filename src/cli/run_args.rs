@@ -116,9 +116,10 @@ pub(super) struct RunArgs {
     /// Spread each interleaved pair cell's blocks over this many loads of the two models (both
     /// loaded again, and warmed up, between them), so that its ratio's interval also holds the
     /// lasting differences between loads of a model; the interval then draws loads first, then
-    /// blocks within each (recorded as `loads` and method `load-block-bootstrap`).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=20))]
-    reloads: u64,
+    /// blocks within each (recorded as `loads` and method `load-block-bootstrap`). Default: 3 for
+    /// interleaved pairs; 1 keeps one load.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=20))]
+    reloads: Option<u64>,
     /// Stop a generation when every row has produced the end-of-sequence token.
     #[arg(long)]
     stop_at_eos: bool,
@@ -175,6 +176,11 @@ fn backend_list(text: &str) -> Result<String, String> {
     }
     Ok(text.to_string())
 }
+
+/// Loads an interleaved pair cell's blocks are spread over unless `--reloads` says otherwise:
+/// three, which held the run-to-run variation of the ratios measured here (README,
+/// *Reproducibility*).
+const DEFAULT_RELOADS: usize = 3;
 
 /// `--ep-context-cache` needs a provider that compiles graphs, and sets the `ep.context_*`
 /// session entries itself.
@@ -346,12 +352,14 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
         }
     }
     check_ep_context_cache(a.ep_context_cache, &eps, &a.session_opt, &a.backend)?;
-    if a.reloads > 1 && a.order == "sequential" {
-        bail!(
-            "--reloads {} spreads an interleaved pair's blocks over loads; --order sequential measures each model alone: drop one of the two",
-            a.reloads
-        );
-    }
+    let reloads = match a.reloads {
+        Some(k) if k > 1 && a.order == "sequential" => bail!(
+            "--reloads {k} spreads an interleaved pair's blocks over loads; --order sequential measures each model alone: drop one of the two"
+        ),
+        Some(k) => k as usize,
+        None if a.order == "sequential" => 1,
+        None => DEFAULT_RELOADS,
+    };
     let plan = RunPlan {
         backend: a.backend.clone(),
         eps,
@@ -369,7 +377,7 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
         io_binding: a.io_binding,
         session_options: a.session_opt.clone(),
         ep_context_cache: a.ep_context_cache,
-        reloads: a.reloads as usize,
+        reloads,
         decoder: a.decoder.into(),
         policy: Policy {
             warmup: a.warmup,

@@ -10,7 +10,8 @@ bin=target/release/slmbench
 # Output folder (default: this one); `measure.sh DIR [small|paper|both]` keeps an earlier set.
 out=${1:-reports/published/interleaving}
 which=${2:-both}
-# RELOADS=3: interleaved cells spread over three loads of the two models (`--reloads`).
+# RELOADS=K: interleaved cells spread over K loads of the two models (`--reloads`; the default
+# is 3, and RELOADS=1 repeats the one-load sets measured before that default).
 reloads=()
 [ -n "${RELOADS:-}" ] && reloads=(--reloads "$RELOADS")
 mkdir -p "$out"
