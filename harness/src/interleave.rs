@@ -68,7 +68,8 @@ pub type PairError = (usize, HarnessError);
 
 /// When to stop a pair cell: at `max_repetitions` blocks, after twice `max_time_s` (two models
 /// share the cell's time), or once both the TTFT and the decode ratio's paired intervals are within
-/// `target_ci` (never before [`MIN_BLOCKS_FOR_CI`] blocks, below which there is no interval).
+/// `target_ci` (never before [`MIN_BLOCKS_FOR_CI`] blocks, below which there is no interval, and
+/// never without intervals: none are computed until they may stop the cell).
 fn stop_pair(policy: &Policy, blocks: usize, elapsed_s: f64, ratios: &[Option<RatioEstimate>]) -> Option<StopReason> {
     if blocks >= policy.max_repetitions {
         return Some(StopReason::MaxRepetitions);
@@ -76,7 +77,7 @@ fn stop_pair(policy: &Policy, blocks: usize, elapsed_s: f64, ratios: &[Option<Ra
     if blocks >= 1 && elapsed_s >= 2.0 * policy.max_time_s {
         return Some(StopReason::MaxTime);
     }
-    let tight = ratios.iter().all(|r| r.is_none_or(|r| r.half_width_rel() <= policy.target_ci));
+    let tight = !ratios.is_empty() && ratios.iter().all(|r| r.is_none_or(|r| r.half_width_rel() <= policy.target_ci));
     (blocks >= policy.min_repetitions.max(MIN_BLOCKS_FOR_CI) && tight).then_some(StopReason::ConfidenceReached)
 }
 
@@ -106,12 +107,17 @@ fn ratio(
     per_block(metric, a, b, prompts).and_then(|[x, y]| paired::paired_ratio_loads(&x, &y, loads, seed))
 }
 
-/// Stands in for a side's model between dropping its sessions and loading them again.
+/// Stands in for a side's model between dropping its sessions and loading them again; it stays
+/// there only when that load failed (that cell's failure says why).
 struct Unloaded;
 
 impl Generator for Unloaded {
     fn generate(&mut self, _: &Prompt, _: usize, _: bool) -> Result<Generation, HarnessError> {
-        Err(HarnessError::BadInput("the model is being loaded again".into()))
+        Err(HarnessError::BadInput(
+            "this model's sessions were dropped to load them again (--reloads), and that load failed; \
+             see the failed cell before this one"
+                .into(),
+        ))
     }
 
     fn load_ns(&self) -> u64 {
@@ -199,11 +205,8 @@ pub fn measure_pair(
         } else {
             vec![]
         };
-        let confidence_pending = !last_load_ready && blocks < policy.max_repetitions;
-        match stop_pair(policy, blocks, start.elapsed().as_secs_f64(), &ratios) {
-            Some(StopReason::ConfidenceReached) if confidence_pending => {}
-            Some(r) => break r,
-            None => {}
+        if let Some(r) = stop_pair(policy, blocks, start.elapsed().as_secs_f64(), &ratios) {
+            break r;
         }
         if signalled(stop).is_some() {
             break StopReason::Interrupted;
@@ -279,5 +282,7 @@ mod tests {
         assert_eq!(stop_pair(&p, 12, 15.0, &[loose, loose]), None);
         assert_eq!(stop_pair(&p, 12, 20.0, &[loose, loose]), Some(StopReason::MaxTime));
         assert_eq!(stop_pair(&p, 30, 1.0, &[loose, loose]), Some(StopReason::MaxRepetitions));
+        // No interval computed yet (a later load still to come): no stop on confidence.
+        assert_eq!(stop_pair(&p, 12, 1.0, &[]), None);
     }
 }

@@ -80,7 +80,7 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
     }
     let mut model = LoadedModel::load_with(&a.model, &settings, a.decoder.into())?;
     let g = model.generate(&Prompt::repeated(&ids, a.batch), a.n, a.stop_at_eos)?;
-    let out = serde_json::json!({
+    let mut out = serde_json::json!({
         "model": a.model.display().to_string(),
         "layout": model.files.layout,
         "kv_cache": if model.shares_cache() { "shared" } else { "growing" },
@@ -92,7 +92,6 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
         "itl_ms": g.itl_ns.iter().map(|&x| x as f64 / 1e6).collect::<Vec<_>>(),
         "load_ms": model.load_ns as f64 / 1e6,
     });
-    let mut out = out;
     if a.ep_context_cache {
         // Per file: compiled now (and written to the cache) or loaded from it.
         out["ep_context"] =

@@ -15,7 +15,6 @@ use slmbench_results::ep::Ep;
 use slmbench_results::placement::{self, Placement};
 
 use super::Weights;
-pub use super::build::compute_dtype;
 use super::build::{Build, ggml_text, slmbench_model};
 use super::decoder_only::DecoderOnly;
 use super::encoder_decoder::EncoderDecoder;
@@ -117,7 +116,7 @@ impl Backend for Candle {
         _decoder: DecoderChoice,
     ) -> Result<Box<dyn Generator>, HarnessError> {
         check_settings(dir, settings)?;
-        Ok(Box::new(CandleModel::load(dir, compute_dtype(dir)?)?))
+        Ok(Box::new(CandleModel::load(dir)?))
     }
 
     fn placement(
@@ -155,10 +154,11 @@ pub struct CandleModel {
 }
 
 impl CandleModel {
-    /// Loads the model in `dir` (one family of a pair slmbench built), computing in `dtype`.
-    pub fn load(dir: &Path, dtype: DType) -> Result<CandleModel, HarnessError> {
+    /// Loads the model in `dir` (one family of a pair slmbench built), computing in the build's
+    /// own element type (f16 for the fp16 build, else f32).
+    pub fn load(dir: &Path) -> Result<CandleModel, HarnessError> {
         let t0 = Instant::now();
-        let Build { cfg, enc_dec, quant, .. } = slmbench_model(dir)?;
+        let Build { cfg, enc_dec, quant, dtype } = slmbench_model(dir)?;
         let files: Vec<PathBuf> = if enc_dec {
             vec![dir.join("encoder_model.onnx"), dir.join("decoder_model_merged.onnx")]
         } else {

@@ -63,11 +63,6 @@ pub(super) fn slmbench_model(dir: &Path) -> Result<Build, HarnessError> {
     Ok(Build { cfg, enc_dec, quant, dtype })
 }
 
-/// The element type candle computes a build in: f16 for the fp16 build, else f32.
-pub fn compute_dtype(dir: &Path) -> Result<DType, HarnessError> {
-    Ok(slmbench_model(dir)?.dtype)
-}
-
 /// What candle's quantized weights are, for the records.
 pub(super) fn ggml_text(q: &QuantOptions) -> String {
     format!(

@@ -12,7 +12,7 @@ use crate::onnxruntime::drift::{self, Drift};
 /// both run; ONNX Runtime with `threads` intra-op threads on the CPU.
 pub fn logit_difference(dir: &Path, ids: &[i64], threads: usize) -> Result<Drift, HarnessError> {
     let reference = drift::logits(dir, ids, threads)?;
-    let mut model = CandleModel::load(dir, super::backend::compute_dtype(dir)?)?;
+    let mut model = CandleModel::load(dir)?;
     let candle = model.teacher_forced(ids)?;
     if reference.shape != candle.shape {
         return Err(HarnessError::BadModel {

@@ -88,8 +88,9 @@ impl Entry {
         self.model.is_file()
     }
 
-    /// The session configuration entries that make a session write the context model.
-    pub fn writer_entries(&self) -> Result<Vec<(&'static str, String)>, HarnessError> {
+    /// Makes a fresh staging folder, and gives the session configuration entries that make a
+    /// session write the context model there.
+    pub fn start_writing(&self) -> Result<Vec<(&'static str, String)>, HarnessError> {
         let dir = self.staging.parent().expect("a file in a folder");
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).map_err(io(dir))?;

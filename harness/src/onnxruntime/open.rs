@@ -14,11 +14,16 @@ use crate::session::{OptLevel, SessionSettings};
 
 /// One session with `s`'s provider, threads, optimisation level and spinning.
 pub(crate) fn open(path: &Path, s: &SessionSettings) -> Result<Session, HarnessError> {
-    open_profiled(path, s, None)
+    open_profiled(path, s, None).map(|(session, _)| session)
 }
 
 /// As [`open`]; with `profile`, ONNX Runtime profiles every run into a file with that prefix.
-pub(super) fn open_profiled(path: &Path, s: &SessionSettings, profile: Option<&Path>) -> Result<Session, HarnessError> {
+/// With `--ep-context-cache`, also whether the graph was compiled now or loaded from the cache.
+pub(super) fn open_profiled(
+    path: &Path,
+    s: &SessionSettings,
+    profile: Option<&Path>,
+) -> Result<(Session, Option<ep_context::Source>), HarnessError> {
     let env = runtime::environment()?;
     let err = HarnessError::ort(path);
     let registration = ep::registration(s.ep, &s.ep_options)?;
@@ -46,7 +51,7 @@ pub(super) fn open_profiled(path: &Path, s: &SessionSettings, profile: Option<&P
         b = b.with_config_entry(&o.key, &o.value).map_err(|e| err(e.into()))?;
     }
     if let (true, Some(c)) = (writes, &context) {
-        for (key, value) in c.writer_entries()? {
+        for (key, value) in c.start_writing()? {
             b = b.with_config_entry(key, value).map_err(|e| err(e.into()))?;
         }
     }
@@ -75,7 +80,8 @@ pub(super) fn open_profiled(path: &Path, s: &SessionSettings, profile: Option<&P
             Err(_) => c.discard(),
         }
     }
-    committed.map_err(|e| {
+    let source = context.map(|_| if writes { ep_context::Source::Compiled } else { ep_context::Source::Cached });
+    let session = committed.map_err(|e| {
         let message = e.to_string();
         if !path.is_file() {
             HarnessError::BadModel { path: path.to_path_buf(), reason: "file is missing".into() }
@@ -87,5 +93,6 @@ pub(super) fn open_profiled(path: &Path, s: &SessionSettings, profile: Option<&P
         } else {
             err(e)
         }
-    })
+    })?;
+    Ok((session, source))
 }

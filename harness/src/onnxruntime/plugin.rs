@@ -14,7 +14,8 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use super::{runtime, wheel};
+use super::runtime::{self, env_nonempty};
+use super::wheel;
 use crate::ep::{Ep, EpOption, Registration};
 use crate::error::HarnessError;
 
@@ -58,10 +59,6 @@ pub struct Plugin {
     pub backend_path: PathBuf,
 }
 
-fn env_nonempty(key: &str) -> Option<String> {
-    std::env::var(key).ok().filter(|v| !v.trim().is_empty())
-}
-
 /// Where the QNN plugin would come from, without fetching or loading it (`slmbench doctor`):
 /// `SLMBENCH_QNN_PLUGIN`, the cache, or the wheel that `--ep qnn` would fetch.
 pub fn qnn_status() -> serde_json::Value {
@@ -72,11 +69,6 @@ pub fn qnn_status() -> serde_json::Value {
         Err(why) => serde_json::json!({"state": why}),
     };
     serde_json::json!({"provider": Ep::Qnn.runtime_name(), "plugin": state})
-}
-
-/// Finds (or fetches) the QNN plugin.
-fn resolve_qnn() -> Result<Plugin, String> {
-    resolve(true)
 }
 
 /// Finds the QNN plugin; fetches it when `fetch` and it is neither given nor cached.
@@ -142,12 +134,12 @@ static QNN: OnceLock<Result<Plugin, String>> = OnceLock::new();
 /// Registers `ep`'s plugin with the environment, once per process; `None` for providers built
 /// into the runtime. A failure is kept and given again to every later caller.
 pub fn register(ep: Ep) -> Result<Option<&'static Plugin>, HarnessError> {
-    if ep != Ep::Qnn {
+    if !ep.is_plugin() {
         return Ok(None);
     }
     let env = runtime::environment()?;
     let registered = QNN.get_or_init(|| {
-        let plugin = resolve_qnn()?;
+        let plugin = resolve(true)?;
         env.register_ep_library(&plugin.provider, &plugin.library)
             .map_err(|e| format!("ONNX Runtime could not load the QNN plugin {}: {e}", plugin.library.display()))?;
         Ok(plugin)
@@ -194,8 +186,8 @@ pub(crate) fn stdout_to_stderr<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
-/// A session's registration of `ep`: its devices and its options as the device API takes them (`PROVIDER.key`); QNN's
-/// `backend_path` defaults to the HTP library shipped with the plugin.
+/// A session's registration of `ep`: its devices and its options as the device API takes them
+/// (`PROVIDER.key`); QNN's `backend_path` defaults to the HTP library shipped with the plugin.
 pub(crate) fn devices(ep: Ep, options: &[EpOption]) -> Result<Registration, HarnessError> {
     let plugin = register(ep)?.expect("a plugin provider");
     let env = runtime::environment()?;

@@ -59,7 +59,8 @@ pub fn host_platform_tag() -> Option<&'static str> {
     }
 }
 
-fn env_nonempty(key: &str) -> Option<String> {
+/// An environment variable's value, unless unset or blank.
+pub(crate) fn env_nonempty(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.trim().is_empty())
 }
 

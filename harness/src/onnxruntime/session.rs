@@ -218,27 +218,20 @@ impl LoadedModel {
         let files = layout::detect_with(dir, choice)?;
         let config = layout::read_config(dir)?;
         let mut ep_context = vec![];
-        if settings.ep_context_cache {
-            let mut paths: Vec<&PathBuf> = files.encoder.iter().chain([&files.first, &files.next]).collect();
-            paths.dedup();
-            for p in paths {
-                let cached = ep_context::entry(p, settings)?.exists();
-                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                ep_context.push((name, if cached { ep_context::Source::Cached } else { ep_context::Source::Compiled }));
-            }
-        }
         let start = Instant::now();
-        let prof = |name: &str| profile_dir.map(|d| d.join(name));
+        let mut open_file = |p: &Path, profile: &str| {
+            let (session, source) = open_profiled(p, settings, profile_dir.map(|d| d.join(profile)).as_deref())?;
+            if let Some(source) = source {
+                ep_context.push((p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), source));
+            }
+            Ok::<_, HarnessError>(session)
+        };
         let encoder = match &files.encoder {
-            Some(p) => Some(open_profiled(p, settings, prof("encoder").as_deref())?),
+            Some(p) => Some(open_file(p, "encoder")?),
             None => None,
         };
-        let first = open_profiled(&files.first, settings, prof("first").as_deref())?;
-        let next = if files.next != files.first {
-            Some(open_profiled(&files.next, settings, prof("next").as_deref())?)
-        } else {
-            None
-        };
+        let first = open_file(&files.first, "first")?;
+        let next = if files.next != files.first { Some(open_file(&files.next, "next")?) } else { None };
         let load_ns = start.elapsed().as_nanos() as u64;
 
         // The graph that takes a cache: `next` for split layouts, else the only decoder.
