@@ -143,6 +143,58 @@ fn candle_computes_the_fp16_build_in_f16() {
     }
 }
 
+/// The bf16 build stores every weight as bfloat16: ONNX Runtime reads them through casts and
+/// computes in f32, candle computes in bf16 from the same weights. On `tiny` candle's logits sit
+/// within bf16's error of ONNX Runtime's (not f32's: computing in f32 on these weights would agree
+/// to 2e-5), and a sweep records every cell of both runtimes as bf16.
+#[test]
+fn candle_computes_the_bf16_build_in_bf16() {
+    use slmbench_models::{Variant, quant::Precision};
+    let root =
+        slmbench_harness::entry::cached_preset("tiny", Variant::new(Precision::Bf16, Default::default()), |_| {})
+            .unwrap();
+    for role in ["encoder-decoder", "decoder-only"] {
+        let out = slmbench()
+            .args(["generate", "--backend", "onnxruntime,candle", "-t", "1", "-n", "8"])
+            .args(["--prompt-ids", "5,17,300,42,99,7,512,3,77,88,123", "--model"])
+            .arg(root.join(role))
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        // Measured: 0.31 and 0.25 of the largest logit, top-1 13 and 17 of 19 positions (the
+        // greedy ids part, so the exit status is 1).
+        let rel = v["logits"]["max_rel_logit_diff"].as_f64().unwrap();
+        assert!(rel > 1e-3 && rel < 0.5, "{v}");
+        assert!(v["logits"]["top1_agreement"].as_f64().unwrap() >= 0.5, "{v}");
+        assert_eq!(out.status.success(), v["greedy_ids_agree"] == true, "{v}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.jsonl");
+    slmbench()
+        .args(["run", "--preset", "tiny", "--precision", "bf16", "--backend", "onnxruntime,candle", "-p", "8", "-n"])
+        .args([
+            "4",
+            "-t",
+            "1",
+            "-r",
+            "2",
+            "--min-repetitions",
+            "2",
+            "--no-report",
+            "--no-accuracy",
+            "--no-roofline",
+            "-o",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let cells: Vec<_> = records(&out).into_iter().filter(|r| r.get("cell_id").is_some()).collect();
+    assert_eq!(cells.len(), 4);
+    for c in &cells {
+        assert_eq!(c["model"]["precision"].as_str(), Some("bf16"), "{c}");
+    }
+}
+
 /// candle takes one thread count per process, plain fp32 builds and the CPU; anything else is
 /// a clear error (the thread count and the build before anything runs; a provider as a failed
 /// cell), never a measurement of something else.

@@ -14,7 +14,9 @@ use crate::onnx::proto::{AttributeProto, DataType, GraphProto, ValueInfoProto};
 pub fn convert(spec: GraphSpec) -> GraphSpec {
     let GraphSpec { mut graph, mut tensors } = spec;
     for t in &mut tensors {
-        t.half = t.quant.is_none();
+        if t.quant.is_none() {
+            t.storage = crate::weights::Storage::F16;
+        }
     }
     convert_graph(&mut graph);
     GraphSpec { graph, tensors }

@@ -1,6 +1,7 @@
 //! slmbench models: architecture configs, presets, parameter counting and matching, and an ONNX
 //! writer that builds encoder-decoder and decoder-only graphs in Hugging Face Optimum's layout.
 
+pub mod bf16;
 pub mod build;
 pub mod config;
 pub mod error;

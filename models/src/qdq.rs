@@ -143,7 +143,7 @@ pub fn quantize(spec: GraphSpec, q: &QdqOptions) -> Result<GraphSpec, String> {
                 shape: t.shape.clone(),
                 init: t.init,
                 quant: Some(Part { source: source.clone(), bits: 8, block_size: t.shape[1], kind }),
-                half: false,
+                storage: crate::weights::Storage::F32,
                 pack: t.pack.clone(),
             });
         }

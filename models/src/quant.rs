@@ -23,6 +23,8 @@ pub enum Precision {
     #[default]
     Fp32,
     Fp16,
+    /// Weights stored as bfloat16, read through casts to f32 ([`crate::bf16`]).
+    Bf16,
     Int8,
     Int4,
     /// QDQ: int8 weights per output channel, uint8 activations per tensor ([`crate::qdq`]).
@@ -32,13 +34,21 @@ pub enum Precision {
 }
 
 impl Precision {
-    pub const ALL: [Precision; 6] =
-        [Precision::Fp32, Precision::Fp16, Precision::Int8, Precision::Int4, Precision::W8a8, Precision::W8a16];
+    pub const ALL: [Precision; 7] = [
+        Precision::Fp32,
+        Precision::Fp16,
+        Precision::Bf16,
+        Precision::Int8,
+        Precision::Int4,
+        Precision::W8a8,
+        Precision::W8a16,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Precision::Fp32 => "fp32",
             Precision::Fp16 => "fp16",
+            Precision::Bf16 => "bf16",
             Precision::Int8 => "int8",
             Precision::Int4 => "int4",
             Precision::W8a8 => "w8a8",
@@ -71,7 +81,7 @@ impl std::str::FromStr for Precision {
         Precision::ALL
             .into_iter()
             .find(|p| p.name() == s)
-            .ok_or_else(|| format!("unknown precision `{s}`; known: fp32, fp16, int8, int4, w8a8, w8a16"))
+            .ok_or_else(|| format!("unknown precision `{s}`; known: fp32, fp16, bf16, int8, int4, w8a8, w8a16"))
     }
 }
 
@@ -240,7 +250,7 @@ pub fn quantize(spec: GraphSpec, q: &QuantOptions) -> GraphSpec {
                 shape: t.shape.clone(),
                 init: t.init,
                 quant: Some(Part { source: source.clone(), bits: q.bits, block_size: q.block_size, kind }),
-                half: false,
+                storage: crate::weights::Storage::F32,
                 pack: t.pack.clone(),
             });
         }

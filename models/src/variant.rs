@@ -36,7 +36,7 @@ impl Variant {
     }
 
     /// Every combination that can be built, precisions outermost: fp16 only as a fused graph
-    /// ([`crate::half`]), the QDQ precisions only as plain ones ([`crate::qdq`]). Err names what
+    /// ([`crate::half`]), bf16 and the QDQ precisions only as plain ones ([`crate::qdq`]). Err names what
     /// to add when a precision has no buildable graph.
     pub fn all(precisions: &[Precision], graphs: &[GraphVariant]) -> Result<Vec<Variant>, String> {
         let mut out = vec![];
@@ -56,7 +56,7 @@ impl Variant {
     pub fn buildable(self) -> bool {
         match self.precision {
             Precision::Fp16 => self.graph == GraphVariant::Fused,
-            p if p.activation_bits().is_some() => self.graph == GraphVariant::Plain,
+            p if p.activation_bits().is_some() || p == Precision::Bf16 => self.graph == GraphVariant::Plain,
             _ => true,
         }
     }
@@ -68,6 +68,7 @@ impl Variant {
             quant: self.precision.options(),
             graph: self.graph,
             half: self.precision == Precision::Fp16,
+            bf16: self.precision == Precision::Bf16,
             qdq: self.precision.activation_bits().map(crate::qdq::QdqOptions::uncalibrated),
             ..Default::default()
         }

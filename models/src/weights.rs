@@ -24,6 +24,15 @@ pub enum Init {
 /// to show against the f64 reference (measured, see the reference test).
 pub const LINEAR_GAIN: f64 = 3.0;
 
+/// How a float tensor's values are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Storage {
+    #[default]
+    F32,
+    F16,
+    Bf16,
+}
+
 /// One parameter tensor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TensorSpec {
@@ -35,8 +44,9 @@ pub struct TensorSpec {
     /// Set on the two initializers that store a block-quantized copy of a `[N, K]` tensor
     /// (`shape` is then the source's, and its values come from the source's name).
     pub quant: Option<crate::quant::Part>,
-    /// Stored as IEEE half precision (the fp16 build); the values are the f32 ones rounded.
-    pub half: bool,
+    /// How a float tensor's values are stored: f32, or the f32 ones rounded to IEEE half
+    /// precision (the fp16 build) or to bfloat16 (the bf16 build).
+    pub storage: Storage,
     /// A packed linear weight: these tensors' rows stacked, each `(name, rows)` drawn as itself
     /// (the fused graphs' one query-key-value projection; empty for every other tensor).
     pub pack: Vec<(String, usize)>,
@@ -45,7 +55,7 @@ pub struct TensorSpec {
 impl TensorSpec {
     /// A float tensor.
     pub fn new(name: &str, shape: Vec<usize>, init: Init) -> TensorSpec {
-        TensorSpec { name: name.to_string(), shape, init, quant: None, half: false, pack: vec![] }
+        TensorSpec { name: name.to_string(), shape, init, quant: None, storage: Storage::F32, pack: vec![] }
     }
 
     pub fn numel(&self) -> usize {
@@ -69,7 +79,7 @@ impl TensorSpec {
     pub fn byte_len(&self) -> u64 {
         match &self.quant {
             Some(q) => q.byte_len(self.shape[0], self.shape[1]),
-            None if self.half => 2 * self.numel() as u64,
+            None if self.storage != Storage::F32 => 2 * self.numel() as u64,
             None => 4 * self.numel() as u64,
         }
     }

@@ -43,7 +43,8 @@ pub(super) struct BuildArgs {
     /// Store weights in a separate <file>_data file even below the 2 GB protobuf limit.
     #[arg(long)]
     external_data: bool,
-    /// Weight precisions: fp32, fp16 (weights and activations; fused graphs only), int8, int4
+    /// Weight precisions: fp32, fp16 (weights and activations; fused graphs only), bf16 (weights
+    /// stored as bfloat16, read through casts to f32; plain graphs only), int8, int4
     /// (weight-only MatMulNBits), w8a8 and w8a16 (QDQ: int8 weights per channel, uint8 or
     /// uint16 activations calibrated on seeded prompts; plain graphs only). With more than one variant
     /// (precision × graph), each pair goes to DIR/<precision>/ (plain) or DIR/<precision>-fused/.

@@ -34,8 +34,8 @@ pub(super) struct RunArgs {
     /// Presets to build (once, into the cache) and run.
     #[arg(long, env = "SLMBENCH_PRESET")]
     preset: Option<String>,
-    /// Weight precisions of the presets: fp32, fp16 (fused graphs only), int8, int4, w8a8, w8a16
-    /// (QDQ, plain graphs only; each built once into the cache)
+    /// Weight precisions of the presets: fp32, fp16 (fused graphs only), bf16, int8, int4, w8a8,
+    /// w8a16 (bf16 and QDQ: plain graphs only; each built once into the cache)
     /// [default: fp32].
     #[arg(long, value_delimiter = ',', env = "SLMBENCH_PRECISION")]
     precision: Vec<Precision>,

@@ -155,7 +155,7 @@ pub struct CandleModel {
 
 impl CandleModel {
     /// Loads the model in `dir` (one family of a pair slmbench built), computing in the build's
-    /// own element type (f16 for the fp16 build, else f32).
+    /// own element type (f16 for the fp16 build, bf16 for the bf16 build, else f32).
     pub fn load(dir: &Path) -> Result<CandleModel, HarnessError> {
         let t0 = Instant::now();
         let Build { cfg, enc_dec, quant, dtype } = slmbench_model(dir)?;

@@ -24,8 +24,9 @@ pub(super) struct Build {
 
 /// The architecture of a model slmbench built, and whether candle can run it: plain graphs (their
 /// initializers are the weights as the architecture names them), in fp32 or with int4/int8
-/// weights in blocks of 32 (which candle runs as ggml's q4_0/q8_0), and the fp16 build (a fused
-/// graph, whose only renamed weight is the packed self-attention projection), computed in f16.
+/// weights in blocks of 32 (which candle runs as ggml's q4_0/q8_0), the bf16 build (its weights
+/// stored as bfloat16), computed in bf16, and the fp16 build (a fused graph, whose only renamed
+/// weight is the packed self-attention projection), computed in f16.
 pub(super) fn slmbench_model(dir: &Path) -> Result<Build, HarnessError> {
     let read = |name: &str| -> Result<serde_json::Value, HarnessError> {
         let bytes = std::fs::read(dir.join(name)).map_err(|_| {
@@ -40,19 +41,23 @@ pub(super) fn slmbench_model(dir: &Path) -> Result<Build, HarnessError> {
     let graph = manifest["graph_variant"].as_str().unwrap_or("plain");
     let quant: Option<QuantOptions> = serde_json::from_value(manifest["quantization"].clone()).ok();
     let runs = match &quant {
-        None => (precision == "fp32" && graph == "plain") || precision == "fp16",
+        None => ((precision == "fp32" || precision == "bf16") && graph == "plain") || precision == "fp16",
         Some(q) => graph == "plain" && q.block_size == 32 && (q.bits == 4 || q.bits == 8),
     };
     if !runs {
         return Err(bad(
             dir,
             format!(
-                "candle runs plain fp32, int8 and int4 builds (blocks of 32) and the fp16 build; this one is {precision} {graph}. \
-                 Build the pair with --graph plain and --precision fp32, int8 or int4, or with --precision fp16, for candle"
+                "candle runs plain fp32, bf16, int8 and int4 builds (blocks of 32) and the fp16 build; this one is {precision} {graph}. \
+                 Build the pair with --graph plain and --precision fp32, bf16, int8 or int4, or with --precision fp16, for candle"
             ),
         ));
     }
-    let dtype = if precision == "fp16" { DType::F16 } else { DType::F32 };
+    let dtype = match precision {
+        "fp16" => DType::F16,
+        "bf16" => DType::BF16,
+        _ => DType::F32,
+    };
     if !manifest["static_shapes"].is_null() {
         return Err(bad(
             dir,

@@ -124,7 +124,7 @@ fn bad(path: &Path, input: &str) -> HarnessError {
 }
 
 /// `[1, S, V]` logits of one teacher-forced pass (the encoder reads the same ids).
-pub(crate) fn logits(dir: &Path, ids: &[i64], threads: usize) -> Result<Output, HarnessError> {
+pub fn logits(dir: &Path, ids: &[i64], threads: usize) -> Result<Output, HarnessError> {
     let files = layout::detect(dir)?;
     let hidden = match &files.encoder {
         Some(p) => {

@@ -133,6 +133,7 @@ pub enum DataType {
     Bool = 9,
     Float16 = 10,
     Double = 11,
+    Bfloat16 = 16,
 }
 
 #[derive(Clone, PartialEq, Message)]

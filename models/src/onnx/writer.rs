@@ -19,7 +19,7 @@ use super::proto::{
 use crate::error::BuildError;
 use crate::graph::GraphSpec;
 use crate::quant::{self, PartKind};
-use crate::weights::{Generator, TensorSpec};
+use crate::weights::{Generator, Storage, TensorSpec};
 
 pub const OPSET: i64 = 18;
 /// IR version 8 is the one that goes with opset 18 (ONNX 1.13).
@@ -59,8 +59,10 @@ fn tensor_meta(spec: &TensorSpec) -> TensorProto {
             DataType::Uint8
         } else if kind == Some(PartKind::ChannelCodes) {
             DataType::Int8
-        } else if spec.half {
+        } else if spec.storage == Storage::F16 {
             DataType::Float16
+        } else if spec.storage == Storage::Bf16 {
+            DataType::Bfloat16
         } else {
             DataType::Float
         } as i32,
@@ -170,9 +172,13 @@ fn write_channel_part(w: &mut impl Write, spec: &TensorSpec, kind: PartKind, gen
     w.write_all(&bytes)
 }
 
-/// f32 values as generated, or rounded to half precision for an fp16 tensor.
+/// f32 values as generated, or rounded to half precision or bfloat16.
 fn write_floats(w: &mut impl Write, spec: &TensorSpec, f32_bytes: &[u8]) -> std::io::Result<()> {
-    if spec.half { w.write_all(&crate::half::f32_bytes_to_f16(f32_bytes)) } else { w.write_all(f32_bytes) }
+    match spec.storage {
+        Storage::F32 => w.write_all(f32_bytes),
+        Storage::F16 => w.write_all(&crate::half::f32_bytes_to_f16(f32_bytes)),
+        Storage::Bf16 => w.write_all(&crate::bf16::f32_bytes_to_bf16(f32_bytes)),
+    }
 }
 
 /// Writes `spec` to `path` with weights drawn from `seed`.
