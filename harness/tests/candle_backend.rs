@@ -257,6 +257,79 @@ fn where_greedy_ids_part() {
     }
 }
 
+/// How far each runtime's f32 logits lie from the f64 reference, position by position, over
+/// one teacher-forced pass of `SLMBENCH_PARITY_IDS` (comma-separated; both the encoder and the
+/// decoder read them, as the parity check's logits do) through a model (`SLMBENCH_CANDLE_MODEL`).
+/// Where two f32 runtimes' greedy ids part, this says whether either is the exact one.
+/// A measurement (`--ignored --nocapture`), not a check.
+#[test]
+#[ignore]
+fn f32_logits_against_f64() {
+    use candle_core::{DType, Device, Tensor};
+    use slmbench_harness::candle::{
+        Weights, decoder_only::DecoderOnly, encoder_decoder::EncoderDecoder, onnx_weights::OnnxWeights,
+    };
+    let dir = std::path::PathBuf::from(std::env::var("SLMBENCH_CANDLE_MODEL").unwrap());
+    let ids: Vec<i64> =
+        std::env::var("SLMBENCH_PARITY_IDS").unwrap().split(',').map(|s| s.trim().parse().unwrap()).collect();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let cfg: slmbench_models::Config = serde_json::from_value(manifest["config"].clone()).unwrap();
+    let ed = dir.join("encoder_model.onnx").exists();
+    let files: Vec<_> = if ed {
+        vec![dir.join("encoder_model.onnx"), dir.join("decoder_model_merged.onnx")]
+    } else {
+        vec![dir.join("model.onnx")]
+    };
+    let weights = std::sync::Arc::new(OnnxWeights::open(&files).unwrap());
+    let t = Tensor::from_vec(ids.iter().map(|&i| i as u32).collect::<Vec<_>>(), (1, ids.len()), &Device::Cpu).unwrap();
+    let candle = |dtype: DType| -> Vec<f64> {
+        let w = Weights::Onnx { weights: weights.clone(), dtype, parts: process_threads() };
+        let l = if ed {
+            let mut m = EncoderDecoder::new(&cfg, w).unwrap();
+            m.encode(&t, &Tensor::ones((1, ids.len()), DType::U8, &Device::Cpu).unwrap()).unwrap();
+            m.forward(&t, 0).unwrap()
+        } else {
+            DecoderOnly::new(&cfg, w).unwrap().forward(&t, 0).unwrap()
+        };
+        l.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+    };
+    let exact = candle(DType::F64);
+    let f32 = candle(DType::F32);
+    let ort: Vec<f64> = slmbench_harness::onnxruntime::drift::logits(&dir, &ids, process_threads())
+        .unwrap()
+        .data
+        .iter()
+        .map(|&x| x as f64)
+        .collect();
+    let v = exact.len() / ids.len();
+    let argmax = |r: &[f64]| r.iter().enumerate().fold((0, f64::MIN), |m, (i, &x)| if x > m.1 { (i, x) } else { m }).0;
+    let (mut worst, mut off) = ([0f64; 2], [0usize; 2]);
+    for p in 0..ids.len() {
+        let row = |x: &[f64]| x[p * v..(p + 1) * v].to_vec();
+        let e = row(&exact);
+        let diff = |x: &[f64]| row(x).iter().zip(&e).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let (top, o, c) = (argmax(&e), argmax(&row(&ort)), argmax(&row(&f32)));
+        for (i, (d, t)) in [(diff(&ort), o), (diff(&f32), c)].into_iter().enumerate() {
+            worst[i] = worst[i].max(d);
+            off[i] += usize::from(t != top);
+        }
+        println!(
+            "pos {p}: largest |f32 - f64| onnxruntime {:.4} candle {:.4} | top-1 f64 {top} onnxruntime {o} candle {c}",
+            diff(&ort),
+            diff(&f32)
+        );
+    }
+    println!(
+        "{} positions: largest |f32 - f64| onnxruntime {:.4} candle {:.4}; top-1 unlike f64's at {} (onnxruntime) and {} (candle)",
+        ids.len(),
+        worst[0],
+        worst[1],
+        off[0],
+        off[1]
+    );
+}
+
 /// The int4 and int8 builds' `MatMulNBits` weights, repacked as ggml's q4_0/q8_0 for candle,
 /// dequantize to the values ONNX Runtime's arithmetic gives them (up to each block scale rounded
 /// to f16, 2^-11 relative), for every quantized weight of the `tiny` pair.
