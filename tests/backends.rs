@@ -77,6 +77,21 @@ fn both(model: &std::path::Path, n: &str, extra: &[&str], prompt: &str) -> serde
     serde_json::from_slice(&out.get_output().stdout).unwrap()
 }
 
+/// The cell records of a short `tiny` sweep (8 in, 4 out, one thread, two repetitions) with
+/// `args` added.
+fn tiny_sweep(args: &[&str]) -> Vec<serde_json::Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.jsonl");
+    slmbench()
+        .args(["run", "--preset", "tiny", "-p", "8", "-n", "4", "-t", "1", "-r", "2", "--min-repetitions", "2"])
+        .args(["--no-report", "--no-accuracy", "--no-roofline", "-o"])
+        .arg(&out)
+        .args(args)
+        .assert()
+        .success();
+    records(&out).into_iter().filter(|r| r.get("cell_id").is_some()).collect()
+}
+
 /// `generate --backend onnxruntime,candle` prints both runtimes' ids and says they agree.
 #[test]
 fn generate_compares_backends() {
@@ -112,28 +127,7 @@ fn candle_computes_the_fp16_build_in_f16() {
         assert!(v["logits"]["max_rel_logit_diff"].as_f64().unwrap() < 0.15, "{v}");
         assert!(v["logits"]["top1_agreement"].as_f64().unwrap() >= 0.8, "{v}");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("r.jsonl");
-    slmbench()
-        .args(["run", "--preset", "tiny", "--precision", "fp16", "--graph", "fused", "--backend", "candle", "-p", "8"])
-        .args([
-            "-n",
-            "4",
-            "-t",
-            "1",
-            "-r",
-            "2",
-            "--min-repetitions",
-            "2",
-            "--no-report",
-            "--no-accuracy",
-            "--no-roofline",
-            "-o",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
-    let cells: Vec<_> = records(&out).into_iter().filter(|r| r.get("cell_id").is_some()).collect();
+    let cells = tiny_sweep(&["--precision", "fp16", "--graph", "fused", "--backend", "candle"]);
     assert_eq!(cells.len(), 2);
     for c in &cells {
         assert_eq!(
@@ -168,27 +162,7 @@ fn candle_computes_the_bf16_build_in_bf16() {
         assert!(v["logits"]["top1_agreement"].as_f64().unwrap() >= 0.5, "{v}");
         assert_eq!(out.status.success(), v["greedy_ids_agree"] == true, "{v}");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("r.jsonl");
-    slmbench()
-        .args(["run", "--preset", "tiny", "--precision", "bf16", "--backend", "onnxruntime,candle", "-p", "8", "-n"])
-        .args([
-            "4",
-            "-t",
-            "1",
-            "-r",
-            "2",
-            "--min-repetitions",
-            "2",
-            "--no-report",
-            "--no-accuracy",
-            "--no-roofline",
-            "-o",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
-    let cells: Vec<_> = records(&out).into_iter().filter(|r| r.get("cell_id").is_some()).collect();
+    let cells = tiny_sweep(&["--precision", "bf16", "--backend", "onnxruntime,candle"]);
     assert_eq!(cells.len(), 4);
     for c in &cells {
         assert_eq!(c["model"]["precision"].as_str(), Some("bf16"), "{c}");
