@@ -17,7 +17,7 @@ use crate::params::{self, ParamCounts};
 use crate::presets::{Pair, PairCounts};
 use crate::qdq::QdqOptions;
 use crate::quant::QuantOptions;
-use crate::weights;
+use crate::weights::{self, Storage};
 
 /// Version of `manifest.json`'s layout. 2: quantization as options, graph variant, contrib
 /// operators, operators per step (what the harness reads to count a step's bytes). 3: fused
@@ -39,10 +39,10 @@ pub struct BuildOptions {
     pub quant: Option<QuantOptions>,
     /// Plain operators or ONNX Runtime's fused kernels.
     pub graph: GraphVariant,
-    /// Weights and activations in half precision ([`crate::half`]; fused graphs only).
-    pub half: bool,
-    /// Weights stored as bfloat16, read through casts ([`crate::bf16`]; plain graphs only).
-    pub bf16: bool,
+    /// How the float weights are stored: f32; F16, weights and activations in half precision
+    /// ([`crate::half`]; fused graphs only); Bf16, weights as bfloat16 read through casts
+    /// ([`crate::bf16`]; plain graphs only).
+    pub storage: Storage,
     /// Static-shape graphs ([`crate::graph::static_shapes`]) instead of dynamic ones.
     pub shapes: Option<StaticShapes>,
     /// QDQ int8 weights and uint8/uint16 activations ([`crate::qdq`]); its ranges must be
@@ -130,14 +130,16 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
         }
         .into());
     }
-    if opts.half && (opts.graph != GraphVariant::Fused || opts.quant.is_some()) {
+    if opts.storage == Storage::F16 && (opts.graph != GraphVariant::Fused || opts.quant.is_some()) {
         return Err(crate::ConfigError::Invalid {
             field: "precision",
             reason: "fp16 is built as a fused graph only (the plain graph computes RoPE angles in the graph, which half precision cannot hold) and without quantization: build --precision fp16 --graph fused".into(),
         }
         .into());
     }
-    if opts.bf16 && (opts.graph != GraphVariant::Plain || opts.half || opts.quant.is_some() || opts.qdq.is_some()) {
+    if opts.storage == Storage::Bf16
+        && (opts.graph != GraphVariant::Plain || opts.quant.is_some() || opts.qdq.is_some())
+    {
         return Err(crate::ConfigError::Invalid {
             field: "precision",
             reason:
@@ -148,7 +150,7 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
     }
     if let Some(q) = &opts.qdq {
         let bad = |reason: String| -> BuildError { crate::ConfigError::Invalid { field: "precision", reason }.into() };
-        if opts.graph != GraphVariant::Plain || opts.half || opts.quant.is_some() {
+        if opts.graph != GraphVariant::Plain || opts.storage != Storage::F32 || opts.quant.is_some() {
             return Err(bad("w8a8 and w8a16 (QDQ) are built as plain graphs: drop --graph fused".into()));
         }
         if q.ranges.is_empty() {
@@ -158,7 +160,7 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
     if let Some(s) = &opts.shapes {
         let bad = |reason: String| -> BuildError { crate::ConfigError::Invalid { field: "shapes", reason }.into() };
         s.validate().map_err(bad)?;
-        if opts.graph != GraphVariant::Plain || opts.half || opts.bf16 {
+        if opts.graph != GraphVariant::Plain || opts.storage != Storage::F32 {
             return Err(bad(
                 "static shapes are built as plain graphs (fp32, int8 or int4): drop --graph fused, fp16 and bf16"
                     .into(),
@@ -207,8 +209,8 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
             (Some(q), _) => crate::quant::quantize(spec, q),
             (None, Some(q)) => crate::qdq::quantize(spec, q)
                 .map_err(|reason| crate::ConfigError::Invalid { field: "precision", reason })?,
-            (None, None) if opts.half => crate::half::convert(spec),
-            (None, None) if opts.bf16 => crate::bf16::convert(spec),
+            (None, None) if opts.storage == Storage::F16 => crate::half::convert(spec),
+            (None, None) if opts.storage == Storage::Bf16 => crate::bf16::convert(spec),
             (None, None) if opts.calibration_outputs => crate::qdq::calibration_outputs(spec),
             (None, None) => spec,
         };
@@ -245,16 +247,16 @@ pub fn build_model(cfg: &Config, dir: &Path, opts: &BuildOptions) -> Result<Mani
         flops: flops::flops(cfg),
         weight_layout: match &opts.quant {
             None if opts.qdq.is_some() => "QDQ: linear weights and the output projection as NAME_quantized int8 [in, out] (the tied projection too, as a MatMul) with NAME_scale float32 [out] through DequantizeLinear (axis 1, zero point 0); each linear layer's input and output through QuantizeLinear/DequantizeLinear at the scales in calibration.json; embedding table and norms float32; names are Hugging Face names".into(),
-            None if opts.half => "float16 (weights and activations, the KV cache and the logits too); ONNX linear weights are [in, out] (the transpose of the Hugging Face [out, in] in model.safetensors); names are Hugging Face names".into(),
-            None if opts.bf16 => "bfloat16 weights (each read through a Cast to float32: NAME_f32), float32 activations; ONNX linear weights are [in, out] (the transpose of the Hugging Face [out, in] in model.safetensors); names are Hugging Face names".into(),
+            None if opts.storage == Storage::F16 => "float16 (weights and activations, the KV cache and the logits too); ONNX linear weights are [in, out] (the transpose of the Hugging Face [out, in] in model.safetensors); names are Hugging Face names".into(),
+            None if opts.storage == Storage::Bf16 => "bfloat16 weights (each read through a Cast to float32: NAME_f32), float32 activations; ONNX linear weights are [in, out] (the transpose of the Hugging Face [out, in] in model.safetensors); names are Hugging Face names".into(),
             None => "float32; ONNX linear weights are [in, out] (the transpose of the Hugging Face [out, in] in model.safetensors); names are Hugging Face names".into(),
             Some(_) => "linear weights and the output projection as MatMulNBits NAME_Q<bits> uint8 [out, blocks, block_size × bits / 8] (codes low bits first along `in`, zero point 2^(bits−1)) and NAME_scales float32 [out, blocks]; embedding table and norms float32; names are Hugging Face names".into(),
         },
         precision: match &opts.quant {
             Some(q) if q.bits == 4 => "int4".into(),
             Some(_) => "int8".into(),
-            None if opts.half => "fp16".into(),
-            None if opts.bf16 => "bf16".into(),
+            None if opts.storage == Storage::F16 => "fp16".into(),
+            None if opts.storage == Storage::Bf16 => "bf16".into(),
             None => match opts.qdq.as_ref().map(|q| q.activation_bits) {
                 Some(16) => "w8a16".into(),
                 Some(_) => "w8a8".into(),

@@ -2,6 +2,7 @@
 
 use crate::graph::GraphVariant;
 use crate::quant::Precision;
+use crate::weights::Storage;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Variant {
@@ -67,8 +68,11 @@ impl Variant {
         crate::BuildOptions {
             quant: self.precision.options(),
             graph: self.graph,
-            half: self.precision == Precision::Fp16,
-            bf16: self.precision == Precision::Bf16,
+            storage: match self.precision {
+                Precision::Fp16 => Storage::F16,
+                Precision::Bf16 => Storage::Bf16,
+                _ => Storage::F32,
+            },
             qdq: self.precision.activation_bits().map(crate::qdq::QdqOptions::uncalibrated),
             ..Default::default()
         }
