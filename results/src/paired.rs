@@ -74,29 +74,7 @@ impl Rng {
 /// 95% percentile interval of a bootstrap that resamples blocks. Samples must be positive.
 pub fn paired_ratio(num: &[f64], den: &[f64], seed: u64) -> Option<RatioEstimate> {
     let n = num.len().min(den.len());
-    if n == 0 {
-        return None;
-    }
-    let (num, den) = (&num[..n], &den[..n]);
-    let value = median(num) / median(den);
-    if n < MIN_BLOCKS_FOR_CI {
-        return Some(RatioEstimate { value, low: None, high: None });
-    }
-    let mut rng = Rng::new(seed);
-    let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
-    let mut ratios: Vec<f64> = (0..RESAMPLES)
-        .map(|_| {
-            for j in 0..n {
-                let i = rng.below(n);
-                a[j] = num[i];
-                b[j] = den[i];
-            }
-            median_in_place(&mut a) / median_in_place(&mut b)
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    let at = |q: f64| crate::stats::percentile(&ratios, q);
-    Some(RatioEstimate { value, low: Some(at(2.5)), high: Some(at(97.5)) })
+    bootstrap(&num[..n], &den[..n], seed, |rng, drawn| drawn.extend((0..n).map(|_| rng.below(n))))
 }
 
 /// As [`paired_ratio`], for blocks measured across several loads of the two models (`loads[i]`:
@@ -116,24 +94,40 @@ pub fn paired_ratio_loads(num: &[f64], den: &[f64], loads: &[usize], seed: u64) 
     if groups.len() <= 1 {
         return paired_ratio(&num[..n], &den[..n], seed);
     }
-    let value = median(&num[..n]) / median(&den[..n]);
-    if n < MIN_BLOCKS_FOR_CI {
+    bootstrap(&num[..n], &den[..n], seed, |rng, drawn| {
+        for _ in 0..groups.len() {
+            let g = &groups[rng.below(groups.len())];
+            drawn.extend((0..g.len()).map(|_| g[rng.below(g.len())]));
+        }
+    })
+}
+
+/// median(num) / median(den) of paired blocks, with the 95% percentile interval of
+/// [`RESAMPLES`] resamples, each the block indexes `draw` picks (none below
+/// [`MIN_BLOCKS_FOR_CI`] blocks).
+fn bootstrap(
+    num: &[f64],
+    den: &[f64],
+    seed: u64,
+    mut draw: impl FnMut(&mut Rng, &mut Vec<usize>),
+) -> Option<RatioEstimate> {
+    if num.is_empty() {
+        return None;
+    }
+    let value = median(num) / median(den);
+    if num.len() < MIN_BLOCKS_FOR_CI {
         return Some(RatioEstimate { value, low: None, high: None });
     }
     let mut rng = Rng::new(seed);
-    let (mut a, mut b) = (Vec::with_capacity(2 * n), Vec::with_capacity(2 * n));
+    let (mut drawn, mut a, mut b) = (vec![], vec![], vec![]);
     let mut ratios: Vec<f64> = (0..RESAMPLES)
         .map(|_| {
+            drawn.clear();
+            draw(&mut rng, &mut drawn);
             a.clear();
             b.clear();
-            for _ in 0..groups.len() {
-                let g = &groups[rng.below(groups.len())];
-                for _ in 0..g.len() {
-                    let i = g[rng.below(g.len())];
-                    a.push(num[i]);
-                    b.push(den[i]);
-                }
-            }
+            a.extend(drawn.iter().map(|&i| num[i]));
+            b.extend(drawn.iter().map(|&i| den[i]));
             median_in_place(&mut a) / median_in_place(&mut b)
         })
         .collect();
