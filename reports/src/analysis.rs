@@ -56,35 +56,7 @@ impl Ratio {
     }
 }
 
-/// What identifies a cell within a model: where it ran (the provider, with any session settings
-/// that are not the default: [`slmbench_results::table::where_run`]) and the sweep point.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct Point {
-    pub ep: String,
-    pub threads: usize,
-    pub batch: usize,
-    pub input_tokens: usize,
-    pub output_tokens: usize,
-}
-
-pub fn point(c: &CellResult) -> Point {
-    Point {
-        ep: slmbench_results::table::where_run(&c.settings),
-        threads: c.settings.threads,
-        batch: c.sweep.batch,
-        input_tokens: c.sweep.input_tokens,
-        output_tokens: c.sweep.output_tokens,
-    }
-}
-
-/// `<model> <ep> t<threads> b<batch> p<input> n<output>`: how compare and gate name a cell.
-pub fn point_name(model: &str, p: &Point) -> String {
-    format!("{model} {} t{} b{} p{} n{}", p.ep, p.threads, p.batch, p.input_tokens, p.output_tokens)
-}
-
-pub fn cell_name(c: &CellResult) -> String {
-    point_name(&c.model.name, &point(c))
-}
+pub use slmbench_results::table::{Point, cell_name, point, point_name};
 
 /// An encoder-decoder cell and its decoder-only partner at the same point.
 #[derive(Debug, Clone)]

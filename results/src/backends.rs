@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::schema::CellResult;
+use crate::table::{cell_name, point};
 
 /// One model at one point on one backend, against the reference backend's cell.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,11 +29,8 @@ pub struct BackendRow {
 /// first), in the order the cells came.
 pub fn compare(cells: &[CellResult]) -> Vec<BackendRow> {
     // Everything but the backend identifies a model at a point.
-    let key = |c: &CellResult| {
-        let s = &c.settings;
-        let point = (crate::table::where_run(s), s.threads, c.sweep.batch, c.sweep.input_tokens, c.sweep.output_tokens);
-        (c.model.name.clone(), c.model.precision.clone(), c.model.graph_variant.clone(), point)
-    };
+    let key =
+        |c: &CellResult| (c.model.name.clone(), c.model.precision.clone(), c.model.graph_variant.clone(), point(c));
     let mut groups: BTreeMap<_, Vec<&CellResult>> = BTreeMap::new();
     let mut order = vec![];
     for c in cells {
@@ -54,15 +52,7 @@ pub fn compare(cells: &[CellResult]) -> Vec<BackendRow> {
         for c in members {
             let (t, r) = (&c.metrics.ttft_ns, &reference.metrics.ttft_ns);
             rows.push(BackendRow {
-                what: format!(
-                    "{} {} t{} b{} p{} n{}",
-                    c.model.name,
-                    crate::table::where_run(&c.settings),
-                    c.settings.threads,
-                    c.sweep.batch,
-                    c.sweep.input_tokens,
-                    c.sweep.output_tokens
-                ),
+                what: cell_name(c),
                 backend: c.settings.backend.clone(),
                 reference: reference.settings.backend.clone(),
                 ttft_ms: t.median / 1e6,

@@ -3,6 +3,8 @@
 //! `–` when absent). The Markdown table printed after a run, the report's HTML table and the CSV
 //! export are all renderings of [`COLUMNS`].
 
+use serde::Serialize;
+
 use crate::export::ms;
 use crate::schema::{CellResult, Settings};
 use crate::stats::Summary;
@@ -247,6 +249,36 @@ pub const SETTINGS: &str = "settings";
 /// `--session-opt` entries as `key=value;…`.
 fn session_options(s: &Settings) -> String {
     s.session_options.iter().map(|o| format!("{}={}", o.key, o.value)).collect::<Vec<_>>().join(";")
+}
+
+/// What identifies a cell within a model: where it ran (the provider, with any session settings
+/// that are not the default: [`where_run`]) and the sweep point.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Point {
+    pub ep: String,
+    pub threads: usize,
+    pub batch: usize,
+    pub input_tokens: usize,
+    pub output_tokens: usize,
+}
+
+pub fn point(c: &CellResult) -> Point {
+    Point {
+        ep: where_run(&c.settings),
+        threads: c.settings.threads,
+        batch: c.sweep.batch,
+        input_tokens: c.sweep.input_tokens,
+        output_tokens: c.sweep.output_tokens,
+    }
+}
+
+/// `<model> <ep> t<threads> b<batch> p<input> n<output>`: how compare and gate name a cell.
+pub fn point_name(model: &str, p: &Point) -> String {
+    format!("{model} {} t{} b{} p{} n{}", p.ep, p.threads, p.batch, p.input_tokens, p.output_tokens)
+}
+
+pub fn cell_name(c: &CellResult) -> String {
+    point_name(&c.model.name, &point(c))
 }
 
 /// Where a cell ran, as reports key and name it: the provider, and the session settings that
