@@ -265,34 +265,14 @@ fn where_greedy_ids_part() {
 #[test]
 #[ignore]
 fn f32_logits_against_f64() {
-    use candle_core::{DType, Device, Tensor};
-    use slmbench_harness::candle::{
-        Weights, decoder_only::DecoderOnly, encoder_decoder::EncoderDecoder, onnx_weights::OnnxWeights,
-    };
+    use candle_core::DType;
+    use slmbench_harness::candle::backend::CandleModel;
     let dir = std::path::PathBuf::from(std::env::var("SLMBENCH_CANDLE_MODEL").unwrap());
     let ids: Vec<i64> =
         std::env::var("SLMBENCH_PARITY_IDS").unwrap().split(',').map(|s| s.trim().parse().unwrap()).collect();
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
-    let cfg: slmbench_models::Config = serde_json::from_value(manifest["config"].clone()).unwrap();
-    let ed = dir.join("encoder_model.onnx").exists();
-    let files: Vec<_> = if ed {
-        vec![dir.join("encoder_model.onnx"), dir.join("decoder_model_merged.onnx")]
-    } else {
-        vec![dir.join("model.onnx")]
-    };
-    let weights = std::sync::Arc::new(OnnxWeights::open(&files).unwrap());
-    let t = Tensor::from_vec(ids.iter().map(|&i| i as u32).collect::<Vec<_>>(), (1, ids.len()), &Device::Cpu).unwrap();
     let candle = |dtype: DType| -> Vec<f64> {
-        let w = Weights::Onnx { weights: weights.clone(), dtype, parts: process_threads() };
-        let l = if ed {
-            let mut m = EncoderDecoder::new(&cfg, w).unwrap();
-            m.encode(&t, &Tensor::ones((1, ids.len()), DType::U8, &Device::Cpu).unwrap()).unwrap();
-            m.forward(&t, 0).unwrap()
-        } else {
-            DecoderOnly::new(&cfg, w).unwrap().forward(&t, 0).unwrap()
-        };
-        l.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+        let mut m = CandleModel::load_as(&dir, Some(dtype)).unwrap();
+        m.teacher_forced_logits(&ids).unwrap().to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap()
     };
     let exact = candle(DType::F64);
     let f32 = candle(DType::F32);

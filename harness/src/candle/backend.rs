@@ -157,8 +157,15 @@ impl CandleModel {
     /// Loads the model in `dir` (one family of a pair slmbench built), computing in the build's
     /// own element type (f16 for the fp16 build, bf16 for the bf16 build, else f32).
     pub fn load(dir: &Path) -> Result<CandleModel, HarnessError> {
+        CandleModel::load_as(dir, None)
+    }
+
+    /// [`CandleModel::load`], computing in `dtype` where given instead of the build's own (f64:
+    /// the reference the runtimes' f32 arithmetic is measured against).
+    pub fn load_as(dir: &Path, dtype: Option<DType>) -> Result<CandleModel, HarnessError> {
         let t0 = Instant::now();
-        let Build { cfg, enc_dec, quant, dtype } = slmbench_model(dir)?;
+        let Build { cfg, enc_dec, quant, dtype: own } = slmbench_model(dir)?;
+        let dtype = dtype.unwrap_or(own);
         let files: Vec<PathBuf> = if enc_dec {
             vec![dir.join("encoder_model.onnx"), dir.join("decoder_model_merged.onnx")]
         } else {
@@ -200,9 +207,20 @@ impl CandleModel {
         Ok(())
     }
 
-    /// `[1, S, V]` logits of one teacher-forced pass over `ids` from an empty cache (an
-    /// encoder-decoder's encoder and decoder both read `ids`, as ONNX Runtime's drift pass does).
+    /// `[1, S, V]` logits of one teacher-forced pass over `ids` from an empty cache, as f32.
     pub(crate) fn teacher_forced(&mut self, ids: &[i64]) -> Result<crate::onnx::Output, HarnessError> {
+        let logits = self.teacher_forced_logits(ids)?;
+        let e = cerr(&self.dir);
+        let logits = logits.to_dtype(DType::F32).map_err(&e)?;
+        let shape = logits.dims().to_vec();
+        let data = logits.flatten_all().and_then(|l| l.to_vec1::<f32>()).map_err(&e)?;
+        Ok(crate::onnx::Output { shape, data })
+    }
+
+    /// `[1, S, V]` logits, in the element type computed in, of one teacher-forced pass over `ids`
+    /// from an empty cache (an encoder-decoder's encoder and decoder both read `ids`, as ONNX
+    /// Runtime's drift pass does).
+    pub fn teacher_forced_logits(&mut self, ids: &[i64]) -> Result<Tensor, HarnessError> {
         let e = cerr(&self.dir);
         let t = Tensor::from_vec(ids.iter().map(|&i| i as u32).collect::<Vec<_>>(), (1, ids.len()), &Device::Cpu)
             .map_err(&e)?;
@@ -213,15 +231,12 @@ impl CandleModel {
             }
             Family::DecoderOnly(m) => m.forward(&t, 0),
         }
-        .and_then(|l| l.to_dtype(DType::F32))
         .map_err(&e)?;
         match &mut self.family {
             Family::EncoderDecoder(m) => m.clear_kv_cache(),
             Family::DecoderOnly(m) => m.clear_kv_cache(),
         }
-        let shape = logits.dims().to_vec();
-        let data = logits.flatten_all().and_then(|l| l.to_vec1::<f32>()).map_err(&e)?;
-        Ok(crate::onnx::Output { shape, data })
+        Ok(logits)
     }
 
     /// Greedy generation of `new_tokens` tokens after `prompt`, timed.
