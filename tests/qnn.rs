@@ -70,6 +70,27 @@ fn qnn_runs_static_builds_whole_and_strict_placement_names_what_falls_back() {
     }
     let models = std::fs::read_dir(cache.join("ep-context")).unwrap().filter_map(|e| e.ok()).count();
     assert_eq!(models, 2, "one context model per file");
+    // A cached context model that no longer loads: the error names the cache folder to delete.
+    for e in std::fs::read_dir(cache.join("ep-context")).unwrap().filter_map(|e| e.ok()) {
+        for f in std::fs::read_dir(e.path()).unwrap().filter_map(|f| f.ok()) {
+            if f.path().extension().is_some_and(|x| x == "onnx") {
+                std::fs::write(f.path(), b"not a model").unwrap();
+            }
+        }
+    }
+    let out = slmbench()
+        .env("SLMBENCH_CACHE_DIR", &cache)
+        .args(["generate", "-n", "2", "--prompt-ids", PROMPT, "--model"])
+        .arg(&encoder_decoder)
+        .args(&cached)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("the cached EP context model did not load"), "{stderr}");
+    assert!(
+        stderr.contains(&cache.join("ep-context").display().to_string()) && !stderr.contains("panicked"),
+        "{stderr}"
+    );
 
     // A pair on QNN with no CPU fallback: every node on QNN, the plugin recorded.
     let results = dir.path().join("qnn.jsonl");

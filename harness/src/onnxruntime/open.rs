@@ -80,10 +80,19 @@ pub(super) fn open_profiled(
             Err(_) => c.discard(),
         }
     }
-    let source = context.map(|_| if writes { ep_context::Source::Compiled } else { ep_context::Source::Cached });
     let session = committed.map_err(|e| {
         let message = e.to_string();
-        if !path.is_file() {
+        if let (false, Some(c)) = (writes, &context) {
+            // The model's own file is fine; what the cache holds for it is not.
+            let folder = c.model.parent().unwrap_or(&c.model);
+            HarnessError::BadModel {
+                path: c.model.clone(),
+                reason: format!(
+                    "the cached EP context model did not load ({message}); delete {} to compile the model again",
+                    folder.display()
+                ),
+            }
+        } else if !path.is_file() {
             HarnessError::BadModel { path: path.to_path_buf(), reason: "file is missing".into() }
         } else if message.contains("Protobuf parsing failed") || message.contains("ModelProto") {
             HarnessError::BadModel {
@@ -94,5 +103,6 @@ pub(super) fn open_profiled(
             err(e)
         }
     })?;
+    let source = context.map(|_| if writes { ep_context::Source::Compiled } else { ep_context::Source::Cached });
     Ok((session, source))
 }

@@ -137,6 +137,10 @@ fn fetch_into(
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| bad(e.to_string()))?;
+        // A member whose path would leave the folder (`..`, absolute) is none of ours either.
+        if entry.enclosed_name().is_none() {
+            continue;
+        }
         let Some(relative) = entry.name().ok().and_then(|n| keep(&n)) else {
             continue; // not a library we need (or a non-UTF-8 name, which is none of ours)
         };
