@@ -73,7 +73,8 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
         ep_context_cache: a.ep_context_cache,
         ..SessionSettings::default()
     };
-    super::run_args::check_ep_context_cache(a.ep_context_cache, &[a.ep], &a.session_opt, &a.backend)?;
+    super::run_args::onnx_runtime_only(&a.backend, &[(a.ep_context_cache, "--ep-context-cache")])?;
+    super::run_args::check_ep_context_cache(a.ep_context_cache, &[a.ep], &a.session_opt)?;
     let backends: Vec<&str> = a.backend.split(',').map(str::trim).collect();
     if backends.len() > 1 || backends[0] != "onnxruntime" {
         return compare_backends(&a, &backends, &ids, &settings);

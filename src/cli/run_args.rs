@@ -182,14 +182,21 @@ fn backend_list(text: &str) -> Result<String, String> {
 /// *Reproducibility*).
 const DEFAULT_RELOADS: usize = 3;
 
+/// Flags (`(asked, flag)`) that are ONNX Runtime settings: refused with any other backend.
+pub(super) fn onnx_runtime_only(backend: &str, flags: &[(bool, &str)]) -> Result<()> {
+    for (asked, flag) in flags {
+        if *asked && backend.split(',').any(|b| b.trim() != "onnxruntime") {
+            bail!("{flag} is ONNX Runtime's; --backend {backend} has no such setting: drop one of the two");
+        }
+    }
+    Ok(())
+}
+
 /// `--ep-context-cache` needs a provider that compiles graphs, and sets the `ep.context_*`
 /// session entries itself.
-pub(super) fn check_ep_context_cache(on: bool, eps: &[Ep], session_opt: &[SessionOption], backend: &str) -> Result<()> {
+pub(super) fn check_ep_context_cache(on: bool, eps: &[Ep], session_opt: &[SessionOption]) -> Result<()> {
     if !on {
         return Ok(());
-    }
-    if backend.split(',').any(|b| b.trim() != "onnxruntime") {
-        bail!("--ep-context-cache is ONNX Runtime's; --backend {backend} has no such setting: drop one of the two");
     }
     if eps.contains(&Ep::Cpu) {
         bail!(
@@ -346,12 +353,15 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
         bail!("--target-ci {}: must be a fraction between 0 and 1, e.g. 0.03 for ±3%", a.target_ci);
     }
     let tokens_why = "tokens per sequence; the model's own position limit is checked too";
-    for (asked, flag) in [(a.io_binding, "--io-binding"), (!a.session_opt.is_empty(), "--session-opt")] {
-        if asked && a.backend.split(',').any(|b| b.trim() != "onnxruntime") {
-            bail!("{flag} is ONNX Runtime's; --backend {} has no such setting: drop one of the two", a.backend);
-        }
-    }
-    check_ep_context_cache(a.ep_context_cache, &eps, &a.session_opt, &a.backend)?;
+    onnx_runtime_only(
+        &a.backend,
+        &[
+            (a.io_binding, "--io-binding"),
+            (!a.session_opt.is_empty(), "--session-opt"),
+            (a.ep_context_cache, "--ep-context-cache"),
+        ],
+    )?;
+    check_ep_context_cache(a.ep_context_cache, &eps, &a.session_opt)?;
     let reloads = match a.reloads {
         Some(k) if k > 1 && a.order == "sequential" => bail!(
             "--reloads {k} spreads an interleaved pair's blocks over loads; --order sequential measures each model alone: drop one of the two"
