@@ -447,7 +447,7 @@ fn model_directories_and_onnx_graphs() {
         within("detect, load and generate", move || {
             let detected = layout::detect_with(&d, choice);
             let _ = layout::read_config(&d);
-            let _ = results::content_sha256(&d);
+            let _ = slmbench_results::identity::content_sha256(&d);
             if detected.is_err() {
                 return;
             }

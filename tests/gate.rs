@@ -116,12 +116,11 @@ fn gate_passes_unchanged_and_fails_a_slowed_run() {
     let mut c = slmbench(d);
     c.args(["gate", "--allow-other-machine", "--baseline"]).arg(&base).arg("--current").arg(&other);
     c.assert().success();
+    // A current run at another setting (its records stay consistent with their samples; an edited
+    // length would not, and is refused as corrupt).
     let shifted = d.join("shifted.jsonl");
-    std::fs::write(
-        &shifted,
-        std::fs::read_to_string(&base).unwrap().replace("\"input_tokens\":8", "\"input_tokens\":9"),
-    )
-    .unwrap();
+    std::fs::write(&shifted, std::fs::read_to_string(&base).unwrap().replace("\"threads\":1", "\"threads\":3"))
+        .unwrap();
     gate(&shifted).assert().code(2).stderr(predicates::str::contains("lacks 1 baseline cell"));
 }
 
@@ -132,7 +131,8 @@ fn baselines_and_dashboard_exports() {
     let run = d.join("run.jsonl");
     slmbench(d)
         .args(TINY)
-        .args(["-p", "8", "-n", "4", "-r", "3", "--min-repetitions", "1"])
+        // Enough repetitions (and interleaved blocks) for the gate to judge every metric and ratio.
+        .args(["-p", "8", "-n", "4", "-r", "10", "--min-repetitions", "10"])
         .arg("-o")
         .arg(&run)
         .assert()

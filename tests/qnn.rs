@@ -137,6 +137,36 @@ fn qnn_runs_static_builds_whole_and_strict_placement_names_what_falls_back() {
             && stdout.contains("instead of QNNExecutionProvider"),
         "{stdout}"
     );
+
+    // Issue 31, point 6: without --strict-placement the same cell used to run almost wholly on the
+    // CPU under a QNN label, silently. Now the fallback is measured and said, with exact node
+    // counts: on stderr, in the record, and in the report's summary and placement table.
+    let loose = dir.path().join("loose.jsonl");
+    let out = slmbench()
+        .args(["run", "--model"])
+        .arg(dynamic.join("decoder-only"))
+        .args(["-p", "4", "-n", "2", "-r", "1", "--warmup", "0", "--no-roofline", "--no-accuracy", "-o"])
+        .arg(&loose)
+        .args(&qnn)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: decoder-only: placement: ") && stderr.contains(" nodes on CPUExecutionProvider"),
+        "{stderr}"
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&loose).unwrap().lines().next().unwrap()).unwrap();
+    let warning = record["warnings"][0].as_str().unwrap();
+    let nodes = &record["placement"]["nodes_by_provider"];
+    let (cpu, total) = (
+        nodes["CPUExecutionProvider"].as_u64().unwrap(),
+        nodes.as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>(),
+    );
+    assert!(warning.starts_with(&format!("placement: {cpu} of {total} nodes on CPUExecutionProvider")), "{warning}");
+    let html = std::fs::read_to_string(dir.path().join("loose.jsonl.report/index.html")).unwrap();
+    assert!(html.contains("class=\"warn cell-warning\"") && html.contains(&format!("{cpu} of {total} (")), "{html}");
 }
 
 #[test]

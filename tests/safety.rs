@@ -79,10 +79,14 @@ fn a_rerun_never_destroys_results() {
     refused(&o, "already holds results");
     assert!(stderr(&o).contains("--resume") && stderr(&o).contains("--overwrite"), "{}", stderr(&o));
     assert_eq!(std::fs::read(&keep).unwrap(), before, "the results file was changed");
-    // Asked for explicitly, the file is replaced.
+    // Asked for explicitly, the file is replaced, but only by a measured cell: failures alone
+    // leave it as it was.
     let o = run(&["--ep", "cuda", "--overwrite"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    assert!(records(&keep).iter().all(|r| r["status"] == "failed"));
+    assert_eq!(std::fs::read(&keep).unwrap(), before, "replaced by failures");
+    let o = run(&["--overwrite"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ne!(std::fs::read(&keep).unwrap(), before, "replaced once measured");
 }
 
 /// Point 1: The README's main command run twice in a row (no flags) keeps both runs, each in its own
@@ -315,7 +319,7 @@ fn merge_takes_the_lock_a_run_holds() {
         .spawn()
         .unwrap();
     wait_for_records(&mut child, &busy, 1);
-    let o = slmbench(dir.path()).arg("merge").arg(&other).arg("-o").arg(&busy).output().unwrap();
+    let o = slmbench(dir.path()).arg("merge").arg(&other).arg("-o").arg(&busy).arg("--overwrite").output().unwrap();
     refused(&o, "another slmbench process is writing this file");
     assert!(child.wait().unwrap().success());
     let recs = records(&busy);

@@ -184,7 +184,12 @@ pub(crate) fn cell_of(
     let drift = Drift { ttft: trend(&of(Metric::Ttft), 0), itl: trend(&step, 0) };
     CellResult {
         schema_version: results::SCHEMA_VERSION,
-        cell_id: results::cell_id(info, settings.backend_version.as_deref().unwrap_or(""), settings, sweep),
+        cell_id: slmbench_results::identity::cell_id(
+            info,
+            settings.backend_version.as_deref().unwrap_or(""),
+            settings,
+            sweep,
+        ),
         model: info.clone(),
         settings: settings.clone(),
         sweep: sweep.clone(),
@@ -196,5 +201,6 @@ pub(crate) fn cell_of(
         placement: None,
         roofline: None,
         drift: (drift.ttft.is_some() || drift.itl.is_some()).then_some(drift),
+        warnings: vec![],
     }
 }

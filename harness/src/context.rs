@@ -11,8 +11,9 @@ fn proc_field(file: &str, key: &str) -> Option<String> {
     text.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string())
 }
 
-/// Collects the context; loads the runtime if it is not loaded yet.
-pub fn collect(command: String) -> Context {
+/// Collects the context; loads the runtime if it is not loaded yet. `device_name` is the user's
+/// label for this machine (`--device-name`).
+pub fn collect(command: String, device_name: Option<String>) -> Context {
     let debug = cfg!(debug_assertions);
     let mut warnings = vec![];
     if debug {
@@ -47,6 +48,7 @@ pub fn collect(command: String) -> Context {
         command,
         warnings,
         test_delay_us,
+        device_name,
     }
 }
 

@@ -60,6 +60,12 @@ pub enum HarnessError {
         #[source]
         source: std::io::Error,
     },
+    /// The sweep failed after some cells were written: they are kept (its own exit code).
+    #[error(
+        "{source}; the sweep stopped after recording {kept} cells in {file}, which are kept: fix the cause, then \
+         `--resume {file}` measures the rest"
+    )]
+    Stopped { kept: usize, file: String, source: Box<HarnessError> },
 }
 
 impl HarnessError {

@@ -221,8 +221,14 @@ pub fn measure_pair(
         order: Some(order.name().into()),
         interleaved_with: Some(partner.into()),
     };
-    let id =
-        |s: &Side| results::cell_id(s.info, s.settings.backend_version.as_deref().unwrap_or(""), s.settings, sweep);
+    let id = |s: &Side| {
+        slmbench_results::identity::cell_id(
+            s.info,
+            s.settings.backend_version.as_deref().unwrap_or(""),
+            s.settings,
+            sweep,
+        )
+    };
     let (ida, idb) = (id(&a), id(&b));
     let ca = bench::cell_of(&**a.model, a.info, a.settings, sweep, a.prompt, context, reps(&idb), &ra);
     let cb = bench::cell_of(&**b.model, b.info, b.settings, sweep, b.prompt, context, reps(&ida), &rb);

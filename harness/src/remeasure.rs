@@ -66,6 +66,8 @@ pub fn plan_for(c: &CellResult, output: &str, command: String) -> Result<RunPlan
         accuracy: false,
         // One model: nothing to interleave with.
         order: crate::interleave::Order::Sequential,
+        device_name: c.context.device_name.clone(),
+        allow_unmatched: true,
     })
 }
 

@@ -72,7 +72,16 @@ pub struct RunPlan {
     pub accuracy: bool,
     /// How a pair's two models share a sweep point: interleaved (default) or one after the other.
     pub order: crate::interleave::Order,
+    /// The user's name for this machine (`--device-name`): part of every record's machine.
+    pub device_name: Option<String>,
+    /// Pair models whose parameter counts are more than [`MAX_PARAM_GAP`] apart
+    /// (`--allow-unmatched`); each of their cells says so in its warnings.
+    pub allow_unmatched: bool,
 }
+
+/// How far apart (relative to the larger) a pair's parameter counts may be before `--pair`
+/// refuses it without `--allow-unmatched`.
+pub const MAX_PARAM_GAP: f64 = 0.10;
 
 /// Parses `--shard i/n` (1 ≤ i ≤ n).
 pub fn parse_shard(text: &str) -> Result<(usize, usize), HarnessError> {
@@ -175,7 +184,7 @@ impl RunPlan {
                                     stop_at_eos: self.stop_at_eos,
                                     prompt_seed: self.prompt_ids.is_none().then_some(self.seed),
                                 };
-                                let id = results::cell_id(info, version, &requested, &sweep);
+                                let id = slmbench_results::identity::cell_id(info, version, &requested, &sweep);
                                 if let Some(first) = planned.insert(id.clone(), &info.name) {
                                     return Err(HarnessError::BadInput(if first == info.name.as_str() {
                                         format!(
@@ -204,6 +213,52 @@ impl RunPlan {
         Ok(blocks)
     }
 
+    /// Per model, the warning its cells carry because its pair's parameter counts are more than
+    /// [`MAX_PARAM_GAP`] apart (or unknown); without `allow_unmatched` such a pair is refused.
+    fn unmatched(&self, infos: &[ModelInfo]) -> Result<Vec<Option<String>>, HarnessError> {
+        let mut out = vec![None; infos.len()];
+        for (i, ed) in infos.iter().enumerate().filter(|(_, m)| m.kind == "encoder-decoder") {
+            let Some(tag) = &self.models[i].pair else { continue };
+            let Some(j) = infos
+                .iter()
+                .enumerate()
+                .position(|(j, m)| m.kind == "decoder-only" && self.models[j].pair.as_ref() == Some(tag))
+            else {
+                continue;
+            };
+            let dec = &infos[j];
+            let gap = match (ed.params, dec.params) {
+                (Some(a), Some(b)) if a.max(b) > 0 => {
+                    let gap = a.abs_diff(b) as f64 / a.max(b) as f64;
+                    (gap > MAX_PARAM_GAP).then(|| format!("{:.1}% apart ({a} and {b} parameters)", gap * 100.0))
+                }
+                (a, b) => Some(format!(
+                    "of unknown size ({} and {} parameters)",
+                    a.map_or("unknown".into(), |x| x.to_string()),
+                    b.map_or("unknown".into(), |x| x.to_string())
+                )),
+            };
+            let Some(gap) = gap else { continue };
+            if !self.allow_unmatched {
+                return Err(HarnessError::BadInput(format!(
+                    "--pair {},{}: the two models are {gap}, more than {:.0}% apart, so their ratio would compare \
+                     sizes rather than architectures; build a matched pair (`slmbench models build`), or pass \
+                     --allow-unmatched to measure them anyway (every cell then says so)",
+                    ed.name,
+                    dec.name,
+                    MAX_PARAM_GAP * 100.0
+                )));
+            }
+            let w = format!(
+                "unmatched pair {tag}: {} and {} are {gap} (--allow-unmatched); their ratio compares sizes as well as architectures",
+                ed.name, dec.name
+            );
+            out[i] = Some(w.clone());
+            out[j] = Some(w);
+        }
+        Ok(out)
+    }
+
     /// The results writer this plan asks for: a new file (refused if one with results is there,
     /// unless `overwrite`), or the resumed one, locked and read.
     pub fn writer(&self) -> Result<ResultsWriter, HarnessError> {
@@ -223,8 +278,9 @@ impl RunPlan {
     /// after the current repetition.
     pub fn execute_into(&self, mut writer: ResultsWriter, stop: &Stop) -> Result<Outcome, HarnessError> {
         self.validate()?;
-        let context = context::collect(self.command.clone());
+        let context = context::collect(self.command.clone(), self.device_name.clone());
         let mut outcome = Outcome::default();
+        same_machine(writer.earlier(), &context, &self.output)?;
         let done = Done::from_records(writer.earlier());
         if let Some(t) = writer.torn() {
             outcome.notes.push(format!(
@@ -242,6 +298,7 @@ impl RunPlan {
         for backend in self.backends()? {
             let version = backend.version()?;
             let infos = self.models.iter().map(|m| backend.describe(m, self.decoder)).collect::<Result<Vec<_>, _>>()?;
+            let unmatched = self.unmatched(&infos)?;
             let mut blocks = self.blocks(backend.name(), &version, &infos)?;
             for block in &mut blocks {
                 block.cells.retain(|c| {
@@ -254,7 +311,7 @@ impl RunPlan {
                 });
             }
             blocks.retain(|b| !b.cells.is_empty());
-            runs.push((backend, infos, blocks));
+            runs.push((backend, infos, blocks, unmatched));
         }
         if self.resume.is_some() && !done.ids.is_empty() && outcome.skipped == 0 {
             outcome.notes.push(format!(
@@ -264,7 +321,7 @@ impl RunPlan {
                 self.output
             ));
         }
-        let total: usize = runs.iter().flat_map(|(_, _, blocks)| blocks).map(|b| b.cells.len()).sum();
+        let total: usize = runs.iter().flat_map(|(_, _, blocks, _)| blocks).map(|b| b.cells.len()).sum();
         let mut bar = Bar::new(total);
         for w in context.warnings.iter().map(|w| format!("warning: {w}")).chain(outcome.notes.iter().cloned()) {
             bar.note(&w);
@@ -273,7 +330,10 @@ impl RunPlan {
             bar.note(&format!("resuming: {} cells already in {}, {total} to measure", outcome.skipped, self.output));
         }
         let mut limits = HashMap::new();
-        for (backend, mut infos, blocks) in runs {
+        for (backend, mut infos, blocks, unmatched) in runs {
+            for w in unmatched.iter().flatten().collect::<std::collections::BTreeSet<_>>() {
+                bar.note(&format!("warning: {w}"));
+            }
             // After the cell ids are fixed: the drift is a finding about the model, not part of its
             // identity. A failure here costs the figure, never the sweep.
             if self.accuracy && backend.name() == "onnxruntime" {
@@ -292,14 +352,21 @@ impl RunPlan {
                 stop,
                 available: if self.force { None } else { guard::available_memory() },
                 limits: std::mem::take(&mut limits),
+                model_warnings: &unmatched,
             };
-            runner.run(&blocks)?;
+            let ran = runner.run(&blocks);
             limits = std::mem::take(&mut runner.limits);
+            if let Err(e) = ran {
+                return Err(self.stopped(writer.records_written(), e));
+            }
             if signalled(stop_signal).is_some() {
                 break;
             }
         }
-        let Written { cells, failed, all_cells, all_failed, all_ratios } = writer.finish()?;
+        let written = writer.records_written();
+        let Written { cells, failed, all_cells, all_failed, all_ratios, not_replaced } =
+            writer.finish().map_err(|e| self.stopped(written, e.into()))?;
+        outcome.not_replaced = not_replaced;
         outcome.cells = cells;
         outcome.failed_cells = failed;
         outcome.all_cells = all_cells;
@@ -307,6 +374,40 @@ impl RunPlan {
         outcome.all_ratios = all_ratios;
         Ok(outcome)
     }
+}
+
+impl RunPlan {
+    /// An error after `kept` records reached the file: they are kept, and the error says so.
+    fn stopped(&self, kept: usize, e: HarnessError) -> HarnessError {
+        if kept == 0 || self.output == "-" {
+            return e;
+        }
+        HarnessError::Stopped { kept, file: self.output.clone(), source: Box::new(e) }
+    }
+}
+
+/// A resumed file holds one machine's cells with one runtime: a record measured elsewhere (or
+/// with another ONNX Runtime) refuses the resume, naming what differs.
+fn same_machine(earlier: &[results::Record], here: &context::Context, output: &str) -> Result<(), HarnessError> {
+    use slmbench_results::identity::Machine;
+    let this = Machine::of(here);
+    for r in earlier {
+        let mut differs = Machine::of(r.context()).differences(&this);
+        if r.context().ort_version != here.ort_version {
+            differs.push(format!("ONNX Runtime {}, not {}", r.context().ort_version, here.ort_version));
+        }
+        if !differs.is_empty() {
+            return Err(HarnessError::BadInput(format!(
+                "--resume {output}: cell {} in it was measured on another machine or runtime ({}: {}); a results \
+                 file holds one machine's cells: write these to a new -o and set the files side by side with \
+                 `slmbench report A B`",
+                r.cell_id(),
+                Machine::of(r.context()),
+                differs.join("; ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What a sweep did.
@@ -327,6 +428,9 @@ pub struct Outcome {
     pub interrupted: Option<usize>,
     /// Things the user should know (a torn line dropped, a resume that matched nothing).
     pub notes: Vec<String>,
+    /// `--overwrite` measured no cell: the file was left as it was, and this many failed
+    /// records (in `failed_cells`) were not written to it.
+    pub not_replaced: usize,
 }
 
 /// The cells of one session (model, provider, threads), in sweep order.

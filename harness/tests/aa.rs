@@ -38,7 +38,7 @@ fn aa_real_runs() {
     // A fixed number of blocks: the stopping rule is not under test here.
     let policy =
         Policy { warmup: 1, min_repetitions: blocks, max_repetitions: blocks, max_time_s: 1e9, target_ci: 0.0 };
-    let context = slmbench_harness::context::collect("aa test".into());
+    let context = slmbench_harness::context::collect("aa test".into(), None);
     let (mut ttft_in, mut decode_in) = (0, 0);
     for t in 0..trials {
         if reload && t > 0 {
@@ -176,7 +176,7 @@ fn paired_trials(label: &str, mut a: Arm, mut b: Arm, default_trials: usize) {
     let (p, n) = (env("SLMBENCH_AA_INPUT", 128), env("SLMBENCH_AA_OUTPUT", 64));
     let policy =
         Policy { warmup: 1, min_repetitions: blocks, max_repetitions: blocks, max_time_s: 1e9, target_ci: 0.0 };
-    let context = slmbench_harness::context::collect(label.into());
+    let context = slmbench_harness::context::collect(label.into(), None);
     for t in 0..trials {
         let sweep =
             SweepPoint { batch: 1, input_tokens: p, output_tokens: n, stop_at_eos: false, prompt_seed: Some(t as u64) };

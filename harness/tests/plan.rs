@@ -24,6 +24,7 @@ fn info(name: &str, sha: &str) -> ModelInfo {
         graph_variant: Some("plain".into()),
         accuracy: None,
         past_present_share_buffer: false,
+        max_positions: None,
     }
 }
 
@@ -60,6 +61,8 @@ fn plan(shard: Option<(usize, usize)>) -> RunPlan {
         roofline: false,
         accuracy: false,
         order: Default::default(),
+        device_name: None,
+        allow_unmatched: false,
     }
 }
 

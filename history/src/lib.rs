@@ -84,6 +84,20 @@ impl History {
         History::open_at(path, migrations::VERSION)
     }
 
+    /// Opens an existing database for reading (`history list`, `show`, `export`, a report's or
+    /// gate's history): a missing file is an error, never created.
+    pub fn open_existing(path: &Path) -> Result<History, HistoryError> {
+        if !path.is_file() {
+            return Err(HistoryError::Db {
+                path: path.to_path_buf(),
+                message: "no such file: nothing has been added to it yet (`slmbench history add RESULTS`, or \
+                          `run --history`), or the path is wrong"
+                    .into(),
+            });
+        }
+        History::open(path)
+    }
+
     /// As [`History::open`], migrated only up to `version` (tests of migrations).
     #[doc(hidden)]
     pub fn open_at(path: &Path, version: usize) -> Result<History, HistoryError> {
@@ -96,6 +110,8 @@ impl History {
         let db = |e: &dyn std::fmt::Display| HistoryError::Db { path: path.to_path_buf(), message: e.to_string() };
         let mut conn = Connection::open(path).map_err(|e| db(&e))?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| db(&e))?;
+        // Before anything is written to it: a file that is another program's is left alone.
+        migrations::check_ours(&conn).map_err(|e| db(&e))?;
         // WAL: readers do not block the writer; FULL: a committed import survives power loss too.
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| db(&e))?;
         if mode != "wal" {
@@ -123,7 +139,11 @@ impl History {
 
     /// The schema version of the open database.
     pub fn version(&self) -> Result<usize, HistoryError> {
-        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map_err(self.err())? as usize)
+        let v = self.conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map_err(self.err())?;
+        usize::try_from(v).map_err(|_| HistoryError::Db {
+            path: self.path.clone(),
+            message: format!("its schema version (user_version) is {v}: not a slmbench history, or damaged"),
+        })
     }
 
     /// Adds `records` (from `source`, for the audit) in one transaction; records the history
@@ -232,13 +252,14 @@ impl History {
         }
     }
 
-    /// Every measured cell id the history holds, each with its first record (to name it).
+    /// Every measured cell id the history holds, per machine, each with its first record (to name it).
     pub fn distinct_cells(&self) -> Result<Vec<(String, CellResult)>, HistoryError> {
         let mut st = self
             .conn
             .prepare(
                 "SELECT record_id, json FROM records WHERE id IN
-                 (SELECT MIN(id) FROM records WHERE kind = 'cell' GROUP BY record_id) ORDER BY id",
+                 (SELECT MIN(c.id) FROM records c JOIN runs r ON r.id = c.run_id WHERE c.kind = 'cell'
+                  GROUP BY c.record_id, r.machine) ORDER BY id",
             )
             .map_err(self.err())?;
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(self.err())?;
@@ -269,6 +290,12 @@ impl History {
         let mut n = 0;
         for json in rows {
             let json = json.map_err(self.err())?;
+            // Checked as every reader checks it (a median against its samples), so an edited
+            // record stops the export instead of travelling on.
+            let v: serde_json::Value = serde_json::from_str(&json)
+                .map_err(|e| HistoryError::Db { path: self.path.clone(), message: format!("a stored record: {e}") })?;
+            Record::from_value(v)
+                .map_err(|e| HistoryError::Db { path: self.path.clone(), message: format!("a stored record: {e}") })?;
             writeln!(out, "{json}").map_err(|e| HistoryError::Input(format!("cannot write the export: {e}")))?;
             n += 1;
         }

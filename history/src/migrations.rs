@@ -49,7 +49,7 @@ pub const VERSION: usize = MIGRATIONS.len();
 /// newer than this slmbench.
 pub fn migrate(conn: &mut Connection, to: usize) -> Result<usize, MigrateError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let at: usize = tx.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    let at = version(&tx)?;
     if at > VERSION {
         return Err(MigrateError::Newer { at });
     }
@@ -57,12 +57,50 @@ pub fn migrate(conn: &mut Connection, to: usize) -> Result<usize, MigrateError> 
         tx.execute_batch(m)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
     }
+    if at == 0 && to > 0 {
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    }
     tx.commit()?;
     Ok(at)
 }
 
+/// `PRAGMA application_id` of a slmbench history ("SLMB"): set when the schema is created, so
+/// another program's SQLite file is told apart from ours.
+pub const APPLICATION_ID: i32 = 0x534c_4d42;
+
+/// The tables a slmbench history has (databases made before the application id was set are
+/// recognised by them).
+const OURS: [&str; 3] = ["imports", "records", "runs"];
+
+/// The database's schema version; an error for a negative one (not ours, or damaged).
+fn version(conn: &Connection) -> Result<usize, MigrateError> {
+    let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    usize::try_from(v).map_err(|_| MigrateError::NotOurs(format!("its user_version is {v}")))
+}
+
+/// Refuses a SQLite file that is not a slmbench history (nor empty): another program's tables,
+/// or another application id. Nothing is written to it.
+pub fn check_ours(conn: &Connection) -> Result<(), MigrateError> {
+    let id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    if id != 0 && id != APPLICATION_ID {
+        return Err(MigrateError::NotOurs(format!("its application_id is {id:#x}")));
+    }
+    let mut st =
+        conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?;
+    let tables: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let foreign: Vec<&String> = tables.iter().filter(|t| !OURS.contains(&t.as_str())).collect();
+    if !foreign.is_empty() {
+        let list: Vec<&str> = foreign.iter().map(|t| t.as_str()).collect();
+        return Err(MigrateError::NotOurs(format!("it has tables slmbench does not make ({})", list.join(", "))));
+    }
+    version(conn)?;
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
+    #[error("not a slmbench history: {0}; give --db a file of its own (a new path is created)")]
+    NotOurs(String),
     #[error("it is at schema version {at}, made by a newer slmbench (this one knows {VERSION}); use that slmbench")]
     Newer { at: usize },
     #[error(transparent)]

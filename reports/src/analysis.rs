@@ -56,7 +56,7 @@ impl Ratio {
     }
 }
 
-pub use slmbench_results::table::{Point, cell_name, point, point_name};
+use slmbench_results::identity::{Identity, PartnerKey, Point};
 
 /// An encoder-decoder cell and its decoder-only partner at the same point.
 #[derive(Debug, Clone)]
@@ -71,38 +71,33 @@ pub struct PairedCell<'a> {
     pub e2e: Option<Ratio>,
     /// The ratio record when the two were measured interleaved (the ratios above are its own).
     pub interleaved: Option<&'a PairRatio>,
+    /// Everything the two cells share ([`Identity::partner_key`]): machine, runtime, variant,
+    /// settings and point.
+    pub key: PartnerKey,
 }
 
 /// Encoder-decoder cells with their decoder-only partners; the ratios of an interleaved pair come
-/// from its record in `ratios`.
+/// from its record in `ratios`. Partners share everything but the model ([`PartnerKey`]): the
+/// machine, the runtime and its version, the precision, graph variant and shapes, every setting
+/// and the sweep point; cells of two machines or settings are never set against each other.
 pub fn paired<'a>(cells: &'a [CellResult], ratios: &'a [PairRatio]) -> Vec<PairedCell<'a>> {
+    let mut decoder_only: std::collections::HashMap<PartnerKey, &CellResult> = std::collections::HashMap::new();
+    for c in cells.iter().filter(|c| c.model.kind == "decoder-only" && c.model.pair.is_some()) {
+        decoder_only.entry(Identity::of(c).partner_key()).or_insert(c);
+    }
     let mut out = Vec::new();
     for ed in cells.iter().filter(|c| c.model.kind == "encoder-decoder") {
         let Some(tag) = &ed.model.pair else { continue };
-        let p = point(ed);
-        // Same pair tag, backend, point (provider, threads, lengths), and weight precision and
-        // graph variant where both records say them: an fp32 encoder-decoder is never set against
-        // an int8 decoder-only, nor a plain graph against a fused one.
-        let same = |a: &Option<String>, b: &Option<String>| match (a, b) {
-            // Older records do not say; they pair as before.
-            (Some(a), Some(b)) => a == b,
-            _ => true,
-        };
-        let partner = cells.iter().find(|c| {
-            c.model.kind == "decoder-only"
-                && c.model.pair.as_ref() == Some(tag)
-                && point(c) == p
-                && c.settings.backend == ed.settings.backend
-                && same(&c.model.precision, &ed.model.precision)
-                && same(&c.model.graph_variant, &ed.model.graph_variant)
-        });
-        if let Some(dec) = partner {
+        let key = Identity::of(ed).partner_key();
+        let p = key.point.clone();
+        if let Some(&dec) = decoder_only.get(&key) {
             let e2e = match (Metric::E2eTokensPerS.summary(ed), Metric::E2eTokensPerS.summary(dec)) {
                 (Some(a), Some(b)) => Some(Ratio::of(&a, &b)),
                 _ => None,
             };
-            let record =
-                ratios.iter().find(|r| r.encoder_decoder_cell == ed.cell_id && r.decoder_only_cell == dec.cell_id);
+            let record = ratios
+                .iter()
+                .find(|r| ed.is_named_by(r, &r.encoder_decoder_cell) && dec.is_named_by(r, &r.decoder_only_cell));
             out.push(PairedCell {
                 pair: tag.clone(),
                 point: p,
@@ -117,10 +112,11 @@ pub fn paired<'a>(cells: &'a [CellResult], ratios: &'a [PairRatio]) -> Vec<Paire
                     None => e2e,
                 },
                 interleaved: record,
+                key,
             });
         }
     }
-    out.sort_by(|a, b| (&a.pair, &a.point).cmp(&(&b.pair, &b.point)));
+    out.sort_by(|a, b| (&a.pair, &a.key).cmp(&(&b.pair, &b.key)));
     out
 }
 
@@ -136,6 +132,9 @@ pub struct Headline {
     pub e2e_text: Option<String>,
     /// How the two were measured, in words.
     pub method_text: String,
+    /// The machine it was measured on, named when the results hold more than one (each machine
+    /// has its own headline: nothing is pooled across them).
+    pub machine: Option<String>,
 }
 
 fn pct(x: f64) -> String {
@@ -203,13 +202,17 @@ pub fn method_sentence(p: &PairedCell) -> String {
 
 pub fn headlines(cells: &[CellResult], ratios: &[PairRatio]) -> Vec<Headline> {
     let pairs = paired(cells, ratios);
-    let mut tags: Vec<&String> = pairs.iter().map(|p| &p.pair).collect();
-    tags.dedup();
-    tags.iter()
-        .filter_map(|tag| {
+    let several = slmbench_results::identity::machines(cells.iter().map(|c| &c.context)).len() > 1;
+    let mut groups: Vec<(&String, &slmbench_results::identity::Machine)> =
+        pairs.iter().map(|p| (&p.pair, &p.key.machine)).collect();
+    groups.sort();
+    groups.dedup();
+    groups
+        .iter()
+        .filter_map(|&(tag, machine)| {
             pairs
                 .iter()
-                .filter(|p| &&p.pair == tag)
+                .filter(|p| &p.pair == tag && &p.key.machine == machine)
                 .max_by_key(|p| (p.point.batch == 1, p.point.input_tokens, p.point.output_tokens))
                 .map(|p| Headline {
                     pair: p.pair.clone(),
@@ -219,6 +222,7 @@ pub fn headlines(cells: &[CellResult], ratios: &[PairRatio]) -> Vec<Headline> {
                     ttft_text: ttft_sentence(&p.ttft, p.point.input_tokens),
                     e2e_text: p.e2e.as_ref().map(|r| e2e_sentence(r, &p.point)),
                     method_text: method_sentence(p),
+                    machine: several.then(|| machine.to_string()),
                 })
         })
         .collect()

@@ -1,6 +1,9 @@
 //! Comparing two result sets cell by cell.
 //!
-//! Cells match on model name, provider, threads, batch, input and output length. For each metric
+//! Cells match on their series key ([`SeriesKey`]: model, backend, variant, provider and every
+//! setting, threads, batch, input and output length), never on the machine: comparing two
+//! machines' files is how devices are compared, and [`Comparison::machines`] says when they
+//! differ (the change is then between devices, not a regression). For each metric
 //! the change is current / base − 1, with the conservative interval from the two medians' 95%
 //! intervals; the verdict is "faster" or "slower" only when that whole interval lies on one side
 //! of no change, and "n too small" when either side has too few samples for an interval.
@@ -10,7 +13,8 @@ use slmbench_results::metric::{Metric, Unit};
 use slmbench_results::schema::CellResult;
 use slmbench_results::stats::Summary;
 
-use crate::analysis::{Point, Ratio, Side, point, point_name};
+use crate::analysis::{Ratio, Side};
+use slmbench_results::identity::{Identity, Point, SeriesKey, point_name};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -57,14 +61,34 @@ pub struct Comparison {
     pub ratios: Vec<crate::ratio_change::RatioChange>,
     pub only_in_base: Vec<String>,
     pub only_in_current: Vec<String>,
+    /// Set when base and current were measured on different machines: what differs. Changes are
+    /// then between devices, and nothing calls them regressions.
+    pub machines: Option<MachineChange>,
 }
 
-fn key(c: &CellResult) -> (String, Point) {
-    (c.model.name.clone(), point(c))
+/// Two machines set side by side by `compare`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MachineChange {
+    pub base: String,
+    pub current: String,
+    pub differences: Vec<String>,
 }
 
-fn describe(k: &(String, Point)) -> String {
-    point_name(&k.0, &k.1)
+fn key(c: &CellResult) -> SeriesKey {
+    Identity::of(c).series_key()
+}
+
+/// The model's name, with the backend when it is not ONNX Runtime.
+fn model_of(k: &SeriesKey) -> String {
+    if k.backend == slmbench_results::schema::ONNXRUNTIME {
+        k.model.clone()
+    } else {
+        format!("{} {}", k.model, k.backend)
+    }
+}
+
+fn describe(k: &SeriesKey) -> String {
+    point_name(&model_of(k), &k.point)
 }
 
 fn change(model: &str, p: &Point, metric: Metric, base: &Summary, cur: &Summary) -> Change {
@@ -95,7 +119,20 @@ fn change(model: &str, p: &Point, metric: Metric, base: &Summary, cur: &Summary)
 }
 
 pub fn compare(base: &[CellResult], current: &[CellResult]) -> Comparison {
+    use slmbench_results::identity::{Machine, machines};
     let mut out = Comparison::default();
+    let (mb, mc) = (machines(base.iter().map(|c| &c.context)), machines(current.iter().map(|c| &c.context)));
+    if mb != mc {
+        let names = |m: &[Machine]| m.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("; ");
+        out.machines = Some(MachineChange {
+            base: names(&mb),
+            current: names(&mc),
+            differences: match (mb.as_slice(), mc.as_slice()) {
+                ([b], [c]) => c.differences(b),
+                _ => vec!["the files hold different sets of machines".into()],
+            },
+        });
+    }
     for b in base {
         let k = key(b);
         let Some(c) = current.iter().find(|c| key(c) == k) else {
@@ -104,7 +141,7 @@ pub fn compare(base: &[CellResult], current: &[CellResult]) -> Comparison {
         };
         for m in Metric::HEADLINE {
             if let (Some(bs), Some(cs)) = (m.summary(b), m.summary(c)) {
-                out.changes.push(change(&k.0, &k.1, m, &bs, &cs));
+                out.changes.push(change(&model_of(&k), &k.point, m, &bs, &cs));
             }
         }
     }
@@ -128,13 +165,23 @@ pub fn compare_sets(base: &crate::read::ResultSet, current: &crate::read::Result
 
 /// GitHub-flavoured Markdown of a comparison.
 pub fn markdown(cmp: &Comparison) -> String {
-    let mut s = String::from(
+    let mut s = String::new();
+    if let Some(m) = &cmp.machines {
+        s.push_str(&format!(
+            "**Across machines**: base measured on {}, current on {} ({}). These changes are between devices, \
+             not regressions.\n\n",
+            m.base.replace('|', "\\|"),
+            m.current.replace('|', "\\|"),
+            m.differences.join("; ").replace('|', "\\|")
+        ));
+    }
+    s.push_str(
         "| cell | metric | base | current | change (95% CI) | verdict |\n| --- | --- | ---: | ---: | ---: | --- |\n",
     );
     for c in &cmp.changes {
         s.push_str(&format!(
             "| {} | {} | {:.3} | {:.3} | {:+.1}% ({}) | {} |\n",
-            describe(&(c.model.replace('|', "\\|"), c.point.clone())),
+            point_name(&c.model, &c.point).replace('|', "\\|"),
             c.metric,
             c.base,
             c.current,

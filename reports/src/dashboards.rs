@@ -7,12 +7,19 @@ use slmbench_results::stats::Summary;
 
 use slmbench_results::metric::Metric;
 
-/// The benchmark name of a cell: `<ep>/<model>/<input>x<output>/t<threads>/b<batch>` (the ep
-/// with any session settings that are not the default, e.g. `cpu io-binding`).
+/// The benchmark name of a cell: `[<backend>/]<ep>/<model>/p<input>-n<output>/t<threads>/b<batch>`
+/// (the backend when it is not ONNX Runtime, so names published before backends existed stay; the
+/// ep with every session setting that is not the default, e.g. `cpu io-binding`). Together they
+/// hold the cell's series key ([`slmbench_results::identity::SeriesKey`]).
 pub fn name(c: &CellResult) -> String {
+    let backend = if c.settings.backend == slmbench_results::schema::ONNXRUNTIME {
+        String::new()
+    } else {
+        format!("{}/", c.settings.backend)
+    };
     format!(
-        "{}/{}/p{}-n{}/t{}/b{}",
-        slmbench_results::table::where_run(&c.settings),
+        "{backend}{}/{}/p{}-n{}/t{}/b{}",
+        slmbench_results::identity::where_run(&c.settings),
         c.model.name,
         c.sweep.input_tokens,
         c.sweep.output_tokens,
@@ -47,6 +54,33 @@ fn bencher_name(m: Metric) -> &'static str {
         Metric::E2eTokensPerS => "e2e-throughput",
         m => m.name(),
     }
+}
+
+/// The cells a dashboard can take: one machine's (a dashboard keeps one series per name, and
+/// Bencher's testbed or the workflow's runner is the machine), each with a name of its own. The
+/// error says what to change.
+pub fn check_exportable(cells: &[CellResult]) -> Result<(), String> {
+    let machines = slmbench_results::identity::machines(cells.iter().map(|c| &c.context));
+    if machines.len() > 1 {
+        return Err(format!(
+            "the results hold {} machines ({}); a dashboard series is one machine's: export each machine's file on \
+             its own (one Bencher testbed or benchmark workflow per machine)",
+            machines.len(),
+            machines.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("; ")
+        ));
+    }
+    let mut seen: std::collections::HashMap<String, &CellResult> = std::collections::HashMap::new();
+    for c in cells {
+        if let Some(first) = seen.insert(name(c), c) {
+            return Err(format!(
+                "cells {} and {} would share the dashboard name {}; export them from separate files",
+                first.cell_id,
+                c.cell_id,
+                name(c)
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub fn bencher(cells: &[CellResult]) -> Value {

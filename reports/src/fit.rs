@@ -1,5 +1,6 @@
-//! Cost curves fitted to a sweep's cells, per model and setting (backend, provider, threads,
-//! batch; precision and graph variant are part of the model).
+//! Cost curves fitted to a sweep's cells, per model, machine and setting (backend and its version,
+//! provider and every setting, threads, batch: [`CurveKey`]; precision and graph variant are part
+//! of the model). Cells of two machines are never fitted as one curve.
 //!
 //! - **TTFT(p)** = t₀ + t₁·p (+ t₂·p² where the data supports it: at least four prompt lengths
 //!   and a bootstrap interval of t₂ above zero), fitted to the median TTFT at each prompt length.
@@ -15,44 +16,13 @@
 
 use std::collections::BTreeMap;
 
+use slmbench_results::identity::CurveKey;
 use slmbench_results::paired::Rng;
 use slmbench_results::schema::CellResult;
 use slmbench_results::stats::{median, percentile};
 
 /// Bootstrap resamples per fit.
 pub const RESAMPLES: usize = 200;
-
-/// What one fit covers.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-pub struct FitKey {
-    pub model: String,
-    pub kind: String,
-    pub pair: Option<String>,
-    pub backend: String,
-    pub ep: String,
-    pub threads: usize,
-    pub batch: usize,
-}
-
-impl FitKey {
-    pub fn of(c: &CellResult) -> FitKey {
-        FitKey {
-            model: c.model.name.clone(),
-            kind: c.model.kind.clone(),
-            pair: c.model.pair.clone(),
-            backend: c.settings.backend.clone(),
-            ep: slmbench_results::table::where_run(&c.settings),
-            threads: c.settings.threads,
-            batch: c.sweep.batch,
-        }
-    }
-
-    /// `model ep tN bN` (and the backend when not ONNX Runtime).
-    pub fn label(&self) -> String {
-        let backend = if self.backend == "onnxruntime" { String::new() } else { format!(" {}", self.backend) };
-        format!("{}{backend} {} t{} b{}", self.model, self.ep, self.threads, self.batch)
-    }
-}
 
 /// TTFT(p) = c[0] + c[1]·p + c[2]·p², in ns.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -101,7 +71,10 @@ pub struct CellError {
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ModelFit {
-    pub key: FitKey,
+    pub key: CurveKey,
+    /// How tables and charts name it: [`CurveKey::label`], and the machine when the fits come
+    /// from more than one.
+    pub label: String,
     pub ttft: Ttft,
     /// Whether the p² term is in.
     pub quadratic: bool,
@@ -113,6 +86,9 @@ pub struct ModelFit {
     pub prompt_range: (usize, usize),
     pub output_range: (usize, usize),
     pub prompt_lengths: usize,
+    /// Positions the model takes (prompt + output for a decoder-only; each of them for an
+    /// encoder-decoder), where its records say: no prediction goes past it.
+    pub max_positions: Option<u64>,
     pub cells: Vec<CellError>,
     /// The fits of the bootstrap resamples (for intervals of anything computed from a fit).
     #[serde(skip)]
@@ -244,7 +220,7 @@ pub fn percentile_interval(values: impl IntoIterator<Item = f64>) -> Option<(f64
     Some((percentile(&v, 2.5), percentile(&v, 97.5)))
 }
 
-/// Fits one model's cells (all with the same [`FitKey`]); `None` when no cell has samples.
+/// Fits one model's cells (all with the same [`CurveKey`]); `None` when no cell has samples.
 pub fn fit_model(cells: &[&CellResult], seed: u64) -> Option<ModelFit> {
     let cells: Vec<&CellResult> = cells.iter().copied().filter(|c| !c.samples.ttft_ns.is_empty()).collect();
     let first = cells.first()?;
@@ -303,7 +279,8 @@ pub fn fit_model(cells: &[&CellResult], seed: u64) -> Option<ModelFit> {
         (v.iter().copied().min().unwrap_or(0), v.iter().copied().max().unwrap_or(0))
     };
     Some(ModelFit {
-        key: FitKey::of(first),
+        label: CurveKey::of(first).label(),
+        key: CurveKey::of(first),
         ttft,
         quadratic,
         ttft_ci,
@@ -312,6 +289,7 @@ pub fn fit_model(cells: &[&CellResult], seed: u64) -> Option<ModelFit> {
         prompt_range: lengths(|c| c.sweep.input_tokens),
         output_range: lengths(|c| c.sweep.output_tokens),
         prompt_lengths: points.len(),
+        max_positions: cells.iter().filter_map(|c| c.model.max_positions).min(),
         cells: errors,
         resamples,
     })
@@ -334,9 +312,17 @@ fn obs_steps(c: &CellResult) -> Vec<f64> {
 
 /// A fit per model and setting, in key order.
 pub fn fit_all(cells: &[CellResult]) -> Vec<ModelFit> {
-    let mut groups: BTreeMap<FitKey, Vec<&CellResult>> = BTreeMap::new();
+    let mut groups: BTreeMap<CurveKey, Vec<&CellResult>> = BTreeMap::new();
     for c in cells {
-        groups.entry(FitKey::of(c)).or_default().push(c);
+        groups.entry(CurveKey::of(c)).or_default().push(c);
     }
-    groups.values().enumerate().filter_map(|(i, g)| fit_model(g, 0x5eed + i as u64)).collect()
+    let several = groups.keys().any(|k| groups.keys().next().is_some_and(|f| f.machine != k.machine));
+    let mut fits: Vec<ModelFit> =
+        groups.values().enumerate().filter_map(|(i, g)| fit_model(g, 0x5eed + i as u64)).collect();
+    if several {
+        for f in &mut fits {
+            f.label = format!("{} on {}", f.label, f.key.machine_short);
+        }
+    }
+    fits
 }

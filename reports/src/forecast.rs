@@ -2,8 +2,9 @@
 //! workload, the predicted figures and the winner per metric; as Markdown (`slmbench predict`),
 //! JSON and the report's "Cost curves" section.
 
-use crate::fit::{FitKey, ModelFit, fit_all, mean_step_itl};
+use crate::fit::{ModelFit, fit_all, mean_step_itl};
 use crate::predict::{Crossing, Estimate, Prediction, Workload, e2e_crossing, pairs, predict, ttft_crossing, winner};
+use slmbench_results::identity::CurveKey;
 use slmbench_results::schema::CellResult;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -69,8 +70,8 @@ pub fn decide(cells: &[CellResult], workload: Option<&Workload>) -> Decision {
         .map(|(ed, dec)| {
             let at = prompt.unwrap_or(ed.prompt_range.1.min(dec.prompt_range.1));
             PairCrossings {
-                encoder_decoder: ed.key.label(),
-                decoder_only: dec.key.label(),
+                encoder_decoder: ed.label.clone(),
+                decoder_only: dec.label.clone(),
                 ttft: ttft_crossing(ed, dec),
                 e2e_at_prompt: at,
                 e2e: e2e_crossing(ed, dec, at),
@@ -124,16 +125,19 @@ impl Check {
     }
 }
 
-/// Each cell of `cells` that one of `fits` covers, against its prediction.
+/// Each cell of `cells` that one of `fits` covers, against its prediction: the fit of its own
+/// machine and runtime, else the one of the same model and setting measured elsewhere (the
+/// caller says when the machines differ).
 pub fn check(fits: &[ModelFit], cells: &[CellResult]) -> Vec<Check> {
     cells
         .iter()
         .filter_map(|c| {
-            let f = fits.iter().find(|f| f.key == FitKey::of(c))?;
+            let key = CurveKey::of(c);
+            let f = fits.iter().find(|f| f.key == key).or_else(|| fits.iter().find(|f| f.key.same_setting(&key)))?;
             let p = c.sweep.input_tokens as f64;
             let measured = mean_step_itl(c);
             Some(Check {
-                model: f.key.label(),
+                model: f.label.clone(),
                 input_tokens: c.sweep.input_tokens,
                 output_tokens: c.sweep.output_tokens,
                 prompt_was_fitted: f.cells.iter().any(|e| e.input_tokens == c.sweep.input_tokens),
@@ -238,7 +242,7 @@ pub fn markdown(d: &Decision) -> String {
     for f in &d.fits {
         s.push_str(&format!(
             "| {} | {} | {:.1}% | {} | {} | {}–{} ({}) |\n",
-            f.key.label(),
+            f.label.clone(),
             ttft_formula(f),
             f.max_ttft_error() * 100.0,
             itl_formula(f),

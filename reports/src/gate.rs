@@ -9,6 +9,11 @@
 //!
 //! An improvement is reported by the mirror-image rule. Anything else is "no significant change".
 //!
+//! A gate that cannot judge says so and never passes: a metric with fewer than
+//! [`MIN_N_FOR_CI`] samples on a side (the same rule as `compare`'s "n too small"), a pair ratio
+//! without an interval, a configuration with no threshold, or nothing matched to gate. The
+//! command exits 2 for those, listing every one.
+//!
 //! A pair that both runs measured interleaved is also judged on its ratios (TTFT ratio with the
 //! `ttft` threshold, end-to-end throughput ratio with `e2e_tokens_per_s`): it regresses when the
 //! whole interval of the ratio's change says the encoder-decoder's advantage shrank by more than
@@ -19,10 +24,15 @@ use serde::{Deserialize, Serialize};
 use slmbench_results::metric::Metric;
 use slmbench_results::schema::CellResult;
 
-use crate::analysis::cell_name;
 use crate::ratio_change::Shift;
 use crate::read::ResultSet;
-use slmbench_results::stats::median;
+use slmbench_results::identity::cell_name;
+use slmbench_results::stats::{MIN_N_FOR_CI, median};
+
+/// Bounds on what a gate file can ask for: a typo must not start a run of hours.
+pub const MAX_RESAMPLES: usize = 100_000;
+/// A noise threshold above 1000% would pass any slowdown a gate exists to catch.
+pub const MAX_THRESHOLD: f64 = 10.0;
 
 /// Gate settings (`ci/gate.toml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,13 +85,22 @@ impl GateConfig {
         if !(0.0 < c.alpha && c.alpha < 0.5) {
             return Err(format!("alpha = {} must be in (0, 0.5)", c.alpha));
         }
+        if c.thresholds.is_empty() {
+            return Err(
+                "[thresholds] is empty: nothing would be gated; give each metric to gate its noise threshold, e.g. ttft = 0.05"
+                    .into(),
+            );
+        }
         for (k, v) in &c.thresholds {
-            if !(v.is_finite() && *v >= 0.0) {
-                return Err(format!("thresholds.{k} = {v} must be ≥ 0"));
+            if !(v.is_finite() && *v >= 0.0 && *v <= MAX_THRESHOLD) {
+                return Err(format!("thresholds.{k} = {v} must be from 0 to {MAX_THRESHOLD} (a fraction: 0.05 is 5%)"));
             }
         }
-        if c.bootstrap_resamples < 100 {
-            return Err("bootstrap_resamples must be at least 100".into());
+        if !(100..=MAX_RESAMPLES).contains(&c.bootstrap_resamples) {
+            return Err(format!(
+                "bootstrap_resamples = {} must be from 100 to {MAX_RESAMPLES} (2000 is plenty)",
+                c.bootstrap_resamples
+            ));
         }
         Ok(c)
     }
@@ -227,6 +246,11 @@ pub struct Judged {
     pub improvements: usize,
     /// Baseline cells the current run lacks.
     pub missing: Vec<String>,
+    /// What could not be judged and why (too few samples on a side, a ratio without an
+    /// interval): the gate does not pass with any.
+    pub unjudged: Vec<String>,
+    /// How many (cell or pair, metric) verdicts were reached.
+    pub judged: usize,
 }
 
 /// Judges the ratios of pairs both sides measured interleaved (see the module's rule), adding
@@ -240,6 +264,16 @@ pub fn judge_ratios(base: &ResultSet, cur: &ResultSet, cfg: &GateConfig, j: &mut
     let gated: Vec<_> =
         crate::ratio_change::ratio_changes(&b, &c).into_iter().filter(|c| threshold(c.metric).is_some()).collect();
     for c in &gated {
+        if c.shift(0.0).is_none() {
+            j.unjudged.push(format!(
+                "{}: {}: a side has no paired interval (fewer than {} blocks)",
+                c.name(),
+                c.metric,
+                slmbench_results::paired::MIN_BLOCKS_FOR_CI
+            ));
+            continue;
+        }
+        j.judged += 1;
         match c.shift(threshold(c.metric).unwrap_or(0.0)) {
             Some(Shift::AdvantageShrank) => {
                 j.regressions.push(format!("{}: {} {:+.1}%", c.name(), c.metric, c.change * 100.0))
@@ -262,18 +296,32 @@ pub fn judge_all(base: &[CellResult], cur: &[CellResult], cfg: &GateConfig) -> J
         flagged: vec![],
         improvements: 0,
         missing: vec![],
+        unjudged: vec![],
+        judged: 0,
     };
     for b in base {
         let name = cell_name(b);
-        let Some(c) = cur.iter().find(|c| cell_name(c) == name) else {
+        let key = slmbench_results::identity::Identity::of(b).series_key();
+        let Some(c) = cur.iter().find(|c| slmbench_results::identity::Identity::of(c).series_key() == key) else {
             j.missing.push(name);
             continue;
         };
         for (&metric, &threshold) in &cfg.thresholds {
             let (bs, cs) = (metric.samples(b), metric.samples(c));
-            if bs.is_empty() || cs.is_empty() {
+            if bs.is_empty() && cs.is_empty() {
+                // The metric does not exist for this cell (an encoder on a decoder-only).
                 continue;
             }
+            if bs.len() < MIN_N_FOR_CI || cs.len() < MIN_N_FOR_CI {
+                j.unjudged.push(format!(
+                    "{name}: {metric}: n too small ({} baseline and {} current samples; at least {MIN_N_FOR_CI} on each \
+                     side, as for a 95% interval of a median: measure with more repetitions, -r)",
+                    bs.len(),
+                    cs.len()
+                ));
+                continue;
+            }
+            j.judged += 1;
             let v = judge(metric, &bs, &cs, threshold, cfg);
             let unit = metric.scale();
             let verdict = match v.outcome {

@@ -54,8 +54,9 @@ fn headline_html(h: &Headline) -> String {
         s.push_str(&format!(" data-e2e-ratio=\"{:.6}\"", e.value));
     }
     s.push_str(&format!(
-        "><strong>{}</strong> ({}, {} threads, batch {}): <span class=\"ttft-text\">{}</span>",
+        "><strong>{}</strong> ({}{}, {} threads, batch {}): <span class=\"ttft-text\">{}</span>",
         esc(&h.pair),
+        h.machine.as_deref().map(|m| format!("on {}, ", esc(m))).unwrap_or_default(),
         esc(&h.point.ep),
         h.point.threads,
         h.point.batch,
@@ -213,6 +214,82 @@ pub(crate) fn figure(c: &Chart, class: &str) -> String {
     )
 }
 
+/// The Environment section: each machine the results come from, with its runtime and build (a
+/// report of several machines lists them all, and says how many cells each measured).
+fn environment(set: &ResultSet) -> String {
+    use slmbench_results::identity::Machine;
+    let contexts: Vec<&slmbench_results::context::Context> =
+        set.cells.iter().map(|c| &c.context).chain(set.failed.iter().map(|f| &f.context)).collect();
+    let machines = slmbench_results::identity::machines(contexts.iter().copied());
+    let mut h = String::from("<section id=\"environment\"><h2>Environment</h2>\n");
+    if machines.len() > 1 {
+        h.push_str(&format!(
+            "<p class=\"warn machines\">These results come from {} machines. Cells of different machines are never \
+             paired, pooled or fitted together; the tables name each cell's machine.</p>\n",
+            machines.len()
+        ));
+    }
+    for (i, m) in machines.iter().enumerate() {
+        let Some(c) = contexts.iter().find(|c| &Machine::of(c) == m) else { continue };
+        let cells = set.cells.iter().filter(|x| &Machine::of(&x.context) == m).count();
+        if machines.len() > 1 {
+            h.push_str(&format!("<h3 class=\"machine\">Machine {}: {} ({cells} cells)</h3>\n", i + 1, esc(&m.short())));
+        }
+        h.push_str("<table class=\"environment\"><tbody>\n");
+        let rows = [
+            ("device name", c.device_name.clone().unwrap_or_else(|| "–".into())),
+            ("CPU", c.cpu_model.clone()),
+            ("logical cores", c.cpu_logical_cores.to_string()),
+            ("CPU MHz", c.cpu_mhz.map(|m| format!("{m:.0}")).unwrap_or_else(|| "–".into())),
+            (
+                "memory",
+                c.memory_bytes
+                    .map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64))
+                    .unwrap_or_else(|| "–".into()),
+            ),
+            ("OS / arch", format!("{} / {}", c.os, c.arch)),
+            ("ONNX Runtime", format!("{} — {}", c.ort_version, c.ort_build_info)),
+            ("slmbench", format!("{} ({}), {} build", c.suite_version, c.suite_commit, c.build_profile)),
+            ("measured", c.time_rfc3339.clone()),
+        ];
+        for (k, v) in rows {
+            h.push_str(&format!("<tr><th class=\"l\">{}</th><td class=\"l\">{}</td></tr>\n", esc(k), esc(&v)));
+        }
+        for w in &c.warnings {
+            h.push_str(&format!("<tr><th class=\"l\">warning</th><td class=\"l warn\">{}</td></tr>\n", esc(w)));
+        }
+        h.push_str("</tbody></table>\n");
+    }
+    h.push_str("</section>\n");
+    h
+}
+
+/// Each warning a cell carries (a provider that did not run its nodes, an unmatched pair), once
+/// per text with the cells it concerns.
+fn cell_warnings(cells: &[CellResult]) -> String {
+    let mut by_text: Vec<(&str, Vec<String>)> = vec![];
+    for c in cells {
+        for w in &c.warnings {
+            match by_text.iter_mut().find(|(t, _)| *t == w.as_str()) {
+                Some((_, names)) => names.push(slmbench_results::identity::cell_name(c)),
+                None => by_text.push((w, vec![slmbench_results::identity::cell_name(c)])),
+            }
+        }
+    }
+    by_text
+        .iter()
+        .map(|(w, names)| {
+            format!(
+                "<p class=\"warn cell-warning\"><strong>Warning:</strong> {} <span class=\"cells\">({} cell{}: {})</span></p>\n",
+                esc(w),
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                esc(&names.join("; "))
+            )
+        })
+        .collect()
+}
+
 /// Renders the report page.
 pub fn render(set: &ResultSet, charts: &[Chart]) -> String {
     render_with(set, charts, &Extras::default())
@@ -250,36 +327,13 @@ pub fn render_with(set: &ResultSet, charts: &[Chart], extras: &Extras) -> String
     for w in &set.warnings {
         h.push_str(&format!("<p class=\"warn\">Note: {}</p>\n", esc(w)));
     }
+    h.push_str(&cell_warnings(cells));
     h.push_str(&crate::html_pairs::drift_warnings(cells, &set.ratios));
     h.push_str(&crate::html_pairs::ratio_table(cells, &set.ratios));
     h.push_str("</section>\n");
     h.push_str(&crate::backends::section(cells));
 
-    h.push_str("<section id=\"environment\"><h2>Environment</h2>\n<table><tbody>\n");
-    if let Some(c) = ctx {
-        let rows = [
-            ("CPU", c.cpu_model.clone()),
-            ("logical cores", c.cpu_logical_cores.to_string()),
-            ("CPU MHz", c.cpu_mhz.map(|m| format!("{m:.0}")).unwrap_or_else(|| "–".into())),
-            (
-                "memory",
-                c.memory_bytes
-                    .map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64))
-                    .unwrap_or_else(|| "–".into()),
-            ),
-            ("OS / arch", format!("{} / {}", c.os, c.arch)),
-            ("ONNX Runtime", format!("{} — {}", c.ort_version, c.ort_build_info)),
-            ("slmbench", format!("{} ({}), {} build", c.suite_version, c.suite_commit, c.build_profile)),
-            ("measured", c.time_rfc3339.clone()),
-        ];
-        for (k, v) in rows {
-            h.push_str(&format!("<tr><th class=\"l\">{}</th><td class=\"l\">{}</td></tr>\n", esc(k), esc(&v)));
-        }
-        for w in &c.warnings {
-            h.push_str(&format!("<tr><th class=\"l\">warning</th><td class=\"l warn\">{}</td></tr>\n", esc(w)));
-        }
-    }
-    h.push_str("</tbody></table></section>\n");
+    h.push_str(&environment(set));
 
     h.push_str("<section id=\"models\"><h2>Models</h2>\n");
     h.push_str(&models_table(cells));

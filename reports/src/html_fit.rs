@@ -21,7 +21,7 @@ pub fn section(d: &Decision, charts: &[Chart]) -> String {
         s.push_str(&format!(
             "<tr data-model=\"{}\"><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{:.1}%</td><td class=\"l\">{}</td><td>{}</td><td>{}–{} ({})</td></tr>\n",
             esc(&f.key.model),
-            esc(&f.key.label()),
+            esc(&f.label.clone()),
             esc(&ttft_formula(f)),
             f.max_ttft_error() * 100.0,
             esc(&itl_formula(f)),

@@ -5,8 +5,8 @@ use slmbench_results::export::markdown::ratio_text;
 use slmbench_results::paired::{RatioEstimate, Trend};
 use slmbench_results::schema::{CellResult, PairRatio};
 
-use crate::analysis::cell_name;
 use crate::html::esc;
+use slmbench_results::identity::cell_name;
 
 fn trend_text(what: &str, t: &Trend) -> String {
     format!(
@@ -70,7 +70,7 @@ pub fn ratio_table(cells: &[CellResult], ratios: &[PairRatio]) -> String {
          <th>decode tok/s</th><th>e2e tok/s</th></tr></thead><tbody>\n",
     );
     for r in ratios {
-        let ed = cells.iter().find(|c| c.cell_id == r.encoder_decoder_cell);
+        let ed = cells.iter().find(|c| c.is_named_by(r, &r.encoder_decoder_cell));
         let variant = ed
             .map(|c| {
                 format!(
@@ -87,7 +87,7 @@ pub fn ratio_table(cells: &[CellResult], ratios: &[PairRatio]) -> String {
             r.ttft.value,
             esc(&r.pair),
             esc(variant.trim()),
-            esc(&slmbench_results::table::where_run(&r.settings)),
+            esc(&slmbench_results::identity::where_run(&r.settings)),
             r.settings.threads,
             r.sweep.batch,
             r.sweep.input_tokens,

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use slmbench_results::export::{lock, write_atomic};
+use slmbench_results::export::{Output, lock};
 
 use crate::error::ReportError;
 use crate::read::read_all;
@@ -16,21 +16,25 @@ pub struct Merged {
     pub notes: Vec<String>,
 }
 
-/// Joins `inputs` into `out`, atomically (a kill mid-merge leaves `out` as it was) and under the
-/// results file's lock (merging into a file a run is writing is refused). Refused: files measured
-/// on different machines, and a cell in more than one file. A failed merge removes an `out` it
-/// created.
-pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Merged, ReportError> {
+/// Joins `inputs` into `out` (`-`: standard output), atomically (a kill mid-merge leaves `out` as
+/// it was) and under the results file's lock (merging into a file a run is writing is refused).
+/// Refused: an `out` that already holds something, unless `overwrite`; files measured on
+/// different machines; a cell in more than one file. A failed merge removes an `out` it created.
+pub fn merge(inputs: &[PathBuf], out: &Path, overwrite: bool) -> Result<Merged, ReportError> {
+    let target = Output::claim(out, overwrite)?;
     let existed = out.exists();
-    let merged = merge_into(inputs, out);
-    if merged.is_err() && !existed {
+    let merged = merge_into(inputs, out, &target);
+    if merged.is_err() && !existed && target != Output::Stdout {
         let _ = std::fs::remove_file(out);
     }
     merged
 }
 
-fn merge_into(inputs: &[PathBuf], out: &Path) -> Result<Merged, ReportError> {
-    let _lock = lock(out)?;
+fn merge_into(inputs: &[PathBuf], out: &Path, target: &Output) -> Result<Merged, ReportError> {
+    let _lock = match target {
+        Output::File(p) => Some(lock(p)?),
+        Output::Stdout => None,
+    };
     let mut merged = Merged::default();
     let mut lines: Vec<(String, String)> = Vec::new();
     let mut first_machine: Option<String> = None;
@@ -46,6 +50,16 @@ fn merge_into(inputs: &[PathBuf], out: &Path) -> Result<Merged, ReportError> {
         }
         let set = read_all(std::slice::from_ref(p))?;
         merged.notes.extend(set.warnings.iter().map(|w| format!("warning: {w}")));
+        let machines = slmbench_results::identity::machines(
+            set.cells.iter().map(|c| &c.context).chain(set.failed.iter().map(|f| &f.context)),
+        );
+        if machines.len() > 1 {
+            return Err(ReportError::Merge(format!(
+                "{} holds cells of {} machines; merge joins shards of one machine's sweep",
+                p.display(),
+                machines.len()
+            )));
+        }
         let fp = set.first_context().ok_or_else(|| ReportError::Empty { path: p.clone() })?.fingerprint();
         match &first_machine {
             Some(m) if *m != fp => {
@@ -79,6 +93,6 @@ fn merge_into(inputs: &[PathBuf], out: &Path) -> Result<Merged, ReportError> {
         }
     }
     let text: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
-    write_atomic(out, text.as_bytes())?;
+    target.write(text.as_bytes())?;
     Ok(merged)
 }

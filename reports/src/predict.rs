@@ -10,6 +10,10 @@ use slmbench_results::paired::Rng;
 
 use crate::fit::{Itl, ModelFit, Ttft, percentile_interval};
 
+/// The longest prompt or output a workload may name (as `run -p`/`-n`); a model's own position
+/// limit is checked against the fits ([`check_positions`]).
+pub const MAX_LENGTH: usize = 1 << 20;
+
 /// A distribution of lengths, as the user gave it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub enum Lengths {
@@ -22,11 +26,17 @@ pub enum Lengths {
 }
 
 impl Lengths {
-    /// Parses `N`, `a,b,c`, `lo-hi` or `mean±sd` (also `mean+-sd`).
+    /// Parses `N`, `a,b,c`, `lo-hi` or `mean±sd` (also `mean+-sd`); every length at most
+    /// [`MAX_LENGTH`].
     pub fn parse(text: &str) -> Result<Lengths, String> {
         let t = text.trim();
-        let num = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0);
-        let count = |s: &str| s.trim().parse::<usize>().ok().filter(|&v| v >= 1);
+        let num =
+            |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0 && *v <= MAX_LENGTH as f64);
+        let count = |s: &str| s.trim().parse::<usize>().ok().filter(|&v| (1..=MAX_LENGTH).contains(&v));
+        if t.split(|c: char| !c.is_ascii_digit()).filter_map(|d| d.parse::<u128>().ok()).any(|v| v > MAX_LENGTH as u128)
+        {
+            return Err(format!("`{text}`: lengths are at most {MAX_LENGTH} tokens (as `run -p` and `-n`)"));
+        }
         if let Some((m, s)) = t.split_once('±').or_else(|| t.split_once("+-")) {
             return match (num(m), num(s)) {
                 (Some(m), Some(s)) if m >= 1.0 => Ok(Lengths::Normal(m, s)),
@@ -135,14 +145,38 @@ fn p90(mut v: Vec<f64>) -> f64 {
     slmbench_results::stats::percentile(&v, 90.0)
 }
 
+/// Refuses a workload that goes past a fitted model's positions (prompt + output for a
+/// decoder-only, either for an encoder-decoder): the curves say nothing of a model that cannot run.
+pub fn check_positions(fits: &[ModelFit], w: &Workload) -> Result<(), String> {
+    for f in fits {
+        let Some(max) = f.max_positions else { continue };
+        let ed = f.key.kind == "encoder-decoder";
+        let need = |&(p, n): &(usize, usize)| if ed { p.max(n) } else { p.saturating_add(n) } as u64;
+        if let Some(r) = w.requests.iter().find(|r| need(r) > max) {
+            return Err(format!(
+                "{}: a request of {} prompt and {} output tokens needs {} positions, but the model takes {max}; \
+                 predict a workload within them",
+                f.label,
+                r.0,
+                r.1,
+                need(r)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// (mean TTFT, p90 TTFT, mean e2e, p90 e2e, tokens/s) of the workload under one set of curves, ns.
+/// A curve extrapolated far from its data can dip below zero; no time is negative, so each
+/// request's TTFT and each decode stretch is held at zero or more (end to end is then never
+/// shorter than its first token).
 fn figures(t: &Ttft, i: Option<&Itl>, w: &Workload) -> [f64; 5] {
-    let ttft: Vec<f64> = w.requests.iter().map(|&(p, _)| t.at(p as f64)).collect();
+    let ttft: Vec<f64> = w.requests.iter().map(|&(p, _)| t.at(p as f64).max(0.0)).collect();
     let e2e: Vec<f64> = w
         .requests
         .iter()
         .zip(&ttft)
-        .map(|(&(p, n), &t0)| t0 + i.map_or(0.0, |i| i.total(p as f64, n as f64)))
+        .map(|(&(p, n), &t0)| t0 + i.map_or(0.0, |i| i.total(p as f64, n as f64).max(0.0)))
         .collect();
     let tokens: f64 = w.requests.iter().map(|r| r.1 as f64).sum();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
@@ -157,7 +191,7 @@ pub fn predict(fit: &ModelFit, w: &Workload) -> Prediction {
     // Every step up to the longest output was measured, so only longer outputs extrapolate.
     let outside = w.requests.iter().filter(|&&(p, n)| p < pr.0 || p > pr.1 || n > or.1).count();
     Prediction {
-        model: fit.key.label(),
+        model: fit.label.clone(),
         kind: fit.key.kind.clone(),
         ttft_mean_ms: est(0, 1e-6),
         ttft_p90_ms: est(1, 1e-6),
@@ -266,12 +300,7 @@ pub fn pairs(fits: &[ModelFit]) -> Vec<(&ModelFit, &ModelFit)> {
     fits.iter()
         .filter(|f| f.key.kind == "encoder-decoder" && f.key.pair.is_some())
         .filter_map(|ed| {
-            let dec = fits.iter().find(|d| {
-                d.key.kind == "decoder-only"
-                    && d.key.pair == ed.key.pair
-                    && (&d.key.backend, &d.key.ep, d.key.threads, d.key.batch)
-                        == (&ed.key.backend, &ed.key.ep, ed.key.threads, ed.key.batch)
-            })?;
+            let dec = fits.iter().find(|d| d.key.kind == "decoder-only" && d.key.partners(&ed.key))?;
             Some((ed, dec))
         })
         .collect()

@@ -8,7 +8,8 @@
 use serde::Serialize;
 use slmbench_results::paired::RatioEstimate;
 
-use crate::analysis::{PairedCell, Point, point_name};
+use crate::analysis::PairedCell;
+use slmbench_results::identity::{Point, point_name};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RatioChange {
@@ -75,14 +76,18 @@ fn variant(p: &PairedCell) -> String {
     format!("{} {}", m.precision.as_deref().unwrap_or("–"), m.graph_variant.as_deref().unwrap_or("–"))
 }
 
-/// The change of every ratio both sides measured interleaved, matched on pair, variant and point.
+/// What a pair's ratio is matched on across two runs: its partner key without the machine and the
+/// runtime's version (pair, backend, variant, settings, point).
+fn across_runs<'a>(p: &'a PairedCell<'_>) -> (&'a Option<String>, &'a String, &'a String, &'a Point) {
+    (&p.key.pair, &p.key.backend, &p.key.variant, &p.key.point)
+}
+
+/// The change of every ratio both sides measured interleaved, matched on pair, backend, variant,
+/// settings and point.
 pub fn ratio_changes(base: &[PairedCell], current: &[PairedCell]) -> Vec<RatioChange> {
     let mut out = vec![];
     for b in base.iter().filter(|p| p.interleaved.is_some()) {
-        let Some(c) = current
-            .iter()
-            .find(|c| c.interleaved.is_some() && c.pair == b.pair && c.point == b.point && variant(c) == variant(b))
-        else {
+        let Some(c) = current.iter().find(|c| c.interleaved.is_some() && across_runs(c) == across_runs(b)) else {
             continue;
         };
         let (rb, rc) = (b.interleaved.expect("filtered"), c.interleaved.expect("filtered"));

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::identity::{Identity, cell_name};
 use crate::schema::CellResult;
-use crate::table::{cell_name, point};
 
 /// One model at one point on one backend, against the reference backend's cell.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,9 +28,11 @@ pub struct BackendRow {
 /// Every model and point measured by more than one backend, a row per backend (the reference
 /// first), in the order the cells came.
 pub fn compare(cells: &[CellResult]) -> Vec<BackendRow> {
-    // Everything but the backend identifies a model at a point.
-    let key =
-        |c: &CellResult| (c.model.name.clone(), c.model.precision.clone(), c.model.graph_variant.clone(), point(c));
+    // Everything but the backend identifies a model at a point on one machine.
+    let key = |c: &CellResult| {
+        let id = Identity::of(c);
+        (id.machine, id.model, id.variant, id.point)
+    };
     let mut groups: BTreeMap<_, Vec<&CellResult>> = BTreeMap::new();
     let mut order = vec![];
     for c in cells {

@@ -29,13 +29,23 @@ pub struct Context {
     /// builds only; a release build has no such hook): these timings are not measurements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_delay_us: Option<u64>,
+    /// The user's name for the device (`--device-name`, `SLMBENCH_DEVICE_NAME`): part of the
+    /// machine's identity, so two boards of one model are told apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
 }
 
 impl Context {
-    /// What makes two machines comparable: CPU, cores, memory (GiB), OS and architecture.
+    /// The machine, as [`crate::identity::Machine`] writes it: the device name when there is
+    /// one, then CPU, cores, memory (GiB), OS and architecture. Baselines and the run history are
+    /// keyed by it.
     pub fn fingerprint(&self) -> String {
-        let gib = self.memory_bytes.map(|b| (b as f64 / (1u64 << 30) as f64).round() as u64).unwrap_or(0);
-        format!("{} / {} cores / {gib} GiB / {} {}", self.cpu_model, self.cpu_logical_cores, self.os, self.arch)
+        crate::identity::Machine::of(self).to_string()
+    }
+
+    /// Total memory in whole GiB (0 when unknown).
+    pub fn memory_gib(&self) -> u64 {
+        self.memory_bytes.map(|b| (b as f64 / (1u64 << 30) as f64).round() as u64).unwrap_or(0)
     }
 
     /// The fingerprint as a file-name-safe slug (baselines are named by it).

@@ -7,6 +7,7 @@ pub mod context;
 pub mod ep;
 pub mod error;
 pub mod export;
+pub mod identity;
 pub mod metric;
 pub mod model;
 pub mod pair_ratio;

@@ -67,3 +67,29 @@ fn is_one(n: &usize) -> bool {
 pub fn ratio_id(encoder_decoder_cell: &str, decoder_only_cell: &str) -> String {
     format!("{encoder_decoder_cell}/{decoder_only_cell}")
 }
+
+impl PairRatio {
+    /// Checks what a record can be checked against on its own: every ratio and bound is a positive
+    /// number and the bounds are in order. (A percentile bootstrap interval need not hold its
+    /// point estimate, so that is not asked.) The error names the ratio.
+    pub fn check(&self) -> Result<(), String> {
+        let estimates = [
+            ("ttft", Some(&self.ttft)),
+            ("decode_tokens_per_s", self.decode_tokens_per_s.as_ref()),
+            ("e2e_tokens_per_s", self.e2e_tokens_per_s.as_ref()),
+        ];
+        for (name, e) in estimates {
+            let Some(e) = e else { continue };
+            let positive = |x: f64| x.is_finite() && x > 0.0;
+            let bounds = e.ci().is_none_or(|(lo, hi)| positive(lo) && positive(hi) && lo <= hi);
+            if !(positive(e.value) && bounds) {
+                return Err(format!(
+                    "pair ratio {}: its {name} ratio {} with interval {:?}–{:?} is not a positive ratio with \
+                     ordered bounds; the record was edited or corrupted: restore the file or measure the pair again",
+                    self.ratio_id, e.value, e.low, e.high
+                ));
+            }
+        }
+        Ok(())
+    }
+}

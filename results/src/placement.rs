@@ -80,6 +80,16 @@ impl Placement {
             .collect();
         (!elsewhere.is_empty()).then(|| format!("{} instead of {want}", elsewhere.join(", ")))
     }
+
+    /// The warning a cell carries when nodes ran off the provider asked for (`requested`, as
+    /// `--ep` names it) without `--strict-placement`: exact node counts, and what to do.
+    pub fn fallback_warning(&self, requested: crate::ep::Ep) -> Option<String> {
+        let off = self.off_provider(requested.runtime_name())?;
+        Some(format!(
+            "placement: {off} (requested --ep {requested}); these timings are partly or mostly of the other \
+             provider; --strict-placement refuses such a cell"
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -124,6 +134,10 @@ mod tests {
         assert!(
             cpu.off_provider("CUDAExecutionProvider").unwrap().starts_with("29 of 29 nodes on CPUExecutionProvider")
         );
+        // Without --strict-placement the same fallback is measured, and said with exact counts.
+        let w = two.fallback_warning(crate::ep::Ep::Cuda).expect("a fallback is a warning");
+        assert!(w.starts_with("placement: 16 of 29 nodes on CPUExecutionProvider (") && w.contains("--ep cuda"), "{w}");
+        assert_eq!(cpu.fallback_warning(crate::ep::Ep::Cpu), None);
         // Records written before operators were kept still refuse, by counts alone.
         let old = Placement { operators_by_provider: BTreeMap::new(), ..two };
         assert_eq!(

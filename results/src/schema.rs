@@ -10,9 +10,7 @@ pub use crate::pair_ratio::{PAIR_RATIO, PairRatio};
 use crate::paired::Trend;
 use crate::stats::{StopReason, Summary};
 
-mod identity;
 mod record;
-pub use identity::{cell_id, content_sha256};
 pub use record::{FAILED, Kept, Lines, Record, Torn, latest_per_cell, parse_jsonl};
 
 /// Bumped on any incompatible change of the records. 2 added failed-cell records and the model's
@@ -65,6 +63,9 @@ pub struct ModelInfo {
     /// way, as onnxruntime-genai does, instead of handing each step's grown copy to the next.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub past_present_share_buffer: bool,
+    /// Positions the model takes (prompt + output), from its config; absent in old files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_positions: Option<u64>,
 }
 
 /// The models of `cells` that carry an accuracy figure, each once, in order of first appearance.
@@ -103,9 +104,12 @@ pub fn graph_variant(fused_operators: &[String]) -> &'static str {
     if fused_operators.iter().all(|o| QUANTIZATION_OPERATORS.contains(&o.as_str())) { "plain" } else { "fused" }
 }
 
+/// The name of the ONNX Runtime backend in records.
+pub const ONNXRUNTIME: &str = "onnxruntime";
+
 /// The backend of records written before the field existed.
 fn onnxruntime() -> String {
-    "onnxruntime".into()
+    ONNXRUNTIME.into()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -239,6 +243,11 @@ pub struct CellResult {
     /// Trends across the repetitions (absent below [`crate::paired::MIN_N_FOR_TREND`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<Drift>,
+    /// What the reader of this cell must know (its nodes ran on another provider than the one
+    /// asked for; its pair's parameter counts are far apart): on stderr when measured, and in
+    /// every report's summary.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Why a cell has no measurement.
@@ -284,7 +293,55 @@ pub struct FailedCell {
 }
 
 impl CellResult {
-    /// Recomputes the latency summaries from the raw samples (as the harness computes them).
+    /// The machine and cell id readers keep one record per ([`crate::identity::RecordKey`]).
+    pub fn record_key(&self) -> crate::identity::RecordKey {
+        (crate::identity::Machine::of(&self.context), self.cell_id.clone())
+    }
+
+    /// Whether `ratio` (a pair-ratio record) names this cell: the same id on the same machine.
+    pub fn is_named_by(&self, ratio: &PairRatio, cell_id: &str) -> bool {
+        self.cell_id == cell_id
+            && crate::identity::Machine::of(&self.context) == crate::identity::Machine::of(&ratio.context)
+    }
+
+    /// Checks every stored median against the median of its raw samples; the error names the
+    /// cell, the metric and both values (the record was edited or corrupted).
+    pub fn check_summaries(&self) -> Result<(), String> {
+        use crate::metric::Metric;
+        let stored = [
+            (Metric::Ttft, Some(self.metrics.ttft_ns.median)),
+            (Metric::FirstDecoderStep, Some(self.metrics.first_decoder_step_ns.median)),
+            (Metric::Encoder, self.metrics.encoder_ns.map(|s| s.median)),
+            (Metric::Itl, self.metrics.itl_ns.map(|s| s.median)),
+            (Metric::DecodeTokensPerS, self.metrics.decode_tokens_per_s),
+            (Metric::E2eTokensPerS, Some(self.metrics.e2e_tokens_per_s)),
+            (Metric::PrefillTokensPerS, Some(self.metrics.prefill_tokens_per_s)),
+        ];
+        for (metric, value) in stored {
+            let Some(value) = value else { continue };
+            let Some(from_samples) = metric.summary(self).map(|s| s.median) else { continue };
+            // Both come from the same arithmetic; the slack only absorbs a decimal round trip.
+            // NaN (an edited `null` or text read as a number) counts as inconsistent too.
+            let close = (value - from_samples).abs() <= 1e-9 * from_samples.abs().max(1.0);
+            if !close {
+                let k = metric.scale();
+                return Err(format!(
+                    "cell {}: its stored {} median {} {} is not the median of its own samples ({} {}); \
+                     the record was edited or corrupted: restore the file or measure the cell again",
+                    self.cell_id,
+                    metric.name(),
+                    value * k,
+                    metric.unit().name(),
+                    from_samples * k,
+                    metric.unit().name()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Recomputes every summary from the raw samples (as the harness computes them): the latency
+    /// summaries and the throughput medians (per sequence and for the batch).
     pub fn refresh_summaries(&mut self) {
         use crate::metric::Metric;
         if let Some(t) = Metric::Ttft.summary(self) {
@@ -298,6 +355,19 @@ impl CellResult {
         }
         if let Some(t) = Metric::Itl.summary(self) {
             self.metrics.itl_ns = Some(t);
+        }
+        let batch = self.sweep.batch as f64;
+        if let Some(t) = Metric::DecodeTokensPerS.summary(self) {
+            self.metrics.decode_tokens_per_s = Some(t.median);
+            self.metrics.decode_tokens_per_s_batch = Some(t.median * batch);
+        }
+        if let Some(t) = Metric::E2eTokensPerS.summary(self) {
+            self.metrics.e2e_tokens_per_s = t.median;
+            self.metrics.e2e_tokens_per_s_batch = t.median * batch;
+        }
+        if let Some(t) = Metric::PrefillTokensPerS.summary(self) {
+            self.metrics.prefill_tokens_per_s = t.median;
+            self.metrics.prefill_tokens_per_s_batch = t.median * batch;
         }
     }
 }

@@ -3,9 +3,8 @@
 //! `–` when absent). The Markdown table printed after a run, the report's HTML table and the CSV
 //! export are all renderings of [`COLUMNS`].
 
-use serde::Serialize;
-
 use crate::export::ms;
+use crate::identity::non_default;
 use crate::schema::{CellResult, Settings};
 use crate::stats::Summary;
 
@@ -63,6 +62,8 @@ pub const COLUMNS: &[Column] = &[
         |c| Some(c.model.name.clone()),
         |c| Some(c.model.name.clone()),
     ),
+    // The machine, shown where the cells come from more than one ([`view_of`]).
+    col(None, Some(MACHINE), Some(MACHINE), true, |c| Some(machine_short(c)), |c| Some(machine_short(c))),
     col(Some("pair"), None, None, true, |c| c.model.pair.clone(), |c| c.model.pair.clone()),
     col(Some("kind"), Some("kind"), Some("kind"), true, |c| Some(c.model.kind.clone()), |c| Some(c.model.kind.clone())),
     col(Some("layout"), None, None, true, layout, layout),
@@ -237,7 +238,17 @@ pub const COLUMNS: &[Column] = &[
     ), // Newer columns last, so that readers of the CSV by position keep working.
     col(Some("io_binding"), None, None, true, |c| Some(c.settings.io_binding.to_string()), |_| None),
     col(Some("session_options"), None, None, true, |c| Some(session_options(&c.settings)), |_| None),
+    col(Some("machine"), None, None, true, |c| Some(c.context.fingerprint()), |_| None),
+    col(Some("settings"), None, None, true, |c| Some(non_default(&c.settings)), |_| None),
 ];
+
+fn machine_short(c: &CellResult) -> String {
+    crate::identity::Machine::of(&c.context).short()
+}
+
+/// The machine column's header in the tables for people, shown only when `cells` come from more
+/// than one machine.
+pub const MACHINE: &str = "machine";
 
 /// The backend column's header in the tables for people, which show it only when `cells` hold
 /// more than one backend ([`view_of`]).
@@ -251,71 +262,23 @@ fn session_options(s: &Settings) -> String {
     s.session_options.iter().map(|o| format!("{}={}", o.key, o.value)).collect::<Vec<_>>().join(";")
 }
 
-/// What identifies a cell within a model: where it ran (the provider, with any session settings
-/// that are not the default: [`where_run`]) and the sweep point.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct Point {
-    pub ep: String,
-    pub threads: usize,
-    pub batch: usize,
-    pub input_tokens: usize,
-    pub output_tokens: usize,
-}
-
-pub fn point(c: &CellResult) -> Point {
-    Point {
-        ep: where_run(&c.settings),
-        threads: c.settings.threads,
-        batch: c.sweep.batch,
-        input_tokens: c.sweep.input_tokens,
-        output_tokens: c.sweep.output_tokens,
-    }
-}
-
-/// `<model> <ep> t<threads> b<batch> p<input> n<output>`: how compare and gate name a cell.
-pub fn point_name(model: &str, p: &Point) -> String {
-    format!("{model} {} t{} b{} p{} n{}", p.ep, p.threads, p.batch, p.input_tokens, p.output_tokens)
-}
-
-pub fn cell_name(c: &CellResult) -> String {
-    point_name(&c.model.name, &point(c))
-}
-
-/// Where a cell ran, as reports key and name it: the provider, and the session settings that
-/// are not the default (`cpu`, `cpu io-binding`), so that cells measured differently are never
-/// paired, compared or fitted as one.
-pub fn where_run(s: &Settings) -> String {
-    match non_default(s).as_str() {
-        "default" => s.ep_used.to_string(),
-        extra => format!("{} {extra}", s.ep_used),
-    }
-}
-
-/// The session settings that are not the default, or `default`.
-fn non_default(s: &Settings) -> String {
-    let flags =
-        [(s.io_binding, "io-binding"), (s.intra_op_spinning, "spinning"), (s.strict_placement, "strict-placement")];
-    let mut out: Vec<String> = flags.iter().filter(|(on, _)| *on).map(|(_, name)| name.to_string()).collect();
-    if !s.session_options.is_empty() {
-        out.push(session_options(s));
-    }
-    if out.is_empty() { "default".into() } else { out.join(" ") }
-}
-
 /// The columns of one view with their headers.
 pub fn view(header: fn(&Column) -> Option<&'static str>) -> impl Iterator<Item = (&'static str, &'static Column)> {
     COLUMNS.iter().filter_map(move |c| header(c).map(|h| (h, c)))
 }
 
-/// As [`view`], for a table of `cells`: the backend and settings columns only when the cells
-/// differ in them (one run's cells share both).
+/// As [`view`], for a table of `cells`: the machine, backend and settings columns only when the
+/// cells differ in them (one run's cells share all three).
 pub fn view_of<'a>(
     header: fn(&Column) -> Option<&'static str>,
     cells: &'a [CellResult],
 ) -> impl Iterator<Item = (&'static str, &'static Column)> + 'a {
     let backends = cells.iter().any(|c| c.settings.backend != cells[0].settings.backend);
     let settings = cells.iter().any(|c| non_default(&c.settings) != non_default(&cells[0].settings));
-    view(header).filter(move |(h, _)| (backends || *h != BACKEND) && (settings || *h != SETTINGS))
+    let machines = crate::identity::machines(cells.iter().map(|c| &c.context)).len() > 1;
+    view(header).filter(move |(h, _)| {
+        (backends || *h != BACKEND) && (settings || *h != SETTINGS) && (machines || *h != MACHINE)
+    })
 }
 
 /// A value for people, `–` when absent.

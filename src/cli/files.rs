@@ -1,6 +1,6 @@
 //! Commands over results files: `report`, `compare`, `merge`, `export`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -23,8 +23,12 @@ pub(super) struct ExportArgs {
     format: DashboardFormat,
     #[arg(required = true)]
     results: Vec<PathBuf>,
+    /// Output file (`-`: standard output).
     #[arg(short = 'o', long)]
     out: PathBuf,
+    /// Replace an existing -o file.
+    #[arg(long)]
+    overwrite: bool,
 }
 
 #[derive(Args, Debug)]
@@ -32,9 +36,12 @@ pub(super) struct MergeArgs {
     /// Result files to join.
     #[arg(required = true)]
     results: Vec<PathBuf>,
-    /// Output JSON Lines file.
+    /// Output JSON Lines file (`-`: standard output).
     #[arg(short = 'o', long)]
     out: PathBuf,
+    /// Replace an existing -o file (it may be one of the inputs).
+    #[arg(long)]
+    overwrite: bool,
 }
 
 #[derive(Args, Debug)]
@@ -62,26 +69,31 @@ pub(super) struct CompareArgs {
     base: PathBuf,
     /// The results file to compare with it.
     current: PathBuf,
-    /// Also write the comparison as JSON.
+    /// Also write the comparison as JSON (a file: the tables go to standard output).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Replace an existing --json file.
+    #[arg(long)]
+    overwrite: bool,
 }
 
 pub(super) fn export(a: ExportArgs) -> Result<()> {
+    let out = slmbench_results::export::Output::claim(&a.out, a.overwrite)?;
     let set = slmbench_reports::read::read_measured(&a.results)?;
     print_warnings(&set);
+    slmbench_reports::dashboards::check_exportable(&set.cells).map_err(|e| anyhow::anyhow!("export: {e}"))?;
     let text = match a.format {
         DashboardFormat::Bencher => slmbench_reports::dashboards::bencher(&set.cells),
         DashboardFormat::GhSmaller => slmbench_reports::dashboards::github_action_benchmark(&set.cells, false),
         DashboardFormat::GhBigger => slmbench_reports::dashboards::github_action_benchmark(&set.cells, true),
     };
-    std::fs::write(&a.out, serde_json::to_string_pretty(&text)? + "\n")
-        .with_context(|| format!("cannot write {}", a.out.display()))?;
+    out.write((serde_json::to_string_pretty(&text)? + "\n").as_bytes())
+        .with_context(|| format!("cannot write {}", out.name()))?;
     Ok(())
 }
 
 pub(super) fn merge(a: MergeArgs) -> Result<()> {
-    let m = slmbench_reports::merge::merge(&a.results, &a.out)?;
+    let m = slmbench_reports::merge::merge(&a.results, &a.out, a.overwrite)?;
     for n in &m.notes {
         eprintln!("slmbench: {n}");
     }
@@ -90,7 +102,7 @@ pub(super) fn merge(a: MergeArgs) -> Result<()> {
         m.measured,
         m.failed,
         a.results.len(),
-        a.out.display()
+        if a.out == std::path::Path::new("-") { "standard output".into() } else { a.out.display().to_string() }
     );
     Ok(())
 }
@@ -101,6 +113,11 @@ pub(super) fn report(a: ReportArgs) -> Result<()> {
         set.history = Some(super::history::section(db, &set.cells)?);
     }
     set.workload = a.workload.workload()?;
+    if let Some(w) = &set.workload {
+        let fits = slmbench_reports::fit::fit_all(&set.cells);
+        slmbench_reports::predict::check_positions(&fits, w).map_err(|e| anyhow::anyhow!("report: {e}"))?;
+    }
+    slmbench_reports::write::check_report_folder(&a.out)?;
     for w in &set.warnings {
         eprintln!("slmbench: warning: {w}");
     }
@@ -111,7 +128,19 @@ pub(super) fn report(a: ReportArgs) -> Result<()> {
     Ok(())
 }
 
+/// The `--json FILE` of `compare` and `predict`, claimed before any work like every writer's.
+pub(super) fn json_output(path: Option<&Path>, overwrite: bool) -> Result<Option<slmbench_results::export::Output>> {
+    match path {
+        Some(p) if p == Path::new("-") => {
+            bail!("--json -: the tables already go to standard output; give --json a file name")
+        }
+        Some(p) => Ok(Some(slmbench_results::export::Output::claim(p, overwrite)?)),
+        None => Ok(None),
+    }
+}
+
 pub(super) fn compare(a: CompareArgs) -> Result<()> {
+    let json_out = super::files::json_output(a.json.as_deref(), a.overwrite)?;
     let base = slmbench_reports::read::read_measured(std::slice::from_ref(&a.base))?;
     let current = slmbench_reports::read::read_measured(std::slice::from_ref(&a.current))?;
     for w in base.warnings.iter().chain(&current.warnings) {
@@ -126,9 +155,9 @@ pub(super) fn compare(a: CompareArgs) -> Result<()> {
         );
     }
     print!("{}", slmbench_reports::compare::markdown(&cmp));
-    if let Some(path) = &a.json {
-        std::fs::write(path, serde_json::to_string_pretty(&cmp)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(out) = json_out {
+        out.write(serde_json::to_string_pretty(&cmp)?.as_bytes())
+            .with_context(|| format!("cannot write {}", out.name()))?;
     }
     Ok(())
 }

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use slmbench_reports::analysis::cell_name;
 use slmbench_reports::gate::judge_all;
+use slmbench_results::identity::cell_name;
 
 use super::print_warnings;
 
@@ -19,8 +19,8 @@ pub(super) struct GateArgs {
     #[arg(long)]
     history: Option<PathBuf>,
     /// Runs of the history to pool (with --history).
-    #[arg(long, default_value_t = 5, requires = "history")]
-    last: usize,
+    #[arg(long, default_value_t = 5, requires = "history", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    last: u64,
     #[arg(long)]
     current: PathBuf,
     /// Gate settings (alpha, thresholds per metric).
@@ -30,8 +30,8 @@ pub(super) struct GateArgs {
     #[arg(long)]
     allow_other_machine: bool,
     /// Re-measure flagged cells up to N times; a cell fails only if flagged every time.
-    #[arg(long, default_value_t = 0)]
-    confirm: usize,
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10))]
+    confirm: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -43,6 +43,9 @@ pub(super) enum BaselineCommand {
         /// Where baselines live.
         #[arg(long, default_value = "ci/baselines")]
         dir: PathBuf,
+        /// Replace this machine's baseline if there is one.
+        #[arg(long)]
+        overwrite: bool,
     },
 }
 
@@ -59,7 +62,7 @@ pub(super) fn gate(a: GateArgs) -> Result<()> {
         eprintln!("slmbench: warning: {} cells of {} failed and are not gated", cur.failed.len(), a.current.display());
     }
     if let Some(db) = &a.history {
-        let pooled = super::history::pooled_baseline(db, &cur.cells, a.last)?;
+        let pooled = super::history::pooled_baseline(db, &cur.cells, a.last as usize)?;
         let base = slmbench_reports::read::ResultSet { cells: pooled, ..Default::default() };
         return judge_and_exit(&a, &cfg, &base, &cur, &format!("the last {} runs in {}", a.last, db.display()));
     }
@@ -146,23 +149,48 @@ fn judge_and_exit(
         }
         std::process::exit(1);
     }
+    // A gate that could not judge does not pass (exit 2, every reason named).
+    if !judged.unjudged.is_empty() {
+        bail!(
+            "the gate cannot judge {} of its verdicts, so it does not pass: {}",
+            judged.unjudged.len(),
+            judged.unjudged.join("; ")
+        );
+    }
+    if judged.judged == 0 {
+        bail!(
+            "nothing was gated: no metric of {} has a threshold in {} that its cells measure",
+            a.current.display(),
+            a.config.display()
+        );
+    }
     Ok(())
 }
 
 pub(super) fn baseline(c: BaselineCommand) -> Result<()> {
     match c {
-        BaselineCommand::Save { results, dir } => baseline_save(&results, &dir),
+        BaselineCommand::Save { results, dir, overwrite } => baseline_save(&results, &dir, overwrite),
     }
 }
 
-fn baseline_save(results: &Path, dir: &Path) -> Result<()> {
+fn baseline_save(results: &Path, dir: &Path, overwrite: bool) -> Result<()> {
     let set = slmbench_reports::read::read_measured(&[results.to_path_buf()])?;
     print_warnings(&set);
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let machines = slmbench_results::identity::machines(set.cells.iter().map(|c| &c.context));
+    if machines.len() > 1 {
+        bail!(
+            "{} holds cells of {} machines; a baseline is one machine's: save each machine's results on its own",
+            results.display(),
+            machines.len()
+        );
+    }
     let path = dir.join(format!("{}.json", set.cells[0].context.machine_slug()));
+    let out = slmbench_results::export::Output::claim(&path, overwrite)
+        .map_err(|e| anyhow::anyhow!("{e} (this machine's baseline)"))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // Cells, and the ratio records of pairs measured interleaved (the gate judges those too).
     use slmbench_harness::export::Exporter;
-    std::fs::write(&path, slmbench_harness::export::json::Json.finish(&set.kept()))
+    out.write(&slmbench_harness::export::json::Json.finish(&set.kept()))
         .with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("slmbench: baseline of {} cells saved to {}", set.cells.len(), path.display());
     println!("{}", path.display());
@@ -171,6 +199,6 @@ fn baseline_save(results: &Path, dir: &Path) -> Result<()> {
 
 /// Measures a recorded cell again with its recorded model, settings and sweep point.
 fn rerun_cell(c: &slmbench_harness::results::CellResult) -> Result<slmbench_harness::results::CellResult> {
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let command = super::effective_command();
     slmbench_harness::remeasure::remeasure(c, command).with_context(|| format!("re-measuring {}", cell_name(c)))
 }

@@ -51,6 +51,24 @@ pub(super) struct GenerateArgs {
     /// Keep compiled graphs as EP context models in the cache, as `run --ep-context-cache`.
     #[arg(long)]
     ep_context_cache: bool,
+    /// Generate even when the memory guard's estimate exceeds the available memory, as `run --force`.
+    #[arg(long)]
+    force: bool,
+}
+
+/// The memory guard `run` applies to a cell, for a loaded model: refused (naming the estimate and
+/// what is available) before the prompt or any cache is allocated, unless `--force`.
+fn guard(a: &GenerateArgs, model: &dyn slmbench_harness::backend::Generator, prompt: usize) -> Result<()> {
+    use slmbench_harness::guard;
+    if a.force {
+        return Ok(());
+    }
+    let Some(available) = guard::available_memory() else { return Ok(()) };
+    let need = model.memory_need(a.batch, prompt, a.n);
+    if let Some(why) = guard::check(&format!("generating {} rows", a.batch), &need, available) {
+        bail!("{why} (weights already loaded); or pass --force");
+    }
+    Ok(())
 }
 
 pub(super) fn generate(a: GenerateArgs) -> Result<()> {
@@ -80,6 +98,7 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
         return compare_backends(&a, &backends, &ids, &settings);
     }
     let mut model = LoadedModel::load_with(&a.model, &settings, a.decoder.into())?;
+    guard(&a, &model, ids.len())?;
     let g = model.generate(&Prompt::repeated(&ids, a.batch), a.n, a.stop_at_eos)?;
     let mut out = serde_json::json!({
         "model": a.model.display().to_string(),
@@ -107,14 +126,16 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
 /// how far their logits are apart.
 fn compare_backends(a: &GenerateArgs, names: &[&str], ids: &[i64], settings: &SessionSettings) -> Result<()> {
     pin_candle_threads(&a.backend, &[a.threads])?;
-    let prompt = Prompt::repeated(ids, a.batch);
+    let mut prompt = None;
     let mut results = serde_json::Map::new();
     let mut first: Option<Vec<Vec<i64>>> = None;
     let mut agree = true;
     for name in names {
         let backend = slmbench_harness::backend::find(name)?;
         let mut model = backend.load(&a.model, settings, a.decoder.into())?;
-        let g = model.generate(&prompt, a.n, a.stop_at_eos)?;
+        guard(a, &*model, ids.len())?;
+        let prompt = prompt.get_or_insert_with(|| Prompt::repeated(ids, a.batch));
+        let g = model.generate(prompt, a.n, a.stop_at_eos)?;
         agree &= first.as_ref().is_none_or(|f| *f == g.tokens);
         first.get_or_insert_with(|| g.tokens.clone());
         results.insert(
@@ -174,7 +195,7 @@ pub(super) fn doctor() -> Result<()> {
     info["host"]["available_memory_bytes"] = json!(host::available_memory());
     // What the roofline of runs on this host is measured against (cached per thread count).
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let host = slmbench_harness::context::collect(String::new());
+    let host = slmbench_harness::context::collect(String::new(), None);
     info["roofline"] = match slmbench_harness::roofline::limits(&host, threads) {
         Ok(l) => json!(l),
         Err(e) => json!({"error": e.to_string()}),

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use slmbench_history::{History, StoredCell};
-use slmbench_reports::analysis::cell_name;
 use slmbench_reports::trend::{CellTrend, ChangeConfig, HistorySection, TrendPoint};
+use slmbench_results::identity::cell_name;
 use slmbench_results::metric::Metric;
 use slmbench_results::schema::CellResult;
 
@@ -58,6 +58,9 @@ pub(super) enum HistoryCommand {
         /// Output file (`-`: stdout).
         #[arg(short = 'o', long, default_value = "-")]
         out: PathBuf,
+        /// Replace an existing -o file.
+        #[arg(long)]
+        overwrite: bool,
         #[command(flatten)]
         db: Db,
     },
@@ -65,6 +68,11 @@ pub(super) enum HistoryCommand {
 
 pub(super) fn open(db: &Path) -> Result<History> {
     History::open(db).with_context(|| format!("opening the history (check --history / --db {})", db.display()))
+}
+
+/// As [`open`], for commands that only read: a missing database is an error, not created.
+fn open_existing(db: &Path) -> Result<History> {
+    History::open_existing(db).with_context(|| format!("opening the history (check --history / --db {})", db.display()))
 }
 
 /// Imports one results file; what was added and what was already there, on stderr.
@@ -114,7 +122,7 @@ pub(super) fn history(c: HistoryCommand) -> Result<()> {
             }
         }
         HistoryCommand::List { db } => {
-            let h = open(&db.db)?;
+            let h = open_existing(&db.db)?;
             println!(
                 "| run | commit | started | machine | cells | failed | ratios | build |\n| ---: | --- | --- | --- | ---: | ---: | ---: | --- |"
             );
@@ -136,7 +144,7 @@ pub(super) fn history(c: HistoryCommand) -> Result<()> {
             let m = Metric::parse(&metric).with_context(|| {
                 format!("--metric {metric}: not a metric; one of {}", Metric::ALL.map(|m| m.name()).join(", "))
             })?;
-            let h = open(&db.db)?;
+            let h = open_existing(&db.db)?;
             let all = h.distinct_cells()?;
             let ids: Vec<&(String, CellResult)> =
                 all.iter().filter(|(id, c)| id == &cell || cell_name(c) == cell).collect();
@@ -153,7 +161,8 @@ pub(super) fn history(c: HistoryCommand) -> Result<()> {
             }
             for (_, c) in ids {
                 let t = trend(&series_of(&h, c)?, c, m);
-                println!("{} ({}): {} runs", t.name, t.cell_id, t.points.len());
+                // A cell measured on several machines is a series per machine, each named.
+                println!("{} ({}) on {}: {} runs", t.name, t.cell_id, c.context.fingerprint(), t.points.len());
                 println!(
                     "| run | commit | started | median ({}) | 95% CI | change |\n| ---: | --- | --- | ---: | --- | --- |",
                     m.unit().name()
@@ -178,21 +187,16 @@ pub(super) fn history(c: HistoryCommand) -> Result<()> {
             if out.exists() {
                 bail!("{} exists; back up to a new file", out.display());
             }
-            open(&db.db)?.backup(&out)?;
+            open_existing(&db.db)?.backup(&out)?;
             eprintln!("slmbench: history: {} copied to {}", db.db.display(), out.display());
         }
-        HistoryCommand::Export { out, db } => {
-            let h = open(&db.db)?;
-            let n = if out == Path::new("-") {
-                h.export(&mut std::io::stdout().lock())?
-            } else {
-                let mut buf = vec![];
-                let n = h.export(&mut buf)?;
-                // Whole or not at all, like every results file slmbench writes.
-                slmbench_results::export::write_atomic(&out, &buf)
-                    .with_context(|| format!("cannot write {}", out.display()))?;
-                n
-            };
+        HistoryCommand::Export { out, overwrite, db } => {
+            let target = slmbench_results::export::Output::claim(&out, overwrite)?;
+            let h = open_existing(&db.db)?;
+            let mut buf = vec![];
+            let n = h.export(&mut buf)?;
+            // Whole or not at all, like every results file slmbench writes.
+            target.write(&buf).with_context(|| format!("cannot write {}", target.name()))?;
             eprintln!("slmbench: history: {n} records exported");
         }
     }
@@ -222,7 +226,7 @@ fn trend(series: &[StoredCell], like: &CellResult, m: Metric) -> CellTrend {
 
 /// The trends `report --history` draws: TTFT and ITL of each of the report's cells.
 pub(super) fn section(db: &Path, cells: &[CellResult]) -> Result<HistorySection> {
-    let h = open(db)?;
+    let h = open_existing(db)?;
     let mut s = HistorySection {
         source: db.display().to_string(),
         runs: h.runs()?.len(),
@@ -253,7 +257,7 @@ pub(super) fn pooled_baseline(db: &Path, current: &[CellResult], last: usize) ->
     if last == 0 {
         bail!("--last 0: pool at least one earlier run");
     }
-    let h = open(db)?;
+    let h = open_existing(db)?;
     let mut out = vec![];
     for c in current {
         let own = h.run_of(&c.context)?;

@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 success; 1 the gate found a regression; 2 bad input or a failed step (the
 //! message names what to fix); 3 a sweep finished but some cells failed (they are recorded in
-//! the results file); 4 a sweep's results are kept but its report could not be written;
+//! the results file); 4 a sweep's results are kept but its report could not be written; 5 a
+//! sweep failed after recording some cells, which are kept (`--resume` measures the rest);
 //! 130 / 143 a sweep stopped by SIGINT / SIGTERM (what was measured is kept).
 
 mod files;
@@ -28,6 +29,7 @@ use run_args::RunArgs;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_CELLS_FAILED: u8 = 3;
 pub const EXIT_REPORT_FAILED: u8 = 4;
+pub const EXIT_KEPT_THEN_FAILED: u8 = 5;
 
 #[derive(Parser, Debug)]
 #[command(name = "slmbench", version, about = "Encoder-decoder vs decoder-only SLM latency on ONNX Runtime")]
@@ -44,6 +46,7 @@ enum Command {
     /// Measure TTFT and throughput over a sweep (no arguments: the `small` pair on the CPU).
     #[command(after_help = "Exit codes: 0 every cell measured; 2 bad input (nothing run); 3 some cells failed \
 (recorded in the results file and the report); 4 the results are kept but the report could not be written; \
+5 the sweep failed (a full disk, …) after recording some cells, which are kept: fix the cause and rerun with --resume FILE; \
 130 / 143 stopped by SIGINT / SIGTERM (finished cells kept: rerun with --resume FILE).")]
     Run(Box<RunArgs>),
     /// Greedy-generate from given prompt ids and print the output ids as JSON (to check a model).
@@ -76,6 +79,9 @@ enum Command {
 /// Runs the command; returns the exit code of a run that finished (errors exit 2 in `main`).
 pub fn run() -> Result<u8> {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run(_)) {
+        end_quietly_on_broken_pipe();
+    }
     match cli.command {
         // The one command with exit codes of its own (3, 4, 130, 143).
         Command::Run(a) => return run::run_sweep(*a),
@@ -95,6 +101,25 @@ pub fn run() -> Result<u8> {
     .map(|()| 0)
 }
 
+/// `slmbench history list | head -1`: a reader of our output that leaves early ends us as it
+/// ends `cat`, quietly (the default action of SIGPIPE, which Rust's runtime turns off so that
+/// every `println!` after it would panic). Not for `run`, which prints through [`emit`] so that
+/// a closed pipe never stops it before its report is written.
+fn end_quietly_on_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default action, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Prints `text` on standard output; a reader that has gone away (a broken pipe) is no error.
+pub(crate) fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
 /// What a reader skipped (a torn final line, duplicate cells), on stderr.
 pub(crate) fn print_warnings(set: &slmbench_reports::read::ResultSet) {
     for w in &set.warnings {
@@ -112,6 +137,22 @@ pub(crate) fn distinct<T: PartialEq + Copy + std::fmt::Display>(flag: &str, list
         out.push(x);
     }
     Ok(out)
+}
+
+/// The command line as it took effect: every `SLMBENCH_*` (and `ORT_DYLIB_PATH`) variable set in
+/// the environment, which can change the sweep as much as a flag, then the arguments, each
+/// quoted where a shell would need it.
+pub(crate) fn effective_command() -> String {
+    let mut vars: Vec<(String, String)> =
+        std::env::vars().filter(|(k, _)| k.starts_with("SLMBENCH_") || k == "ORT_DYLIB_PATH").collect();
+    vars.sort();
+    let vars = vars.into_iter().map(|(k, v)| format!("{k}={}", shell_quote(&v)));
+    vars.chain(std::env::args().map(|a| shell_quote(&a))).collect::<Vec<_>>().join(" ")
+}
+
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./,:=+@%".contains(c));
+    if plain { s.to_string() } else { format!("'{}'", s.replace('\'', "'\\''")) }
 }
 
 pub(crate) fn parse_ids(text: &str) -> Result<Vec<i64>> {

@@ -115,12 +115,23 @@ fn pair_from(preset: Option<&str>, config: Option<&PathBuf>) -> Result<Pair> {
     }
 }
 
+const MAX_CALIBRATION_PROMPTS: usize = 10_000;
+const MAX_STATIC_BATCH: usize = 1_024;
+
 fn build(a: BuildArgs) -> Result<()> {
     if !(a.block_size.is_power_of_two() && (16..=256).contains(&a.block_size)) {
         bail!("--block-size {}: must be a power of two from 16 to 256", a.block_size);
     }
     if a.calibration_prompts == 0 || a.calibration_tokens == 0 {
         bail!("--calibration-prompts and --calibration-tokens must be at least 1");
+    }
+    // Bounded like every other count a flag can ask for: calibration runs each prompt, and a
+    // static build allocates every row of its caches.
+    if a.calibration_prompts > MAX_CALIBRATION_PROMPTS {
+        bail!("--calibration-prompts {}: at most {MAX_CALIBRATION_PROMPTS}", a.calibration_prompts);
+    }
+    if a.static_batch == 0 || a.static_batch > MAX_STATIC_BATCH {
+        bail!("--static-batch {}: must be 1 to {MAX_STATIC_BATCH}", a.static_batch);
     }
     if !(0..=4).contains(&a.accuracy_level) {
         bail!("--accuracy-level {}: must be 0 to 4", a.accuracy_level);

@@ -46,9 +46,12 @@ pub(super) struct PredictArgs {
     results: Vec<PathBuf>,
     #[command(flatten)]
     workload: WorkloadArgs,
-    /// Also write everything as JSON.
+    /// Also write everything as JSON (a file: the tables go to standard output).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Replace an existing --json file.
+    #[arg(long)]
+    overwrite: bool,
     /// Results measured separately (other lengths, or the same ones later): each of their cells
     /// against what the fits predict for it.
     #[arg(long)]
@@ -56,6 +59,7 @@ pub(super) struct PredictArgs {
 }
 
 pub(super) fn predict(a: PredictArgs) -> Result<()> {
+    let json_out = super::files::json_output(a.json.as_deref(), a.overwrite)?;
     let set = slmbench_reports::read::read_measured(&a.results)?;
     print_warnings(&set);
     let workload = a.workload.workload()?;
@@ -63,10 +67,13 @@ pub(super) fn predict(a: PredictArgs) -> Result<()> {
     if d.fits.is_empty() {
         bail!("no cell of {} has samples to fit", a.results[0].display());
     }
+    if let Some(w) = &workload {
+        slmbench_reports::predict::check_positions(&d.fits, w).map_err(|e| anyhow::anyhow!("predict: {e}"))?;
+    }
     for f in d.fits.iter().filter(|f| f.prompt_lengths < 2) {
         eprintln!(
             "slmbench: warning: {} was measured at one prompt length ({}); its TTFT is taken as constant: sweep -p over several lengths to fit a curve",
-            f.key.label(),
+            f.label.clone(),
             f.prompt_range.0
         );
     }
@@ -79,6 +86,20 @@ pub(super) fn predict(a: PredictArgs) -> Result<()> {
     } else {
         let other = slmbench_reports::read::read_measured(&a.against)?;
         print_warnings(&other);
+        // Across machines is allowed (how devices are compared) and said first.
+        let ours = slmbench_results::identity::machines(set.cells.iter().map(|c| &c.context));
+        let theirs = slmbench_results::identity::machines(other.cells.iter().map(|c| &c.context));
+        if ours != theirs {
+            let names = |m: &[slmbench_results::identity::Machine]| {
+                m.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("; ")
+            };
+            println!(
+                "\n**Across machines**: the fits are of {}, the cells --against were measured on {}; the errors below \
+                 are differences between devices as much as errors of the fits.",
+                names(&ours),
+                names(&theirs)
+            );
+        }
         let rows = slmbench_reports::forecast::check(&d.fits, &other.cells);
         if rows.is_empty() {
             bail!("no cell of --against has a fitted model (same model, backend, provider, threads and batch)");
@@ -86,10 +107,10 @@ pub(super) fn predict(a: PredictArgs) -> Result<()> {
         print!("\n{}", slmbench_reports::forecast::check_markdown(&rows));
         rows
     };
-    if let Some(path) = &a.json {
+    if let Some(out) = json_out {
         let json = serde_json::json!({ "decision": d, "checks": checks });
-        std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        out.write((serde_json::to_string_pretty(&json)? + "\n").as_bytes())
+            .with_context(|| format!("cannot write {}", out.name()))?;
     }
     Ok(())
 }

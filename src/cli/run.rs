@@ -12,7 +12,7 @@ use slmbench_harness::run;
 use super::folders::{new_run_folder, point_latest_at, report_dir};
 use super::models::preset_dir;
 use super::run_args::{RunArgs, pin_candle_threads, plan_of};
-use super::{EXIT_CELLS_FAILED, EXIT_REPORT_FAILED};
+use super::{EXIT_CELLS_FAILED, EXIT_KEPT_THEN_FAILED, EXIT_REPORT_FAILED, emit};
 
 /// SIGINT and SIGTERM set `stop.signal` to their number; the sweep ends after the current
 /// repetition. A second signal exits at once, as users expect of a second Ctrl-C, and so does the
@@ -83,6 +83,12 @@ pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
     let (plan, outcome, report, stop) = match outcome {
         Ok(x) => x,
         Err(e) => {
+            // Cells were kept before the sweep failed: its own exit code, so that a script can
+            // tell "nothing measured" (2) from "resume me" (5).
+            if let Some(slmbench_harness::error::HarnessError::Stopped { .. }) = e.downcast_ref() {
+                eprintln!("Error: {e:#}");
+                return Ok(EXIT_KEPT_THEN_FAILED);
+            }
             // A default run that never measured leaves no folder behind.
             if let Some(dir) = &run_folder
                 && !dir.join("results.jsonl").exists()
@@ -93,19 +99,31 @@ pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
         }
     };
     let (cells, failed) = (&outcome.cells, &outcome.failed_cells);
+    if outcome.not_replaced > 0 || (plan.overwrite && cells.is_empty() && outcome.all_cells.is_empty()) {
+        eprintln!(
+            "slmbench: --overwrite: no cell was measured, so {} is left as it was{}",
+            plan.output,
+            if outcome.not_replaced > 0 {
+                format!(" (the {} failed cells below are not recorded in it)", outcome.not_replaced)
+            } else {
+                String::new()
+            }
+        );
+    }
     let finished = cells.len() + outcome.skipped;
     let mut code = 0;
     if plan.output != "-" {
-        print!("{}", slmbench_harness::export::markdown::table(cells));
+        emit(&slmbench_harness::export::markdown::table(cells));
         let mine: Vec<_> = outcome
             .all_ratios
             .iter()
-            .filter(|r| cells.iter().any(|c| c.cell_id == r.encoder_decoder_cell))
+            .filter(|r| cells.iter().any(|c| c.is_named_by(r, &r.encoder_decoder_cell)))
             .cloned()
             .collect();
-        print!("{}", slmbench_harness::export::markdown::ratios(&mine, cells));
-        print!("{}", slmbench_harness::export::markdown::backends(cells));
-        print!("{}", slmbench_harness::export::markdown::failures(failed));
+        emit(&slmbench_harness::export::markdown::ratios(&mine, cells));
+        emit(&slmbench_harness::export::markdown::backends(cells));
+        emit(&slmbench_harness::export::markdown::warnings(cells));
+        emit(&slmbench_harness::export::markdown::failures(failed));
         eprintln!(
             "slmbench: {} cells written to {}{}{}",
             cells.len(),

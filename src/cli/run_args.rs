@@ -163,10 +163,28 @@ pub(super) struct RunArgs {
     /// thread count, then cached) nor set CPU cells against them.
     #[arg(long)]
     no_roofline: bool,
+    /// Your name for this machine (`pixel-8`, `pi5-lab-2`): recorded in every cell as part of
+    /// the machine's identity, so two devices of the same model are kept apart everywhere
+    /// (reports, compare, gate baselines, the history).
+    #[arg(long, env = "SLMBENCH_DEVICE_NAME", value_parser = device_name)]
+    device_name: Option<String>,
+    /// Measure a --pair whose two models' parameter counts are more than 10% apart (or unknown);
+    /// every cell of it then carries a warning saying so.
+    #[arg(long)]
+    allow_unmatched: bool,
     /// Do not measure the drift of each variant (int8, int4, fused) against its fp32 plain
     /// build when both are in the run (256 teacher-forced positions per variant).
     #[arg(long)]
     no_accuracy: bool,
+}
+
+/// `--device-name`: a label of 1 to 64 printable characters.
+pub(super) fn device_name(text: &str) -> Result<String, String> {
+    let t = text.trim();
+    if t.is_empty() || t.chars().count() > 64 || t.chars().any(char::is_control) {
+        return Err(format!("`{text}`: a device name is 1 to 64 printable characters, e.g. pixel-8"));
+    }
+    Ok(t.to_string())
 }
 
 /// `--backend`: one or more backends of this build, comma-separated.
@@ -398,7 +416,7 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
         },
         output,
         overwrite: a.overwrite,
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: super::effective_command(),
         shard: a.shard.as_deref().map(run::parse_shard).transpose()?,
         resume: a.resume.clone(),
         retry_failed: a.retry_failed,
@@ -406,6 +424,8 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
         roofline: !a.no_roofline,
         accuracy: !a.no_accuracy,
         order: slmbench_harness::interleave::Order::parse(&a.order)?,
+        device_name: a.device_name.clone(),
+        allow_unmatched: a.allow_unmatched,
         models,
     };
     let models = (plan.models.len() + 2 * presets.len()).max(1);

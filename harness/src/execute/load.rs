@@ -18,6 +18,8 @@ pub(super) struct Loaded {
     pub(super) model: Box<dyn Generator>,
     pub(super) placement: Option<Placement>,
     pub(super) host_limits: Option<HostLimits>,
+    /// What its cells' records must say (nodes that ran on another provider than the one asked for).
+    pub(super) warnings: Vec<String>,
 }
 
 impl Runner<'_> {
@@ -117,8 +119,14 @@ impl Runner<'_> {
             self.fail_all(block, FailureKind::Provider, &why)?;
             return Ok(Err(Flow::Go));
         }
+        // Not strict: a fallback is measured, and said everywhere (stderr, each record, the report).
+        let warnings: Vec<String> =
+            placement.as_ref().and_then(|p| p.fallback_warning(block.settings.ep)).into_iter().collect();
+        for w in &warnings {
+            self.bar.note(&format!("warning: {}: {w}", entry.name));
+        }
         match loaded {
-            Ok(model) => Ok(Ok(Loaded { model, placement, host_limits })),
+            Ok(model) => Ok(Ok(Loaded { model, placement, host_limits, warnings })),
             Err((kind, error)) => {
                 self.fail_all(block, kind, &error)?;
                 Ok(Err(Flow::Go))

@@ -48,10 +48,12 @@ pub(crate) struct Runner<'a> {
     /// Memory available at the start (`None`: `--force`, no guard).
     pub available: Option<u64>,
     pub limits: HashMap<usize, Option<HostLimits>>,
+    /// Per model (index into the plan's), a warning all its cells carry (an unmatched pair).
+    pub model_warnings: &'a [Option<String>],
 }
 
 /// For each block, the index of the block it is measured side by side with: an encoder-decoder
-/// and the decoder-only of the same pair, precision and graph variant, at the same settings.
+/// and the decoder-only of the same pair and variant (precision, graph, shapes), at the same settings.
 pub fn partners(blocks: &[Block], models: &[crate::run::ModelEntry], infos: &[ModelInfo]) -> Vec<Option<usize>> {
     let mut out = vec![None; blocks.len()];
     for (i, a) in blocks.iter().enumerate() {
@@ -64,8 +66,7 @@ pub fn partners(blocks: &[Block], models: &[crate::run::ModelEntry], infos: &[Mo
             ib.kind == "decoder-only"
                 && models[b.model].pair == models[a.model].pair
                 && b.settings == a.settings
-                && ib.precision == ia.precision
-                && ib.graph_variant == ia.graph_variant
+                && slmbench_results::identity::variant(ib) == slmbench_results::identity::variant(ia)
         });
         if let Some(j) = j.filter(|&j| out[j].is_none()) {
             out[i] = Some(j);
@@ -203,6 +204,8 @@ impl Runner<'_> {
         c.metrics.estimated_memory_bytes =
             Some(guard::weights(self.infos[block.model].bytes_on_disk).saturating_add(need.total()));
         c.placement = loaded.placement.clone();
+        c.warnings.extend(loaded.warnings.iter().cloned());
+        c.warnings.extend(self.model_warnings.get(block.model).cloned().flatten());
         c.roofline = loaded.host_limits.clone().map(|l| {
             crate::roofline::Roofline::of(
                 l,

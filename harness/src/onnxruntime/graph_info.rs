@@ -25,6 +25,8 @@ struct GraphP {
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct NodeP {
+    #[prost(string, repeated, tag = "1")]
+    input: Vec<String>,
     #[prost(string, tag = "4")]
     op_type: String,
     #[prost(string, tag = "7")]
@@ -47,6 +49,8 @@ struct TensorP {
     dims: Vec<i64>,
     #[prost(int32, tag = "2")]
     data_type: i32,
+    #[prost(string, tag = "8")]
+    name: String,
 }
 
 /// Files above this size are not read for their operators (their weights are inside them, and
@@ -63,6 +67,12 @@ pub struct GraphInfo {
     pub quantization: Option<String>,
     /// Distinct operators of the `com.microsoft` domain (fused kernels), sorted.
     pub fused_operators: Vec<String>,
+    /// Parameters: the elements of every initializer (each distinct name and shape once over
+    /// the files, so an embedding shared by encoder and decoder counts once), a block-quantized
+    /// weight counted as the matrix it stands for (`K × N` of `MatMulNBits`, the unpacked rows of
+    /// `GatherBlockQuantized`), its scales and zero points not at all.
+    #[serde(default)]
+    pub params: Option<u64>,
 }
 
 fn type_name(t: i32) -> &'static str {
@@ -86,6 +96,8 @@ pub fn read(files: &[&Path]) -> Option<GraphInfo> {
     // QDQ form (what ONNX Runtime's quantize_static and QNN's tools write).
     let mut quantize_nodes = 0usize;
     let mut elements: BTreeMap<&'static str, u128> = BTreeMap::new();
+    let mut params: u128 = 0;
+    let mut seen = std::collections::HashSet::new();
     for f in files {
         if std::fs::metadata(f).ok()?.len() > MAX_READ {
             return None;
@@ -93,6 +105,34 @@ pub fn read(files: &[&Path]) -> Option<GraphInfo> {
         let bytes = std::fs::read(f).ok()?;
         let model = <ModelP as prost::Message>::decode(bytes.as_slice()).ok()?;
         let graph = model.graph.unwrap_or_default();
+        // Packed quantized weights and their scales: counted by what they stand for below.
+        let mut packed: std::collections::HashMap<&str, u128> = std::collections::HashMap::new();
+        for n in &graph.node {
+            let attr = |k: &str| n.attribute.iter().find(|a| a.name == k).map(|a| a.i);
+            match n.op_type.as_str() {
+                "MatMulNBits" => {
+                    let logical = (attr("K").unwrap_or(0).max(0) as u128) * (attr("N").unwrap_or(0).max(0) as u128);
+                    for (i, name) in n.input.iter().enumerate().skip(1) {
+                        packed.insert(name, if i == 1 { logical } else { 0 });
+                    }
+                }
+                "GatherBlockQuantized" => {
+                    let per_byte = 8 / attr("bits").unwrap_or(4).clamp(1, 8) as u128;
+                    let data = n.input.first().map(String::as_str).unwrap_or_default();
+                    let rows = graph.initializer.iter().find(|t| t.name == data).map(elements_of).unwrap_or(0);
+                    packed.insert(data, rows * per_byte);
+                    for name in n.input.iter().skip(2) {
+                        packed.insert(name, 0);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for t in &graph.initializer {
+            if seen.insert((t.name.clone(), t.dims.clone())) {
+                params += packed.get(t.name.as_str()).copied().unwrap_or_else(|| elements_of(t));
+            }
+        }
         for n in &graph.node {
             if n.domain == "com.microsoft" {
                 fused.insert(n.op_type.clone());
@@ -110,8 +150,7 @@ pub fn read(files: &[&Path]) -> Option<GraphInfo> {
             }
         }
         for t in &graph.initializer {
-            let n: u128 = t.dims.iter().map(|&d| d.max(0) as u128).product();
-            *elements.entry(type_name(t.data_type)).or_default() += n;
+            *elements.entry(type_name(t.data_type)).or_default() += elements_of(t);
         }
     }
     let mut quantization = (!nbits.is_empty())
@@ -128,7 +167,12 @@ pub fn read(files: &[&Path]) -> Option<GraphInfo> {
             elements.iter().max_by_key(|(_, n)| **n).map(|(t, _)| t.to_string())
         }
     };
-    Some(GraphInfo { precision, quantization, fused_operators: fused.into_iter().collect() })
+    let params = u64::try_from(params).ok();
+    Some(GraphInfo { precision, quantization, fused_operators: fused.into_iter().collect(), params })
+}
+
+fn elements_of(t: &TensorP) -> u128 {
+    t.dims.iter().map(|&d| d.max(0) as u128).product()
 }
 
 #[cfg(test)]
@@ -153,6 +197,20 @@ mod tests {
         let plain = read(&[&data("optimum/llama-tiny")]).unwrap();
         assert_eq!(plain.precision.as_deref(), Some("fp32"));
         assert!(plain.fused_operators.is_empty(), "{plain:?}");
+    }
+
+    /// Every layout knows its parameter count (issue 31: builder exports recorded none, so a pair
+    /// of them could not be checked for matched sizes): a 4-bit export counts the matrices its
+    /// packed weights stand for, so it has its fp32 original's count.
+    #[test]
+    fn parameters_are_counted_from_the_graphs() {
+        let fp32 = read(&[&data("genai/llama-tiny-fp32")]).unwrap().params.unwrap();
+        let int4 = read(&[&data("genai/llama-tiny-int4")]).unwrap().params.unwrap();
+        assert!(fp32 > 10_000, "{fp32}");
+        let gap = fp32.abs_diff(int4) as f64 / fp32 as f64;
+        assert!(gap < 0.01, "fp32 {fp32}, int4 {int4}");
+        let optimum = read(&[&data("optimum/llama-tiny")]).unwrap().params.unwrap();
+        assert!(optimum > 10_000, "{optimum}");
     }
 
     /// A QDQ graph from elsewhere is `qdq` (its int8 weights would otherwise read as fp32).

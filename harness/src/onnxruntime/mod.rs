@@ -73,6 +73,7 @@ impl Backend for OnnxRuntime {
                     .as_array()
                     .map(|ops| ops.iter().filter_map(|o| o.as_str().map(String::from)).collect::<Vec<_>>());
                 graph_info::GraphInfo {
+                    params: m["params"]["total"].as_u64(),
                     precision: Some(m["precision"].as_str().unwrap_or("fp32").to_string()),
                     fused_operators: listed
                         .unwrap_or_else(|| quantization.iter().map(|_| "MatMulNBits".to_string()).collect()),
@@ -93,16 +94,17 @@ impl Backend for OnnxRuntime {
             dir: entry.dir.display().to_string(),
             kind: if files.layout.is_encoder_decoder() { "encoder-decoder" } else { "decoder-only" }.into(),
             layout: files.layout,
-            params: manifest.and_then(|m| m["params"]["total"].as_u64()),
+            params: graph.params,
             bytes_on_disk: session::model_bytes(&entry.dir),
             pair: entry.pair.clone(),
-            content_sha256: Some(results::content_sha256(&entry.dir)?),
+            content_sha256: Some(slmbench_results::identity::content_sha256(&entry.dir)?),
             precision: graph.precision,
             quantization: graph.quantization,
             graph_variant: Some(results::graph_variant(&graph.fused_operators).to_string()),
             fused_operators: graph.fused_operators,
             accuracy: None,
             past_present_share_buffer: session::declares_shared_cache(&entry.dir),
+            max_positions: layout::read_config(&entry.dir).ok().and_then(|c| c.max_positions).map(|m| m as u64),
         })
     }
 

@@ -15,8 +15,9 @@ use slmbench_results::schema::CellResult;
 fn color_of(fits: &[ModelFit], f: &ModelFit) -> RGBColor {
     let group = |f: &ModelFit| {
         format!(
-            "{:?}{}{}{}{}",
+            "{:?}{}{}{}{}{}",
             f.key.pair.as_ref().unwrap_or(&f.key.model),
+            f.key.machine,
             f.key.backend,
             f.key.ep,
             f.key.threads,
@@ -72,7 +73,7 @@ fn draw(d: &Decision, c: Curves, crossings: bool, png: Option<&std::path::Path>)
         for (i, f) in fits.iter().enumerate() {
             let color = color_of(fits, f);
             let line: Vec<(f64, f64)> = grid.iter().map(|&x| (x, (c.fitted[i])(x))).collect();
-            let label = format!("{} (fit)", f.key.label());
+            let label = format!("{} (fit)", f.label.clone());
             if f.key.kind == "encoder-decoder" {
                 ch.draw_series(LineSeries::new(line, color.stroke_width(2)))
                     .map_err(|e| super::ce(name, e))?
@@ -113,7 +114,7 @@ fn draw(d: &Decision, c: Curves, crossings: bool, png: Option<&std::path::Path>)
 }
 
 fn of_fit<'a>(cells: &'a [CellResult], f: &'a ModelFit) -> impl Iterator<Item = &'a CellResult> + 'a {
-    cells.iter().filter(move |c| crate::fit::FitKey::of(c) == f.key)
+    cells.iter().filter(move |c| slmbench_results::identity::CurveKey::of(c) == f.key)
 }
 
 /// The fitted-curve charts (none when no model has two prompt lengths).

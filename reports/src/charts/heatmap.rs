@@ -103,21 +103,29 @@ pub fn charts(
     png: Option<&std::path::Path>,
 ) -> Result<Vec<Chart>, ReportError> {
     let pairs = paired(cells, ratios);
-    let mut tags: Vec<String> = pairs.iter().map(|p| p.pair.clone()).collect();
-    tags.dedup();
+    // One map per pair and machine (nothing pooled across machines).
+    let mut groups: Vec<(String, slmbench_results::identity::Machine)> =
+        pairs.iter().map(|p| (p.pair.clone(), p.key.machine.clone())).collect();
+    groups.dedup();
+    let several = groups.iter().any(|g| g.1 != groups[0].1);
     let mut out = Vec::new();
-    for tag in tags {
-        // One provider / thread count / batch per map: the first (batch 1 preferred).
-        let Some(first) = pairs.iter().filter(|p| p.pair == tag).min_by_key(|p| (p.point.batch != 1, p.point.clone()))
-        else {
+    for (i, (tag, machine)) in groups.into_iter().enumerate() {
+        let mine = || pairs.iter().filter(|p| p.pair == tag && p.key.machine == machine);
+        // One runtime / variant / provider and settings / thread count / batch per map: the first
+        // (batch 1 preferred); every cell of the map shares all but its lengths.
+        let Some(first) = mine().min_by_key(|p| (p.point.batch != 1, p.key.clone())) else {
             continue;
         };
-        let (ep, t, b) = (first.point.ep.clone(), first.point.threads, first.point.batch);
-        let sel: Vec<&PairedCell> = pairs
-            .iter()
-            .filter(|p| p.pair == tag && p.point.ep == ep && p.point.threads == t && p.point.batch == b)
-            .collect();
-        let where_ = format!("{tag}, {ep}, {t} threads, batch {b}");
+        let same = |p: &PairedCell| {
+            let (a, b) = (&p.key, &first.key);
+            (&a.backend, &a.backend_version, &a.variant, &a.point.ep, a.point.threads, a.point.batch)
+                == (&b.backend, &b.backend_version, &b.variant, &b.point.ep, b.point.threads, b.point.batch)
+        };
+        let sel: Vec<&PairedCell> = mine().filter(|p| same(p)).collect();
+        let (ep, t, b) = (&first.point.ep, first.point.threads, first.point.batch);
+        let on = if several { format!(" on {}", machine.short()) } else { String::new() };
+        let where_ = format!("{tag}{on}, {ep}, {t} threads, batch {b}");
+        let tag = if several { format!("{tag}_{}", i + 1) } else { tag };
         let name = format!("ratio_ttft_{}", safe(&tag));
         out.push(Chart {
             svg: draw(&name, &format!("TTFT ratio encoder-decoder / decoder-only ({where_})"), &sel, |p| Some(p.ttft), true, png)?,

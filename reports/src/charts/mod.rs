@@ -47,6 +47,8 @@ pub const PALETTE: [RGBColor; 8] = [
 /// A line of a chart: one model at one provider / thread count / batch.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesKey {
+    /// The machine ([`slmbench_results::identity::Machine`]): lines of two machines never join.
+    pub machine: String,
     pub group: String,
     pub model: String,
     pub encoder_decoder: bool,
@@ -58,10 +60,11 @@ pub struct SeriesKey {
 impl SeriesKey {
     pub fn of(c: &CellResult) -> SeriesKey {
         SeriesKey {
+            machine: slmbench_results::identity::Machine::of(&c.context).to_string(),
             group: c.model.pair.clone().unwrap_or_else(|| c.model.name.clone()),
             model: c.model.name.clone(),
             encoder_decoder: c.model.kind == "encoder-decoder",
-            ep: slmbench_results::table::where_run(&c.settings),
+            ep: format!("{} {}", c.settings.backend, slmbench_results::identity::where_run(&c.settings)),
             threads: c.settings.threads,
             batch: c.sweep.batch,
         }
@@ -81,16 +84,17 @@ pub fn series(cells: &[&CellResult]) -> Vec<(SeriesKey, String, RGBColor)> {
         v.len() > 1
     };
     let (ep, t, b) = (vary(&|k| k.ep.clone()), vary(&|k| k.threads.to_string()), vary(&|k| k.batch.to_string()));
-    let mut groups: Vec<String> =
-        keys.iter().map(|k| format!("{}|{}|{}|{}", k.group, k.ep, k.threads, k.batch)).collect();
+    let machine = vary(&|k| k.machine.clone());
+    let group = |k: &SeriesKey| format!("{}|{}|{}|{}|{}", k.machine, k.group, k.ep, k.threads, k.batch);
+    let mut groups: Vec<String> = keys.iter().map(group).collect();
     groups.dedup();
     keys.into_iter()
         .map(|k| {
-            let g = groups
-                .iter()
-                .position(|x| x == &format!("{}|{}|{}|{}", k.group, k.ep, k.threads, k.batch))
-                .unwrap_or(0);
+            let g = groups.iter().position(|x| x == &group(&k)).unwrap_or(0);
             let mut label = k.model.clone();
+            if machine {
+                label.push_str(&format!(" · {}", k.machine.split(" / ").next().unwrap_or(&k.machine)));
+            }
             if ep {
                 label.push_str(&format!(" · {}", k.ep));
             }

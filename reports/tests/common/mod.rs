@@ -26,6 +26,7 @@ pub fn context() -> Context {
         command: "slmbench run --preset tiny".into(),
         warnings: vec![],
         test_delay_us: None,
+        device_name: None,
     }
 }
 
@@ -57,6 +58,7 @@ pub fn cell_of(kind: &str, p: usize, n: usize, ttft_ns: Vec<u64>, itl: Vec<Vec<u
         graph_variant: Some("plain".into()),
         accuracy: None,
         past_present_share_buffer: false,
+        max_positions: Some(256),
     };
     let settings = Settings {
         backend: "onnxruntime".into(),
@@ -78,9 +80,9 @@ pub fn cell_of(kind: &str, p: usize, n: usize, ttft_ns: Vec<u64>, itl: Vec<Vec<u
     // One new token per generation leaves no later token to time.
     let itl_s =
         Summary::of(&itl_flat.iter().map(|&x| x as f64).collect::<Vec<_>>()).unwrap_or(Summary::of(&[0.0]).unwrap());
-    CellResult {
+    let mut c = CellResult {
         schema_version: slmbench_results::schema::SCHEMA_VERSION,
-        cell_id: slmbench_results::schema::cell_id(&model, "1.31.1", &settings, &sweep),
+        cell_id: slmbench_results::identity::cell_id(&model, "1.31.1", &settings, &sweep),
         model,
         settings,
         sweep,
@@ -114,5 +116,17 @@ pub fn cell_of(kind: &str, p: usize, n: usize, ttft_ns: Vec<u64>, itl: Vec<Vec<u
         placement: None,
         roofline: None,
         drift: None,
-    }
+        warnings: vec![],
+    };
+    // The throughputs as the harness computes them (medians over repetitions), so that the record
+    // reads back as consistent with its samples.
+    use slmbench_results::metric::Metric;
+    let median = |c: &CellResult, m: Metric| m.summary(c).map(|s| s.median);
+    c.metrics.decode_tokens_per_s = median(&c, Metric::DecodeTokensPerS);
+    c.metrics.decode_tokens_per_s_batch = c.metrics.decode_tokens_per_s;
+    c.metrics.e2e_tokens_per_s = median(&c, Metric::E2eTokensPerS).unwrap_or(0.0);
+    c.metrics.e2e_tokens_per_s_batch = c.metrics.e2e_tokens_per_s;
+    c.metrics.prefill_tokens_per_s = median(&c, Metric::PrefillTokensPerS).unwrap_or(0.0);
+    c.metrics.prefill_tokens_per_s_batch = c.metrics.prefill_tokens_per_s;
+    c
 }

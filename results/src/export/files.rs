@@ -43,7 +43,8 @@ pub fn journal_path(target: &Path) -> PathBuf {
     }
 }
 
-pub(crate) const TMP_MARK: &str = ".slmbench-tmp-";
+/// What marks a temporary file or folder of a writer (followed by its process id).
+pub const TMP_MARK: &str = ".slmbench-tmp-";
 
 /// Writes `path` whole or not at all: a hidden temporary file beside it, fsynced, then renamed
 /// over it. A kill leaves the old file or the new one, never a part (at most a hidden
@@ -57,7 +58,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ResultsError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}{TMP_MARK}{}", std::process::id()));
     let mut f = File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io(&tmp))?;
+    if let Err(e) = f.write_all(bytes).and_then(|_| f.sync_all()) {
+        // A full disk: the half-written temporary goes, the old file stays.
+        drop(f);
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&tmp)(e));
+    }
     drop(f);
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
@@ -89,7 +95,67 @@ pub fn remove_stale_temps(dir: &Path) {
                 .is_none_or(|age| age.as_secs() < 3600)
         };
         if name.starts_with('.') && !alive {
-            let _ = std::fs::remove_file(e.path());
+            // A report's staging folder is a folder; everything else a file.
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = std::fs::remove_dir_all(e.path());
+            } else {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Where a command that writes one text file (`merge`, `export`, `baseline save`, `history
+/// export`) writes it: standard output for `-`, else the file, whole or not at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Stdout,
+    File(PathBuf),
+}
+
+impl Output {
+    /// The output `path` names, checked before anything is computed: `-` is standard output; a
+    /// file that exists and is not empty is refused unless `overwrite` (slmbench never replaces
+    /// a file without being asked), and so is a folder.
+    pub fn claim(path: &Path, overwrite: bool) -> Result<Output, ResultsError> {
+        if path == Path::new("-") {
+            return Ok(Output::Stdout);
+        }
+        if path.is_dir() {
+            return Err(ResultsError::BadInput(format!("-o {}: is a folder; give a file name", path.display())));
+        }
+        if let Ok(m) = path.metadata()
+            && m.len() > 0
+            && !overwrite
+        {
+            return Err(ResultsError::BadInput(format!(
+                "{} already exists ({} bytes); slmbench does not replace a file unasked: pass --overwrite to \
+                 replace it, or choose another -o",
+                path.display(),
+                m.len()
+            )));
+        }
+        Ok(Output::File(path.to_path_buf()))
+    }
+
+    /// Writes `bytes`: to standard output, or atomically to the file.
+    pub fn write(&self, bytes: &[u8]) -> Result<(), ResultsError> {
+        match self {
+            Output::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes)
+                    .and_then(|_| out.flush())
+                    .map_err(|source| ResultsError::Io { path: "-".into(), source })
+            }
+            Output::File(p) => write_atomic(p, bytes),
+        }
+    }
+
+    /// How messages name it.
+    pub fn name(&self) -> String {
+        match self {
+            Output::Stdout => "standard output".into(),
+            Output::File(p) => p.display().to_string(),
         }
     }
 }

@@ -77,6 +77,22 @@ pub fn backends(cells: &[CellResult]) -> String {
 }
 
 /// The cells that failed, with their errors; empty when none did.
+/// The warnings cells carry (placement off the requested provider, an unmatched pair), each text
+/// once with how many cells it concerns; empty when none has one.
+pub fn warnings(cells: &[CellResult]) -> String {
+    let mut by_text: Vec<(&str, usize)> = vec![];
+    for w in cells.iter().flat_map(|c| &c.warnings) {
+        match by_text.iter_mut().find(|(t, _)| *t == w.as_str()) {
+            Some((_, n)) => *n += 1,
+            None => by_text.push((w, 1)),
+        }
+    }
+    by_text
+        .iter()
+        .map(|(w, n)| format!("\n**Warning** ({n} cell{}): {}\n", if *n == 1 { "" } else { "s" }, cell_text(w)))
+        .collect()
+}
+
 pub fn failures(failed: &[FailedCell]) -> String {
     if failed.is_empty() {
         return String::new();
@@ -123,20 +139,25 @@ pub fn ratios(ratios: &[PairRatio], cells: &[CellResult]) -> String {
     );
     // Pairs are formed within one backend; with several, each pair names its own.
     let several = ratios.iter().any(|r| r.settings.backend != ratios[0].settings.backend);
+    // Never pooled across machines; with several, each pair names its own.
+    let machines = crate::identity::machines(ratios.iter().map(|r| &r.context)).len();
     for r in ratios {
-        let ed = cells.iter().find(|c| c.cell_id == r.encoder_decoder_cell);
-        let pair = if several { format!("{} ({})", r.pair, r.settings.backend) } else { r.pair.clone() };
+        let ed = cells.iter().find(|c| c.is_named_by(r, &r.encoder_decoder_cell));
+        let mut pair = if several { format!("{} ({})", r.pair, r.settings.backend) } else { r.pair.clone() };
+        if machines > 1 {
+            pair = format!("{pair} on {}", crate::identity::Machine::of(&r.context).short());
+        }
         let opt = |x: &Option<RatioEstimate>| x.as_ref().map(ratio_text).unwrap_or_else(|| "–".into());
         let drifting = cells
             .iter()
-            .filter(|c| c.cell_id == r.encoder_decoder_cell || c.cell_id == r.decoder_only_cell)
+            .filter(|c| c.is_named_by(r, &r.encoder_decoder_cell) || c.is_named_by(r, &r.decoder_only_cell))
             .any(|c| c.drift.as_ref().is_some_and(|d| d.drifting()));
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             cell_text(&pair),
             ed.and_then(|c| c.model.precision.as_deref()).unwrap_or("–"),
             ed.and_then(|c| c.model.graph_variant.as_deref()).unwrap_or("–"),
-            crate::table::where_run(&r.settings),
+            crate::identity::where_run(&r.settings),
             r.settings.threads,
             r.sweep.batch,
             r.sweep.input_tokens,
@@ -153,7 +174,11 @@ pub fn ratios(ratios: &[PairRatio], cells: &[CellResult]) -> String {
 
 impl Exporter for Markdown {
     fn finish(&self, set: &Kept) -> Vec<u8> {
-        (table(&set.cells) + &ratios(&set.ratios, &set.cells) + &backends(&set.cells) + &failures(&set.failed))
+        (table(&set.cells)
+            + &ratios(&set.ratios, &set.cells)
+            + &backends(&set.cells)
+            + &warnings(&set.cells)
+            + &failures(&set.failed))
             .into_bytes()
     }
 }

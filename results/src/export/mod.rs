@@ -8,7 +8,7 @@ pub mod jsonl;
 pub mod markdown;
 mod writer;
 
-pub use files::{check_resumable, journal_path, lock, remove_stale_temps, write_atomic};
+pub use files::{Output, TMP_MARK, check_resumable, journal_path, lock, remove_stale_temps, write_atomic};
 pub use writer::{OnRecord, ResultsWriter, Written};
 
 use std::path::Path;

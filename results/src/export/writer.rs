@@ -16,7 +16,8 @@ use crate::schema::{CellResult, FailedCell, Kept, PairRatio, Record, Torn};
 /// with what was measured. The journal is locked from the start (created if missing, which also
 /// proves the folder writable before anything is measured), so a second run on it is refused
 /// before it measures anything. An existing results file is never truncated unless asked to
-/// (`overwrite`), and even then only when the first new record is written.
+/// (`overwrite`), and even then only when the first new cell is *measured*: failed records wait
+/// in memory until then, and a run that measures nothing leaves the old file as it was.
 pub struct ResultsWriter {
     /// `None`: Markdown on stdout at the end.
     target: Option<PathBuf>,
@@ -38,6 +39,10 @@ pub struct ResultsWriter {
     finished: bool,
     /// Told of each record once it is in the journal (`run --history`).
     on_record: Option<OnRecord>,
+    /// `overwrite` of a file that holds results: nothing is written until a cell is measured.
+    replacing: bool,
+    /// Failed records held back while `replacing`, written before the first measured one.
+    held: Vec<FailedCell>,
 }
 
 /// Told of each record a writer has made durable (see [`ResultsWriter::on_record`]).
@@ -54,6 +59,9 @@ pub struct Written {
     pub all_failed: Vec<FailedCell>,
     /// Every pair-ratio record of the file whose two cells are the kept ones.
     pub all_ratios: Vec<PairRatio>,
+    /// `--overwrite` of a file with results, and no cell measured: the file is as it was, and
+    /// these failed records (in `failed` too) were not written to it.
+    pub not_replaced: usize,
 }
 
 impl ResultsWriter {
@@ -74,6 +82,8 @@ impl ResultsWriter {
             written: vec![],
             finished: false,
             on_record: None,
+            replacing: false,
+            held: vec![],
         })
     }
 
@@ -96,9 +106,12 @@ impl ResultsWriter {
     /// error that names `--resume` and `--overwrite`, unless `overwrite`.
     pub fn create(path: &str, overwrite: bool) -> Result<ResultsWriter, ResultsError> {
         let mut w = ResultsWriter::open_target(path)?;
-        if let (Some(target), Some(journal), false) = (&w.target, &w.journal_path, overwrite)
-            && let Some(existing) = [target, journal].into_iter().find(|p| non_empty(p))
-        {
+        let existing = match (&w.target, &w.journal_path) {
+            (Some(target), Some(journal)) => [target, journal].into_iter().find(|p| non_empty(p)).cloned(),
+            _ => None,
+        };
+        w.replacing = overwrite && existing.is_some();
+        if let (Some(existing), false) = (existing, overwrite) {
             return Err(ResultsError::BadInput(format!(
                 "{} already holds results; continue that sweep with --resume {path}, replace it with \
                  --overwrite, or choose another -o",
@@ -147,6 +160,11 @@ impl ResultsWriter {
         if let Some(f) = self.on_record.as_mut() {
             self.written[from..].iter().for_each(f);
         }
+    }
+
+    /// How many records this writer has made durable.
+    pub fn records_written(&self) -> usize {
+        self.written.len()
     }
 
     /// The records already in a resumed file.
@@ -220,8 +238,20 @@ impl ResultsWriter {
         write_atomic(target, &render(self.format.exporter().as_ref(), &self.all()))
     }
 
+    /// Writes the failed records held back while replacing a file, now that a cell was measured.
+    fn release_held(&mut self) -> Result<(), ResultsError> {
+        self.replacing = false;
+        for f in std::mem::take(&mut self.held) {
+            self.write_synced(jsonl::Jsonl.failed(&f).unwrap_or_default())?;
+            self.written.push(Record::Failed(Box::new(f)));
+            self.tell(self.written.len() - 1);
+        }
+        Ok(())
+    }
+
     /// Records a finished cell: in the journal (on disk before this returns), then in the file.
     pub fn push(&mut self, cell: CellResult) -> Result<(), ResultsError> {
+        self.release_held()?;
         self.write_synced(jsonl::Jsonl.cell(&cell).unwrap_or_default())?;
         self.written.push(Record::Cell(Box::new(cell)));
         self.tell(self.written.len() - 1);
@@ -230,6 +260,11 @@ impl ResultsWriter {
 
     /// Records a failed cell, as [`ResultsWriter::push`] does a measured one.
     pub fn push_failed(&mut self, failed: FailedCell) -> Result<(), ResultsError> {
+        if self.replacing {
+            // A failure is not a result: the file being replaced keeps its cells until one is measured.
+            self.held.push(failed);
+            return Ok(());
+        }
         self.write_synced(jsonl::Jsonl.failed(&failed).unwrap_or_default())?;
         self.written.push(Record::Failed(Box::new(failed)));
         self.tell(self.written.len() - 1);
@@ -239,6 +274,7 @@ impl ResultsWriter {
     /// Records an interleaved pair: its two cells, then the ratio record naming them, in one
     /// write (a kill cannot leave the cells without their ratio).
     pub fn push_pair(&mut self, a: CellResult, b: CellResult, ratio: PairRatio) -> Result<(), ResultsError> {
+        self.release_held()?;
         let mut lines = jsonl::Jsonl.cell(&a).unwrap_or_default();
         lines.extend(jsonl::Jsonl.cell(&b).unwrap_or_default());
         lines.extend(jsonl::Jsonl.ratio(&ratio).unwrap_or_default());
@@ -251,6 +287,13 @@ impl ResultsWriter {
     /// Ends the file: a run that measured nothing (an empty shard) still leaves a valid, empty
     /// results file; stdout gets its Markdown table.
     pub fn finish(mut self) -> Result<Written, ResultsError> {
+        if self.replacing {
+            // Nothing measured: the file keeps what it held; the failures are reported, not written.
+            self.finished = true;
+            let failed = std::mem::take(&mut self.held);
+            let not_replaced = failed.len();
+            return Ok(Written { failed, not_replaced, ..Written::default() });
+        }
         self.open()?;
         if self.target.is_none() && !self.written.is_empty() {
             let mine = crate::schema::latest_per_cell(self.written.clone());
@@ -268,7 +311,14 @@ impl ResultsWriter {
                 Record::Ratio(_) => {}
             }
         }
-        Ok(Written { cells, failed, all_cells: all.cells, all_failed: all.failed, all_ratios: all.ratios })
+        Ok(Written {
+            cells,
+            failed,
+            all_cells: all.cells,
+            all_failed: all.failed,
+            all_ratios: all.ratios,
+            not_replaced: 0,
+        })
     }
 }
 

@@ -31,6 +31,11 @@ impl Record {
         }
     }
 
+    /// What readers keep one record per: the machine and the cell (or ratio) id.
+    pub fn record_key(&self) -> crate::identity::RecordKey {
+        (crate::identity::Machine::of(self.context()), self.cell_id().to_string())
+    }
+
     /// The schema version it was written with.
     pub fn schema_version(&self) -> u32 {
         match self {
@@ -61,15 +66,19 @@ impl Record {
             ));
         }
         if v.get("record").and_then(|s| s.as_str()) == Some(PAIR_RATIO) {
-            serde_json::from_value(v).map(|r| Record::Ratio(Box::new(r))).map_err(|e| e.to_string())
+            let r: PairRatio = serde_json::from_value(v).map_err(|e| e.to_string())?;
+            r.check()?;
+            Ok(Record::Ratio(Box::new(r)))
         } else if v.get("status").and_then(|s| s.as_str()) == Some(FAILED) {
             serde_json::from_value(v).map(|f| Record::Failed(Box::new(f))).map_err(|e| e.to_string())
         } else {
             let mut c: CellResult = serde_json::from_value(v).map_err(|e| e.to_string())?;
-            if found < 3 {
-                // Older intervals were [min, max] at small n: recompute them from the raw samples.
-                c.refresh_summaries();
-            }
+            // A stored median is never trusted over the samples it summarises: an edited or
+            // corrupted one is refused, and every summary is computed again from the samples
+            // (which also gives the intervals of versions 1 and 2, [min, max] at small n, by
+            // today's rule).
+            c.check_summaries()?;
+            c.refresh_summaries();
             Ok(Record::Cell(Box::new(c)))
         }
     }
@@ -90,15 +99,18 @@ pub struct Kept {
 /// while both cells it names are the ones kept (a later record of either, measured alone,
 /// supersedes the pairing).
 pub fn latest_per_cell(records: Vec<Record>) -> Kept {
-    let mut chosen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    use crate::identity::RecordKey;
+    // Keyed by machine and cell: the same cell measured on two machines is two records.
+    let mut chosen: std::collections::HashMap<RecordKey, usize> = std::collections::HashMap::new();
     let mut repeated = Vec::new();
     for (i, r) in records.iter().enumerate() {
-        match chosen.get(r.cell_id()).map(|&j| &records[j]) {
+        let key = r.record_key();
+        match chosen.get(&key).map(|&j| &records[j]) {
             None | Some(Record::Failed(_)) | Some(Record::Ratio(_)) => {}
             Some(Record::Cell(_)) if matches!(r, Record::Failed(_)) => continue,
             Some(Record::Cell(_)) => repeated.push(r.cell_id().to_string()),
         }
-        chosen.insert(r.cell_id().to_string(), i);
+        chosen.insert(key, i);
     }
     let mut keep: Vec<usize> = chosen.values().copied().collect();
     keep.sort_unstable();
@@ -113,12 +125,15 @@ pub fn latest_per_cell(records: Vec<Record>) -> Kept {
             None => {}
         }
     }
-    // A ratio stands while both its cells are measured records kept from before it in the file.
-    let measured: std::collections::HashSet<&str> = kept.cells.iter().map(|c| c.cell_id.as_str()).collect();
-    let current = |c: &str, i: usize| measured.contains(c) && chosen.get(c).is_some_and(|&j| j < i);
+    // A ratio stands while both its cells are measured records of its machine kept from before it.
+    let measured: std::collections::HashSet<RecordKey> = kept.cells.iter().map(|c| c.record_key()).collect();
+    let current = |r: &PairRatio, c: &str, i: usize| {
+        let key = (crate::identity::Machine::of(&r.context), c.to_string());
+        chosen.get(&key).is_some_and(|&j| j < i) && measured.contains(&key)
+    };
     let ratios: Vec<PairRatio> = ratios
         .into_iter()
-        .filter(|(i, r)| current(&r.encoder_decoder_cell, *i) && current(&r.decoder_only_cell, *i))
+        .filter(|(i, r)| current(r, &r.encoder_decoder_cell, *i) && current(r, &r.decoder_only_cell, *i))
         .map(|(_, r)| r)
         .collect();
     kept.ratios = ratios;
