@@ -1,0 +1,124 @@
+//! Helpers shared by the integration tests that drive the binary: the command with a clean
+//! environment, a built `tiny` pair, what a refusal must look like, and the sweep measured here
+//! that `tests/data/second-machine` measured elsewhere.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_slmbench");
+
+/// The binary in `cwd`, without the debug-only test hooks or variables that change a sweep.
+pub fn slmbench(cwd: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(cwd);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SLMBENCH_") && k != "SLMBENCH_CACHE_DIR") {
+        c.env_remove(k);
+    }
+    c
+}
+
+/// Builds the `tiny` pair into `dir/tiny` (deterministic: the same files, and so the same cell
+/// ids, on every machine).
+pub fn tiny_pair(dir: &Path) -> PathBuf {
+    let out = dir.join("tiny");
+    let st = slmbench(dir).args(["models", "build", "--preset", "tiny", "--out"]).arg(&out).status().unwrap();
+    assert!(st.success());
+    out
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Every record of a JSON Lines file, ratio records included.
+pub fn lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .collect()
+}
+
+/// The cell records of a file (an interleaved pair's ratio records left out).
+pub fn records(path: &Path) -> Vec<serde_json::Value> {
+    lines(path).into_iter().filter(|r| r["record"] != "pair-ratio").collect()
+}
+
+/// Exit 2 with `needle` in one `Error:` line, and no panic.
+pub fn refused(o: &Output, needle: &str) {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains(needle), "stderr lacks {needle:?}:\n{e}");
+    assert!(!e.contains("panicked"), "{e}");
+}
+
+/// Exit 0, and no panic.
+pub fn ok(o: &Output) {
+    assert!(o.status.success(), "{:?}\n{}", o.status, stderr(o));
+    assert!(!stderr(o).contains("panicked"));
+}
+
+/// The sweep of the fixture: the `tiny` pair, two prompt lengths, enough blocks for intervals.
+pub const SWEEP: &[&str] = &[
+    "-p",
+    "8,16",
+    "-n",
+    "4",
+    "-t",
+    "1",
+    "--warmup",
+    "0",
+    "--reloads",
+    "1",
+    "--no-roofline",
+    "--no-accuracy",
+    "--no-report",
+];
+/// Its repetitions (10 blocks: the fewest for a pair's interval).
+pub const REPS: &[&str] = &["-r", "10", "--min-repetitions", "10"];
+
+pub fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/second-machine/results.jsonl")
+}
+
+/// One measurement of the sweep on this machine, shared by the tests of this file (read only):
+/// the folder (with the `tiny` pair in it) and the results file.
+pub fn here() -> &'static (PathBuf, PathBuf) {
+    static HERE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    HERE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let pair = tiny_pair(&dir);
+        let out = dir.join("here.jsonl");
+        let o = slmbench(&dir)
+            .arg("run")
+            .arg("--model")
+            .arg(&pair)
+            .args(SWEEP)
+            .args(REPS)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        ok(&o);
+        (pair, out)
+    })
+}
+
+pub fn cell_ids(path: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = records(path).iter().map(|r| r["cell_id"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+    ids
+}
+
+/// Writes the records of `from` that `keep` accepts to `to`.
+pub fn filtered(from: &Path, to: &Path, keep: impl Fn(&serde_json::Value) -> bool) {
+    let text: String = lines(from).iter().filter(|r| keep(r)).map(|r| format!("{r}\n")).collect();
+    std::fs::write(to, text).unwrap();
+}
