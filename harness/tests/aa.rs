@@ -1,7 +1,7 @@
 //! The A/A test on real runs: one model loaded twice and measured as both sides of a "pair" with
 //! interleaved repetitions. Its true ratio is 1, so the paired 95% interval should contain 1 in
 //! about 95% of trials. Ignored by default: it takes minutes, and one trial may miss 1 by design
-//! (5% of the time), so it is a measurement to record (README, "Interleaved pairs"), not a check
+//! (5% of the time), so it is a measurement to record (guide, docs/src/measuring.md, "Interleaved pairs"), not a check
 //! of one run. Run it with
 //! `SLMBENCH_AA_PRESET=small SLMBENCH_AA_TRIALS=20 cargo test --release -p slmbench-harness --test aa -- --ignored --nocapture`.
 

@@ -11,7 +11,7 @@
 //!
 //! What stays float: norms, RoPE, attention scores and softmax, and the residual stream. QNN's
 //! HTP runs those in fp16 (its default for float operators): its compiler takes a static w8a16
-//! build whole (README, *Running on a GPU or an NPU*). w8a8 uses standard operators only (NNAPI
+//! build whole (guide, docs/src/providers.md, *Running on a GPU or an NPU*). w8a8 uses standard operators only (NNAPI
 //! takes no 16-bit types).
 //!
 //! uint16 activations use the `com.microsoft` `QuantizeLinear`/`DequantizeLinear` (the standard

@@ -13,7 +13,7 @@ bin=target/release/slmbench
 "$bin" run --preset paper --precision fp32,int4 --graph plain,fused -p 16,64,256 -n 16,64 -r 12 --min-repetitions 10 --max-time 50 \
   --overwrite --no-report -o reports/published/paper/results.jsonl
 "$bin" report reports/published/paper/results.jsonl -o reports/published/paper
-# QDQ (w8a8, w8a16) against fp32 and weight-only int8, with each variant's drift (README, *QDQ*).
+# QDQ (w8a8, w8a16) against fp32 and weight-only int8, with each variant's drift (guide, docs/src/variants.md, *QDQ*).
 "$bin" run --preset small --precision fp32,int8,w8a8,w8a16 -p 16,128 -n 32 -r 10 --min-repetitions 10 --max-time 30 -t 2 \
   --overwrite --no-report -o reports/published/qdq/small.jsonl
 "$bin" report reports/published/qdq/small.jsonl -o reports/published/qdq/small

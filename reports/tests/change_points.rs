@@ -1,5 +1,5 @@
 //! Change points on synthetic histories: a known step is found at its run and nowhere else, and
-//! histories of noise alone raise no alarm in at least 95% of seeded trials (the README quotes the
+//! histories of noise alone raise no alarm in at least 95% of seeded trials (the guide quotes the
 //! measured rates; `cargo test -p slmbench-reports --test change_points -- --nocapture` prints them).
 
 use slmbench_reports::trend::{ChangeConfig, change_points};
@@ -38,7 +38,7 @@ fn a_ten_percent_step_is_flagged_at_its_run_and_nowhere_else() {
     }
     println!("10% step, 2% run-to-run noise, 50 runs: flagged exactly at the step in {exact} of {trials}");
     assert!(exact * 100 >= trials as usize * 95, "{exact} of {trials}");
-    // The fixed case the README names: step at run 25, flagged there only, with its size.
+    // The fixed case the guide names: step at run 25, flagged there only, with its size.
     let v = history(7, 50, 0.02, Some((25, 0.10)));
     let found = change_points(&v, &cfg);
     assert_eq!(found.iter().map(|c| c.index).collect::<Vec<_>>(), [25], "{found:?}");

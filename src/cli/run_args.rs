@@ -196,7 +196,7 @@ fn backend_list(text: &str) -> Result<String, String> {
 }
 
 /// Loads an interleaved pair cell's blocks are spread over unless `--reloads` says otherwise:
-/// three, which held the run-to-run variation of the ratios measured here (README,
+/// three, which held the run-to-run variation of the ratios measured here (guide,
 /// *Reproducibility*).
 const DEFAULT_RELOADS: usize = 3;
 

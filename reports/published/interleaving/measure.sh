@@ -2,7 +2,7 @@
 # Issue 17's reproducibility measurement: five runs of the same cells in each order, alternating
 # sequential and interleaved so both meet the same machine states; then
 # `python3 reports/published/interleaving/analyse.py small paper` prints each run's ratios and
-# intervals, the pooled estimates and the spreads (README, "Interleaved pairs").
+# intervals, the pooled estimates and the spreads (guide, docs/src/measuring.md, "Interleaved pairs").
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 cargo build --release --locked

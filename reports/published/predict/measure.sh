@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The prediction check of the README's "From a sweep to a decision": fit the `small` pair on
+# The prediction check of the guide's "From a sweep to a decision" (docs/src/predictions.md): fit the `small` pair on
 # prompts of 32–512 tokens, then measure 96 and 384 (never fitted) and 128 (fitted: the
 # run-to-run drift) right after, and compare. Release binary, 2 threads, nothing else running.
 set -euo pipefail
