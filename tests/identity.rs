@@ -104,32 +104,14 @@ fn point_3_resume_refuses_another_machines_file_and_fits_stay_apart() {
     let theirs = d.join("theirs.jsonl");
     std::fs::copy(fixture(), &theirs).unwrap();
     let before = std::fs::read(&theirs).unwrap();
-    let o = slmbench(d)
-        .arg("run")
-        .arg("--model")
-        .arg(pair)
-        .args(SWEEP)
-        .args(REPS)
-        .arg("--resume")
-        .arg(&theirs)
-        .output()
-        .unwrap();
+    let o = run_sweep(d, pair).args(REPS).arg("--resume").arg(&theirs).output().unwrap();
     refused(&o, "was measured on another machine");
     assert!(stderr(&o).contains("CPU ") && stderr(&o).contains("not "), "{}", stderr(&o));
     assert_eq!(std::fs::read(&theirs).unwrap(), before, "nothing appended");
     // A device name is part of the machine too.
     let mine = d.join("mine.jsonl");
     std::fs::copy(here, &mine).unwrap();
-    let o = slmbench(d)
-        .arg("run")
-        .arg("--model")
-        .arg(pair)
-        .args(SWEEP)
-        .args(REPS)
-        .args(["--device-name", "bench-2", "--resume"])
-        .arg(&mine)
-        .output()
-        .unwrap();
+    let o = run_sweep(d, pair).args(REPS).args(["--device-name", "bench-2", "--resume"]).arg(&mine).output().unwrap();
     refused(&o, "device name none, not bench-2");
 
     // predict fits each machine's cells on their own.

@@ -57,15 +57,7 @@ fn point_11_overwrite_replaces_results_only_with_a_measured_cell() {
     let d = dir.path();
     std::fs::copy(here, d.join("old.jsonl")).unwrap();
     let before = std::fs::read(d.join("old.jsonl")).unwrap();
-    let o = slmbench(d)
-        .arg("run")
-        .arg("--model")
-        .arg(pair)
-        .args(SWEEP)
-        .args(REPS)
-        .args(["--ep", "cuda", "--overwrite", "-o", "old.jsonl"])
-        .output()
-        .unwrap();
+    let o = run_sweep(d, pair).args(REPS).args(["--ep", "cuda", "--overwrite", "-o", "old.jsonl"]).output().unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("no cell was measured, so old.jsonl is left as it was"), "{}", stderr(&o));
     assert_eq!(std::fs::read(d.join("old.jsonl")).unwrap(), before);

@@ -252,11 +252,8 @@ pub(super) fn section(db: &Path, cells: &[CellResult]) -> Result<HistorySection>
 
 /// The gate's baseline from the history: per cell of `current`, its records from the last `last`
 /// runs on the same machine (the runtime is in the cell id), other than the current run itself,
-/// pooled into one cell.
+/// pooled into one cell. `last` is at least 1 (clap bounds `--last`).
 pub(super) fn pooled_baseline(db: &Path, current: &[CellResult], last: usize) -> Result<Vec<CellResult>> {
-    if last == 0 {
-        bail!("--last 0: pool at least one earlier run");
-    }
     let h = open_existing(db)?;
     let mut out = vec![];
     for c in current {

@@ -96,16 +96,7 @@ pub fn here() -> &'static (PathBuf, PathBuf) {
         let dir = tempfile::tempdir().unwrap().keep();
         let pair = tiny_pair(&dir);
         let out = dir.join("here.jsonl");
-        let o = slmbench(&dir)
-            .arg("run")
-            .arg("--model")
-            .arg(&pair)
-            .args(SWEEP)
-            .args(REPS)
-            .arg("-o")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let o = run_sweep(&dir, &pair).args(REPS).arg("-o").arg(&out).output().unwrap();
         ok(&o);
         (pair, out)
     })
@@ -121,4 +112,11 @@ pub fn cell_ids(path: &Path) -> Vec<String> {
 pub fn filtered(from: &Path, to: &Path, keep: impl Fn(&serde_json::Value) -> bool) {
     let text: String = lines(from).iter().filter(|r| keep(r)).map(|r| format!("{r}\n")).collect();
     std::fs::write(to, text).unwrap();
+}
+
+/// `slmbench run` of the fixture's sweep on `pair` in `cwd`; repetitions and output are the caller's.
+pub fn run_sweep(cwd: &Path, pair: &Path) -> Command {
+    let mut c = slmbench(cwd);
+    c.arg("run").arg("--model").arg(pair).args(SWEEP);
+    c
 }
