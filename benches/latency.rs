@@ -8,9 +8,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use slmbench_harness::layout::DecoderChoice;
-use slmbench_harness::{Prompt, SessionSettings, backend};
+use slmbench_harness::backend::Tuning;
+use slmbench_harness::files::layout::DecoderChoice;
+use slmbench_harness::generation::Prompt;
+use slmbench_harness::registry;
+use slmbench_models::build::{DECODER_ONLY_DIR, ENCODER_DECODER_DIR};
 use slmbench_models::{BuildOptions, Pair, build_pair};
+use slmbench_results::ep::Ep;
 
 fn pair_dir(preset: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-models").join(preset);
@@ -25,12 +29,15 @@ fn bench(c: &mut Criterion) {
     // candle's thread count is fixed per process at its first use: one thread, as ONNX Runtime's.
     // SAFETY: no benchmark has run and no other thread reads the environment yet.
     unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
-    let settings = SessionSettings { threads: 1, ..SessionSettings::default() };
-    for (backend, prefix) in [("onnxruntime", "cpu"), ("candle", "candle-cpu")] {
-        let backend = backend::find(backend).expect("backend in this build");
+    for (backend, prefix) in
+        [(slmbench_harness::onnxruntime::NAME, "cpu"), (slmbench_harness::candle::backend::NAME, "candle-cpu")]
+    {
+        let backend = registry::find(backend).expect("backend in this build");
+        let version = backend.version().expect("runtime loads");
+        let settings = backend.settings(&version, Ep::Cpu, 1, &Tuning::default());
         for preset in ["tiny", "small"] {
             let dir = pair_dir(preset);
-            for kind in ["encoder-decoder", "decoder-only"] {
+            for kind in [ENCODER_DECODER_DIR, DECODER_ONLY_DIR] {
                 let mut model = backend.load(&dir.join(kind), &settings, DecoderChoice::Auto).expect("model loads");
                 let input = 64;
                 let prompt = Prompt::synthetic(0, 1, input, model.vocab_size());

@@ -552,7 +552,8 @@ fn run_rejects_bad_input_without_touching_results() {
     run_fails(&["run", "--model", dec, "--prompt-ids", "5,99999"], "outside", &keep);
     run_fails(&["run", "--model", dec, "--ep-opt", "cpu:threads=4"], "cpu accepts only arena", &keep);
     run_fails(&["run", "--preset", "nope"], "unknown preset `nope`", &keep);
-    run_fails(&["run", "--model", dec, "--order", "abab"], "--order: `abab` is not an order", &keep);
+    run_fails(&["run", "--model", dec, "--order", "abab"], "invalid value 'abab' for '--order <ORDER>'", &keep);
+    run_fails(&["run", "--model", dec, "--backend", "onnxruntime,nope"], "invalid value 'nope' for '--backend", &keep);
 
     fails_with(&["generate", "--model", dec, "--prompt-ids", "1,2", "-n", "0"], "-n must be at least 1");
     fails_with(&["generate", "--model", dec, "--prompt-ids", "a,b"], "--prompt-ids");

@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
-use slmbench_harness::layout::{self, DecoderChoice};
-use slmbench_harness::results::{self, Record};
-use slmbench_harness::{LoadedModel, Prompt, SessionSettings, sweep};
+use slmbench_harness::files::layout::{self, DecoderChoice};
+use slmbench_harness::generation::Prompt;
+use slmbench_harness::onnxruntime::session::{LoadedModel, SessionSettings};
+use slmbench_harness::sweep;
 use slmbench_models::Config;
+use slmbench_results::schema::Record;
 
 /// A call that takes this long is reported as a hang.
 const HANG: Duration = Duration::from_secs(30);
@@ -103,9 +105,9 @@ fn sweep_lists() {
         if let Err(e) = sweep::parse_list("--model", &text) {
             ensure(e.to_string().starts_with("--model: "), || format!("{e}"))?;
         }
-        let _ = slmbench_harness::run::parse_shard(&text);
-        let _ = text.parse::<slmbench_harness::ep::Ep>();
-        let _ = text.parse::<slmbench_harness::ep::EpOption>();
+        let _ = slmbench_harness::plan::parse_shard(&text);
+        let _ = text.parse::<slmbench_results::ep::Ep>();
+        let _ = text.parse::<slmbench_results::ep::EpOption>();
         Ok(())
     });
 }
@@ -247,14 +249,14 @@ fn mutate(base: &[u8], m: &Mutation) -> Vec<u8> {
 fn results_readers() {
     let dir = tempfile::tempdir().unwrap();
     let real = real_results(dir.path());
-    let originals = results::parse_jsonl(&real).unwrap().records;
+    let originals = slmbench_results::schema::parse_jsonl(&real).unwrap().records;
     // 8 cells (the CUDA ones failed) and the CPU pair's 2 ratio records.
     assert_eq!(originals.len(), 10);
     let file = dir.path().join("fuzzed.jsonl");
     fuzz("results readers", mutation(), |m| {
         let bytes = mutate(&real, &m);
         let b = bytes.clone();
-        let parsed = within("parse_jsonl", move || results::parse_jsonl(&b));
+        let parsed = within("parse_jsonl", move || slmbench_results::schema::parse_jsonl(&b));
         if let (Mutation::Truncate(_), Ok(lines)) = (&m, &parsed) {
             // A crash can only cut the file: what survives is a prefix of what was written.
             let n = lines.records.len();
@@ -275,7 +277,7 @@ fn results_readers() {
                 assert!(e.to_string().contains("fuzzed.jsonl"), "error does not name the file: {e}");
             }
             // What `run --resume` reads through: the writer, which locks, parses and cuts a torn tail.
-            if let Err(e) = slmbench_harness::export::ResultsWriter::resume(&f2) {
+            if let Err(e) = slmbench_results::export::ResultsWriter::resume(&f2) {
                 assert!(e.to_string().contains("fuzzed.jsonl"), "error does not name the file: {e}");
             }
         });
@@ -424,7 +426,7 @@ fn model_directories_and_onnx_graphs() {
             .map(|f| std::fs::read(pair.join(f)).unwrap())
             .collect();
     // ONNX Runtime is loaded once, outside the timed cases.
-    slmbench_harness::runtime::environment().unwrap();
+    slmbench_harness::onnxruntime::runtime::environment().unwrap();
     let case_dir = dir.path().join("case");
     // Half the directories hold one model.onnx, the layout most exports have.
     let files = prop_oneof![

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::entry::ModelEntry;
 use crate::error::HarnessError;
-use crate::results::{Accuracy, ModelInfo};
+use slmbench_results::schema::{Accuracy, ModelInfo};
 
 /// Teacher-forced positions compared (fewer when the model has fewer positions).
 pub const POSITIONS: usize = 256;
@@ -58,7 +58,7 @@ pub fn measure_all(
 
 /// The drift of `model` against `reference` over [`POSITIONS`] seeded tokens.
 pub fn measure(reference: &ModelEntry, model: &ModelEntry, threads: usize) -> Result<Accuracy, HarnessError> {
-    let max = crate::layout::read_config(&reference.dir)?.max_positions.unwrap_or(POSITIONS);
+    let max = crate::files::layout::read_config(&reference.dir)?.max_positions.unwrap_or(POSITIONS);
     let d = crate::onnxruntime::drift::measure(&reference.dir, &model.dir, POSITIONS.min(max), 0, threads)?;
     Ok(Accuracy {
         reference: reference.name.clone(),

@@ -5,14 +5,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::backend::Generator;
-use crate::context::{self, Context};
+use crate::context::{self};
 use crate::error::HarnessError;
 use crate::generation::{Generation, Prompt};
-use crate::results::{self, CellResult, Metrics, ModelInfo, Repetitions, Samples, Settings, SweepPoint};
-use crate::stats::{Policy, StopReason, Summary, median};
+use slmbench_results::context::Context;
 use slmbench_results::metric::Metric;
 use slmbench_results::paired::trend;
 use slmbench_results::schema::Drift;
+use slmbench_results::schema::{CellResult, Metrics, ModelInfo, Repetitions, Samples, Settings, SweepPoint};
+use slmbench_results::stats::{Policy, StopReason, Summary, median};
 
 /// Reports progress of repetitions (the CLI draws it).
 pub trait Progress {
@@ -183,7 +184,7 @@ pub(crate) fn cell_of(
         .collect();
     let drift = Drift { ttft: trend(&of(Metric::Ttft), 0), itl: trend(&step, 0) };
     CellResult {
-        schema_version: results::SCHEMA_VERSION,
+        schema_version: slmbench_results::schema::SCHEMA_VERSION,
         cell_id: slmbench_results::identity::cell_id(
             info,
             settings.backend_version.as_deref().unwrap_or(""),

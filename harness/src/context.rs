@@ -1,9 +1,9 @@
 //! The run's context recorded with every result, collected here (the record itself is
 //! `slmbench_results::context::Context`).
 
-pub use slmbench_results::context::*;
+use slmbench_results::context::{Context, rfc3339_now, test_delay_us};
 
-use crate::runtime;
+use crate::onnxruntime::runtime;
 
 /// A `key: value` line of a `/proc` file (Linux only: the peak-memory mark).
 fn proc_field(file: &str, key: &str) -> Option<String> {

@@ -38,9 +38,9 @@ pub enum HarnessError {
     #[error(
         "execution provider `{ep}` is not in this runtime: {runtime} offers {offered}. Get a build with it: {hint}"
     )]
-    EpUnavailable { ep: crate::ep::Ep, runtime: String, offered: String, hint: &'static str },
+    EpUnavailable { ep: slmbench_results::ep::Ep, runtime: String, offered: String, hint: &'static str },
     #[error("execution provider `{ep}` ships as a plugin, which is not available: {reason}")]
-    PluginUnavailable { ep: crate::ep::Ep, reason: String },
+    PluginUnavailable { ep: slmbench_results::ep::Ep, reason: String },
     #[error("model directory {path} does not exist")]
     NoModelDir { path: PathBuf },
     #[error("no known model layout in {path}: found [{found}]; expected {expected}")]

@@ -2,7 +2,7 @@
 //! model or bug fails its cells and the sweep goes on.
 
 use crate::error::HarnessError;
-use crate::results::FailureKind;
+use slmbench_results::schema::FailureKind;
 
 pub(crate) fn kind_of(e: &HarnessError) -> FailureKind {
     match e {

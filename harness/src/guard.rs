@@ -9,8 +9,8 @@
 
 use std::fmt;
 
-use crate::layout::ModelConfig;
-use crate::session::Geometry;
+use crate::files::layout::ModelConfig;
+use crate::onnxruntime::session::Geometry;
 
 const F32: u64 = 4;
 const MIB: u64 = 1 << 20;
@@ -82,8 +82,6 @@ pub fn cell(g: &Geometry, cfg: &ModelConfig, encoder_decoder: bool, b: usize, p:
         .saturating_mul(2);
     Estimate { weights: 0, cache, activations }
 }
-
-pub use crate::host::available_memory;
 
 /// The refusal message, or `None` when the estimate fits.
 pub fn check(what: &str, needed: &Estimate, available: u64) -> Option<String> {

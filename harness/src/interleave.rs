@@ -7,14 +7,14 @@ use std::time::Instant;
 
 use crate::backend::Generator;
 use crate::bench::{self, Progress, signalled};
-use crate::context::Context;
 use crate::error::HarnessError;
 use crate::generation::{Generation, Prompt};
-use crate::results::{CellResult, ModelInfo, Repetitions, Settings, SweepPoint};
-use crate::stats::{Policy, StopReason};
+use slmbench_results::context::Context;
 use slmbench_results::metric::Metric;
+use slmbench_results::pair_ratio::{PAIR_RATIO, PairRatio};
 use slmbench_results::paired::{self, MIN_BLOCKS_FOR_CI, RESAMPLES, RatioEstimate, Rng};
-use slmbench_results::schema::{self as results, PAIR_RATIO, PairRatio};
+use slmbench_results::schema::{CellResult, ModelInfo, Repetitions, Settings, SweepPoint};
+use slmbench_results::stats::{Policy, StopReason};
 
 /// How the repetitions of a pair's two models are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,17 +29,6 @@ pub enum Order {
 }
 
 impl Order {
-    pub fn parse(text: &str) -> Result<Order, HarnessError> {
-        match text {
-            "abba" | "interleaved" => Ok(Order::Abba),
-            "random" => Ok(Order::Random),
-            "sequential" => Ok(Order::Sequential),
-            _ => Err(HarnessError::BadInput(format!(
-                "--order: `{text}` is not an order; give interleaved (ABBA blocks), random (seeded) or sequential"
-            ))),
-        }
-    }
-
     /// The name records carry.
     pub fn name(self) -> &'static str {
         match self {
@@ -84,7 +73,7 @@ fn stop_pair(policy: &Policy, blocks: usize, elapsed_s: f64, ratios: &[Option<Ra
 /// The per-repetition samples of `metric` for both sides, when they line up block by block.
 fn per_block(metric: Metric, a: &[Generation], b: &[Generation], prompts: [&Prompt; 2]) -> Option<[Vec<f64>; 2]> {
     let of = |runs: &[Generation], p: &Prompt| {
-        let s = results::Samples {
+        let s = slmbench_results::schema::Samples {
             ttft_ns: runs.iter().map(|g| g.ttft_ns).collect(),
             encoder_ns: vec![],
             first_decoder_step_ns: vec![],
@@ -236,7 +225,7 @@ pub fn measure_pair(
     let ttft = ratio(Metric::Ttft, &ra, &rb, &on_load, prompts, seed).expect("at least one block");
     let block_ratios: Vec<f64> = ra.iter().zip(&rb).map(|(x, y)| x.ttft_ns as f64 / y.ttft_ns.max(1) as f64).collect();
     let record = PairRatio {
-        schema_version: results::SCHEMA_VERSION,
+        schema_version: slmbench_results::schema::SCHEMA_VERSION,
         record: PAIR_RATIO.into(),
         ratio_id: slmbench_results::pair_ratio::ratio_id(&ida, &idb),
         pair: a.info.pair.clone().unwrap_or_default(),
@@ -264,14 +253,6 @@ pub fn measure_pair(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn orders_parse_and_name_themselves() {
-        assert_eq!(Order::parse("interleaved").unwrap(), Order::Abba);
-        assert_eq!(Order::parse("random").unwrap().name(), "random");
-        assert_eq!(Order::parse("sequential").unwrap(), Order::Sequential);
-        assert!(Order::parse("abab").unwrap_err().to_string().contains("--order"));
-    }
 
     #[test]
     fn pair_stopping_rule() {

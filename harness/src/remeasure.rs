@@ -3,12 +3,15 @@
 
 use std::path::PathBuf;
 
+use crate::backend::Tuning;
 use crate::bench::Stop;
+use crate::entry::ModelEntry;
 use crate::error::HarnessError;
-use crate::layout::{DecoderChoice, Layout};
-use crate::results::CellResult;
-use crate::run::{ModelEntry, RunPlan};
-use crate::stats::Policy;
+use crate::files::layout::DecoderChoice;
+use crate::plan::RunPlan;
+use slmbench_results::model::Layout;
+use slmbench_results::schema::CellResult;
+use slmbench_results::stats::Policy;
 
 /// The plan of one cell with `c`'s model, backend, settings, sweep point and repetitions, writing
 /// to `output`. A cell whose prompt was given by `--prompt-ids` cannot be reproduced (results do
@@ -21,14 +24,13 @@ pub fn plan_for(c: &CellResult, output: &str, command: String) -> Result<RunPlan
         )));
     };
     Ok(RunPlan {
-        backend: c.settings.backend.clone(),
+        backends: vec![c.settings.backend.clone()],
         models: vec![ModelEntry {
             dir: PathBuf::from(&c.model.dir),
             name: c.model.name.clone(),
             pair: c.model.pair.clone(),
         }],
         eps: vec![c.settings.ep_used],
-        ep_options: c.settings.ep_options.clone(),
         threads: vec![c.settings.threads],
         batches: vec![c.sweep.batch],
         input_tokens: vec![c.sweep.input_tokens],
@@ -36,12 +38,7 @@ pub fn plan_for(c: &CellResult, output: &str, command: String) -> Result<RunPlan
         prompt_ids: None,
         seed,
         stop_at_eos: c.sweep.stop_at_eos,
-        opt_level: c.settings.graph_optimization,
-        spinning: c.settings.intra_op_spinning,
-        strict_placement: c.settings.strict_placement,
-        io_binding: c.settings.io_binding,
-        session_options: c.settings.session_options.clone(),
-        ep_context_cache: c.settings.ep_context_cache,
+        tuning: Tuning::of(&c.settings),
         reloads: 1,
         decoder: match c.model.layout {
             Layout::EncoderDecoderSplit => DecoderChoice::Split,

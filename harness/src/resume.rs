@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::results::Record;
+use slmbench_results::schema::Record;
 
 /// The cells already in a results file being resumed (read by `ResultsWriter::resume`).
 #[derive(Debug, Default)]

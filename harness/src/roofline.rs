@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-pub use slmbench_results::roofline::{HostLimits, Roofline};
+use slmbench_results::roofline::HostLimits;
 
-use crate::context::Context;
 use crate::error::HarnessError;
-use crate::onnx::{self, Input};
+use crate::onnxruntime::onnx::{self, Input};
+use slmbench_results::context::Context;
 
 /// Bytes read per bandwidth try: far above any CPU's last-level cache (less on a host that
 /// cannot spare four times that, see [`bandwidth`]).
@@ -25,7 +25,9 @@ const N: usize = 2048;
 /// profile (an unoptimised build reads memory more slowly than the host allows).
 fn cache_path(host: &Context, threads: usize) -> PathBuf {
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    crate::runtime::cache_dir().join("roofline").join(format!("{}-t{threads}-{profile}.json", host.machine_slug()))
+    crate::onnxruntime::runtime::cache_dir()
+        .join("roofline")
+        .join(format!("{}-t{threads}-{profile}.json", host.machine_slug()))
 }
 
 /// The cached limits of this host at `threads`, if they were measured before.
@@ -61,7 +63,7 @@ pub fn measure(threads: usize) -> Result<HostLimits, HarnessError> {
 
 /// Best read bandwidth of `threads` threads, each summing its share of one large buffer.
 fn bandwidth(threads: usize) -> f64 {
-    let bytes = crate::guard::available_memory().map_or(BUFFER_BYTES, |a| BUFFER_BYTES.min(a as usize / 4));
+    let bytes = crate::host::available_memory().map_or(BUFFER_BYTES, |a| BUFFER_BYTES.min(a as usize / 4));
     let words: Vec<u64> = (0..bytes / 8).map(|i| i as u64).collect();
     let chunk = words.len().div_ceil(threads);
     let mut best = 0f64;

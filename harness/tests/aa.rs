@@ -5,14 +5,15 @@
 //! of one run. Run it with
 //! `SLMBENCH_AA_PRESET=small SLMBENCH_AA_TRIALS=20 cargo test --release -p slmbench-harness --test aa -- --ignored --nocapture`.
 
-use slmbench_harness::backend;
+use slmbench_harness::backend::{Backend, Tuning};
 use slmbench_harness::entry::{ModelEntry, cached_preset};
+use slmbench_harness::files::layout::DecoderChoice;
 use slmbench_harness::generation::Prompt;
 use slmbench_harness::interleave::{Order, Side, measure_pair};
-use slmbench_harness::layout::DecoderChoice;
-use slmbench_harness::results::{SweepPoint, requested_settings};
-use slmbench_harness::session::SessionSettings;
-use slmbench_harness::stats::Policy;
+use slmbench_harness::registry;
+use slmbench_results::ep::Ep;
+use slmbench_results::schema::{Settings, SweepPoint};
+use slmbench_results::stats::Policy;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -25,11 +26,11 @@ fn aa_real_runs() {
     let (trials, blocks) = (env("SLMBENCH_AA_TRIALS", 20), env("SLMBENCH_AA_BLOCKS", 20));
     let (p, n) = (env("SLMBENCH_AA_INPUT", 128), env("SLMBENCH_AA_OUTPUT", 32));
     let dir = cached_preset(&preset, Default::default(), |_| {}).unwrap().join("decoder-only");
-    let backend = backend::find("onnxruntime").unwrap();
+    let backend = registry::find("onnxruntime").unwrap();
     let entry = ModelEntry { dir: dir.clone(), name: format!("{preset}/decoder-only"), pair: None };
     let info = backend.describe(&entry, DecoderChoice::Auto).unwrap();
-    let settings = SessionSettings { threads: 2, ..Default::default() };
-    let requested = requested_settings(backend.name(), &backend.version().unwrap(), &settings);
+    let settings = cpu(backend, 2, &Tuning::default());
+    let requested = settings.clone();
     // SLMBENCH_AA_RELOAD=1: both sessions loaded again for every trial, in alternating order (side
     // B first on odd trials), so a lasting difference between two sessions shows as such.
     let reload = env("SLMBENCH_AA_RELOAD", 0) == 1;
@@ -92,8 +93,8 @@ fn load_to_load_variation() {
     let role = std::env::var("SLMBENCH_AA_ROLE").unwrap_or_else(|_| "encoder-decoder".into());
     let (loads, p, n) = (env("SLMBENCH_AA_TRIALS", 8), env("SLMBENCH_AA_INPUT", 128), env("SLMBENCH_AA_OUTPUT", 32));
     let dir = cached_preset(&preset, Default::default(), |_| {}).unwrap().join(&role);
-    let backend = backend::find("onnxruntime").unwrap();
-    let settings = SessionSettings { threads: env("SLMBENCH_AA_THREADS", 2), ..Default::default() };
+    let backend = registry::find("onnxruntime").unwrap();
+    let settings = cpu(backend, env("SLMBENCH_AA_THREADS", 2), &Tuning::default());
     for l in 0..loads {
         let mut m = backend.load(&dir, &settings, DecoderChoice::Auto).unwrap();
         let prompt = Prompt::synthetic(0, 1, p, m.vocab_size());
@@ -118,8 +119,8 @@ fn alone_against_alternating() {
     let preset = std::env::var("SLMBENCH_AA_PRESET").unwrap_or_else(|_| "small".into());
     let (p, n) = (env("SLMBENCH_AA_INPUT", 128), env("SLMBENCH_AA_OUTPUT", 32));
     let root = cached_preset(&preset, Default::default(), |_| {}).unwrap();
-    let backend = backend::find("onnxruntime").unwrap();
-    let settings = SessionSettings { threads: env("SLMBENCH_AA_THREADS", 2), ..Default::default() };
+    let backend = registry::find("onnxruntime").unwrap();
+    let settings = cpu(backend, env("SLMBENCH_AA_THREADS", 2), &Tuning::default());
     let mut ed = backend.load(&root.join("encoder-decoder"), &settings, DecoderChoice::Auto).unwrap();
     let mut dec = backend.load(&root.join("decoder-only"), &settings, DecoderChoice::Auto).unwrap();
     let prompt = Prompt::synthetic(0, 1, p, ed.vocab_size());
@@ -151,19 +152,25 @@ fn alone_against_alternating() {
 
 /// One side of [`paired_trials`]: a loaded model, what it is, and the settings it ran with.
 struct Arm {
-    info: slmbench_harness::results::ModelInfo,
+    info: slmbench_results::schema::ModelInfo,
     model: Box<dyn slmbench_harness::backend::Generator>,
-    settings: slmbench_harness::results::Settings,
+    settings: Settings,
+}
+
+/// What a CPU cell of `backend` with `threads` and `tuning` asks for.
+fn cpu(backend: &dyn Backend, threads: usize, tuning: &Tuning) -> Settings {
+    backend.settings(&backend.version().unwrap(), Ep::Cpu, threads, tuning)
 }
 
 impl Arm {
-    /// `entry` loaded through ONNX Runtime with `settings`.
-    fn load(entry: &ModelEntry, settings: &SessionSettings) -> Arm {
-        let backend = backend::find("onnxruntime").unwrap();
+    /// `entry` loaded through ONNX Runtime on the CPU with `threads` and `tuning`.
+    fn load(entry: &ModelEntry, threads: usize, tuning: &Tuning) -> Arm {
+        let backend = registry::find("onnxruntime").unwrap();
+        let settings = cpu(backend, threads, tuning);
         Arm {
             info: backend.describe(entry, DecoderChoice::Auto).unwrap(),
-            model: backend.load(&entry.dir, settings, DecoderChoice::Auto).unwrap(),
-            settings: requested_settings(backend.name(), &backend.version().unwrap(), settings),
+            model: backend.load(&entry.dir, &settings, DecoderChoice::Auto).unwrap(),
+            settings,
         }
     }
 }
@@ -221,16 +228,16 @@ fn variant_against_plain() {
     use slmbench_models::{Variant, graph::GraphVariant, quant::Precision};
     let preset = std::env::var("SLMBENCH_AA_PRESET").unwrap_or_else(|_| "small".into());
     let role = std::env::var("SLMBENCH_AA_ROLE").unwrap_or_else(|_| "decoder-only".into());
-    let settings = SessionSettings {
-        threads: env("SLMBENCH_AA_THREADS", 2),
-        spinning: env("SLMBENCH_AA_SPINNING", 0) == 1,
-        ..Default::default()
-    };
+    let tuning = Tuning { spinning: env("SLMBENCH_AA_SPINNING", 0) == 1, ..Default::default() };
     let arm = |variant: Variant| {
         let dir = cached_preset(&preset, variant, |_| {}).unwrap().join(&role);
-        Arm::load(&ModelEntry { dir, name: format!("{preset}{}/{role}", variant.suffix()), pair: None }, &settings)
+        Arm::load(
+            &ModelEntry { dir, name: format!("{preset}{}/{role}", variant.suffix()), pair: None },
+            env("SLMBENCH_AA_THREADS", 2),
+            &tuning,
+        )
     };
-    let label = format!("{preset}/{role} spinning {}: fused/plain", settings.spinning);
+    let label = format!("{preset}/{role} spinning {}: fused/plain", tuning.spinning);
     paired_trials(&label, arm(Variant::new(Precision::Fp32, GraphVariant::Fused)), arm(Variant::default()), 3);
 }
 
@@ -246,7 +253,7 @@ fn bound_against_listed() {
     let dir = cached_preset(&preset, Default::default(), |_| {}).unwrap().join(&role);
     let entry = ModelEntry { dir, name: format!("{preset}/{role}"), pair: None };
     let arm = |io_binding: bool| {
-        Arm::load(&entry, &SessionSettings { threads: env("SLMBENCH_AA_THREADS", 2), io_binding, ..Default::default() })
+        Arm::load(&entry, env("SLMBENCH_AA_THREADS", 2), &Tuning { io_binding, ..Default::default() })
     };
     paired_trials(&format!("{preset}/{role}: bound/listed"), arm(true), arm(false), 3);
 }

@@ -2,22 +2,29 @@
 //! on the `tiny` and `small` pairs, both families, batch 1 and 2, and the timing fields must be
 //! filled as the ONNX Runtime backend fills them.
 
-use slmbench_harness::backend;
+use slmbench_harness::backend::{Backend, Tuning};
 use slmbench_harness::candle::backend::{CANDLE_VERSION, process_threads};
 use slmbench_harness::entry::cached_preset;
+use slmbench_harness::files::layout::DecoderChoice;
 use slmbench_harness::generation::Prompt;
-use slmbench_harness::layout::DecoderChoice;
-use slmbench_harness::session::SessionSettings;
+use slmbench_harness::registry;
+use slmbench_results::ep::Ep;
+use slmbench_results::schema::Settings;
+
+/// What a cell of `backend` on `ep` with `threads` asks for, with every other setting left at its
+/// default.
+fn on(backend: &dyn Backend, ep: Ep, threads: usize) -> Settings {
+    backend.settings(&backend.version().unwrap(), ep, threads, &Tuning::default())
+}
 
 fn parity(preset: &str, prompt_len: usize, new: usize) {
     let root = cached_preset(preset, Default::default(), |_| {}).unwrap();
-    let ort = backend::find("onnxruntime").unwrap();
-    let candle = backend::find("candle").unwrap();
-    let settings = SessionSettings { threads: process_threads(), ..Default::default() };
+    let ort = registry::find("onnxruntime").unwrap();
+    let candle = registry::find("candle").unwrap();
     for role in ["encoder-decoder", "decoder-only"] {
         let dir = root.join(role);
-        let mut a = ort.load(&dir, &settings, DecoderChoice::Auto).unwrap();
-        let mut b = candle.load(&dir, &settings, DecoderChoice::Auto).unwrap();
+        let mut a = ort.load(&dir, &on(ort, Ep::Cpu, process_threads()), DecoderChoice::Auto).unwrap();
+        let mut b = candle.load(&dir, &on(candle, Ep::Cpu, process_threads()), DecoderChoice::Auto).unwrap();
         assert_eq!(a.vocab_size(), b.vocab_size());
         for (seed, batch) in [(1u64, 1usize), (2, 2)] {
             let prompt = Prompt::synthetic(seed, batch, prompt_len, a.vocab_size());
@@ -49,17 +56,17 @@ fn candle_f32_gives_onnx_runtimes_greedy_ids_on_small() {
 /// under another name.
 #[test]
 fn candle_refuses_what_it_cannot_run() {
-    let candle = backend::find("candle").unwrap();
+    let candle = registry::find("candle").unwrap();
     let root = cached_preset("tiny", Default::default(), |_| {}).unwrap();
     let dir = root.join("decoder-only");
-    let cuda = SessionSettings { ep: slmbench_results::ep::Ep::Cuda, threads: process_threads(), ..Default::default() };
+    let cuda = on(candle, Ep::Cuda, process_threads());
     let e = candle.load(&dir, &cuda, DecoderChoice::Auto).err().unwrap().to_string();
     assert!(e.contains("CUDA"), "{e}");
-    let threads = SessionSettings { threads: process_threads() + 1, ..Default::default() };
+    let threads = on(candle, Ep::Cpu, process_threads() + 1);
     let e = candle.load(&dir, &threads, DecoderChoice::Auto).err().unwrap().to_string();
     assert!(e.contains("RAYON_NUM_THREADS"), "{e}");
     let empty = tempfile::tempdir().unwrap();
-    let settings = SessionSettings { threads: process_threads(), ..Default::default() };
+    let settings = on(candle, Ep::Cpu, process_threads());
     let e = candle.load(empty.path(), &settings, DecoderChoice::Auto).err().unwrap().to_string();
     assert!(e.contains("manifest.json"), "{e}");
 }
@@ -216,13 +223,11 @@ fn where_greedy_ids_part() {
     let n = 32;
     let ids: Vec<i64> = (0..128).map(|i| 5 + (i * 7919) % 32000).collect();
     let prompt = Prompt::repeated(&ids, 1);
-    let settings = SessionSettings { threads: process_threads(), ..Default::default() };
-    let ort = backend::find("onnxruntime").unwrap().load(&dir, &settings, DecoderChoice::Auto).unwrap();
-    let mut ort = ort;
+    let (ort, candle) = (registry::find("onnxruntime").unwrap(), registry::find("candle").unwrap());
+    let mut ort = ort.load(&dir, &on(ort, Ep::Cpu, process_threads()), DecoderChoice::Auto).unwrap();
     let want = ort.generate(&prompt, n, false).unwrap().tokens[0].clone();
-    let got = backend::find("candle")
-        .unwrap()
-        .load(&dir, &settings, DecoderChoice::Auto)
+    let got = candle
+        .load(&dir, &on(candle, Ep::Cpu, process_threads()), DecoderChoice::Auto)
         .unwrap()
         .generate(&prompt, n, false)
         .unwrap()

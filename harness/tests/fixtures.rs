@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use slmbench_harness::candle::{decoder_only::DecoderOnly, encoder_decoder::EncoderDecoder, var_builder};
-use slmbench_harness::layout::{DecoderChoice, Layout};
-use slmbench_harness::{LoadedModel, Prompt, SessionSettings};
+use slmbench_harness::files::layout::DecoderChoice;
+use slmbench_harness::generation::Prompt;
+use slmbench_harness::onnxruntime::session::{LoadedModel, SessionSettings};
 use slmbench_models::{BuildOptions, Pair, build_pair};
+use slmbench_results::model::Layout;
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/optimum").join(name)

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use slmbench_harness::onnx::{self, Input, Output};
+use slmbench_harness::onnxruntime::onnx::{self, Input, Output};
 use slmbench_models::ExternalData;
 use slmbench_models::graph::matmul_probe;
 use slmbench_models::onnx::writer::write_model;

@@ -13,7 +13,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use ort::session::Session;
 use slmbench_harness::candle::{decoder_only::DecoderOnly, encoder_decoder::EncoderDecoder, var_builder};
-use slmbench_harness::onnx::{self, Input, Output};
+use slmbench_harness::onnxruntime::onnx::{self, Input, Output};
 use slmbench_models::graph::{Fault, GraphVariant};
 use slmbench_models::quant::{Part, PartKind, QuantOptions};
 use slmbench_models::weights::{self, Init, TensorSpec};

@@ -9,8 +9,9 @@
 
 use serde::Serialize;
 use slmbench_results::metric::Metric;
+use slmbench_results::pair_ratio::PairRatio;
 use slmbench_results::paired::RatioEstimate;
-use slmbench_results::schema::{CellResult, PairRatio};
+use slmbench_results::schema::CellResult;
 use slmbench_results::stats::Summary;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -82,11 +83,14 @@ pub struct PairedCell<'a> {
 /// and the sweep point; cells of two machines or settings are never set against each other.
 pub fn paired<'a>(cells: &'a [CellResult], ratios: &'a [PairRatio]) -> Vec<PairedCell<'a>> {
     let mut decoder_only: std::collections::HashMap<PartnerKey, &CellResult> = std::collections::HashMap::new();
-    for c in cells.iter().filter(|c| c.model.kind == "decoder-only" && c.model.pair.is_some()) {
+    for c in cells
+        .iter()
+        .filter(|c| c.model.kind == slmbench_results::model::ModelKind::DecoderOnly && c.model.pair.is_some())
+    {
         decoder_only.entry(Identity::of(c).partner_key()).or_insert(c);
     }
     let mut out = Vec::new();
-    for ed in cells.iter().filter(|c| c.model.kind == "encoder-decoder") {
+    for ed in cells.iter().filter(|c| c.model.kind == slmbench_results::model::ModelKind::EncoderDecoder) {
         let Some(tag) = &ed.model.pair else { continue };
         let key = Identity::of(ed).partner_key();
         let p = key.point.clone();

@@ -1,6 +1,6 @@
 //! The report's *Backends* section: [`slmbench_results::backends::compare`]'s rows.
 
-pub use slmbench_results::backends::{BackendRow, compare};
+use slmbench_results::backends::compare;
 use slmbench_results::schema::CellResult;
 
 /// The report's section: a table of [`compare`]'s rows; empty when no model ran on two backends.

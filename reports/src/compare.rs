@@ -80,7 +80,7 @@ fn key(c: &CellResult) -> SeriesKey {
 
 /// The model's name, with the backend when it is not ONNX Runtime.
 fn model_of(k: &SeriesKey) -> String {
-    if k.backend == slmbench_results::schema::ONNXRUNTIME {
+    if k.backend == slmbench_results::schema::DEFAULT_BACKEND {
         k.model.clone()
     } else {
         format!("{} {}", k.model, k.backend)

@@ -12,7 +12,7 @@ use slmbench_results::metric::Metric;
 /// ep with every session setting that is not the default, e.g. `cpu io-binding`). Together they
 /// hold the cell's series key ([`slmbench_results::identity::SeriesKey`]).
 pub fn name(c: &CellResult) -> String {
-    let backend = if c.settings.backend == slmbench_results::schema::ONNXRUNTIME {
+    let backend = if c.settings.backend == slmbench_results::schema::DEFAULT_BACKEND {
         String::new()
     } else {
         format!("{}/", c.settings.backend)

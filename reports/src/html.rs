@@ -105,7 +105,7 @@ fn models_table(cells: &[CellResult]) -> String {
             "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{:.1}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>\n",
             esc(&m.name),
             esc(m.pair.as_deref().unwrap_or("–")),
-            esc(&m.kind),
+            esc(m.kind.as_str()),
             esc(&layout),
             m.params.map(|p| format!("{:.1} M", p as f64 / 1e6)).unwrap_or_else(|| "–".into()),
             m.bytes_on_disk as f64 / 1e6,

@@ -2,8 +2,9 @@
 //! for each cell whose repetitions drifted.
 
 use slmbench_results::export::markdown::ratio_text;
+use slmbench_results::pair_ratio::PairRatio;
 use slmbench_results::paired::{RatioEstimate, Trend};
-use slmbench_results::schema::{CellResult, PairRatio};
+use slmbench_results::schema::CellResult;
 
 use crate::html::esc;
 use slmbench_results::identity::cell_name;

@@ -150,7 +150,7 @@ fn p90(mut v: Vec<f64>) -> f64 {
 pub fn check_positions(fits: &[ModelFit], w: &Workload) -> Result<(), String> {
     for f in fits {
         let Some(max) = f.max_positions else { continue };
-        let ed = f.key.kind == "encoder-decoder";
+        let ed = f.key.kind == slmbench_results::model::ModelKind::EncoderDecoder;
         let need = |&(p, n): &(usize, usize)| if ed { p.max(n) } else { p.saturating_add(n) } as u64;
         if let Some(r) = w.requests.iter().find(|r| need(r) > max) {
             return Err(format!(
@@ -192,7 +192,7 @@ pub fn predict(fit: &ModelFit, w: &Workload) -> Prediction {
     let outside = w.requests.iter().filter(|&&(p, n)| p < pr.0 || p > pr.1 || n > or.1).count();
     Prediction {
         model: fit.label.clone(),
-        kind: fit.key.kind.clone(),
+        kind: fit.key.kind.to_string(),
         ttft_mean_ms: est(0, 1e-6),
         ttft_p90_ms: est(1, 1e-6),
         e2e_mean_ms: est(2, 1e-6),
@@ -298,9 +298,11 @@ pub fn e2e_crossing(ed: &ModelFit, dec: &ModelFit, p: usize) -> Crossing {
 /// Pairs of fits: an encoder-decoder with the decoder-only of its pair at the same setting.
 pub fn pairs(fits: &[ModelFit]) -> Vec<(&ModelFit, &ModelFit)> {
     fits.iter()
-        .filter(|f| f.key.kind == "encoder-decoder" && f.key.pair.is_some())
+        .filter(|f| f.key.kind == slmbench_results::model::ModelKind::EncoderDecoder && f.key.pair.is_some())
         .filter_map(|ed| {
-            let dec = fits.iter().find(|d| d.key.kind == "decoder-only" && d.key.partners(&ed.key))?;
+            let dec = fits
+                .iter()
+                .find(|d| d.key.kind == slmbench_results::model::ModelKind::DecoderOnly && d.key.partners(&ed.key))?;
             Some((ed, dec))
         })
         .collect()

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use slmbench_results::context::Context;
-use slmbench_results::schema::{self as results, CellResult, FailedCell, PairRatio, Record};
+use slmbench_results::pair_ratio::PairRatio;
+use slmbench_results::schema::{self as results, CellResult, FailedCell, Record};
 
 use crate::error::ReportError;
 

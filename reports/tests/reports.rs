@@ -5,9 +5,9 @@ mod common;
 
 use common::{cell, context};
 use slmbench_reports::{analysis, compare, read, write};
+use slmbench_results::pair_ratio::PairRatio;
 use slmbench_results::paired::RatioEstimate;
 use slmbench_results::schema::CellResult;
-use slmbench_results::schema::PairRatio;
 use slmbench_results::stats::StopReason;
 
 fn pair_cells() -> Vec<CellResult> {
@@ -91,7 +91,7 @@ fn too_few_samples_give_no_verdict() {
 fn different_precisions_are_not_paired() {
     let mut cells = pair_cells();
     assert_eq!(analysis::paired(&cells, &[]).len(), 4);
-    for c in cells.iter_mut().filter(|c| c.model.kind == "decoder-only") {
+    for c in cells.iter_mut().filter(|c| c.model.kind.as_str() == "decoder-only") {
         c.model.precision = Some("int8".into());
     }
     assert!(analysis::paired(&cells, &[]).is_empty());
@@ -126,12 +126,12 @@ fn precision_charts_put_precision_builds_on_one_line() {
 #[test]
 fn different_graph_variants_or_backends_are_not_paired() {
     let mut cells = pair_cells();
-    for c in cells.iter_mut().filter(|c| c.model.kind == "decoder-only") {
+    for c in cells.iter_mut().filter(|c| c.model.kind.as_str() == "decoder-only") {
         c.model.graph_variant = Some("fused".into());
     }
     assert!(analysis::paired(&cells, &[]).is_empty());
     let mut cells = pair_cells();
-    for c in cells.iter_mut().filter(|c| c.model.kind == "decoder-only") {
+    for c in cells.iter_mut().filter(|c| c.model.kind.as_str() == "decoder-only") {
         c.settings.backend = "candle".into();
     }
     assert!(analysis::paired(&cells, &[]).is_empty());
@@ -259,7 +259,7 @@ fn comparison_verdicts() {
         .map(|c| {
             let t: Vec<f64> = c.samples.ttft_ns.iter().map(|&x| x as f64 * 1.5 / 1e6).collect();
             let itl = c.samples.itl_ns[0][0] as f64 * 1.5 / 1e6;
-            cell(&c.model.kind, c.sweep.input_tokens, c.sweep.output_tokens, &t, itl)
+            cell(c.model.kind.as_str(), c.sweep.input_tokens, c.sweep.output_tokens, &t, itl)
         })
         .collect();
     let cmp = compare::compare(&base, &slow);
@@ -333,7 +333,7 @@ fn accuracy_section_and_roofline_chart() {
 fn ratio_record(ed: &CellResult, dec: &CellResult, value: f64, low: f64, high: f64) -> PairRatio {
     PairRatio {
         schema_version: slmbench_results::schema::SCHEMA_VERSION,
-        record: slmbench_results::schema::PAIR_RATIO.into(),
+        record: slmbench_results::pair_ratio::PAIR_RATIO.into(),
         ratio_id: slmbench_results::pair_ratio::ratio_id(&ed.cell_id, &dec.cell_id),
         pair: "tiny".into(),
         encoder_decoder_cell: ed.cell_id.clone(),

@@ -1,5 +1,5 @@
 //! Runtimes side by side: the same model at the same sweep point measured by several backends,
-//! each against a reference backend (ONNX Runtime when it is there, else the first one met).
+//! each against a reference backend (the default one, ONNX Runtime, when it is there, else the first one met).
 //! The cells of different backends run one after the other, not interleaved, so a ratio's
 //! interval is the conservative one from the two medians' intervals. (The report's section and
 //! the Markdown table both show these rows.)
@@ -48,7 +48,8 @@ pub fn compare(cells: &[CellResult]) -> Vec<BackendRow> {
         if group.iter().all(|c| c.settings.backend == group[0].settings.backend) {
             continue;
         }
-        let reference = group.iter().find(|c| c.settings.backend == "onnxruntime").copied().unwrap_or(group[0]);
+        let reference =
+            group.iter().find(|c| c.settings.backend == crate::schema::DEFAULT_BACKEND).copied().unwrap_or(group[0]);
         let mut members: Vec<&CellResult> = vec![reference];
         members.extend(group.iter().filter(|c| c.settings.backend != reference.settings.backend));
         for c in members {

@@ -73,8 +73,11 @@ pub fn cell_id(model: &ModelInfo, backend_version: &str, settings: &Settings, sw
         Some(p) => serde_json::json!([key, p]),
         None => key,
     };
-    let key =
-        if settings.backend != crate::schema::ONNXRUNTIME { serde_json::json!([key, settings.backend]) } else { key };
+    let key = if settings.backend != crate::schema::DEFAULT_BACKEND {
+        serde_json::json!([key, settings.backend])
+    } else {
+        key
+    };
     let key = key.to_string();
     let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3));
     format!("{h:016x}")
@@ -176,7 +179,7 @@ pub fn cell_name(c: &CellResult) -> String {
 
 /// The model's name, with the backend when it is not ONNX Runtime (`tiny/decoder-only candle`).
 fn model_name(c: &CellResult) -> String {
-    if c.settings.backend == crate::schema::ONNXRUNTIME {
+    if c.settings.backend == crate::schema::DEFAULT_BACKEND {
         c.model.name.clone()
     } else {
         format!("{} {}", c.model.name, c.settings.backend)
@@ -234,7 +237,7 @@ pub struct Identity {
     pub backend: String,
     pub backend_version: String,
     pub model: String,
-    pub kind: String,
+    pub kind: crate::model::ModelKind,
     pub pair: Option<String>,
     /// [`variant`]: precision, graph variant, shapes.
     pub variant: String,
@@ -277,7 +280,7 @@ pub struct CurveKey {
     /// The machine as a table names it ([`Machine::short`]).
     pub machine_short: String,
     pub model: String,
-    pub kind: String,
+    pub kind: crate::model::ModelKind,
     pub pair: Option<String>,
     pub backend: String,
     pub backend_version: String,
@@ -294,7 +297,7 @@ impl CurveKey {
     /// `model ep tN bN` (and the backend when not ONNX Runtime); the machine is named apart.
     pub fn label(&self) -> String {
         let backend =
-            if self.backend == crate::schema::ONNXRUNTIME { String::new() } else { format!(" {}", self.backend) };
+            if self.backend == crate::schema::DEFAULT_BACKEND { String::new() } else { format!(" {}", self.backend) };
         format!("{}{backend} {} t{} b{}", self.model, self.ep, self.threads, self.batch)
     }
 
@@ -337,7 +340,7 @@ impl Identity {
             backend: settings.backend.clone(),
             backend_version: settings.backend_version.clone().unwrap_or_else(|| context.ort_version.clone()),
             model: model.name.clone(),
-            kind: model.kind.clone(),
+            kind: model.kind,
             pair: model.pair.clone(),
             variant: variant(model),
             point: point_of(settings, sweep),
@@ -374,7 +377,7 @@ impl Identity {
             machine: self.machine.to_string(),
             machine_short: self.machine.short(),
             model: self.model.clone(),
-            kind: self.kind.clone(),
+            kind: self.kind,
             pair: self.pair.clone(),
             backend: self.backend.clone(),
             backend_version: self.backend_version.clone(),

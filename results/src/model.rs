@@ -29,6 +29,37 @@ impl Layout {
     pub fn is_encoder_decoder(self) -> bool {
         matches!(self, Layout::EncoderDecoderMerged | Layout::EncoderDecoderSplit | Layout::EncoderDecoderStatic)
     }
+
+    /// The architecture family of a model in this layout.
+    pub fn kind(self) -> ModelKind {
+        if self.is_encoder_decoder() { ModelKind::EncoderDecoder } else { ModelKind::DecoderOnly }
+    }
+}
+
+/// The two architecture families the suite compares; recorded as `encoder-decoder` and
+/// `decoder-only`, the strings every schema version has used. (Declared in the strings' order, so
+/// anything sorted by kind sorts as it did when the kind was a string.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    DecoderOnly,
+    EncoderDecoder,
+}
+
+impl ModelKind {
+    /// The name as recorded.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::EncoderDecoder => "encoder-decoder",
+            ModelKind::DecoderOnly => "decoder-only",
+        }
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Graph optimisation level (ONNX Runtime's).

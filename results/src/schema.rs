@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
 use crate::ep::{Ep, EpOption, SessionOption};
-use crate::model::{Layout, OptLevel};
-pub use crate::pair_ratio::{PAIR_RATIO, PairRatio};
+use crate::model::{Layout, ModelKind, OptLevel};
+use crate::pair_ratio::PairRatio;
 use crate::paired::Trend;
 use crate::stats::{StopReason, Summary};
 
@@ -30,7 +30,7 @@ pub struct ModelInfo {
     pub name: String,
     pub dir: String,
     /// `encoder-decoder` or `decoder-only`.
-    pub kind: String,
+    pub kind: ModelKind,
     pub layout: Layout,
     /// From `manifest.json` when slmbench built the model.
     pub params: Option<u64>,
@@ -104,18 +104,20 @@ pub fn graph_variant(fused_operators: &[String]) -> &'static str {
     if fused_operators.iter().all(|o| QUANTIZATION_OPERATORS.contains(&o.as_str())) { "plain" } else { "fused" }
 }
 
-/// The name of the ONNX Runtime backend in records.
-pub const ONNXRUNTIME: &str = "onnxruntime";
+/// The backend a record means when it names none: every record written before the field existed
+/// was ONNX Runtime's, and it is `--backend`'s default. Keys and labels leave it out, so cell ids
+/// made before the field stay as they were, and comparisons across backends take it as reference.
+pub const DEFAULT_BACKEND: &str = "onnxruntime";
 
 /// The backend of records written before the field existed.
-fn onnxruntime() -> String {
-    ONNXRUNTIME.into()
+fn default_backend() -> String {
+    DEFAULT_BACKEND.into()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
     /// The inference runtime (`onnxruntime`); records older than the field were all ONNX Runtime.
-    #[serde(default = "onnxruntime")]
+    #[serde(default = "default_backend")]
     pub backend: String,
     /// Its version (for ONNX Runtime also in `context.ort_version`); part of the cell id.
     #[serde(default, skip_serializing_if = "Option::is_none")]

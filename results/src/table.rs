@@ -65,7 +65,14 @@ pub const COLUMNS: &[Column] = &[
     // The machine, shown where the cells come from more than one ([`view_of`]).
     col(None, Some(MACHINE), Some(MACHINE), true, |c| Some(machine_short(c)), |c| Some(machine_short(c))),
     col(Some("pair"), None, None, true, |c| c.model.pair.clone(), |c| c.model.pair.clone()),
-    col(Some("kind"), Some("kind"), Some("kind"), true, |c| Some(c.model.kind.clone()), |c| Some(c.model.kind.clone())),
+    col(
+        Some("kind"),
+        Some("kind"),
+        Some("kind"),
+        true,
+        |c| Some(c.model.kind.to_string()),
+        |c| Some(c.model.kind.to_string()),
+    ),
     col(Some("layout"), None, None, true, layout, layout),
     col(
         Some("backend"),

@@ -123,8 +123,8 @@ pub(super) fn report(a: ReportArgs) -> Result<()> {
     }
     let written = slmbench_reports::write::report(&set, &a.out, a.png)?;
     eprintln!("slmbench: report of {} cells written to {}", set.cells.len(), written.index.display());
-    print!("{}", slmbench_harness::export::markdown::table(&set.cells));
-    print!("{}", slmbench_harness::export::markdown::failures(&set.failed));
+    print!("{}", slmbench_results::export::markdown::table(&set.cells));
+    print!("{}", slmbench_results::export::markdown::failures(&set.failed));
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 pub(super) fn new_run_folder() -> Result<PathBuf> {
     let runs = Path::new(DEFAULT_ROOT).join("runs");
     std::fs::create_dir_all(&runs).with_context(|| format!("cannot create {}", runs.display()))?;
-    let stamp = slmbench_harness::context::rfc3339_now().replace(':', "-");
+    let stamp = slmbench_results::context::rfc3339_now().replace(':', "-");
     for i in 1..1000 {
         let dir = runs.join(if i == 1 { stamp.clone() } else { format!("{stamp}-{i}") });
         match std::fs::create_dir(&dir) {

@@ -189,8 +189,8 @@ fn baseline_save(results: &Path, dir: &Path, overwrite: bool) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{e} (this machine's baseline)"))?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // Cells, and the ratio records of pairs measured interleaved (the gate judges those too).
-    use slmbench_harness::export::Exporter;
-    out.write(&slmbench_harness::export::json::Json.finish(&set.kept()))
+    use slmbench_results::export::Exporter;
+    out.write(&slmbench_results::export::json::Json.finish(&set.kept()))
         .with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("slmbench: baseline of {} cells saved to {}", set.cells.len(), path.display());
     println!("{}", path.display());
@@ -198,7 +198,7 @@ fn baseline_save(results: &Path, dir: &Path, overwrite: bool) -> Result<()> {
 }
 
 /// Measures a recorded cell again with its recorded model, settings and sweep point.
-fn rerun_cell(c: &slmbench_harness::results::CellResult) -> Result<slmbench_harness::results::CellResult> {
+fn rerun_cell(c: &slmbench_results::schema::CellResult) -> Result<slmbench_results::schema::CellResult> {
     let command = super::effective_command();
     slmbench_harness::remeasure::remeasure(c, command).with_context(|| format!("re-measuring {}", cell_name(c)))
 }

@@ -4,10 +4,13 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use slmbench_harness::ep::{Ep, EpOption};
-use slmbench_harness::{LoadedModel, Prompt, SessionSettings};
+use slmbench_harness::backend::{Backend, Tuning};
+use slmbench_harness::generation::Prompt;
+use slmbench_harness::onnxruntime::session::{LoadedModel, SessionSettings};
+use slmbench_results::ep::{Ep, EpOption};
 
-use super::run_args::{MAX_TOKENS, bounded, bounded_threads, pin_candle_threads};
+use super::BackendArg;
+use super::run_args::{MAX_TOKENS, bounded, bounded_threads, pin_threads};
 use super::{DecoderArg, parse_ids};
 
 #[derive(Args, Debug)]
@@ -40,14 +43,14 @@ pub(super) struct GenerateArgs {
     spinning: bool,
     /// Backends to generate with, comma-separated. With several, each one's ids are printed and
     /// compared: the exit status is 1 when they differ (e.g. onnxruntime,candle).
-    #[arg(long, default_value = "onnxruntime")]
-    backend: String,
+    #[arg(long, value_enum, default_values_t = [BackendArg::DEFAULT], value_delimiter = ',')]
+    backend: Vec<BackendArg>,
     /// Every step through an IoBinding, the caches left in the provider's memory (as `run --io-binding`).
     #[arg(long)]
     io_binding: bool,
     /// ONNX Runtime session configuration entry KEY=VALUE (repeatable), as `run --session-opt`.
     #[arg(long = "session-opt")]
-    session_opt: Vec<slmbench_harness::ep::SessionOption>,
+    session_opt: Vec<slmbench_results::ep::SessionOption>,
     /// Keep compiled graphs as EP context models in the cache, as `run --ep-context-cache`.
     #[arg(long)]
     ep_context_cache: bool,
@@ -63,7 +66,7 @@ fn guard(a: &GenerateArgs, model: &dyn slmbench_harness::backend::Generator, pro
     if a.force {
         return Ok(());
     }
-    let Some(available) = guard::available_memory() else { return Ok(()) };
+    let Some(available) = slmbench_harness::host::available_memory() else { return Ok(()) };
     let need = model.memory_need(a.batch, prompt, a.n);
     if let Some(why) = guard::check(&format!("generating {} rows", a.batch), &need, available) {
         bail!("{why} (weights already loaded); or pass --force");
@@ -81,22 +84,22 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
     }
     bounded("-n", vec![a.n], MAX_TOKENS, "new tokens")?;
     bounded_threads(vec![a.threads])?;
-    let settings = SessionSettings {
-        ep: a.ep,
+    let tuning = Tuning {
         ep_options: a.ep_opt.clone(),
-        threads: a.threads,
         spinning: a.spinning,
         io_binding: a.io_binding,
         session_options: a.session_opt.clone(),
         ep_context_cache: a.ep_context_cache,
-        ..SessionSettings::default()
+        ..Tuning::default()
     };
     super::run_args::onnx_runtime_only(&a.backend, &[(a.ep_context_cache, "--ep-context-cache")])?;
     super::run_args::check_ep_context_cache(a.ep_context_cache, &[a.ep], &a.session_opt)?;
-    let backends: Vec<&str> = a.backend.split(',').map(str::trim).collect();
-    if backends.len() > 1 || backends[0] != "onnxruntime" {
-        return compare_backends(&a, &backends, &ids, &settings);
+    if a.backend != [BackendArg(slmbench_harness::onnxruntime::NAME)] {
+        return compare_backends(&a, &ids, &tuning);
     }
+    // ONNX Runtime alone: its own loaded model, which also says how the cache was kept.
+    let ort = &slmbench_harness::onnxruntime::OnnxRuntime;
+    let settings = SessionSettings::from(&ort.settings(&ort.version()?, a.ep, a.threads, &tuning));
     let mut model = LoadedModel::load_with(&a.model, &settings, a.decoder.into())?;
     guard(&a, &model, ids.len())?;
     let g = model.generate(&Prompt::repeated(&ids, a.batch), a.n, a.stop_at_eos)?;
@@ -124,22 +127,22 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
 /// `generate --backend A,B,…`: the same prompt through each backend, each one's ids, and whether
 /// they all agree (a cross-runtime check of what is timed); for ONNX Runtime and candle, also
 /// how far their logits are apart.
-fn compare_backends(a: &GenerateArgs, names: &[&str], ids: &[i64], settings: &SessionSettings) -> Result<()> {
-    pin_candle_threads(&a.backend, &[a.threads])?;
+fn compare_backends(a: &GenerateArgs, ids: &[i64], tuning: &Tuning) -> Result<()> {
+    pin_threads(&a.backend, &[a.threads])?;
     let mut prompt = None;
     let mut results = serde_json::Map::new();
     let mut first: Option<Vec<Vec<i64>>> = None;
     let mut agree = true;
-    for name in names {
-        let backend = slmbench_harness::backend::find(name)?;
-        let mut model = backend.load(&a.model, settings, a.decoder.into())?;
+    for backend in BackendArg::resolve(&a.backend)? {
+        let settings = backend.settings(&backend.version()?, a.ep, a.threads, tuning);
+        let mut model = backend.load(&a.model, &settings, a.decoder.into())?;
         guard(a, &*model, ids.len())?;
         let prompt = prompt.get_or_insert_with(|| Prompt::repeated(ids, a.batch));
         let g = model.generate(prompt, a.n, a.stop_at_eos)?;
         agree &= first.as_ref().is_none_or(|f| *f == g.tokens);
         first.get_or_insert_with(|| g.tokens.clone());
         results.insert(
-            name.to_string(),
+            backend.name().to_string(),
             serde_json::json!({
                 "output_token_ids": if a.batch == 1 { serde_json::json!(g.tokens[0]) } else { serde_json::json!(g.tokens) },
                 "ttft_ms": g.ttft_ns as f64 / 1e6,
@@ -154,11 +157,13 @@ fn compare_backends(a: &GenerateArgs, names: &[&str], ids: &[i64], settings: &Se
         "greedy_ids_agree": agree,
     });
     #[cfg(feature = "candle")]
-    if let (true, Some(first)) = (names.contains(&"onnxruntime") && names.contains(&"candle"), &first) {
+    if let (true, Some(first)) =
+        (slmbench_harness::parity::applies(&a.backend.iter().map(|b| b.name()).collect::<Vec<_>>()), &first)
+    {
         // Beyond the ids: both runtimes' logits at every position of one teacher-forced pass
         // over the prompt and the first backend's ids (row 0), candle's against ONNX Runtime's.
         let sequence: Vec<i64> = ids.iter().chain(&first[0]).copied().collect();
-        let d = slmbench_harness::candle::parity::logit_difference(&a.model, &sequence, a.threads)?;
+        let d = slmbench_harness::parity::logit_difference(&a.model, &sequence, a.threads)?;
         out["logits"] = serde_json::json!({
             "teacher_forced_ids": sequence.len(),
             "top1_agreement": d.top1_agreement,
@@ -175,10 +180,10 @@ fn compare_backends(a: &GenerateArgs, names: &[&str], ids: &[i64], settings: &Se
 
 pub(super) fn doctor() -> Result<()> {
     use serde_json::json;
-    use slmbench_harness::{backend, host};
-    let mut info = serde_json::to_value(slmbench_harness::runtime::doctor()?)?;
+    use slmbench_harness::{host, registry};
+    let mut info = serde_json::to_value(slmbench_harness::onnxruntime::runtime::doctor()?)?;
     // Every backend of this build with the providers (devices) it offers on this host.
-    info["backends"] = backend::all()
+    info["backends"] = registry::all()
         .iter()
         .map(|b| {
             let providers: Vec<String> = b.providers().unwrap_or_default().iter().map(|e| e.to_string()).collect();
@@ -186,7 +191,7 @@ pub(super) fn doctor() -> Result<()> {
         })
         .collect();
     // Providers that ship as plugins: where each would be loaded from (nothing is fetched here).
-    info["plugins"] = json!([slmbench_harness::plugin::qnn_status()]);
+    info["plugins"] = json!([slmbench_harness::onnxruntime::plugin::qnn_status()]);
     let cpu = host::cpu();
     info["host"]["cpu_model"] = json!(cpu.model);
     info["host"]["cpu_mhz"] = json!(cpu.mhz);

@@ -82,7 +82,7 @@ pub(super) fn add_file(h: &mut History, path: &Path) -> Result<slmbench_history:
         eprintln!("slmbench: warning: {w}");
     }
     eprintln!("slmbench: history: importing {} records of {}", file.records.len(), path.display());
-    let pause = || slmbench_harness::context::test_pause("HISTORY");
+    let pause = || slmbench_results::context::test_pause("HISTORY");
     let added = h.add(&path.display().to_string(), &file.records, &pause)?;
     eprintln!(
         "slmbench: history: {} added from {}, {} already in {}",

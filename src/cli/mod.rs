@@ -18,7 +18,7 @@ mod run_args;
 
 use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
-use slmbench_harness::layout::DecoderChoice;
+use slmbench_harness::files::layout::DecoderChoice;
 
 use files::{CompareArgs, ExportArgs, MergeArgs, ReportArgs};
 use gate::{BaselineCommand, GateArgs};
@@ -167,6 +167,60 @@ pub(crate) fn parse_ids(text: &str) -> Result<Vec<i64>> {
     }
 }
 
+/// `--backend`: one of the inference runtimes of this build, by the name results record. Its values
+/// are the registry's, so a backend added there is a value here with no line of the CLI changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BackendArg(&'static str);
+
+impl BackendArg {
+    /// The default backend (every record that names none was measured with it).
+    pub(crate) const DEFAULT: BackendArg = BackendArg(slmbench_results::schema::DEFAULT_BACKEND);
+
+    /// The backend's name, as the registry and the records have it.
+    pub(crate) fn name(self) -> &'static str {
+        self.0
+    }
+
+    /// The backends of `list`, from the registry.
+    pub(crate) fn resolve(list: &[BackendArg]) -> Result<Vec<&'static dyn slmbench_harness::backend::Backend>> {
+        Ok(list.iter().map(|b| slmbench_harness::registry::find(b.0)).collect::<Result<_, _>>()?)
+    }
+}
+
+impl clap::ValueEnum for BackendArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: std::sync::OnceLock<Vec<BackendArg>> = std::sync::OnceLock::new();
+        ALL.get_or_init(|| slmbench_harness::registry::all().iter().map(|b| BackendArg(b.name())).collect())
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.0))
+    }
+}
+
+/// `--order`: how the two models of a pair share each sweep point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OrderArg {
+    /// Both loaded, repetitions alternating in ABBA blocks (also `abba`).
+    #[value(alias = "abba")]
+    Interleaved,
+    /// As interleaved, each block's order drawn from --seed.
+    Random,
+    /// One model's cell, then the other's.
+    Sequential,
+}
+
+impl From<OrderArg> for slmbench_harness::interleave::Order {
+    fn from(o: OrderArg) -> Self {
+        use slmbench_harness::interleave::Order;
+        match o {
+            OrderArg::Interleaved => Order::Abba,
+            OrderArg::Random => Order::Random,
+            OrderArg::Sequential => Order::Sequential,
+        }
+    }
+}
+
 /// `--decoder`: which decoder files to use when a model has both.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub(crate) enum DecoderArg {
@@ -195,9 +249,9 @@ pub(crate) enum OptLevelArg {
     All,
 }
 
-impl From<OptLevelArg> for slmbench_harness::session::OptLevel {
+impl From<OptLevelArg> for slmbench_results::model::OptLevel {
     fn from(o: OptLevelArg) -> Self {
-        use slmbench_harness::session::OptLevel;
+        use slmbench_results::model::OptLevel;
         match o {
             OptLevelArg::Disable => OptLevel::Disable,
             OptLevelArg::Basic => OptLevel::Basic,

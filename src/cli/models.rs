@@ -68,8 +68,8 @@ pub(super) struct BuildArgs {
     calibration_tokens: usize,
     /// `dynamic` (Optimum's layout) or `static`: every dimension fixed, the KV caches fixed
     /// buffers written at their positions, the prompt fed in chunks (for NPUs: QNN, NNAPI).
-    #[arg(long, value_parser = ["dynamic", "static"], default_value = "dynamic")]
-    shapes: String,
+    #[arg(long, value_enum, default_value_t = ShapesArg::Dynamic)]
+    shapes: ShapesArg,
     /// With --shapes static: cache positions (longest prompt + new tokens; the encoder's input length).
     #[arg(long, default_value_t = 256)]
     max_context: usize,
@@ -146,10 +146,19 @@ fn build(a: BuildArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--shapes`: the graphs' dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ShapesArg {
+    /// Optimum's layout: symbolic batch and sequence dimensions, growing caches.
+    Dynamic,
+    /// Every dimension fixed (for NPUs).
+    Static,
+}
+
 fn build_one(a: &BuildArgs, variant: Variant, out: &std::path::Path) -> Result<()> {
     let precision = variant.precision;
     let mut pair = pair_from(a.preset.as_deref(), a.config.as_ref())?.with_variant(variant);
-    if a.shapes == "static" {
+    if a.shapes == ShapesArg::Static {
         // Its own name, so a run or report never pairs or compares it with the dynamic build.
         pair.name.push_str("-static");
     }
@@ -163,7 +172,7 @@ fn build_one(a: &BuildArgs, variant: Variant, out: &std::path::Path) -> Result<(
             block_size: a.block_size,
             accuracy_level: a.accuracy_level,
         }),
-        shapes: (a.shapes == "static").then_some(StaticShapes {
+        shapes: (a.shapes == ShapesArg::Static).then_some(StaticShapes {
             batch: a.static_batch,
             max_context: a.max_context,
             prefill_chunk: a.prefill_chunk,

@@ -7,11 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use slmbench_harness::bench::Stop;
-use slmbench_harness::run;
 
 use super::folders::{new_run_folder, point_latest_at, report_dir};
 use super::models::preset_dir;
-use super::run_args::{RunArgs, pin_candle_threads, plan_of};
+use super::run_args::{RunArgs, pin_threads, plan_of};
 use super::{EXIT_CELLS_FAILED, EXIT_KEPT_THEN_FAILED, EXIT_REPORT_FAILED, emit};
 
 /// SIGINT and SIGTERM set `stop.signal` to their number; the sweep ends after the current
@@ -59,7 +58,7 @@ pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
     };
     let outcome = (|| {
         let (mut plan, presets) = plan_of(&a, output.clone())?;
-        pin_candle_threads(&plan.backend, &plan.threads)?;
+        pin_threads(&a.backend, &plan.threads)?;
         let mut writer = plan.writer()?;
         if let Some(db) = &a.history {
             writer.on_record(super::history::recorder(db, &output)?);
@@ -70,7 +69,7 @@ pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
                 .with_context(|| format!("the report folder {} (or pass --no-report)", dir.display()))?;
         }
         for (name, variant) in &presets {
-            plan.models.extend(run::expand_dir(&preset_dir(name, *variant)?));
+            plan.models.extend(slmbench_harness::entry::expand_dir(&preset_dir(name, *variant)?));
         }
         plan.validate()?;
         if let Some(dir) = &run_folder {
@@ -113,17 +112,17 @@ pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
     let finished = cells.len() + outcome.skipped;
     let mut code = 0;
     if plan.output != "-" {
-        emit(&slmbench_harness::export::markdown::table(cells));
+        emit(&slmbench_results::export::markdown::table(cells));
         let mine: Vec<_> = outcome
             .all_ratios
             .iter()
             .filter(|r| cells.iter().any(|c| c.is_named_by(r, &r.encoder_decoder_cell)))
             .cloned()
             .collect();
-        emit(&slmbench_harness::export::markdown::ratios(&mine, cells));
-        emit(&slmbench_harness::export::markdown::backends(cells));
-        emit(&slmbench_harness::export::markdown::warnings(cells));
-        emit(&slmbench_harness::export::markdown::failures(failed));
+        emit(&slmbench_results::export::markdown::ratios(&mine, cells));
+        emit(&slmbench_results::export::markdown::backends(cells));
+        emit(&slmbench_results::export::markdown::warnings(cells));
+        emit(&slmbench_results::export::markdown::failures(failed));
         eprintln!(
             "slmbench: {} cells written to {}{}{}",
             cells.len(),
@@ -147,7 +146,7 @@ pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
                 }),
             };
             let signalled = || {
-                slmbench_harness::context::test_pause("REPORT");
+                slmbench_results::context::test_pause("REPORT");
                 stop.signal.load(Ordering::SeqCst) != 0
             };
             match slmbench_reports::write::report_with(&set, &dir, false, &signalled) {

@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
-use slmbench_harness::ep::{Ep, EpOption, SessionOption};
-use slmbench_harness::run::{self, ModelEntry, RunPlan};
-use slmbench_harness::stats::Policy;
+use slmbench_harness::backend::Tuning;
+use slmbench_harness::entry::ModelEntry;
+use slmbench_harness::plan::RunPlan;
 use slmbench_harness::sweep;
+use slmbench_results::ep::{Ep, EpOption, SessionOption};
+use slmbench_results::stats::Policy;
 
-use super::{DecoderArg, OptLevelArg, parse_ids};
+use super::{BackendArg, DecoderArg, OptLevelArg, OrderArg, parse_ids};
 use slmbench_models::graph::GraphVariant;
 use slmbench_models::quant::Precision;
 use slmbench_models::{Pair, Variant};
@@ -57,8 +59,8 @@ pub(super) struct RunArgs {
     threads: Option<String>,
     /// Inference runtimes (backends) to measure with, comma-separated: a sweep axis, e.g.
     /// onnxruntime,candle (candle: plain fp32 slmbench builds, CPU, one -t per run).
-    #[arg(long, default_value = "onnxruntime", value_parser = backend_list, env = "SLMBENCH_BACKEND")]
-    backend: String,
+    #[arg(long, value_enum, default_values_t = [BackendArg::DEFAULT], value_delimiter = ',', env = "SLMBENCH_BACKEND")]
+    pub(super) backend: Vec<BackendArg>,
     /// Execution providers: cpu, cuda, tensorrt, qnn, nnapi, coreml, directml, openvino, xnnpack.
     #[arg(long, default_value = "cpu", env = "SLMBENCH_EP", value_delimiter = ',')]
     ep: Vec<Ep>,
@@ -82,11 +84,10 @@ pub(super) struct RunArgs {
     /// interleaved pair: the paired intervals of its TTFT and decode ratios).
     #[arg(long, default_value_t = 0.03)]
     target_ci: f64,
-    /// How the two models of a pair share each sweep point: `interleaved` (both loaded,
-    /// repetitions alternating in ABBA blocks, the ratio with a paired interval), `random` (the
-    /// same, each block's order drawn from --seed) or `sequential` (one model's cell, then the other's).
-    #[arg(long, default_value = "interleaved", env = "SLMBENCH_ORDER")]
-    order: String,
+    /// How the two models of a pair share each sweep point (interleaved: the ratio with a paired
+    /// interval).
+    #[arg(long, value_enum, default_value_t = OrderArg::Interleaved, env = "SLMBENCH_ORDER")]
+    order: OrderArg,
     /// Graph optimisation level.
     #[arg(long, value_enum, default_value_t = OptLevelArg::All)]
     opt_level: OptLevelArg,
@@ -187,24 +188,17 @@ pub(super) fn device_name(text: &str) -> Result<String, String> {
     Ok(t.to_string())
 }
 
-/// `--backend`: one or more backends of this build, comma-separated.
-fn backend_list(text: &str) -> Result<String, String> {
-    for name in text.split(',').map(str::trim) {
-        slmbench_harness::backend::find(name).map_err(|e| e.to_string())?;
-    }
-    Ok(text.to_string())
-}
-
 /// Loads an interleaved pair cell's blocks are spread over unless `--reloads` says otherwise:
 /// three, which held the run-to-run variation of the ratios measured here (guide,
 /// *Reproducibility*).
 const DEFAULT_RELOADS: usize = 3;
 
 /// Flags (`(asked, flag)`) that are ONNX Runtime settings: refused with any other backend.
-pub(super) fn onnx_runtime_only(backend: &str, flags: &[(bool, &str)]) -> Result<()> {
+pub(super) fn onnx_runtime_only(backends: &[BackendArg], flags: &[(bool, &str)]) -> Result<()> {
     for (asked, flag) in flags {
-        if *asked && backend.split(',').any(|b| b.trim() != "onnxruntime") {
-            bail!("{flag} is ONNX Runtime's; --backend {backend} has no such setting: drop one of the two");
+        if let (true, Some(other)) = (*asked, BackendArg::resolve(backends)?.iter().find(|b| !b.takes_session_tuning()))
+        {
+            bail!("{flag} is ONNX Runtime's; --backend {} has no such setting: drop one of the two", other.name());
         }
     }
     Ok(())
@@ -221,30 +215,19 @@ pub(super) fn check_ep_context_cache(on: bool, eps: &[Ep], session_opt: &[Sessio
             "--ep-context-cache: the CPU provider compiles nothing to cache; use it with a compiling provider (--ep qnn) only"
         );
     }
-    if let Some(o) = session_opt.iter().find(|o| slmbench_harness::ep_context::KEYS.contains(&o.key.as_str())) {
+    if let Some(o) =
+        session_opt.iter().find(|o| slmbench_harness::onnxruntime::ep_context::KEYS.contains(&o.key.as_str()))
+    {
         bail!("--ep-context-cache sets {} itself; drop --session-opt {}={}", o.key, o.key, o.value);
     }
     Ok(())
 }
 
-/// candle computes with a thread count fixed per process (its pools read `RAYON_NUM_THREADS`
-/// once), so a command using candle takes one `-t` and sets it before anything computes. Call it
-/// before any thread starts.
-pub(super) fn pin_candle_threads(backend: &str, threads: &[usize]) -> Result<()> {
-    if !backend.split(',').any(|b| b.trim() == "candle") {
-        return Ok(());
-    }
-    let [threads] = threads[..] else {
-        bail!(
-            "--backend candle: give one -t per run (candle's thread count is fixed per process); got -t {}",
-            threads.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")
-        );
-    };
-    // SAFETY: callers run this before the process starts any thread (nothing has loaded or
-    // computed yet), so no other thread reads the environment meanwhile.
-    unsafe {
-        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
-        std::env::set_var("CANDLE_NUM_THREADS", threads.to_string());
+/// Fixes the process's thread count for the backends that compute with one per process (candle's
+/// pools read `RAYON_NUM_THREADS` once). Call it before any thread starts.
+pub(super) fn pin_threads(backends: &[BackendArg], threads: &[usize]) -> Result<()> {
+    for b in BackendArg::resolve(backends)? {
+        b.pin_threads(threads)?;
     }
     Ok(())
 }
@@ -275,7 +258,7 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
     let mut models: Vec<ModelEntry> = Vec::new();
     if let Some(list) = &a.model {
         for d in sweep::parse_list("--model", list)? {
-            models.extend(run::expand_dir(Path::new(&d)));
+            models.extend(slmbench_harness::entry::expand_dir(Path::new(&d)));
         }
     }
     if let Some(list) = &a.pair {
@@ -285,7 +268,7 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
         }
         // Which model is which kind is read from the files, not trusted from the order.
         for (d, want_ed) in [(&dirs[0], true), (&dirs[1], false)] {
-            let files = slmbench_harness::layout::detect_with(Path::new(d), a.decoder.into())?;
+            let files = slmbench_harness::files::layout::detect_with(Path::new(d), a.decoder.into())?;
             if files.layout.is_encoder_decoder() != want_ed {
                 bail!(
                     "--pair {list}: {d} is {} ({:?}); the first directory must be the encoder-decoder and the second the decoder-only",
@@ -381,17 +364,16 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
     )?;
     check_ep_context_cache(a.ep_context_cache, &eps, &a.session_opt)?;
     let reloads = match a.reloads {
-        Some(k) if k > 1 && a.order == "sequential" => bail!(
+        Some(k) if k > 1 && a.order == OrderArg::Sequential => bail!(
             "--reloads {k} spreads an interleaved pair's blocks over loads; --order sequential measures each model alone: drop one of the two"
         ),
         Some(k) => k as usize,
-        None if a.order == "sequential" => 1,
+        None if a.order == OrderArg::Sequential => 1,
         None => DEFAULT_RELOADS,
     };
     let plan = RunPlan {
-        backend: a.backend.clone(),
+        backends: a.backend.iter().map(|b| b.name().to_string()).collect(),
         eps,
-        ep_options,
         threads,
         batches: sweep::parse_usize_list("-b", &a.batch)?,
         input_tokens: bounded("-p", sweep::parse_usize_list("-p", &a.input_tokens)?, MAX_TOKENS, tokens_why)?,
@@ -399,12 +381,15 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
         prompt_ids,
         seed: a.seed,
         stop_at_eos: a.stop_at_eos,
-        opt_level: a.opt_level.into(),
-        spinning: a.spinning,
-        strict_placement: a.strict_placement,
-        io_binding: a.io_binding,
-        session_options: a.session_opt.clone(),
-        ep_context_cache: a.ep_context_cache,
+        tuning: Tuning {
+            ep_options,
+            opt_level: a.opt_level.into(),
+            spinning: a.spinning,
+            strict_placement: a.strict_placement,
+            io_binding: a.io_binding,
+            session_options: a.session_opt.clone(),
+            ep_context_cache: a.ep_context_cache,
+        },
         reloads,
         decoder: a.decoder.into(),
         policy: Policy {
@@ -417,13 +402,13 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
         output,
         overwrite: a.overwrite,
         command: super::effective_command(),
-        shard: a.shard.as_deref().map(run::parse_shard).transpose()?,
+        shard: a.shard.as_deref().map(slmbench_harness::plan::parse_shard).transpose()?,
         resume: a.resume.clone(),
         retry_failed: a.retry_failed,
         force: a.force,
         roofline: !a.no_roofline,
         accuracy: !a.no_accuracy,
-        order: slmbench_harness::interleave::Order::parse(&a.order)?,
+        order: a.order.into(),
         device_name: a.device_name.clone(),
         allow_unmatched: a.allow_unmatched,
         models,

@@ -20,13 +20,13 @@ use super::decoder_only::DecoderOnly;
 use super::encoder_decoder::EncoderDecoder;
 use super::onnx_weights::OnnxWeights;
 use crate::backend::{Backend, Generator};
+use crate::entry::ModelEntry;
 use crate::error::HarnessError;
+use crate::files::layout::DecoderChoice;
 use crate::generation::{Generation, Prompt, Steps};
 use crate::guard::Estimate;
-use crate::layout::DecoderChoice;
-use crate::results::ModelInfo;
-use crate::run::ModelEntry;
-use crate::session::SessionSettings;
+use slmbench_results::schema::ModelInfo;
+use slmbench_results::schema::Settings;
 
 /// The name results record for this backend.
 pub const NAME: &str = "candle";
@@ -52,12 +52,12 @@ fn cerr(dir: &Path) -> impl Fn(candle_core::Error) -> HarnessError + '_ {
     move |e| bad(dir, format!("candle: {e}"))
 }
 
-fn check_settings(dir: &Path, settings: &SessionSettings) -> Result<(), HarnessError> {
-    if settings.ep != Ep::Cpu {
+fn check_settings(dir: &Path, settings: &Settings) -> Result<(), HarnessError> {
+    if settings.ep_requested != Ep::Cpu {
         return Err(HarnessError::BadInput(format!(
             "--backend candle runs on the CPU here (--ep cpu); `{}` needs candle's CUDA device, \
              which this build lacks (it needs the CUDA toolkit to compile)",
-            settings.ep.name()
+            settings.ep_requested.name()
         )));
     }
     let threads = process_threads();
@@ -85,9 +85,25 @@ impl Backend for Candle {
         Ok(vec![Ep::Cpu])
     }
 
+    fn pin_threads(&self, threads: &[usize]) -> Result<(), HarnessError> {
+        let [threads] = threads[..] else {
+            return Err(HarnessError::BadInput(format!(
+                "--backend candle: give one -t per run (candle's thread count is fixed per process); got -t {}",
+                threads.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")
+            )));
+        };
+        // SAFETY: the caller runs this before the process starts any thread (nothing has loaded
+        // or computed yet), so no other thread reads the environment meanwhile.
+        unsafe {
+            std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+            std::env::set_var("CANDLE_NUM_THREADS", threads.to_string());
+        }
+        Ok(())
+    }
+
     fn describe(&self, entry: &ModelEntry, decoder: DecoderChoice) -> Result<ModelInfo, HarnessError> {
-        // The files are ONNX Runtime's; what they are is described the same way.
-        let mut info = crate::onnxruntime::OnnxRuntime.describe(entry, decoder)?;
+        // The same ONNX files as every backend reads, described the same way.
+        let mut info = crate::files::describe(entry, decoder)?;
         info.past_present_share_buffer = false;
         // Quantized weights run as candle's own kernels: say which.
         if let Ok(Build { quant: Some(q), .. }) = slmbench_model(&entry.dir) {
@@ -106,25 +122,20 @@ impl Backend for Candle {
         prompt_ids: Option<&[i64]>,
     ) -> Result<(), HarnessError> {
         slmbench_model(&entry.dir).map_err(|e| HarnessError::BadInput(format!("{}: {e}", entry.name)))?;
-        crate::onnxruntime::OnnxRuntime.check(entry, decoder, prompt, new, prompt_ids)
+        crate::files::check(entry, decoder, prompt, new, prompt_ids)
     }
 
     fn load(
         &self,
         dir: &Path,
-        settings: &SessionSettings,
+        settings: &Settings,
         _decoder: DecoderChoice,
     ) -> Result<Box<dyn Generator>, HarnessError> {
         check_settings(dir, settings)?;
         Ok(Box::new(CandleModel::load(dir)?))
     }
 
-    fn placement(
-        &self,
-        dir: &Path,
-        settings: &SessionSettings,
-        _decoder: DecoderChoice,
-    ) -> Result<Placement, HarnessError> {
+    fn placement(&self, dir: &Path, settings: &Settings, _decoder: DecoderChoice) -> Result<Placement, HarnessError> {
         check_settings(dir, settings)?;
         // Every operation runs on candle's CPU device.
         Ok(Placement {
@@ -207,14 +218,15 @@ impl CandleModel {
         Ok(())
     }
 
-    /// `[1, S, V]` logits of one teacher-forced pass over `ids` from an empty cache, as f32.
-    pub(crate) fn teacher_forced(&mut self, ids: &[i64]) -> Result<crate::onnx::Output, HarnessError> {
+    /// `[1, S, V]` logits of one teacher-forced pass over `ids` from an empty cache, as f32: the
+    /// shape and the values.
+    pub(crate) fn teacher_forced(&mut self, ids: &[i64]) -> Result<(Vec<usize>, Vec<f32>), HarnessError> {
         let logits = self.teacher_forced_logits(ids)?;
         let e = cerr(&self.dir);
         let logits = logits.to_dtype(DType::F32).map_err(&e)?;
         let shape = logits.dims().to_vec();
         let data = logits.flatten_all().and_then(|l| l.to_vec1::<f32>()).map_err(&e)?;
-        Ok(crate::onnx::Output { shape, data })
+        Ok((shape, data))
     }
 
     /// `[1, S, V]` logits, in the element type computed in, of one teacher-forced pass over `ids`
@@ -259,7 +271,7 @@ impl CandleModel {
         let start = self.cfg.decoder_start_token_id;
         let start_t = Tensor::from_vec(vec![start; b], (b, 1), &Device::Cpu).map_err(&e)?;
         let eos = stop_at_eos.then_some(self.cfg.eos_token_id as i64);
-        let delay = crate::context::test_delay_us().map(std::time::Duration::from_micros);
+        let delay = slmbench_results::context::test_delay_us().map(std::time::Duration::from_micros);
         let mut current = vec![0i64; b];
         let mut encoder_ns = None;
 

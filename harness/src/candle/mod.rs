@@ -9,7 +9,6 @@ mod build;
 pub mod decoder_only;
 pub mod encoder_decoder;
 pub mod onnx_weights;
-pub mod parity;
 
 use std::sync::Arc;
 

@@ -4,14 +4,14 @@
 use super::{Flow, Runner};
 use crate::backend::Generator;
 use crate::context;
-use crate::ep::Ep;
 use crate::error::HarnessError;
 use crate::failure::catch;
 use crate::guard;
-use crate::results::FailureKind;
-use crate::roofline::HostLimits;
-use crate::run::Block;
+use crate::plan::Block;
+use slmbench_results::ep::Ep;
 use slmbench_results::placement::Placement;
+use slmbench_results::roofline::HostLimits;
+use slmbench_results::schema::FailureKind;
 
 /// A block's loaded model and what its cells' records get from the load.
 pub(super) struct Loaded {
@@ -43,10 +43,10 @@ impl Runner<'_> {
     /// The host's limits for a block's settings, measured before its sessions exist (so nothing
     /// else holds the memory bus), once per thread count.
     pub(super) fn host_limits(&mut self, block: &Block) -> Option<HostLimits> {
-        if !self.plan.roofline || block.settings.ep != Ep::Cpu {
+        if !self.plan.roofline || block.requested.ep_requested != Ep::Cpu {
             return None;
         }
-        let threads = match block.settings.threads {
+        let threads = match block.requested.threads {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             t => t,
         };
@@ -86,18 +86,18 @@ impl Runner<'_> {
         let (placement, loaded) = self.stop.at_once(|| {
             bar.note(&format!(
                 "loading {} on {} with {} threads",
-                entry.name, block.settings.ep, block.settings.threads
+                entry.name, block.requested.ep_requested, block.requested.threads
             ));
-            context::test_pause("LOAD");
+            slmbench_results::context::test_pause("LOAD");
             // Placement first, in profiled sessions of its own, dropped before the timed ones
             // are created (and before the peak-memory mark is reset for them).
-            let placement = catch(|| backend.placement(&entry.dir, &block.settings, decoder));
+            let placement = catch(|| backend.placement(&entry.dir, &block.requested, decoder));
             context::reset_peak_rss();
-            (placement, catch(|| backend.load(&entry.dir, &block.settings, decoder)))
+            (placement, catch(|| backend.load(&entry.dir, &block.requested, decoder)))
         });
         let placement = match (placement, &loaded) {
             (Ok(p), _) => Some(p),
-            (Err((_, e)), Ok(_)) if self.plan.strict_placement => {
+            (Err((_, e)), Ok(_)) if self.plan.tuning.strict_placement => {
                 let why = format!("--strict-placement: the placement could not be observed: {e}");
                 self.fail_all(block, FailureKind::Provider, &why)?;
                 return Ok(Err(Flow::Go));
@@ -112,8 +112,8 @@ impl Runner<'_> {
             return Ok(Err(Flow::Stop));
         }
         // Strict: every node must have run on the provider asked for.
-        if let (true, Some(p)) = (self.plan.strict_placement, &placement)
-            && let Some(off) = p.off_provider(block.settings.ep.runtime_name())
+        if let (true, Some(p)) = (self.plan.tuning.strict_placement, &placement)
+            && let Some(off) = p.off_provider(block.requested.ep_requested.runtime_name())
         {
             let why = format!("--strict-placement: {off}");
             self.fail_all(block, FailureKind::Provider, &why)?;
@@ -121,7 +121,7 @@ impl Runner<'_> {
         }
         // Not strict: a fallback is measured, and said everywhere (stderr, each record, the report).
         let warnings: Vec<String> =
-            placement.as_ref().and_then(|p| p.fallback_warning(block.settings.ep)).into_iter().collect();
+            placement.as_ref().and_then(|p| p.fallback_warning(block.requested.ep_requested)).into_iter().collect();
         for w in &warnings {
             self.bar.note(&format!("warning: {}: {w}", entry.name));
         }

@@ -15,18 +15,18 @@ use std::collections::HashMap;
 
 use crate::backend::{Backend, Generator};
 use crate::bench::{self, Stop, signalled};
-use crate::context::Context;
 use crate::error::HarnessError;
-use crate::export::ResultsWriter;
 use crate::failure::catch;
 use crate::generation::Prompt;
 use crate::guard;
 use crate::interleave::Order;
+use crate::plan::{Block, Outcome, PlannedCell, RunPlan};
 use crate::progress::Bar;
-use crate::results::{self, CellResult, FailedCell, FailureKind, ModelInfo, SweepPoint};
-use crate::roofline::HostLimits;
-use crate::run::{Block, Outcome, PlannedCell, RunPlan};
-use crate::stats::StopReason;
+use slmbench_results::context::Context;
+use slmbench_results::export::ResultsWriter;
+use slmbench_results::roofline::HostLimits;
+use slmbench_results::schema::{CellResult, FailedCell, FailureKind, ModelInfo, SweepPoint};
+use slmbench_results::stats::StopReason;
 
 /// Whether the sweep goes on after a block or cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,37 +52,13 @@ pub(crate) struct Runner<'a> {
     pub model_warnings: &'a [Option<String>],
 }
 
-/// For each block, the index of the block it is measured side by side with: an encoder-decoder
-/// and the decoder-only of the same pair and variant (precision, graph, shapes), at the same settings.
-pub fn partners(blocks: &[Block], models: &[crate::run::ModelEntry], infos: &[ModelInfo]) -> Vec<Option<usize>> {
-    let mut out = vec![None; blocks.len()];
-    for (i, a) in blocks.iter().enumerate() {
-        let ia = &infos[a.model];
-        if ia.kind != "encoder-decoder" || models[a.model].pair.is_none() {
-            continue;
-        }
-        let j = blocks.iter().position(|b| {
-            let ib = &infos[b.model];
-            ib.kind == "decoder-only"
-                && models[b.model].pair == models[a.model].pair
-                && b.settings == a.settings
-                && slmbench_results::identity::variant(ib) == slmbench_results::identity::variant(ia)
-        });
-        if let Some(j) = j.filter(|&j| out[j].is_none()) {
-            out[i] = Some(j);
-            out[j] = Some(i);
-        }
-    }
-    out
-}
-
 impl Runner<'_> {
     fn label(&self, block: &Block, s: &SweepPoint) -> String {
         format!(
             "{} {} t{} b{} p{} n{}",
             self.plan.models[block.model].name,
-            block.settings.ep,
-            block.settings.threads,
+            block.requested.ep_requested,
+            block.requested.threads,
             s.batch,
             s.input_tokens,
             s.output_tokens
@@ -98,9 +74,9 @@ impl Runner<'_> {
     ) -> Result<(), HarnessError> {
         self.bar.fail_cell(&self.label(block, &cell.sweep), &error);
         let f = FailedCell {
-            schema_version: results::SCHEMA_VERSION,
+            schema_version: slmbench_results::schema::SCHEMA_VERSION,
             cell_id: cell.id.clone(),
-            status: results::FAILED.into(),
+            status: slmbench_results::schema::FAILED.into(),
             model: self.infos[block.model].clone(),
             settings: block.requested.clone(),
             sweep: cell.sweep.clone(),
@@ -133,7 +109,7 @@ impl Runner<'_> {
         let partners = if self.plan.order == Order::Sequential {
             vec![None; blocks.len()]
         } else {
-            partners(blocks, &self.plan.models, self.infos)
+            crate::plan::partners(blocks, &self.plan.models, self.infos)
         };
         let mut done = vec![false; blocks.len()];
         for (i, block) in blocks.iter().enumerate() {
@@ -183,7 +159,10 @@ impl Runner<'_> {
             activations: acc.activations + n.activations,
         });
         // The weights are loaded by now, so what is available already excludes them.
-        match self.available.and_then(|_| guard::available_memory()).and_then(|avail| guard::check(label, &need, avail))
+        match self
+            .available
+            .and_then(|_| crate::host::available_memory())
+            .and_then(|avail| guard::check(label, &need, avail))
         {
             Some(why) => Err(format!("{why} (weights already loaded)")),
             None => Ok(()),
@@ -207,7 +186,7 @@ impl Runner<'_> {
         c.warnings.extend(loaded.warnings.iter().cloned());
         c.warnings.extend(self.model_warnings.get(block.model).cloned().flatten());
         c.roofline = loaded.host_limits.clone().map(|l| {
-            crate::roofline::Roofline::of(
+            slmbench_results::roofline::Roofline::of(
                 l,
                 loaded.model.decode_bytes_per_step(sweep.batch, sweep.input_tokens, sweep.output_tokens),
                 c.metrics.itl_ns.map(|s| s.median),
@@ -222,7 +201,7 @@ impl Runner<'_> {
     /// whether the sweep goes on. One that a signal cut short ends the sweep, and is kept only with
     /// the minimum repetitions (else `--resume` measures it again); the caller writes what is kept
     /// and reports a cell that ran to the end.
-    fn settle(&mut self, label: &str, reps: &crate::results::Repetitions) -> (bool, Flow) {
+    fn settle(&mut self, label: &str, reps: &slmbench_results::schema::Repetitions) -> (bool, Flow) {
         if reps.stop_reason != StopReason::Interrupted {
             return (true, Flow::Go);
         }

@@ -5,7 +5,7 @@ use super::{Flow, Loaded, Runner};
 use crate::error::HarnessError;
 use crate::failure::{catch, kind_of};
 use crate::interleave::{self, Side};
-use crate::run::{Block, PlannedCell};
+use crate::plan::{Block, PlannedCell};
 
 impl Runner<'_> {
     /// A pair's two blocks: both loaded, every sweep point they share measured interleaved, the
@@ -70,7 +70,7 @@ impl Runner<'_> {
         // `--reloads`: each side loaded again as it was loaded first.
         let loader = |block: &Block| {
             let dir = plan.models[block.model].dir.clone();
-            let settings = block.settings.clone();
+            let settings = block.requested.clone();
             move || backend.load(&dir, &settings, plan.decoder)
         };
         let (mut reload_a, mut reload_b) = (loader(blocks[0]), loader(blocks[1]));

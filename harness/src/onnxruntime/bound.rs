@@ -17,7 +17,7 @@ use ort::value::{DynTensor, DynValue, TensorElementType};
 use super::feeds::{Feeds, Src};
 use super::shared_cache::OutputNames;
 use crate::error::HarnessError;
-use crate::session::LoadedModel;
+use crate::onnxruntime::session::LoadedModel;
 
 /// One session's binding and how each of its inputs is fed, in its input order.
 struct Bound {
@@ -56,7 +56,7 @@ impl Bindings {
         next_plan: &[Src],
     ) -> Result<Bindings, HarnessError> {
         let err = HarnessError::ort(&m.files.dir);
-        let device = crate::ep::device_memory(m.settings.ep, &m.settings.ep_options)?;
+        let device = super::ep::device_memory(m.settings.ep, &m.settings.ep_options)?;
         let host =
             MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default).map_err(&err)?;
         let encoder = match &m.encoder {
@@ -82,7 +82,7 @@ impl Bindings {
             Some(n) => Some(Bound::new(n, next_plan).map_err(&err)?),
             None => None,
         };
-        let half = crate::session::output_is_half(&m.first, &m.names.logits);
+        let half = crate::onnxruntime::session::output_is_half(&m.first, &m.names.logits);
         let ty = if half { TensorElementType::Float16 } else { TensorElementType::Float32 };
         let batch = feeds.token.shape()[0] as usize;
         let step_logits = DynTensor::new(&Allocator::default(), ty, [batch, 1, m.geometry.vocab_size]).map_err(&err)?;

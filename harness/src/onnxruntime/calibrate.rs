@@ -13,7 +13,7 @@ use slmbench_models::{BuildOptions, Config, Pair, PairManifest};
 
 use crate::error::HarnessError;
 use crate::generation::Prompt;
-use crate::onnx;
+use crate::onnxruntime::onnx;
 
 /// Builds `pair` into `out` as `opts` say; a QDQ build is calibrated first, from a calibration
 /// build next to `out` that is removed afterwards.

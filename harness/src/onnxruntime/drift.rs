@@ -8,9 +8,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::HarnessError;
+use crate::files::layout;
 use crate::generation::Prompt;
-use crate::layout;
-use crate::onnx::{self, Input, Output};
+use crate::onnxruntime::onnx::{self, Input, Output};
 
 /// Logits of a candidate against a reference over the same forced tokens.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -101,7 +101,7 @@ pub(crate) fn feed(
                     None => return Err(bad(path, &name)),
                 },
                 n if n.starts_with("past_key_values.") => {
-                    let d = crate::session::dims_of(session, n).unwrap_or_default();
+                    let d = crate::onnxruntime::session::dims_of(session, n).unwrap_or_default();
                     match (d.get(1), d.get(3)) {
                         (Some(&h), Some(&hd)) if h > 0 && hd > 0 => {
                             Input::F32(vec![1, h as usize, 0, hd as usize], vec![])

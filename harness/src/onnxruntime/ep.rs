@@ -5,10 +5,10 @@
 
 use ort::ep::{self, ArbitrarilyConfigurableExecutionProvider, ExecutionProviderDispatch};
 
-use crate::error::HarnessError;
-use crate::runtime;
+use slmbench_results::ep::{Ep, EpOption, parse_bool};
 
-pub use slmbench_results::ep::*;
+use crate::error::HarnessError;
+use crate::onnxruntime::runtime;
 
 /// How a session takes its provider.
 pub(crate) enum Registration {

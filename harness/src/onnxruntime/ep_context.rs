@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::{plugin, runtime};
 use crate::error::HarnessError;
-use crate::session::SessionSettings;
+use crate::onnxruntime::session::SessionSettings;
 
 /// Where a file's context model lives, and whether it is there yet.
 pub(crate) struct Entry {

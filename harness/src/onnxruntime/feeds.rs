@@ -7,9 +7,9 @@ use ort::session::Session;
 use ort::value::{DynValue, Tensor};
 
 use crate::error::HarnessError;
-use crate::genai::{IoNames, layer_name};
+use crate::files::genai::{IoNames, layer_name};
 use crate::generation::Prompt;
-use crate::session::LoadedModel;
+use crate::onnxruntime::session::LoadedModel;
 
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Src {

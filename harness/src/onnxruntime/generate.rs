@@ -28,11 +28,10 @@ use super::bound::Bindings;
 use super::feeds::{Feeds, Src, plan};
 use super::shared_cache::{OutputNames, SharedCache};
 use crate::error::HarnessError;
-use crate::genai::layer_name;
-use crate::session::LoadedModel;
+use crate::files::genai::layer_name;
+use crate::onnxruntime::session::LoadedModel;
 
-use crate::generation::Steps;
-pub use crate::generation::{Generation, Prompt};
+use crate::generation::{Generation, Prompt, Steps};
 
 /// Greedy ids of the last position of each row of `logits` `[B, S, V]` (f32, or f16 from an
 /// fp16 build). Inside the timed region: the element type is read from the value, never found
@@ -58,7 +57,7 @@ pub(super) fn argmax_at(v: &DynValue, at: Option<usize>, out: &mut [i64]) -> Res
             *slot = best.0 as i64;
         }
     }
-    if crate::session::is_half_value(v) {
+    if crate::onnxruntime::session::is_half_value(v) {
         let (shape, data) = v.try_extract_tensor::<half::f16>()?;
         rows(shape, data, at, out)
     } else {
@@ -157,7 +156,7 @@ fn run_loop(
     let mut current = vec![0i64; batch];
 
     // Testing aid (debug builds only, recorded in the context): slows every decode step on purpose.
-    let delay = crate::context::test_delay_us().map(std::time::Duration::from_micros);
+    let delay = slmbench_results::context::test_delay_us().map(std::time::Duration::from_micros);
     // The encoder's inputs, in its input order, are arranged before the clock starts.
     let enc_inputs: Option<Vec<SessionInputValue>> = match m.encoder.as_ref() {
         Some(enc) => {

@@ -8,10 +8,7 @@ pub mod drift;
 pub mod ep;
 pub mod ep_context;
 mod feeds;
-pub mod genai;
 pub mod generate;
-pub mod graph_info;
-pub mod layout;
 pub mod onnx;
 mod open;
 pub mod placement;
@@ -27,17 +24,15 @@ use std::path::Path;
 
 use slmbench_results::ep::Ep;
 use slmbench_results::placement::Placement;
+use slmbench_results::schema::{ModelInfo, Settings};
 
-use slmbench_models::quant::QuantOptions;
-
-use crate::backend::{Backend, Generator};
+use crate::backend::{Backend, Generator, Tuning};
+use crate::entry::ModelEntry;
 use crate::error::HarnessError;
-use crate::generate::{Generation, Prompt};
+use crate::files::layout::DecoderChoice;
+use crate::generation::{Generation, Prompt};
 use crate::guard::{self, Estimate};
-use crate::layout::DecoderChoice;
-use crate::results::{self, ModelInfo};
-use crate::run::ModelEntry;
-use crate::session::{LoadedModel, SessionSettings};
+use session::{LoadedModel, SessionSettings};
 
 /// ONNX Runtime, loaded at run time (see [`runtime`]).
 pub struct OnnxRuntime;
@@ -59,53 +54,31 @@ impl Backend for OnnxRuntime {
         Ok(slmbench_results::ep::ALL.into_iter().filter(|e| offered.iter().any(|o| o == e.runtime_name())).collect())
     }
 
+    fn prepare(&self, eps: &[Ep]) {
+        // Registered now, so cell settings name the plugin; a failure is kept and fails those
+        // cells as an absent built-in provider does.
+        for &ep in eps.iter().filter(|e| e.is_plugin()) {
+            let _ = plugin::register(ep);
+        }
+    }
+
+    fn settings(&self, version: &str, ep: Ep, threads: usize, tuning: &Tuning) -> Settings {
+        Settings {
+            ep_plugin: plugin::registered(ep).map(|p| p.source.clone()),
+            ..tuning.request(NAME, version, ep, threads)
+        }
+    }
+
+    fn measures_drift(&self) -> bool {
+        true
+    }
+
+    fn takes_session_tuning(&self) -> bool {
+        true
+    }
+
     fn describe(&self, entry: &ModelEntry, decoder: DecoderChoice) -> Result<ModelInfo, HarnessError> {
-        let files = layout::detect_with(&entry.dir, decoder)?;
-        let manifest: Option<serde_json::Value> =
-            std::fs::read(entry.dir.join("manifest.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
-        // slmbench's own builds say their precision and contrib operators in their manifest
-        // (older ones are fp32 and use standard operators besides `MatMulNBits`); anything else
-        // is read from its graphs.
-        let graph = match &manifest {
-            Some(m) => {
-                let quantization = quant_of(m).as_ref().map(QuantOptions::describe);
-                let listed = m["fused_operators"]
-                    .as_array()
-                    .map(|ops| ops.iter().filter_map(|o| o.as_str().map(String::from)).collect::<Vec<_>>());
-                graph_info::GraphInfo {
-                    params: m["params"]["total"].as_u64(),
-                    precision: Some(m["precision"].as_str().unwrap_or("fp32").to_string()),
-                    fused_operators: listed
-                        .unwrap_or_else(|| quantization.iter().map(|_| "MatMulNBits".to_string()).collect()),
-                    quantization,
-                }
-            }
-            None => {
-                let mut paths: Vec<&Path> = files.encoder.iter().map(|p| p.as_path()).collect();
-                paths.push(&files.first);
-                if files.next != files.first {
-                    paths.push(&files.next);
-                }
-                graph_info::read(&paths).unwrap_or_default()
-            }
-        };
-        Ok(ModelInfo {
-            name: entry.name.clone(),
-            dir: entry.dir.display().to_string(),
-            kind: if files.layout.is_encoder_decoder() { "encoder-decoder" } else { "decoder-only" }.into(),
-            layout: files.layout,
-            params: graph.params,
-            bytes_on_disk: session::model_bytes(&entry.dir),
-            pair: entry.pair.clone(),
-            content_sha256: Some(slmbench_results::identity::content_sha256(&entry.dir)?),
-            precision: graph.precision,
-            quantization: graph.quantization,
-            graph_variant: Some(results::graph_variant(&graph.fused_operators).to_string()),
-            fused_operators: graph.fused_operators,
-            accuracy: None,
-            past_present_share_buffer: session::declares_shared_cache(&entry.dir),
-            max_positions: layout::read_config(&entry.dir).ok().and_then(|c| c.max_positions).map(|m| m as u64),
-        })
+        crate::files::describe(entry, decoder)
     }
 
     fn check(
@@ -116,36 +89,20 @@ impl Backend for OnnxRuntime {
         new: usize,
         prompt_ids: Option<&[i64]>,
     ) -> Result<(), HarnessError> {
-        let files = layout::detect_with(&entry.dir, decoder)?;
-        let cfg = layout::read_config(&entry.dir)?;
-        cfg.check_positions(files.layout.is_encoder_decoder(), prompt, new)
-            .map_err(|e| HarnessError::BadInput(format!("{}: {e}; lower -p/-n", entry.name)))?;
-        if let (Some(ids), Some(v)) = (prompt_ids, cfg.vocab_size)
-            && let Some(bad) = ids.iter().find(|&&i| i < 0 || i as usize >= v)
-        {
-            return Err(HarnessError::BadInput(format!(
-                "--prompt-ids: {bad} is outside {}'s vocabulary (0..{v})",
-                entry.name
-            )));
-        }
-        Ok(())
+        crate::files::check(entry, decoder, prompt, new, prompt_ids)
     }
 
     fn load(
         &self,
         dir: &Path,
-        settings: &SessionSettings,
+        settings: &Settings,
         decoder: DecoderChoice,
     ) -> Result<Box<dyn Generator>, HarnessError> {
-        Ok(Box::new(LoadedModel::load_with(dir, settings, decoder)?))
+        Ok(Box::new(LoadedModel::load_with(dir, &SessionSettings::from(settings), decoder)?))
     }
 
-    fn placement(
-        &self,
-        dir: &Path,
-        settings: &SessionSettings,
-        decoder: DecoderChoice,
-    ) -> Result<Placement, HarnessError> {
+    fn placement(&self, dir: &Path, settings: &Settings, decoder: DecoderChoice) -> Result<Placement, HarnessError> {
+        let settings = &SessionSettings::from(settings);
         match placement::observe(dir, settings, decoder) {
             // ONNX Runtime's refusal under "no CPU fallback" names no node: observed without it,
             // the placement names the operators that would fall back (the caller then fails).
@@ -220,12 +177,7 @@ fn slmbench_config(dir: &Path) -> Option<(slmbench_models::Config, Option<f64>)>
     let m = read("manifest.json")?;
     // A QDQ build stores one int8 code per weight (its per-channel scales are negligible).
     let qdq = m.get("qdq").is_some_and(|q| !q.is_null());
-    Some((cfg, quant_of(&m).map(|q| q.bytes_per_weight()).or(qdq.then_some(1.0))))
-}
-
-/// The quantization a manifest records.
-fn quant_of(manifest: &serde_json::Value) -> Option<QuantOptions> {
-    serde_json::from_value(manifest.get("quantization")?.clone()).ok()
+    Some((cfg, crate::files::quant_of(&m).map(|q| q.bytes_per_weight()).or(qdq.then_some(1.0))))
 }
 
 /// Bytes of an ONNX file and its external data.

@@ -8,7 +8,7 @@ use ort::session::Session;
 use ort::value::{DynValue, Tensor};
 
 use crate::error::HarnessError;
-use crate::session::SessionSettings;
+use crate::onnxruntime::session::SessionSettings;
 
 /// A host tensor to feed.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ pub struct Output {
 
 /// Opens a session on the CPU provider with `threads` intra-op threads.
 pub fn open(path: &Path, threads: usize) -> Result<Session, HarnessError> {
-    crate::session::open(path, &SessionSettings { threads, ..SessionSettings::default() })
+    super::open::open(path, &SessionSettings { threads, ..SessionSettings::default() })
 }
 
 /// Input names of a session, in graph order.
@@ -47,7 +47,7 @@ pub fn run(
     for (name, input) in inputs {
         let v: DynValue = match input {
             Input::I64(shape, data) => Tensor::from_array((shape, data)).map_err(&err)?.into_dyn(),
-            Input::F32(shape, data) if crate::session::is_half(session, &name) => {
+            Input::F32(shape, data) if crate::onnxruntime::session::is_half(session, &name) => {
                 let data: Vec<half::f16> = data.into_iter().map(half::f16::from_f32).collect();
                 Tensor::from_array((shape, data)).map_err(&err)?.into_dyn()
             }
@@ -59,7 +59,7 @@ pub fn run(
     let outputs = session.run(values).map_err(&err)?;
     let mut result = BTreeMap::new();
     for (name, value) in outputs.iter() {
-        let (shape, data) = if crate::session::is_half_value(&value) {
+        let (shape, data) = if crate::onnxruntime::session::is_half_value(&value) {
             value.try_extract_tensor::<half::f16>().map(|(s, d)| (s, d.iter().map(|x| x.to_f32()).collect()))
         } else {
             value.try_extract_tensor::<f32>().map(|(s, d)| (s, d.to_vec()))

@@ -6,11 +6,13 @@ use std::path::Path;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 
+use super::ep;
 use super::ep_context;
-use crate::ep::{self, Ep};
 use crate::error::HarnessError;
-use crate::runtime;
-use crate::session::{OptLevel, SessionSettings};
+use crate::onnxruntime::runtime;
+use crate::onnxruntime::session::SessionSettings;
+use slmbench_results::ep::Ep;
+use slmbench_results::model::OptLevel;
 
 /// One session with `s`'s provider, threads, optimisation level and spinning.
 pub(crate) fn open(path: &Path, s: &SessionSettings) -> Result<Session, HarnessError> {

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use slmbench_results::placement::Placement;
 
 use crate::error::HarnessError;
-use crate::generate::Prompt;
-use crate::layout::DecoderChoice;
-use crate::session::{LoadedModel, SessionSettings};
+use crate::files::layout::DecoderChoice;
+use crate::generation::Prompt;
+use crate::onnxruntime::session::{LoadedModel, SessionSettings};
 
 /// Loads `dir` with `settings` and profiling on, generates 2 tokens after a 4-token prompt, and
 /// reads which provider ran each node.

@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use super::runtime::{self, env_nonempty};
 use super::wheel;
-use crate::ep::{Ep, EpOption, Registration};
 use crate::error::HarnessError;
+use crate::onnxruntime::ep::Registration;
+use slmbench_results::ep::{Ep, EpOption};
 
 pub const QNN_PACKAGE: &str = "onnxruntime-qnn";
 pub const QNN_VERSION: &str = "2.7.0";

@@ -7,13 +7,14 @@ use ort::session::Session;
 use serde::{Deserialize, Serialize};
 
 use super::ep_context;
-pub(crate) use super::open::open;
 use super::open::open_profiled;
-use crate::ep::{Ep, EpOption, SessionOption};
-use crate::error::HarnessError;
-use crate::layout::{self, Layout, ModelConfig, ModelFiles};
+use slmbench_results::ep::{Ep, EpOption, SessionOption};
+use slmbench_results::model::OptLevel;
+use slmbench_results::schema::Settings;
 
-pub use slmbench_results::model::OptLevel;
+use crate::error::HarnessError;
+use crate::files::layout::{self, ModelConfig, ModelFiles};
+use slmbench_results::model::Layout;
 
 /// Settings of every session of a cell; all recorded in results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +58,23 @@ impl Default for SessionSettings {
     }
 }
 
+impl From<&Settings> for SessionSettings {
+    /// The sessions a cell's recorded settings ask for.
+    fn from(s: &Settings) -> SessionSettings {
+        SessionSettings {
+            ep: s.ep_requested,
+            ep_options: s.ep_options.clone(),
+            threads: s.threads,
+            opt_level: s.graph_optimization,
+            spinning: s.intra_op_spinning,
+            strict_placement: s.strict_placement,
+            io_binding: s.io_binding,
+            session_options: s.session_options.clone(),
+            ep_context_cache: s.ep_context_cache,
+        }
+    }
+}
+
 /// Cache geometry read from a graph's `past_key_values.*` inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Geometry {
@@ -85,7 +103,7 @@ pub struct LoadedModel {
     /// Whether the step graphs take `position_ids`.
     pub has_position_ids: bool,
     /// Decoder-only input and output names (Optimum's, or a genai_config.json's patterns).
-    pub names: crate::genai::IoNames,
+    pub names: crate::files::genai::IoNames,
     /// Session creation time of all files, ns.
     pub load_ns: u64,
     /// With `--ep-context-cache`: each file, and whether its session compiled it or loaded the
@@ -96,23 +114,6 @@ pub struct LoadedModel {
     /// The graph lets one fixed-size buffer be both its past and present cache
     /// (`past_present_share_buffer` in slmbench's manifest or onnxruntime-genai's config).
     pub share_buffer: bool,
-}
-
-/// Whether the model in `dir` declares that its cache may be one buffer shared by past and
-/// present: slmbench's fused builds say so in `manifest.json`, onnxruntime-genai's builder in
-/// `genai_config.json`. Anything else keeps the growing cache.
-pub(crate) fn declares_shared_cache(dir: &Path) -> bool {
-    manifest_shares_cache(dir)
-        || crate::genai::GenAiConfig::read(dir).ok().flatten().is_some_and(|g| g.past_present_share_buffer)
-}
-
-/// slmbench's side of [`declares_shared_cache`]: `past_present_share_buffer` in `manifest.json`.
-fn manifest_shares_cache(dir: &Path) -> bool {
-    std::fs::read(dir.join("manifest.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|m| m["past_present_share_buffer"].as_bool())
-        .unwrap_or(false)
 }
 
 /// Dimensions of a session input (`-1` where symbolic).
@@ -144,22 +145,6 @@ pub(crate) fn is_half_value<T: ort::value::ValueTypeMarker + ?Sized>(v: &ort::va
 
 fn has_input(session: &Session, name: &str) -> bool {
     session.inputs().iter().any(|i| i.name() == name)
-}
-
-/// Bytes of the ONNX files (and their external data) in `dir`.
-pub(crate) fn model_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter(|e| {
-                    let n = e.file_name().to_string_lossy().into_owned();
-                    n.ends_with(".onnx") || n.ends_with(".onnx_data") || n.ends_with(".onnx.data")
-                })
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 impl LoadedModel {
@@ -238,7 +223,7 @@ impl LoadedModel {
         let cached = next.as_ref().unwrap_or(&first);
         let enc_dec = files.layout.is_encoder_decoder();
         let genai = match files.layout {
-            Layout::GenAi => crate::genai::GenAiConfig::read(dir)?,
+            Layout::GenAi => crate::files::genai::GenAiConfig::read(dir)?,
             _ => None,
         };
         let names = genai.as_ref().map(|g| g.names.clone()).unwrap_or_default();
@@ -246,7 +231,7 @@ impl LoadedModel {
             if enc_dec {
                 format!("past_key_values.{i}.decoder.key")
             } else {
-                crate::genai::layer_name(&names.past_key, i)
+                crate::files::genai::layer_name(&names.past_key, i)
             }
         };
         let layers = (0..).take_while(|&i| has_input(cached, &self_key(i))).count();
@@ -305,7 +290,7 @@ impl LoadedModel {
             return Err(bad("decoder_model_merged.onnx has no `use_cache_branch` input".into()));
         }
         Ok(LoadedModel {
-            bytes: model_bytes(dir),
+            bytes: crate::files::model_bytes(dir),
             geometry: Geometry {
                 layers,
                 kv_heads,
@@ -326,7 +311,8 @@ impl LoadedModel {
             load_ns,
             ep_context,
             // The genai config was read above; only the manifest is left to look at.
-            share_buffer: genai.as_ref().is_some_and(|g| g.past_present_share_buffer) || manifest_shares_cache(dir),
+            share_buffer: genai.as_ref().is_some_and(|g| g.past_present_share_buffer)
+                || crate::files::declares_shared_cache(dir),
         })
     }
 }

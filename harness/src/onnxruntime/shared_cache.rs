@@ -6,7 +6,7 @@ use ort::session::IoBinding;
 use ort::value::{DynTensor, DynValue, TensorElementType};
 
 use super::feeds::{Feeds, Src};
-use crate::session::LoadedModel;
+use crate::onnxruntime::session::LoadedModel;
 
 /// The outputs a step writes: logits, the self-attention cache, the cross-attention cache.
 pub(super) struct OutputNames<'a> {
@@ -42,7 +42,7 @@ impl SharedCache {
         let buffers = (0..2 * g.layers)
             .map(|_| DynTensor::new(&alloc, half(g.half_cache), [batch, g.kv_heads, max_len, g.head_dim]))
             .collect::<Result<Vec<_>, _>>()?;
-        let logits_half = crate::session::output_is_half(&m.first, &m.names.logits);
+        let logits_half = crate::onnxruntime::session::output_is_half(&m.first, &m.names.logits);
         let step_logits = DynTensor::new(&alloc, half(logits_half), [batch, 1, g.vocab_size])?;
         let mut binding = m.first.create_binding()?;
         let inputs: Vec<String> = m.first.inputs().iter().map(|i| i.name().to_string()).collect();

@@ -8,7 +8,7 @@ use ort::value::DynValue;
 
 use super::feeds::Src;
 use crate::error::HarnessError;
-use crate::session::LoadedModel;
+use crate::onnxruntime::session::LoadedModel;
 
 pub(super) struct StaticBindings {
     encoder: Option<IoBinding>,
@@ -27,7 +27,7 @@ impl StaticBindings {
             encoder: m.encoder.as_ref().map(binding).transpose()?,
             first: binding(&m.first)?,
             next: m.next.as_ref().map(binding).transpose()?,
-            device: crate::ep::device_memory(m.settings.ep, &m.settings.ep_options)?,
+            device: super::ep::device_memory(m.settings.ep, &m.settings.ep_options)?,
             host: MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default)
                 .map_err(&err)?,
         })

@@ -16,9 +16,9 @@ use super::feeds::{Src, plan};
 use super::static_bound::StaticBindings;
 use crate::error::HarnessError;
 use crate::generation::{Generation, Prompt, Steps};
-use crate::layout::Layout;
-use crate::session::LoadedModel;
-use crate::session::dims_of;
+use crate::onnxruntime::session::LoadedModel;
+use crate::onnxruntime::session::dims_of;
+use slmbench_results::model::Layout;
 
 /// Each input of a static graph, in its order, with how it is fed (the dynamic layouts' plan:
 /// a static graph has no `encoder_hidden_states` or `use_cache_branch`).

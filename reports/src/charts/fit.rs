@@ -74,7 +74,7 @@ fn draw(d: &Decision, c: Curves, crossings: bool, png: Option<&std::path::Path>)
             let color = color_of(fits, f);
             let line: Vec<(f64, f64)> = grid.iter().map(|&x| (x, (c.fitted[i])(x))).collect();
             let label = format!("{} (fit)", f.label.clone());
-            if f.key.kind == "encoder-decoder" {
+            if f.key.kind == slmbench_results::model::ModelKind::EncoderDecoder {
                 ch.draw_series(LineSeries::new(line, color.stroke_width(2)))
                     .map_err(|e| super::ce(name, e))?
                     .label(label)

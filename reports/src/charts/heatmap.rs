@@ -3,7 +3,8 @@
 //! encoder-decoder wins, red where it loses; each cell is labelled with its ratio.
 
 use plotters::prelude::*;
-use slmbench_results::schema::{CellResult, PairRatio};
+use slmbench_results::pair_ratio::PairRatio;
+use slmbench_results::schema::CellResult;
 
 use super::Chart;
 use crate::analysis::{PairedCell, Ratio, paired};

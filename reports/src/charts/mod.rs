@@ -15,7 +15,8 @@ pub mod ttft;
 use std::path::Path;
 
 use plotters::prelude::*;
-use slmbench_results::schema::{CellResult, PairRatio};
+use slmbench_results::pair_ratio::PairRatio;
+use slmbench_results::schema::CellResult;
 
 use crate::error::ReportError;
 
@@ -63,7 +64,7 @@ impl SeriesKey {
             machine: slmbench_results::identity::Machine::of(&c.context).to_string(),
             group: c.model.pair.clone().unwrap_or_else(|| c.model.name.clone()),
             model: c.model.name.clone(),
-            encoder_decoder: c.model.kind == "encoder-decoder",
+            encoder_decoder: c.model.kind == slmbench_results::model::ModelKind::EncoderDecoder,
             ep: format!("{} {}", c.settings.backend, slmbench_results::identity::where_run(&c.settings)),
             threads: c.settings.threads,
             batch: c.sweep.batch,

@@ -3,7 +3,7 @@
 
 use slmbench_results::context::Context;
 use slmbench_results::ep::Ep;
-use slmbench_results::model::{Layout, OptLevel};
+use slmbench_results::model::{Layout, ModelKind, OptLevel};
 use slmbench_results::schema::{CellResult, Metrics, ModelInfo, Repetitions, Samples, Settings, SweepPoint};
 use slmbench_results::stats::{StopReason, Summary};
 
@@ -46,7 +46,7 @@ pub fn cell_of(kind: &str, p: usize, n: usize, ttft_ns: Vec<u64>, itl: Vec<Vec<u
     let model = ModelInfo {
         name: format!("tiny/{kind}"),
         dir: format!("/m/{kind}"),
-        kind: kind.into(),
+        kind: if ed { ModelKind::EncoderDecoder } else { ModelKind::DecoderOnly },
         layout: if ed { Layout::EncoderDecoderMerged } else { Layout::DecoderOnly },
         params: Some(if ed { 361664 } else { 361536 }),
         bytes_on_disk: 1_500_000,

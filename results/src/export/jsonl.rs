@@ -2,7 +2,8 @@
 //! finishes.
 
 use super::Exporter;
-use crate::schema::{CellResult, FailedCell, PairRatio};
+use crate::pair_ratio::PairRatio;
+use crate::schema::{CellResult, FailedCell};
 
 pub struct Jsonl;
 

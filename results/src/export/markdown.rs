@@ -1,8 +1,9 @@
 //! GitHub-flavoured Markdown table, fit for a pull-request comment or a CI job summary.
 
 use super::Exporter;
+use crate::pair_ratio::PairRatio;
 use crate::paired::RatioEstimate;
-use crate::schema::{CellResult, FailedCell, Kept, PairRatio};
+use crate::schema::{CellResult, FailedCell, Kept};
 use crate::table;
 
 pub struct Markdown;

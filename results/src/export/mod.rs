@@ -14,7 +14,8 @@ pub use writer::{OnRecord, ResultsWriter, Written};
 use std::path::Path;
 
 use crate::error::ResultsError;
-use crate::schema::{CellResult, FailedCell, Kept, PairRatio};
+use crate::pair_ratio::PairRatio;
+use crate::schema::{CellResult, FailedCell, Kept};
 
 pub trait Exporter {
     /// Bytes written once before any cell (CSV header).

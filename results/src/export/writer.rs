@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use super::files::{check_resumable, journal_path, lock, non_empty, remove_stale_temps, write_atomic};
 use super::{Exporter, Format, jsonl, markdown, render};
 use crate::error::ResultsError;
-use crate::schema::{CellResult, FailedCell, Kept, PairRatio, Record, Torn};
+use crate::pair_ratio::PairRatio;
+use crate::schema::{CellResult, FailedCell, Kept, Record, Torn};
 
 /// Writes records as cells finish. Every record is appended to the JSON Lines journal, flushed
 /// and fsynced before the next cell starts; a `.json`, `.csv` or `.md` results file is rendered

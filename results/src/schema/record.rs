@@ -2,6 +2,7 @@
 //! final line told apart from a bad one), and the one record per cell every reader keeps.
 
 use super::*;
+use crate::pair_ratio::{PAIR_RATIO, PairRatio};
 
 pub const FAILED: &str = "failed";
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::HarnessError;
 
-pub use slmbench_results::model::Layout;
+use slmbench_results::model::Layout;
 
 /// Model files found in a directory.
 #[derive(Debug, Clone, Serialize)]
@@ -90,12 +90,13 @@ pub fn detect_with(dir: &Path, choice: DecoderChoice) -> Result<ModelFiles, Harn
         if has(no_past) && has(with_past) {
             return Ok(files(Layout::EncoderDecoderSplit, Some("encoder_model.onnx"), no_past, with_past, false));
         }
-    } else if has(crate::genai::CONFIG) {
+    } else if has(crate::files::genai::CONFIG) {
         // The builder's graph is the file its config names (model.onnx unless renamed).
-        let cfg = crate::genai::GenAiConfig::read(dir)?.map(|c| c.filename).unwrap_or_else(|| "model.onnx".into());
+        let cfg =
+            crate::files::genai::GenAiConfig::read(dir)?.map(|c| c.filename).unwrap_or_else(|| "model.onnx".into());
         if !has(&cfg) {
             return Err(HarnessError::BadModel {
-                path: dir.join(crate::genai::CONFIG),
+                path: dir.join(crate::files::genai::CONFIG),
                 reason: format!("model.decoder.filename is `{cfg}`, which is not in {}", dir.display()),
             });
         }
@@ -152,7 +153,7 @@ impl ModelConfig {
 /// onnxruntime-genai `genai_config.json` when there is one.
 pub fn read_config(dir: &Path) -> Result<ModelConfig, HarnessError> {
     let mut c = read_hf_config(dir)?;
-    if let Some(g) = crate::genai::GenAiConfig::read(dir)? {
+    if let Some(g) = crate::files::genai::GenAiConfig::read(dir)? {
         c.model_type = c.model_type.or(g.model_type);
         c.vocab_size = c.vocab_size.or(g.vocab_size);
         c.eos_token_id = c.eos_token_id.or(g.eos_token_id);
