@@ -95,7 +95,7 @@ fn tiny_sweep(args: &[&str]) -> Vec<serde_json::Value> {
 /// `generate --backend onnxruntime,candle` prints both runtimes' ids and says they agree.
 #[test]
 fn generate_compares_backends() {
-    let root = slmbench_harness::entry::cached_preset("tiny", Default::default(), |_| {}).unwrap();
+    let root = slmbench_harness::preset::cached_preset("tiny", Default::default(), |_| {}).unwrap();
     for role in ["encoder-decoder", "decoder-only"] {
         let v = both(&root.join(role), "12", &["-b", "2"], "5,9,200,31,7,77,1000,4");
         assert_eq!(v["greedy_ids_agree"], true, "{v}");
@@ -118,7 +118,7 @@ fn generate_compares_backends() {
 fn candle_computes_the_fp16_build_in_f16() {
     use slmbench_models::{Variant, graph::GraphVariant, quant::Precision};
     let fp16 = Variant::new(Precision::Fp16, GraphVariant::Fused);
-    let root = slmbench_harness::entry::cached_preset("tiny", fp16, |_| {}).unwrap();
+    let root = slmbench_harness::preset::cached_preset("tiny", fp16, |_| {}).unwrap();
     for role in ["encoder-decoder", "decoder-only"] {
         let v = both(&root.join(role), "8", &[], "5,17,300,42,99,7,512,3,77,88,123");
         assert_eq!(v["greedy_ids_agree"], true, "{v}");
@@ -145,7 +145,7 @@ fn candle_computes_the_fp16_build_in_f16() {
 fn candle_computes_the_bf16_build_in_bf16() {
     use slmbench_models::{Variant, quant::Precision};
     let root =
-        slmbench_harness::entry::cached_preset("tiny", Variant::new(Precision::Bf16, Default::default()), |_| {})
+        slmbench_harness::preset::cached_preset("tiny", Variant::new(Precision::Bf16, Default::default()), |_| {})
             .unwrap();
     for role in ["encoder-decoder", "decoder-only"] {
         let out = slmbench()

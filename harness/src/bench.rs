@@ -1,8 +1,8 @@
 //! Measuring one sweep cell: warm-up, repetitions until the stopping rule says enough, and the
 //! metrics derived from the raw clock readings.
 
+use crate::clock::Clock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 use crate::backend::Generator;
 use crate::context::{self};
@@ -69,7 +69,7 @@ pub fn measure(
 ) -> Result<CellResult, HarnessError> {
     let stopped = || signalled(stop);
     warm_up(model, sweep, prompt, policy, progress, stop)?;
-    let start = Instant::now();
+    let start = Clock::start();
     let mut runs: Vec<Generation> = Vec::new();
     let stop_reason = loop {
         progress.repetition(runs.len(), policy.max_repetitions, false);
@@ -77,19 +77,15 @@ pub fn measure(
         runs.push(g);
         let ttft: Vec<f64> = runs.iter().map(|g| g.ttft_ns as f64).collect();
         let itl: Vec<f64> = runs.iter().flat_map(|g| g.itl_ns.iter().map(|&x| x as f64)).collect();
-        if let Some(r) = policy.stop(
-            runs.len(),
-            start.elapsed().as_secs_f64(),
-            Summary::of(&ttft).as_ref(),
-            Summary::of(&itl).as_ref(),
-        ) {
+        if let Some(r) = policy.stop(runs.len(), start.secs(), Summary::of(&ttft).as_ref(), Summary::of(&itl).as_ref())
+        {
             break r;
         }
         if stopped().is_some() {
             break StopReason::Interrupted;
         }
     };
-    let wall_ns = start.elapsed().as_nanos() as u64;
+    let wall_ns = start.ns();
     let reps = Repetitions {
         warmup: policy.warmup,
         measured: runs.len(),

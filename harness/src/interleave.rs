@@ -2,8 +2,8 @@
 //! (one of each, back to back, in ABBA or seeded random order), until the paired interval of the
 //! ratio is as narrow as the stopping rule asks ([`slmbench_results::paired`]).
 
+use crate::clock::Clock;
 use std::sync::atomic::AtomicUsize;
-use std::time::Instant;
 
 use crate::backend::Generator;
 use crate::bench::{self, Progress, signalled};
@@ -156,7 +156,7 @@ pub fn measure_pair(
     let (mut ra, mut rb) = (Vec::<Generation>::new(), Vec::<Generation>::new());
     // The load each block ran on.
     let mut on_load: Vec<usize> = vec![];
-    let start = Instant::now();
+    let start = Clock::start();
     let stop_reason = loop {
         let k = ra.len();
         let load = (k / per_load).min(loads - 1);
@@ -194,14 +194,14 @@ pub fn measure_pair(
         } else {
             vec![]
         };
-        if let Some(r) = stop_pair(policy, blocks, start.elapsed().as_secs_f64(), &ratios) {
+        if let Some(r) = stop_pair(policy, blocks, start.secs(), &ratios) {
             break r;
         }
         if signalled(stop).is_some() {
             break StopReason::Interrupted;
         }
     };
-    let wall_ns = start.elapsed().as_nanos() as u64;
+    let wall_ns = start.ns();
     let reps = |partner: &str| Repetitions {
         warmup: policy.warmup,
         measured: ra.len(),

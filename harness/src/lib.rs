@@ -7,6 +7,7 @@ pub mod backend;
 pub mod bench;
 #[cfg(feature = "candle")]
 pub mod candle;
+pub mod clock;
 pub mod context;
 pub mod entry;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod onnxruntime;
 #[cfg(feature = "candle")]
 pub mod parity;
 pub mod plan;
+pub mod preset;
 pub mod progress;
 pub mod registry;
 pub mod remeasure;

@@ -6,10 +6,11 @@
 //! `SLMBENCH_AA_PRESET=small SLMBENCH_AA_TRIALS=20 cargo test --release -p slmbench-harness --test aa -- --ignored --nocapture`.
 
 use slmbench_harness::backend::{Backend, Tuning};
-use slmbench_harness::entry::{ModelEntry, cached_preset};
+use slmbench_harness::entry::ModelEntry;
 use slmbench_harness::files::layout::DecoderChoice;
 use slmbench_harness::generation::Prompt;
 use slmbench_harness::interleave::{Order, Side, measure_pair};
+use slmbench_harness::preset::cached_preset;
 use slmbench_harness::registry;
 use slmbench_results::ep::Ep;
 use slmbench_results::schema::{Settings, SweepPoint};

@@ -4,9 +4,9 @@
 
 use slmbench_harness::backend::{Backend, Tuning};
 use slmbench_harness::candle::backend::{CANDLE_VERSION, process_threads};
-use slmbench_harness::entry::cached_preset;
 use slmbench_harness::files::layout::DecoderChoice;
 use slmbench_harness::generation::Prompt;
+use slmbench_harness::preset::cached_preset;
 use slmbench_harness::registry;
 use slmbench_results::ep::Ep;
 use slmbench_results::schema::Settings;

@@ -261,7 +261,7 @@ fn list() -> Result<()> {
 
 /// Builds a preset into the cache unless it is already there.
 pub(super) fn preset_dir(name: &str, variant: Variant) -> Result<PathBuf> {
-    let dir = slmbench_harness::entry::cached_preset(name, variant, |dir| {
+    let dir = slmbench_harness::preset::cached_preset(name, variant, |dir| {
         eprintln!("slmbench: building the `{name}` pair ({variant}) into {}", dir.display())
     })
     .with_context(|| format!("building preset `{name}` ({variant})"))?;

@@ -4,9 +4,9 @@
 //! later token is timed from the previous token id in host memory, and cross-attention keys and
 //! values are computed once, in the first decoder step.
 
+use crate::clock::Clock;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use slmbench_models::Config;
@@ -174,7 +174,7 @@ impl CandleModel {
     /// [`CandleModel::load`], computing in `dtype` where given instead of the build's own (f64:
     /// the reference the runtimes' f32 arithmetic is measured against).
     pub fn load_as(dir: &Path, dtype: Option<DType>) -> Result<CandleModel, HarnessError> {
-        let t0 = Instant::now();
+        let t0 = Clock::start();
         let Build { cfg, enc_dec, quant, dtype: own } = slmbench_model(dir)?;
         let dtype = dtype.unwrap_or(own);
         let files: Vec<PathBuf> = if enc_dec {
@@ -189,7 +189,7 @@ impl CandleModel {
             Family::DecoderOnly(Box::new(DecoderOnly::new(&cfg, weights).map_err(cerr(dir))?))
         };
         let elem = dtype.size_in_bytes() as u64;
-        Ok(CandleModel { family, cfg, quant, elem, dir: dir.to_path_buf(), load_ns: t0.elapsed().as_nanos() as u64 })
+        Ok(CandleModel { family, cfg, quant, elem, dir: dir.to_path_buf(), load_ns: t0.ns() })
     }
 
     /// Logits of the last position of each row, on the host (the greedy choice is made there, as
@@ -275,12 +275,12 @@ impl CandleModel {
         let mut current = vec![0i64; b];
         let mut encoder_ns = None;
 
-        let clock = Instant::now();
+        let clock = Clock::start();
         if let Family::EncoderDecoder(m) = &mut self.family {
             m.encode(&prompt_t, &enc_mask).map_err(&e)?;
-            encoder_ns = Some(clock.elapsed().as_nanos() as u64);
+            encoder_ns = Some(clock.ns());
         }
-        let mut steps = Steps::new(b, new_tokens, encoder_ns, clock.elapsed().as_nanos() as u64, eos);
+        let mut steps = Steps::new(b, new_tokens, encoder_ns, clock.ns(), eos);
         for step in 0..new_tokens {
             let input = if step == 0 {
                 match self.family {
@@ -296,7 +296,7 @@ impl CandleModel {
                 Family::DecoderOnly(_) if step == 0 => 0,
                 Family::DecoderOnly(_) => s + step - 1,
             };
-            let t0 = Instant::now();
+            let t0 = Clock::start();
             let logits = match &mut self.family {
                 Family::EncoderDecoder(m) => m.forward(&input, offset),
                 Family::DecoderOnly(m) => m.forward(&input, offset),
@@ -305,9 +305,9 @@ impl CandleModel {
             if let Some(d) = delay {
                 std::thread::sleep(d);
             }
-            let run_ns = t0.elapsed().as_nanos() as u64;
+            let run_ns = t0.ns();
             self.argmax_last(&logits, &mut current)?;
-            if steps.record(step, clock.elapsed().as_nanos() as u64, run_ns, &current) {
+            if steps.record(step, clock.ns(), run_ns, &current) {
                 break;
             }
         }

@@ -19,7 +19,7 @@
 //! instead, the caches and the encoder's output left in the provider's memory (see
 //! [`Bindings`]); the timed regions are the same.
 
-use std::time::Instant;
+use crate::clock::Clock;
 
 use ort::session::SessionInputValue;
 use ort::value::DynValue;
@@ -178,7 +178,7 @@ fn run_loop(
         None => None,
     };
     let mut bound = if bind { Some(Bindings::new(m, &feeds, first_plan, next_plan)?) } else { None };
-    let clock = Instant::now();
+    let clock = Clock::start();
     let mut encoder_ns = None;
     let mut enc_hidden: Option<DynValue> = None;
     if let (Some(enc), Some(ordered)) = (m.encoder.as_mut(), enc_inputs) {
@@ -191,14 +191,14 @@ fn run_loop(
             path: m.files.encoder.clone().unwrap_or_default(),
             reason: "no `last_hidden_state` output".into(),
         })?);
-        encoder_ns = Some(clock.elapsed().as_nanos() as u64);
+        encoder_ns = Some(clock.ns());
     }
 
     // Two cache vectors swapped each step, so handing the cache over allocates nothing.
     let mut self_past: Vec<DynValue> = Vec::with_capacity(names.present.len());
     let mut next_past: Vec<DynValue> = Vec::with_capacity(names.present.len());
     let mut cross_past: Vec<DynValue> = vec![];
-    let mut steps = Steps::new(batch, new_tokens, encoder_ns, clock.elapsed().as_nanos() as u64, eos);
+    let mut steps = Steps::new(batch, new_tokens, encoder_ns, clock.ns(), eos);
     for step in 0..new_tokens {
         if step > 0 {
             let (_, data) = feeds.token.extract_tensor_mut();
@@ -242,7 +242,7 @@ fn run_loop(
                 (Some(n), s) if s > 0 => n,
                 _ => &mut m.first,
             };
-            let t0 = Instant::now();
+            let t0 = Clock::start();
             let mut out = match (&shared, &bound) {
                 (Some(sc), _) => session.run_binding(&sc.binding),
                 (None, Some(b)) => session.run_binding(b.step(step)),
@@ -252,7 +252,7 @@ fn run_loop(
             if let Some(d) = delay {
                 std::thread::sleep(d);
             }
-            let run_ns = t0.elapsed().as_nanos() as u64;
+            let run_ns = t0.ns();
             let logits = out.get(logits_name).ok_or_else(|| HarnessError::BadModel {
                 path: dir.clone(),
                 reason: format!("no `{logits_name}` output"),
@@ -281,7 +281,7 @@ fn run_loop(
             }
             (run_ns, new_cross)
         };
-        let now = clock.elapsed().as_nanos() as u64;
+        let now = clock.ns();
         std::mem::swap(&mut self_past, &mut next_past);
         if step == 0 && enc_dec {
             cross_past = new_cross;

@@ -1,7 +1,7 @@
 //! Opening a model's sessions with recorded settings: provider, threads, optimisation, spinning.
 
+use crate::clock::Clock;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use ort::session::Session;
 use serde::{Deserialize, Serialize};
@@ -203,7 +203,7 @@ impl LoadedModel {
         let files = layout::detect_with(dir, choice)?;
         let config = layout::read_config(dir)?;
         let mut ep_context = vec![];
-        let start = Instant::now();
+        let start = Clock::start();
         let mut open_file = |p: &Path, profile: &str| {
             let (session, source) = open_profiled(p, settings, profile_dir.map(|d| d.join(profile)).as_deref())?;
             if let Some(source) = source {
@@ -217,7 +217,7 @@ impl LoadedModel {
         };
         let first = open_file(&files.first, "first")?;
         let next = if files.next != files.first { Some(open_file(&files.next, "next")?) } else { None };
-        let load_ns = start.elapsed().as_nanos() as u64;
+        let load_ns = start.ns();
 
         // The graph that takes a cache: `next` for split layouts, else the only decoder.
         let cached = next.as_ref().unwrap_or(&first);

@@ -7,7 +7,7 @@
 //! `M` positions; the encoder also returns the cross-attention caches. Later tokens go one a
 //! step through the decode graph. The clock covers the same regions as the dynamic loop's.
 
-use std::time::Instant;
+use crate::clock::Clock;
 
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor};
@@ -183,7 +183,7 @@ impl LoadedModel {
             .collect();
         let mut bound = if self.settings.io_binding { Some(StaticBindings::new(self)?) } else { None };
 
-        let clock = Instant::now();
+        let clock = Clock::start();
         let mut encoder_ns = None;
         let mut cross: Vec<DynValue> = vec![];
         if let (Some(encoder), Some((ids, emask))) = (self.encoder.as_mut(), enc.as_ref()) {
@@ -197,10 +197,10 @@ impl LoadedModel {
             for name in &cross_names {
                 cross.push(out.remove(name).ok_or_else(|| missing(name))?);
             }
-            encoder_ns = Some(clock.elapsed().as_nanos() as u64);
+            encoder_ns = Some(clock.ns());
         }
         let enc_mask = enc.as_ref().map(|(_, emask)| emask);
-        let mut record = Steps::new(b, n, encoder_ns, clock.elapsed().as_nanos() as u64, eos);
+        let mut record = Steps::new(b, n, encoder_ns, clock.ns(), eos);
         for step in 0..n {
             if step > 0 {
                 token.try_extract_tensor_mut::<i64>().map_err(&err)?.1.copy_from_slice(&current);
@@ -227,18 +227,18 @@ impl LoadedModel {
                 let mut out = match bound.as_mut() {
                     Some(bd) => {
                         let binding = bd.step(step > 0, slots, &value, &present, &logits_name).map_err(&err)?;
-                        t0 = Instant::now();
+                        t0 = Clock::start();
                         session.run_binding(binding)
                     }
                     None => {
                         let inputs: Vec<SessionInputValue> =
                             slots.iter().map(|(_, slot)| SessionInputValue::from(value(*slot))).collect();
-                        t0 = Instant::now();
+                        t0 = Clock::start();
                         session.run(inputs.as_slice())
                     }
                 }
                 .map_err(&err)?;
-                run_ns += t0.elapsed().as_nanos() as u64;
+                run_ns += t0.ns();
                 for (slot, name) in cache.iter_mut().zip(&present) {
                     *slot = out.remove(name).ok_or_else(|| missing(name))?;
                 }
@@ -247,7 +247,7 @@ impl LoadedModel {
                     super::generate::argmax_at(logits, Some(run.row), &mut current).map_err(&err)?;
                 }
             }
-            let now = clock.elapsed().as_nanos() as u64;
+            let now = clock.ns();
             if record.record(step, now, run_ns, &current) {
                 break;
             }
