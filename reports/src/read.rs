@@ -22,9 +22,9 @@ pub struct ResultSet {
     pub warnings: Vec<String>,
     pub sources: Vec<PathBuf>,
     /// Trends from a run history (`report --history`), when asked for.
-    pub history: Option<crate::trend::HistorySection>,
+    pub history: Option<crate::analysis::trend::HistorySection>,
     /// A workload to predict in the report's cost-curves section (`report --prompt … --output …`).
-    pub workload: Option<crate::predict::Workload>,
+    pub workload: Option<crate::analysis::predict::Workload>,
 }
 
 impl ResultSet {

@@ -113,7 +113,7 @@ fn stage_report(
     }
     let png_dir = png.then_some(chart_dir.as_path());
     let mut extras = html::Extras {
-        decision: crate::forecast::decide(&set.cells, set.workload.as_ref()),
+        decision: crate::analysis::forecast::decide(&set.cells, set.workload.as_ref()),
         ..html::Extras::default()
     };
     extras.fit_charts = charts::fit::charts(&extras.decision, &set.cells, png_dir)?;

@@ -2,7 +2,7 @@
 //! histories of noise alone raise no alarm in at least 95% of seeded trials (the guide quotes the
 //! measured rates; `cargo test -p slmbench-reports --test change_points -- --nocapture` prints them).
 
-use slmbench_reports::trend::{ChangeConfig, change_points};
+use slmbench_reports::analysis::trend::{ChangeConfig, change_points};
 use slmbench_results::paired::Rng;
 
 /// `n` run medians around 100 with relative noise `cv` (log-normal), stepping by `step` from

@@ -5,8 +5,10 @@
 mod common;
 
 use common::cell_of;
-use slmbench_reports::fit::{fit_all, fit_model};
-use slmbench_reports::predict::{Crossing, Lengths, Workload, e2e_crossing, pairs, predict, ttft_crossing, winner};
+use slmbench_reports::analysis::fit::{fit_all, fit_model};
+use slmbench_reports::analysis::predict::{
+    Crossing, Lengths, Workload, e2e_crossing, pairs, predict, ttft_crossing, winner,
+};
 use slmbench_results::paired::Rng;
 use slmbench_results::schema::CellResult;
 

@@ -2,7 +2,7 @@
 //! slowdown, how often it cries wolf, and that a change under the threshold never fails.
 //! The figures printed here are the ones stated in `ci/README.md`.
 
-use slmbench_reports::gate::{GateConfig, Outcome, judge};
+use slmbench_reports::analysis::gate::{GateConfig, Outcome, judge};
 use slmbench_results::metric::Metric;
 
 struct Rng(u64);

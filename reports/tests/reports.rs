@@ -4,7 +4,8 @@
 mod common;
 
 use common::{cell, context};
-use slmbench_reports::{analysis, compare, read, write};
+use slmbench_reports::analysis::{compare, pairs as analysis};
+use slmbench_reports::{read, write};
 use slmbench_results::pair_ratio::PairRatio;
 use slmbench_results::paired::RatioEstimate;
 use slmbench_results::schema::CellResult;

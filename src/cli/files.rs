@@ -114,8 +114,8 @@ pub(super) fn report(a: ReportArgs) -> Result<()> {
     }
     set.workload = a.workload.workload()?;
     if let Some(w) = &set.workload {
-        let fits = slmbench_reports::fit::fit_all(&set.cells);
-        slmbench_reports::predict::check_positions(&fits, w).map_err(|e| anyhow::anyhow!("report: {e}"))?;
+        let fits = slmbench_reports::analysis::fit::fit_all(&set.cells);
+        slmbench_reports::analysis::predict::check_positions(&fits, w).map_err(|e| anyhow::anyhow!("report: {e}"))?;
     }
     slmbench_reports::write::check_report_folder(&a.out)?;
     for w in &set.warnings {
@@ -146,7 +146,7 @@ pub(super) fn compare(a: CompareArgs) -> Result<()> {
     for w in base.warnings.iter().chain(&current.warnings) {
         eprintln!("slmbench: warning: {w}");
     }
-    let cmp = slmbench_reports::compare::compare_sets(&base, &current);
+    let cmp = slmbench_reports::analysis::compare::compare_sets(&base, &current);
     if cmp.changes.is_empty() {
         bail!(
             "no cell of {} matches one of {}: compare runs of the same models and sweep points",
@@ -154,7 +154,7 @@ pub(super) fn compare(a: CompareArgs) -> Result<()> {
             a.current.display()
         );
     }
-    print!("{}", slmbench_reports::compare::markdown(&cmp));
+    print!("{}", slmbench_reports::analysis::compare::markdown(&cmp));
     if let Some(out) = json_out {
         out.write(serde_json::to_string_pretty(&cmp)?.as_bytes())
             .with_context(|| format!("cannot write {}", out.name()))?;

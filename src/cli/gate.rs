@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use slmbench_reports::gate::judge_all;
+use slmbench_reports::analysis::gate::judge_all;
 use slmbench_results::identity::cell_name;
 
 use super::print_warnings;
@@ -50,7 +50,7 @@ pub(super) enum BaselineCommand {
 }
 
 pub(super) fn gate(a: GateArgs) -> Result<()> {
-    use slmbench_reports::gate::GateConfig;
+    use slmbench_reports::analysis::gate::GateConfig;
     let cfg = match std::fs::read_to_string(&a.config) {
         Ok(text) => GateConfig::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", a.config.display()))?,
         Err(_) if a.config == Path::new("ci/gate.toml") => GateConfig::default(),
@@ -109,7 +109,7 @@ pub(super) fn gate(a: GateArgs) -> Result<()> {
 /// and exits 1 on a regression.
 fn judge_and_exit(
     a: &GateArgs,
-    cfg: &slmbench_reports::gate::GateConfig,
+    cfg: &slmbench_reports::analysis::gate::GateConfig,
     base: &slmbench_reports::read::ResultSet,
     cur: &slmbench_reports::read::ResultSet,
     base_name: &str,
@@ -137,7 +137,7 @@ fn judge_and_exit(
         judged = judge_all(&base.cells, &cur_cells, cfg);
     }
     // Pair ratios are judged as recorded (--confirm re-measures single cells, not pairs).
-    slmbench_reports::gate::judge_ratios(base, cur, cfg, &mut judged);
+    slmbench_reports::analysis::gate::judge_ratios(base, cur, cfg, &mut judged);
     let (rows, regressions, improvements) = (judged.rows, judged.regressions, judged.improvements);
     println!("{rows}");
     println!("{} regression(s), {improvements} improvement(s) over {} cells.", regressions.len(), base.cells.len());

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use slmbench_history::{History, StoredCell};
-use slmbench_reports::trend::{CellTrend, ChangeConfig, HistorySection, TrendPoint};
+use slmbench_reports::analysis::trend::{CellTrend, ChangeConfig, HistorySection, TrendPoint};
 use slmbench_results::identity::cell_name;
 use slmbench_results::metric::Metric;
 use slmbench_results::schema::CellResult;

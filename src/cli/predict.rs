@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use slmbench_reports::predict::{Lengths, Workload};
+use slmbench_reports::analysis::predict::{Lengths, Workload};
 
 use super::print_warnings;
 
@@ -63,12 +63,13 @@ pub(super) fn predict(a: PredictArgs) -> Result<()> {
     let set = slmbench_reports::read::read_measured(&a.results)?;
     print_warnings(&set);
     let workload = a.workload.workload()?;
-    let d = slmbench_reports::forecast::decide(&set.cells, workload.as_ref());
+    let d = slmbench_reports::analysis::forecast::decide(&set.cells, workload.as_ref());
     if d.fits.is_empty() {
         bail!("no cell of {} has samples to fit", a.results[0].display());
     }
     if let Some(w) = &workload {
-        slmbench_reports::predict::check_positions(&d.fits, w).map_err(|e| anyhow::anyhow!("predict: {e}"))?;
+        slmbench_reports::analysis::predict::check_positions(&d.fits, w)
+            .map_err(|e| anyhow::anyhow!("predict: {e}"))?;
     }
     for f in d.fits.iter().filter(|f| f.prompt_lengths < 2) {
         eprintln!(
@@ -77,7 +78,7 @@ pub(super) fn predict(a: PredictArgs) -> Result<()> {
             f.prompt_range.0
         );
     }
-    print!("{}", slmbench_reports::forecast::markdown(&d));
+    print!("{}", slmbench_reports::analysis::forecast::markdown(&d));
     if workload.is_none() {
         eprintln!("slmbench: give a workload (--prompt and --output, or --requests FILE) for predicted latencies");
     }
@@ -100,11 +101,11 @@ pub(super) fn predict(a: PredictArgs) -> Result<()> {
                 names(&theirs)
             );
         }
-        let rows = slmbench_reports::forecast::check(&d.fits, &other.cells);
+        let rows = slmbench_reports::analysis::forecast::check(&d.fits, &other.cells);
         if rows.is_empty() {
             bail!("no cell of --against has a fitted model (same model, backend, provider, threads and batch)");
         }
-        print!("\n{}", slmbench_reports::forecast::check_markdown(&rows));
+        print!("\n{}", slmbench_reports::analysis::forecast::check_markdown(&rows));
         rows
     };
     if let Some(out) = json_out {

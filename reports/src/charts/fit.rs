@@ -5,10 +5,10 @@
 use plotters::prelude::*;
 
 use super::{Chart, HEIGHT, PALETTE, WIDTH, padded};
+use crate::analysis::fit::ModelFit;
+use crate::analysis::forecast::Decision;
+use crate::analysis::predict::Crossing;
 use crate::error::ReportError;
-use crate::fit::ModelFit;
-use crate::forecast::Decision;
-use crate::predict::Crossing;
 use slmbench_results::schema::CellResult;
 
 /// Colour per pair (or lone model), encoder-decoder solid and decoder-only dashed, as elsewhere.
@@ -159,7 +159,9 @@ pub fn charts(d: &Decision, cells: &[CellResult], png: Option<&std::path::Path>)
             .map(|f| {
                 of_fit(cells, f)
                     .filter(|c| c.sweep.output_tokens == f.output_range.1)
-                    .filter_map(|c| Some((c.sweep.input_tokens as f64, crate::fit::mean_step_itl(c)?.0 * 1e-6)))
+                    .filter_map(|c| {
+                        Some((c.sweep.input_tokens as f64, crate::analysis::fit::mean_step_itl(c)?.0 * 1e-6))
+                    })
                     .collect::<Vec<_>>()
             })
             .collect();

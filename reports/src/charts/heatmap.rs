@@ -7,7 +7,7 @@ use slmbench_results::pair_ratio::PairRatio;
 use slmbench_results::schema::CellResult;
 
 use super::Chart;
-use crate::analysis::{PairedCell, Ratio, paired};
+use crate::analysis::pairs::{PairedCell, Ratio, paired};
 use crate::error::ReportError;
 
 fn shade(good: f64) -> RGBColor {

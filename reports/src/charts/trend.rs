@@ -4,8 +4,8 @@
 use plotters::prelude::*;
 
 use super::{Chart, PALETTE, padded};
+use crate::analysis::trend::CellTrend;
 use crate::error::ReportError;
-use crate::trend::CellTrend;
 
 type Interval = (f64, f64);
 

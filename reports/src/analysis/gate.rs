@@ -17,14 +17,14 @@
 //! A pair that both runs measured interleaved is also judged on its ratios (TTFT ratio with the
 //! `ttft` threshold, end-to-end throughput ratio with `e2e_tokens_per_s`): it regresses when the
 //! whole interval of the ratio's change says the encoder-decoder's advantage shrank by more than
-//! the threshold ([`crate::ratio_change`]). The paired intervals already are the test, so no
+//! the threshold ([`crate::analysis::ratio_change`]). The paired intervals already are the test, so no
 //! Mann–Whitney test is added.
 
 use serde::{Deserialize, Serialize};
 use slmbench_results::metric::Metric;
 use slmbench_results::schema::CellResult;
 
-use crate::ratio_change::Shift;
+use crate::analysis::ratio_change::Shift;
 use crate::read::ResultSet;
 use slmbench_results::identity::cell_name;
 use slmbench_results::stats::{MIN_N_FOR_CI, median};
@@ -256,13 +256,18 @@ pub struct Judged {
 /// Judges the ratios of pairs both sides measured interleaved (see the module's rule), adding
 /// rows and regressions to `j`.
 pub fn judge_ratios(base: &ResultSet, cur: &ResultSet, cfg: &GateConfig, j: &mut Judged) {
-    let (b, c) = (crate::analysis::paired(&base.cells, &base.ratios), crate::analysis::paired(&cur.cells, &cur.ratios));
+    let (b, c) = (
+        crate::analysis::pairs::paired(&base.cells, &base.ratios),
+        crate::analysis::pairs::paired(&cur.cells, &cur.ratios),
+    );
     let threshold = |metric: &str| {
         let m = if metric == "ttft_ratio" { Metric::Ttft } else { Metric::E2eTokensPerS };
         cfg.thresholds.get(&m).copied()
     };
-    let gated: Vec<_> =
-        crate::ratio_change::ratio_changes(&b, &c).into_iter().filter(|c| threshold(c.metric).is_some()).collect();
+    let gated: Vec<_> = crate::analysis::ratio_change::ratio_changes(&b, &c)
+        .into_iter()
+        .filter(|c| threshold(c.metric).is_some())
+        .collect();
     for c in &gated {
         if c.shift(0.0).is_none() {
             j.unjudged.push(format!(
@@ -282,7 +287,7 @@ pub fn judge_ratios(base: &ResultSet, cur: &ResultSet, cfg: &GateConfig, j: &mut
             _ => {}
         }
     }
-    j.rows.push_str(&crate::ratio_change::markdown(&gated, |m| threshold(m).unwrap_or(0.0)));
+    j.rows.push_str(&crate::analysis::ratio_change::markdown(&gated, |m| threshold(m).unwrap_or(0.0)));
 }
 
 /// Judges every baseline cell against the current cell of the same name, on every metric with a

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use slmbench_results::schema::CellResult;
 
-use crate::html::esc;
+use super::markup::esc;
 
 pub fn section(cells: &[CellResult]) -> String {
     // One row per machine, model, provider and settings, and threads: placement does not depend

@@ -1,4 +1,4 @@
-//! From fitted cost curves ([`crate::fit`]) to answers: the prompt length from which an
+//! From fitted cost curves ([`crate::analysis::fit`]) to answers: the prompt length from which an
 //! encoder-decoder reaches the first token sooner than its decoder-only partner, the output length
 //! from which it finishes sooner, and, for a workload of prompt and output lengths, each model's
 //! mean and p90 TTFT, end-to-end latency and tokens/s, with intervals and a winner per metric.
@@ -8,7 +8,7 @@
 
 use slmbench_results::paired::Rng;
 
-use crate::fit::{Itl, ModelFit, Ttft, percentile_interval};
+use crate::analysis::fit::{Itl, ModelFit, Ttft, percentile_interval};
 
 /// The longest prompt or output a workload may name (as `run -p`/`-n`); a model's own position
 /// limit is checked against the fits ([`check_positions`]).

@@ -8,7 +8,7 @@
 use serde::Serialize;
 use slmbench_results::paired::RatioEstimate;
 
-use crate::analysis::PairedCell;
+use crate::analysis::pairs::PairedCell;
 use slmbench_results::identity::{Point, point_name};
 
 #[derive(Debug, Clone, Serialize)]

@@ -13,7 +13,7 @@ use slmbench_results::metric::{Metric, Unit};
 use slmbench_results::schema::CellResult;
 use slmbench_results::stats::Summary;
 
-use crate::analysis::{Ratio, Side};
+use crate::analysis::pairs::{Ratio, Side};
 use slmbench_results::identity::{Identity, Point, SeriesKey, point_name};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,8 +57,8 @@ pub struct Change {
 #[derive(Debug, Default, Serialize)]
 pub struct Comparison {
     pub changes: Vec<Change>,
-    /// Ratios of pairs both runs measured interleaved ([`crate::ratio_change`]).
-    pub ratios: Vec<crate::ratio_change::RatioChange>,
+    /// Ratios of pairs both runs measured interleaved ([`crate::analysis::ratio_change`]).
+    pub ratios: Vec<crate::analysis::ratio_change::RatioChange>,
     pub only_in_base: Vec<String>,
     pub only_in_current: Vec<String>,
     /// Set when base and current were measured on different machines: what differs. Changes are
@@ -157,9 +157,11 @@ pub fn compare(base: &[CellResult], current: &[CellResult]) -> Comparison {
 /// As [`compare`], with the pair ratios of both sets where both measured a pair interleaved.
 pub fn compare_sets(base: &crate::read::ResultSet, current: &crate::read::ResultSet) -> Comparison {
     let mut out = compare(&base.cells, &current.cells);
-    let (b, c) =
-        (crate::analysis::paired(&base.cells, &base.ratios), crate::analysis::paired(&current.cells, &current.ratios));
-    out.ratios = crate::ratio_change::ratio_changes(&b, &c);
+    let (b, c) = (
+        crate::analysis::pairs::paired(&base.cells, &base.ratios),
+        crate::analysis::pairs::paired(&current.cells, &current.ratios),
+    );
+    out.ratios = crate::analysis::ratio_change::ratio_changes(&b, &c);
     out
 }
 
@@ -203,5 +205,5 @@ pub fn markdown(cmp: &Comparison) -> String {
         s.push('\n');
     }
     // Without a threshold: the verdict is whether the whole interval lies on one side of 0.
-    s + &crate::ratio_change::markdown(&cmp.ratios, |_| 0.0)
+    s + &crate::analysis::ratio_change::markdown(&cmp.ratios, |_| 0.0)
 }

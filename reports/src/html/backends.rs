@@ -5,7 +5,7 @@ use slmbench_results::schema::CellResult;
 
 /// The report's section: a table of [`compare`]'s rows; empty when no model ran on two backends.
 pub fn section(cells: &[CellResult]) -> String {
-    use crate::html::esc;
+    use super::markup::esc;
     let rows = compare(cells);
     if rows.is_empty() {
         return String::new();

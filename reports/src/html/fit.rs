@@ -1,11 +1,11 @@
 //! The report's "Cost curves" section: each model's fitted TTFT and ITL curves, each pair's
 //! crossovers, and, for a workload (`report --prompt … --output …`), the predictions.
 
+use super::markup::{esc, figure};
+use crate::analysis::forecast::{Decision, crossing_words, itl_formula, ttft_formula};
 use crate::charts::Chart;
-use crate::forecast::{Decision, crossing_words, itl_formula, ttft_formula};
-use crate::html::{esc, figure};
 
-fn est(e: &crate::predict::Estimate, digits: usize) -> String {
+fn est(e: &crate::analysis::predict::Estimate, digits: usize) -> String {
     format!("{:.d$} <span class=\"ci\">({:.d$}–{:.d$})</span>", e.value, e.low, e.high, d = digits)
 }
 

@@ -2,8 +2,10 @@
 //! workload, the predicted figures and the winner per metric; as Markdown (`slmbench predict`),
 //! JSON and the report's "Cost curves" section.
 
-use crate::fit::{ModelFit, fit_all, mean_step_itl};
-use crate::predict::{Crossing, Estimate, Prediction, Workload, e2e_crossing, pairs, predict, ttft_crossing, winner};
+use crate::analysis::fit::{ModelFit, fit_all, mean_step_itl};
+use crate::analysis::predict::{
+    Crossing, Estimate, Prediction, Workload, e2e_crossing, pairs, predict, ttft_crossing, winner,
+};
 use slmbench_results::identity::CurveKey;
 use slmbench_results::schema::CellResult;
 

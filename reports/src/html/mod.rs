@@ -3,25 +3,17 @@
 
 use slmbench_results::schema::CellResult;
 
-use crate::analysis::{self, Headline};
+mod backends;
+mod fit;
+mod history;
+pub mod markup;
+mod pairs;
+mod placement;
+
+use crate::analysis::pairs::{self as analysis, Headline};
 use crate::charts::Chart;
 use crate::read::ResultSet;
-
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+use markup::{esc, figure};
 
 const CSS: &str = r#"
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
@@ -197,21 +189,8 @@ pub struct Extras {
     /// Trend charts of `set.history`.
     pub trends: Vec<Chart>,
     /// Fitted curves, crossovers and the workload's predictions.
-    pub decision: crate::forecast::Decision,
+    pub decision: crate::analysis::forecast::Decision,
     pub fit_charts: Vec<Chart>,
-}
-
-/// A chart inline in a `<figure>` of these classes.
-pub(crate) fn figure(c: &Chart, class: &str) -> String {
-    let svg = c.svg.trim_start_matches(|ch| ch != '<');
-    let svg = if svg.starts_with("<?xml") { svg.split_once("?>").map(|x| x.1).unwrap_or(svg) } else { svg };
-    format!(
-        "<figure id=\"chart-{}\" class=\"{class}\">{}<figcaption><strong>{}.</strong> {}</figcaption></figure>\n",
-        esc(&c.name),
-        svg,
-        esc(&c.title),
-        esc(&c.caption)
-    )
 }
 
 /// The Environment section: each machine the results come from, with its runtime and build (a
@@ -328,10 +307,10 @@ pub fn render_with(set: &ResultSet, charts: &[Chart], extras: &Extras) -> String
         h.push_str(&format!("<p class=\"warn\">Note: {}</p>\n", esc(w)));
     }
     h.push_str(&cell_warnings(cells));
-    h.push_str(&crate::html_pairs::drift_warnings(cells, &set.ratios));
-    h.push_str(&crate::html_pairs::ratio_table(cells, &set.ratios));
+    h.push_str(&pairs::drift_warnings(cells, &set.ratios));
+    h.push_str(&pairs::ratio_table(cells, &set.ratios));
     h.push_str("</section>\n");
-    h.push_str(&crate::backends::section(cells));
+    h.push_str(&backends::section(cells));
 
     h.push_str(&environment(set));
 
@@ -339,14 +318,14 @@ pub fn render_with(set: &ResultSet, charts: &[Chart], extras: &Extras) -> String
     h.push_str(&models_table(cells));
     h.push_str("</section>\n");
     h.push_str(&accuracy_section(cells));
-    h.push_str(&crate::html_placement::section(cells));
+    h.push_str(&placement::section(cells));
     h.push_str("<section id=\"charts\"><h2>Charts</h2>\n");
     for c in charts {
         h.push_str(&figure(c, "chart"));
     }
     h.push_str("</section>\n");
-    h.push_str(&crate::html_fit::section(&extras.decision, &extras.fit_charts));
-    h.push_str(&crate::history_html::section(set.history.as_ref(), &extras.trends));
+    h.push_str(&fit::section(&extras.decision, &extras.fit_charts));
+    h.push_str(&history::section(set.history.as_ref(), &extras.trends));
     h.push_str("<section id=\"results-section\"><h2>Results</h2>\n");
     h.push_str("<div class=\"scroll\">");
     h.push_str(&results_table(cells));

@@ -1,9 +1,9 @@
 //! The report's "History" section (`report --history DB`): each cell's trend across the runs the
 //! database holds, with the change points found.
 
+use super::markup::{esc, figure};
+use crate::analysis::trend::HistorySection;
 use crate::charts::Chart;
-use crate::html::{esc, figure};
-use crate::trend::HistorySection;
 
 /// The section, or nothing when the report was made without `--history`.
 pub fn section(h: Option<&HistorySection>, charts: &[Chart]) -> String {

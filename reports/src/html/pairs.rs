@@ -6,7 +6,7 @@ use slmbench_results::pair_ratio::PairRatio;
 use slmbench_results::paired::{RatioEstimate, Trend};
 use slmbench_results::schema::CellResult;
 
-use crate::html::esc;
+use super::markup::esc;
 use slmbench_results::identity::cell_name;
 
 fn trend_text(what: &str, t: &Trend) -> String {
