@@ -52,27 +52,39 @@ pub(crate) fn signalled(stop: &AtomicUsize) -> Option<usize> {
     }
 }
 
-/// Runs one cell on a loaded model of any backend; `settings` are what the record says it ran
-/// with. `stop` (a signal number, 0 for none) is checked after every repetition: a measured cell
-/// then ends as `Interrupted`, one still warming up as an error.
-#[allow(clippy::too_many_arguments)]
+/// What measuring any cell takes besides its model and its point, the same for every cell of a
+/// run: the run's context (in every record), the stopping policy, where progress is shown, and the
+/// stop signal (a signal number, 0 for none), checked after every repetition.
+pub struct Measuring<'a> {
+    pub context: &'a Context,
+    pub policy: &'a Policy,
+    pub progress: &'a mut dyn Progress,
+    pub stop: &'a AtomicUsize,
+}
+
+/// The cell a record describes: its model as described, the settings it ran with, its prompt.
+#[derive(Clone, Copy)]
+pub struct Subject<'a> {
+    pub info: &'a ModelInfo,
+    pub settings: &'a Settings,
+    pub prompt: &'a Prompt,
+}
+
+/// Runs one cell on a loaded model of any backend. A measured cell that `m.stop` interrupts ends
+/// as `Interrupted`, one still warming up as an error.
 pub fn measure(
     model: &mut dyn Generator,
-    info: &ModelInfo,
-    settings: &Settings,
+    cell: Subject<'_>,
     sweep: &SweepPoint,
-    prompt: &Prompt,
-    policy: &Policy,
-    context: &Context,
-    progress: &mut dyn Progress,
-    stop: &AtomicUsize,
+    m: &mut Measuring<'_>,
 ) -> Result<CellResult, HarnessError> {
-    let stopped = || signalled(stop);
-    warm_up(model, sweep, prompt, policy, progress, stop)?;
+    let (policy, prompt) = (m.policy, cell.prompt);
+    let stopped = || signalled(m.stop);
+    warm_up(model, sweep, prompt, m)?;
     let start = Clock::start();
     let mut runs: Vec<Generation> = Vec::new();
     let stop_reason = loop {
-        progress.repetition(runs.len(), policy.max_repetitions, false);
+        m.progress.repetition(runs.len(), policy.max_repetitions, false);
         let g = model.generate(prompt, sweep.output_tokens, sweep.stop_at_eos)?;
         runs.push(g);
         let ttft: Vec<f64> = runs.iter().map(|g| g.ttft_ns as f64).collect();
@@ -94,7 +106,7 @@ pub fn measure(
         order: None,
         interleaved_with: None,
     };
-    Ok(cell_of(&*model, info, settings, sweep, prompt, context, reps, &runs))
+    Ok(cell_of(&*model, cell, sweep, m.context, reps, &runs))
 }
 
 /// The warm-up repetitions of a cell (none of them recorded).
@@ -102,31 +114,26 @@ pub(crate) fn warm_up(
     model: &mut dyn Generator,
     sweep: &SweepPoint,
     prompt: &Prompt,
-    policy: &Policy,
-    progress: &mut dyn Progress,
-    stop: &AtomicUsize,
+    m: &mut Measuring<'_>,
 ) -> Result<(), HarnessError> {
-    for w in 0..policy.warmup {
-        if let Some(s) = signalled(stop) {
+    for w in 0..m.policy.warmup {
+        if let Some(s) = signalled(m.stop) {
             return Err(HarnessError::Interrupted(s));
         }
-        progress.repetition(w, policy.warmup, true);
+        m.progress.repetition(w, m.policy.warmup, true);
         model.generate(prompt, sweep.output_tokens, sweep.stop_at_eos)?;
     }
-    match signalled(stop) {
+    match signalled(m.stop) {
         Some(s) => Err(HarnessError::Interrupted(s)),
         None => Ok(()),
     }
 }
 
 /// The record of a cell from its measured generations, in the order they ran.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn cell_of(
     model: &dyn Generator,
-    info: &ModelInfo,
-    settings: &Settings,
+    cell: Subject<'_>,
     sweep: &SweepPoint,
-    prompt: &Prompt,
     context: &Context,
     mut reps: Repetitions,
     runs: &[Generation],
@@ -139,7 +146,7 @@ pub(crate) fn cell_of(
     } else {
         reps.stop_reason
     };
-
+    let Subject { info, settings, prompt } = cell;
     let b = prompt.batch as f64;
     let samples = Samples {
         ttft_ns: runs.iter().map(|g| g.ttft_ns).collect(),

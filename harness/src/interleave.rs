@@ -3,13 +3,11 @@
 //! ratio is as narrow as the stopping rule asks ([`slmbench_results::paired`]).
 
 use crate::clock::Clock;
-use std::sync::atomic::AtomicUsize;
 
 use crate::backend::Generator;
-use crate::bench::{self, Progress, signalled};
+use crate::bench::{self, Measuring, Subject, signalled};
 use crate::error::HarnessError;
 use crate::generation::{Generation, Prompt};
-use slmbench_results::context::Context;
 use slmbench_results::metric::Metric;
 use slmbench_results::pair_ratio::{PAIR_RATIO, PairRatio};
 use slmbench_results::paired::{self, MIN_BLOCKS_FOR_CI, RESAMPLES, RatioEstimate, Rng};
@@ -134,23 +132,20 @@ fn blocks_per_load(policy: &Policy, loads: usize) -> usize {
 /// load ([`paired::paired_ratio_loads`]); the stopping rule's interval waits for the last load.
 /// Gives both cells' records (each as a single cell would have it, plus its order and partner)
 /// and the ratio record.
-#[allow(clippy::too_many_arguments)]
 pub fn measure_pair(
     sides: [Side<'_>; 2],
     sweep: &SweepPoint,
-    policy: &Policy,
     order: Order,
     loads: usize,
     seed: u64,
-    context: &Context,
-    progress: &mut dyn Progress,
-    stop: &AtomicUsize,
+    m: &mut Measuring<'_>,
 ) -> Result<(CellResult, CellResult, PairRatio), PairError> {
+    let (policy, context) = (m.policy, m.context);
     let [mut a, mut b] = sides;
     let loads = if a.reload.is_some() && b.reload.is_some() { loads.max(1) } else { 1 };
     let per_load = blocks_per_load(policy, loads);
-    bench::warm_up(&mut **a.model, sweep, a.prompt, policy, progress, stop).map_err(|e| (0, e))?;
-    bench::warm_up(&mut **b.model, sweep, b.prompt, policy, progress, stop).map_err(|e| (1, e))?;
+    bench::warm_up(&mut **a.model, sweep, a.prompt, m).map_err(|e| (0, e))?;
+    bench::warm_up(&mut **b.model, sweep, b.prompt, m).map_err(|e| (1, e))?;
     let mut rng = Rng::new(seed);
     let prompts = [a.prompt, b.prompt];
     let (mut ra, mut rb) = (Vec::<Generation>::new(), Vec::<Generation>::new());
@@ -166,11 +161,11 @@ pub fn measure_pair(
                 // The old sessions go before the new ones come, so two copies never coexist.
                 *side.model = Box::new(Unloaded);
                 *side.model = reload().map_err(|e| (i, e))?;
-                bench::warm_up(&mut **side.model, sweep, side.prompt, policy, progress, stop).map_err(|e| (i, e))?;
+                bench::warm_up(&mut **side.model, sweep, side.prompt, m).map_err(|e| (i, e))?;
             }
         }
         on_load.push(load);
-        progress.repetition(k, policy.max_repetitions, false);
+        m.progress.repetition(k, policy.max_repetitions, false);
         let a_first = match order {
             Order::Random => rng.next_u64() & 1 == 0,
             _ => k % 2 == 0,
@@ -197,7 +192,7 @@ pub fn measure_pair(
         if let Some(r) = stop_pair(policy, blocks, start.secs(), &ratios) {
             break r;
         }
-        if signalled(stop).is_some() {
+        if signalled(m.stop).is_some() {
             break StopReason::Interrupted;
         }
     };
@@ -219,8 +214,22 @@ pub fn measure_pair(
         )
     };
     let (ida, idb) = (id(&a), id(&b));
-    let ca = bench::cell_of(&**a.model, a.info, a.settings, sweep, a.prompt, context, reps(&idb), &ra);
-    let cb = bench::cell_of(&**b.model, b.info, b.settings, sweep, b.prompt, context, reps(&ida), &rb);
+    let ca = bench::cell_of(
+        &**a.model,
+        Subject { info: a.info, settings: a.settings, prompt: a.prompt },
+        sweep,
+        context,
+        reps(&idb),
+        &ra,
+    );
+    let cb = bench::cell_of(
+        &**b.model,
+        Subject { info: b.info, settings: b.settings, prompt: b.prompt },
+        sweep,
+        context,
+        reps(&ida),
+        &rb,
+    );
     let used = on_load.last().map_or(1, |l| l + 1);
     let ttft = ratio(Metric::Ttft, &ra, &rb, &on_load, prompts, seed).expect("at least one block");
     let block_ratios: Vec<f64> = ra.iter().zip(&rb).map(|(x, y)| x.ttft_ns as f64 / y.ttft_ns.max(1) as f64).collect();

@@ -6,6 +6,7 @@
 //! `SLMBENCH_AA_PRESET=small SLMBENCH_AA_TRIALS=20 cargo test --release -p slmbench-harness --test aa -- --ignored --nocapture`.
 
 use slmbench_harness::backend::{Backend, Tuning};
+use slmbench_harness::bench::Measuring;
 use slmbench_harness::entry::ModelEntry;
 use slmbench_harness::files::layout::DecoderChoice;
 use slmbench_harness::generation::Prompt;
@@ -60,9 +61,15 @@ fn aa_real_runs() {
             Side { model: &mut b, reload: None, info: &info, settings: &requested, prompt: &prompt },
         ];
         let order = if t % 2 == 0 { Order::Abba } else { Order::Random };
-        let (_, _, r) =
-            measure_pair(sides, &sweep, &policy, order, 1, t as u64, &context, &mut (), &Default::default())
-                .unwrap_or_else(|(side, e)| panic!("side {side}: {e}"));
+        let (_, _, r) = measure_pair(
+            sides,
+            &sweep,
+            order,
+            1,
+            t as u64,
+            &mut Measuring { context: &context, policy: &policy, progress: &mut (), stop: &Default::default() },
+        )
+        .unwrap_or_else(|(side, e)| panic!("side {side}: {e}"));
         let contains = |x: &Option<slmbench_results::paired::RatioEstimate>| {
             x.and_then(|r| r.ci()).is_some_and(|(lo, hi)| lo <= 1.0 && 1.0 <= hi)
         };
@@ -193,9 +200,15 @@ fn paired_trials(label: &str, mut a: Arm, mut b: Arm, default_trials: usize) {
             Side { model: &mut a.model, reload: None, info: &a.info, settings: &a.settings, prompt: &prompt },
             Side { model: &mut b.model, reload: None, info: &b.info, settings: &b.settings, prompt: &prompt },
         ];
-        let (ra, rb, r) =
-            measure_pair(sides, &sweep, &policy, Order::Abba, 1, t as u64, &context, &mut (), &Default::default())
-                .unwrap_or_else(|(side, e)| panic!("side {side}: {e}"));
+        let (ra, rb, r) = measure_pair(
+            sides,
+            &sweep,
+            Order::Abba,
+            1,
+            t as u64,
+            &mut Measuring { context: &context, policy: &policy, progress: &mut (), stop: &Default::default() },
+        )
+        .unwrap_or_else(|(side, e)| panic!("side {side}: {e}"));
         let d = r.decode_tokens_per_s.expect("decode ratio");
         println!(
             "{label} p{p} n{n} t{}, trial {t}, {blocks} blocks: decode tok/s {:.3} ({:.3}–{:.3}) [{:.1} / {:.1}], TTFT {:.3} ({:.3}–{:.3}) [{:.2} / {:.2} ms], time outside the runtime per decode step {:.2}% / {:.2}%",

@@ -14,7 +14,7 @@ use load::Loaded;
 use std::collections::HashMap;
 
 use crate::backend::{Backend, Generator};
-use crate::bench::{self, Stop, signalled};
+use crate::bench::{self, Measuring, Stop, Subject, signalled};
 use crate::error::HarnessError;
 use crate::failure::catch;
 use crate::generation::Prompt;
@@ -244,16 +244,12 @@ impl Runner<'_> {
         let (info, plan, context, bar, stop) =
             (&self.infos[block.model], self.plan, self.context, &mut *self.bar, self.stop);
         let measured = catch(|| {
+            let cell = Subject { info, settings: &block.requested, prompt: &prompt };
             bench::measure(
                 &mut *loaded.model,
-                info,
-                &block.requested,
+                cell,
                 sweep,
-                &prompt,
-                &plan.policy,
-                context,
-                bar,
-                &stop.signal,
+                &mut Measuring { context, policy: &plan.policy, progress: bar, stop: &stop.signal },
             )
         });
         match measured {

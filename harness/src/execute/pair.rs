@@ -2,6 +2,7 @@
 //! side by side ([`crate::interleave`]), the rest alone.
 
 use super::{Flow, Loaded, Runner};
+use crate::bench::Measuring;
 use crate::error::HarnessError;
 use crate::failure::{catch, kind_of};
 use crate::interleave::{self, Side};
@@ -93,13 +94,10 @@ impl Runner<'_> {
                     },
                 ],
                 sweep,
-                &plan.policy,
                 plan.order,
                 plan.reloads,
                 plan.seed,
-                context,
-                bar,
-                &stop.signal,
+                &mut Measuring { context, policy: &plan.policy, progress: bar, stop: &stop.signal },
             ))
         });
         match measured {

@@ -138,7 +138,6 @@ impl LoadedModel {
     }
 }
 
-#[allow(clippy::too_many_arguments)] // the loop's fixed inputs, prepared by `generate`
 fn run_loop(
     m: &mut LoadedModel,
     mut feeds: Feeds,
