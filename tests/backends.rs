@@ -1,13 +1,7 @@
 //! `--backend` end to end: ONNX Runtime and candle in one sweep, the cross-runtime check of
 //! `generate`, and what candle refuses.
 
-use assert_cmd::Command;
-
-fn slmbench() -> Command {
-    let mut c = Command::cargo_bin("slmbench").unwrap();
-    c.env_remove("SLMBENCH_TEST_DELAY_US").env_remove("RAYON_NUM_THREADS");
-    c
-}
+mod common;
 
 fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
@@ -23,7 +17,7 @@ fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
 fn one_sweep_measures_both_backends_and_pairs_within_each() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.jsonl");
-    let run = slmbench()
+    let run = common::cmd()
         .args(["run", "--preset", "tiny", "--backend", "onnxruntime,candle", "-p", "8", "-n", "4", "-t", "1"])
         .args(["-r", "10", "--min-repetitions", "10", "--no-report", "--no-accuracy", "-o"])
         .arg(&out)
@@ -52,7 +46,7 @@ fn one_sweep_measures_both_backends_and_pairs_within_each() {
     }
     // The report sets the runtimes side by side.
     let report = dir.path().join("report");
-    slmbench().arg("report").arg(&out).arg("-o").arg(&report).assert().success();
+    common::cmd().arg("report").arg(&out).arg("-o").arg(&report).assert().success();
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
     assert!(html.contains("id=\"backend-table\""), "no backend section");
     assert_eq!(html.matches("<tr data-backend=\"candle\">").count(), 2);
@@ -67,7 +61,7 @@ fn one_sweep_measures_both_backends_and_pairs_within_each() {
 
 /// `generate --backend onnxruntime,candle` on `model`, its JSON.
 fn both(model: &std::path::Path, n: &str, extra: &[&str], prompt: &str) -> serde_json::Value {
-    let out = slmbench()
+    let out = common::cmd()
         .args(["generate", "--backend", "onnxruntime,candle", "-t", "1", "-n", n, "--prompt-ids", prompt])
         .args(extra)
         .arg("--model")
@@ -82,7 +76,7 @@ fn both(model: &std::path::Path, n: &str, extra: &[&str], prompt: &str) -> serde
 fn tiny_sweep(args: &[&str]) -> Vec<serde_json::Value> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.jsonl");
-    slmbench()
+    common::cmd()
         .args(["run", "--preset", "tiny", "-p", "8", "-n", "4", "-t", "1", "-r", "2", "--min-repetitions", "2"])
         .args(["--no-report", "--no-accuracy", "--no-roofline", "-o"])
         .arg(&out)
@@ -148,7 +142,7 @@ fn candle_computes_the_bf16_build_in_bf16() {
         slmbench_harness::preset::cached_preset("tiny", Variant::new(Precision::Bf16, Default::default()), |_| {})
             .unwrap();
     for role in ["encoder-decoder", "decoder-only"] {
-        let out = slmbench()
+        let out = common::cmd()
             .args(["generate", "--backend", "onnxruntime,candle", "-t", "1", "-n", "8"])
             .args(["--prompt-ids", "5,17,300,42,99,7,512,3,77,88,123", "--model"])
             .arg(root.join(role))
@@ -181,7 +175,7 @@ fn candle_refusals_are_clear() {
         (&["-t", "1", "--ep", "cuda"], "CUDA"),
     ];
     for (i, (args, says)) in cases.iter().enumerate() {
-        let out = slmbench()
+        let out = common::cmd()
             .args(["run", "--preset", "tiny", "--backend", "candle", "-p", "8", "-n", "4", "-r", "1"])
             .args(["--min-repetitions", "1", "--no-report", "--no-accuracy", "-o"])
             .arg(dir.path().join(format!("r{i}.jsonl")))

@@ -1,17 +1,15 @@
 //! The `slmbench` binary end to end: one integration-test binary, a section per command.
 
+mod common;
+
 use assert_cmd::Command;
 use predicates::prelude::*;
-
-fn slmbench() -> Command {
-    Command::cargo_bin("slmbench").unwrap()
-}
 
 // ---- models list / describe --------------------------------------------------------------------
 
 #[test]
 fn list_prints_every_preset_with_counts() {
-    let out = slmbench().args(["models", "list"]).assert().success().get_output().stdout.clone();
+    let out = common::cmd().args(["models", "list"]).assert().success().get_output().stdout.clone();
     let text = String::from_utf8(out).unwrap();
     for (name, params) in [("tiny", "361664"), ("small", "28271232"), ("paper", "331816960"), ("1b", "983751168")] {
         let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in\n{text}"));
@@ -22,7 +20,7 @@ fn list_prints_every_preset_with_counts() {
 #[test]
 fn describe_paper_reports_matched_counts() {
     let out =
-        slmbench().args(["models", "describe", "--preset", "paper"]).assert().success().get_output().stdout.clone();
+        common::cmd().args(["models", "describe", "--preset", "paper"]).assert().success().get_output().stdout.clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let ed = v["params"]["encoder_decoder"]["total"].as_f64().unwrap();
     let dec = v["params"]["decoder_only"]["total"].as_f64().unwrap();
@@ -39,14 +37,14 @@ fn describe_paper_reports_matched_counts() {
 fn build_then_describe_directory() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tiny");
-    slmbench()
+    common::cmd()
         .args(["models", "build", "--preset", "tiny", "--seed", "3", "--split-decoder", "--out"])
         .arg(&out)
         .assert()
         .success()
         .stderr(predicate::str::contains("encoder-decoder 361664 parameters"));
     assert!(out.join("encoder-decoder/decoder_with_past_model.onnx").is_file());
-    let desc = slmbench().args(["models", "describe"]).arg(&out).assert().success().get_output().stdout.clone();
+    let desc = common::cmd().args(["models", "describe"]).arg(&out).assert().success().get_output().stdout.clone();
     let v: serde_json::Value = serde_json::from_slice(&desc).unwrap();
     assert_eq!(v["encoder_decoder"]["seed"], 3);
     assert_eq!(v["decoder_only"]["params"]["total"], 361536);
@@ -75,55 +73,17 @@ max_positions = 128
     )
     .unwrap();
     let out = dir.path().join("out");
-    slmbench().args(["models", "build", "--config"]).arg(&cfg).arg("--out").arg(&out).assert().success();
+    common::cmd().args(["models", "build", "--config"]).arg(&cfg).arg("--out").arg(&out).assert().success();
     let pair: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("pair.json")).unwrap()).unwrap();
     assert_eq!(pair["name"], "mine");
     assert_eq!(pair["encoder_decoder"]["config"]["positions"]["theta"], 500.0);
-}
-
-// ---- bad input: one clear line, exit code 2, no panic ---------------------------------------
-
-fn fails_with(args: &[&str], needle: &str) {
-    let assert = slmbench().args(args).assert().code(2);
-    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
-    assert!(stderr.contains(needle), "stderr lacks {needle:?}:\n{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
-#[test]
-fn bad_inputs_exit_2_with_a_clear_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
-    fails_with(
-        &["models", "build", "--preset", "huge", "--out", d],
-        "unknown preset `huge`; known presets: tiny, small, paper, 1b",
-    );
-    fails_with(&["models", "build", "--config", &format!("{d}/none.toml"), "--out", d], "none.toml");
-    let bad = format!("{d}/bad.toml");
-    std::fs::write(&bad, "kind = \"encoder-decoder\"\nd_model = 64\nnum_heads = 4\nnum_kv_heads = 3\nd_ff = 8\nffn = \"gelu\"\npositions = { kind = \"none\" }\nencoder_layers = 1\ndecoder_layers = 1\nvocab_size = 64\ntie_embeddings = true\nmax_positions = 8\n").unwrap();
-    fails_with(&["models", "build", "--config", &bad, "--out", d], "invalid config field `num_kv_heads`");
-    let file = format!("{d}/afile");
-    std::fs::write(&file, "x").unwrap();
-    fails_with(&["models", "build", "--preset", "tiny", "--out", &file], "is not a directory");
-    fails_with(&["models", "describe", d], "neither pair.json nor manifest.json");
-    fails_with(&["models", "build", "--out", d], "--preset");
-    fails_with(&["models", "build", "--preset", "tiny", "--seed", "minus-one", "--out", d], "invalid value");
-    // --ep-context-cache needs a compiling provider and owns the ep.context_* entries.
-    let run = ["run", "--preset", "tiny", "-p", "4", "-n", "2", "-o"];
-    let out = format!("{d}/r.jsonl");
-    let with = |extra: &[&'static str]| [&run[..], &[out.as_str()], extra].concat();
-    fails_with(&with(&["--ep-context-cache"]), "the CPU provider compiles nothing to cache");
-    fails_with(
-        &with(&["--ep", "qnn", "--ep-context-cache", "--session-opt", "ep.context_file_path=x.onnx"]),
-        "--ep-context-cache sets ep.context_file_path itself",
-    );
 }
 
 // ---- doctor and ONNX Runtime resolution --------------------------------------------------------
 
 /// The binary with a private, empty cache and no ORT_DYLIB_PATH.
 fn fresh(cache: &std::path::Path) -> Command {
-    let mut c = slmbench();
+    let mut c = common::cmd();
     c.env_remove("ORT_DYLIB_PATH").env("SLMBENCH_CACHE_DIR", cache);
     c
 }
@@ -163,7 +123,7 @@ fn doctor_fetches_into_an_empty_cache_and_says_so() {
 fn runtime_errors_say_how_to_set_ort_dylib_path() {
     let cache = tempfile::tempdir().unwrap();
     let missing = cache.path().join("nope.so");
-    slmbench()
+    common::cmd()
         .env("ORT_DYLIB_PATH", &missing)
         .arg("doctor")
         .assert()
@@ -172,7 +132,7 @@ fn runtime_errors_say_how_to_set_ort_dylib_path() {
 
     let not_a_lib = cache.path().join("fake.so");
     std::fs::write(&not_a_lib, "not a library").unwrap();
-    slmbench().env("ORT_DYLIB_PATH", &not_a_lib).arg("doctor").assert().code(2).stderr(
+    common::cmd().env("ORT_DYLIB_PATH", &not_a_lib).arg("doctor").assert().code(2).stderr(
         predicate::str::contains("cannot load ONNX Runtime from").and(predicate::str::contains("set ORT_DYLIB_PATH")),
     );
 
@@ -214,22 +174,19 @@ fn runtime_errors_say_how_to_set_ort_dylib_path() {
 
 fn tiny_pair(dir: &std::path::Path) -> std::path::PathBuf {
     let out = dir.join("tiny");
-    slmbench().args(["models", "build", "--preset", "tiny", "--out"]).arg(&out).assert().success();
+    common::cmd().args(["models", "build", "--preset", "tiny", "--out"]).arg(&out).assert().success();
     out
 }
-
-/// Fast settings: every test cell runs in well under a second.
-const QUICK: &[&str] = &["-r", "2", "--min-repetitions", "1", "--warmup", "0", "--max-time", "5", "-t", "1"];
 
 #[test]
 fn run_writes_results_and_prints_a_table() {
     let dir = tempfile::tempdir().unwrap();
     let pair = tiny_pair(dir.path());
     let results = dir.path().join("out/results.jsonl");
-    let out = slmbench()
+    let out = common::cmd()
         .args(["run", "--model", pair.to_str().unwrap(), "-p", "8,16", "-n", "4", "-b", "1,2", "-o"])
         .arg(&results)
-        .args(QUICK)
+        .args(common::QUICK)
         .assert()
         .success()
         .get_output()
@@ -293,7 +250,7 @@ fn run_writes_results_and_prints_a_table() {
 
     // --order sequential: today's behaviour, each model's cell on its own, no ratio record.
     let seq = dir.path().join("out/sequential.jsonl");
-    slmbench()
+    common::cmd()
         .args([
             "run",
             "--model",
@@ -308,7 +265,7 @@ fn run_writes_results_and_prints_a_table() {
             "-o",
         ])
         .arg(&seq)
-        .args(QUICK)
+        .args(common::QUICK)
         .assert()
         .success();
     let text = std::fs::read_to_string(&seq).unwrap();
@@ -319,7 +276,7 @@ fn run_writes_results_and_prints_a_table() {
     // each), the interval drawn load by load; with --order sequential there are none to spread.
     let reloaded = dir.path().join("reloaded.jsonl");
     let p = pair.to_str().unwrap();
-    slmbench()
+    common::cmd()
         .args(["run", "--model", p, "-p", "8", "-n", "4", "-r", "12", "--min-repetitions", "12"])
         .args(["--warmup", "1", "--no-report", "--no-roofline", "--no-accuracy", "-o"])
         .arg(&reloaded)
@@ -334,7 +291,7 @@ fn run_writes_results_and_prints_a_table() {
     assert_eq!((ratio["loads"].as_u64(), ratio["blocks"].as_u64()), (Some(3), Some(12)), "{ratio}");
     assert_eq!(ratio["method"], "load-block-bootstrap");
     assert!(ratio["decode_tokens_per_s"]["low"].as_f64().is_some(), "{ratio}");
-    let refused = slmbench()
+    let refused = common::cmd()
         .args(["run", "--model", p, "--reloads", "2", "--order", "sequential", "-o"])
         .arg(dir.path().join("never.jsonl"))
         .assert()
@@ -350,10 +307,10 @@ fn run_output_formats() {
     let pair = tiny_pair(dir.path());
     for ext in ["csv", "json", "md"] {
         let path = dir.path().join(format!("r.{ext}"));
-        slmbench()
+        common::cmd()
             .args(["run", "--model", pair.join("decoder-only").to_str().unwrap(), "-p", "4", "-n", "3", "-o"])
             .arg(&path)
-            .args(QUICK)
+            .args(common::QUICK)
             .assert()
             .success();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -365,9 +322,9 @@ fn run_output_formats() {
             _ => assert!(text.contains("| decoder-only |"), "{text}"),
         }
     }
-    let out = slmbench()
+    let out = common::cmd()
         .args(["run", "--model", pair.join("decoder-only").to_str().unwrap(), "-p", "4", "-n", "3", "-o", "-"])
-        .args(QUICK)
+        .args(common::QUICK)
         .assert()
         .success()
         .get_output()
@@ -378,7 +335,7 @@ fn run_output_formats() {
 
 /// `slmbench generate -n 20` on `model` with `ids`, its JSON output.
 fn generate_json(model: &std::path::Path, ids: &[String], extra: &[&str]) -> serde_json::Value {
-    let out = slmbench()
+    let out = common::cmd()
         .args(["generate", "--model", model.to_str().unwrap(), "-n", "20"])
         .args(extra)
         .arg("--prompt-ids")
@@ -440,7 +397,7 @@ fn genai_exports_through_generate_and_run() {
             }
         }
         let results = dir.path().join(format!("{name}.jsonl"));
-        slmbench()
+        common::cmd()
             .args([
                 "run",
                 "--model",
@@ -455,7 +412,7 @@ fn genai_exports_through_generate_and_run() {
                 "-o",
             ])
             .arg(&results)
-            .args(QUICK)
+            .args(common::QUICK)
             .assert()
             .success();
         let recs: Vec<serde_json::Value> =
@@ -481,10 +438,10 @@ fn placement_is_observed_and_strict_placement_passes_on_the_cpu() {
     let pair = tiny_pair(dir.path());
     for strict in [false, true] {
         let results = dir.path().join(format!("p{strict}.jsonl"));
-        slmbench()
+        common::cmd()
             .args(["run", "--model", pair.to_str().unwrap(), "-p", "8", "-n", "4", "--no-report", "-o"])
             .arg(&results)
-            .args(QUICK)
+            .args(common::QUICK)
             .args(if strict { &["--strict-placement"][..] } else { &[][..] })
             .assert()
             .success();
@@ -508,54 +465,4 @@ fn placement_is_observed_and_strict_placement_passes_on_the_cpu() {
             assert_eq!(r["settings"]["strict_placement"].as_bool().unwrap_or(false), strict);
         }
     }
-}
-
-/// Runs a bad command: exit 2, one `Error:` line, no panic, and `keep` untouched.
-fn run_fails(args: &[&str], needle: &str, keep: &std::path::Path) {
-    let before = std::fs::read(keep).unwrap();
-    // --overwrite, so each case reaches its own check: even then, a run that fails keeps the file.
-    let overwrite: &[&str] = if args.contains(&"--resume") { &[] } else { &["--overwrite"] };
-    let out =
-        slmbench().args(args).arg("-o").arg(keep).args(overwrite).args(QUICK).assert().code(2).get_output().clone();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Error:") || l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "one error line expected:\n{stderr}");
-    assert!(stderr.contains(needle), "stderr lacks {needle:?}:\n{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(std::fs::read(keep).unwrap(), before, "results file changed by a failed run");
-}
-
-#[test]
-fn run_rejects_bad_input_without_touching_results() {
-    let dir = tempfile::tempdir().unwrap();
-    let pair = tiny_pair(dir.path());
-    let keep = dir.path().join("kept.jsonl");
-    std::fs::write(&keep, "{\"earlier\": \"results\"}\n").unwrap();
-    let d = |s: &str| dir.path().join(s).to_str().unwrap().to_string();
-    let dec = pair.join("decoder-only");
-    let dec = dec.to_str().unwrap();
-
-    run_fails(&["run", "--model", &d("absent")], "does not exist", &keep);
-    std::fs::create_dir(d("empty")).unwrap();
-    std::fs::write(dir.path().join("empty/notes.txt"), "x").unwrap();
-    run_fails(&["run", "--model", &d("empty")], "no known model layout", &keep);
-    run_fails(&["run", "--model", &d("empty")], "found [notes.txt]", &keep);
-    run_fails(&["run", "--model", dec, "-p", "250", "-n", "10"], "max_position_embeddings", &keep);
-    run_fails(&["run", "--model", dec, "-n", "0"], "-n: `0` must be at least 1", &keep);
-    run_fails(&["run", "--model", dec, "--ep", "gpu"], "unknown execution provider `gpu`", &keep);
-    run_fails(&["run", "--model", dec, "--ep-opt", "cpu:arena=maybe"], "expected 1/0", &keep);
-    run_fails(&["run", "--model", dec, "--resume", keep.to_str().unwrap()], "line 1 is not a slmbench record", &keep);
-    run_fails(&["run", "--model", dec, "--resume", &d("other.jsonl")], "drop -o", &keep);
-    run_fails(&["run", "--model", dec, "-p", "8-4"], "-p: `8-4` ends before it starts", &keep);
-    run_fails(&["run", "--model", dec, "-p", "1,,2"], "-p: ", &keep);
-    run_fails(&["run", "--model", dec, "-b", "x"], "-b: `x` is not a whole number", &keep);
-    run_fails(&["run", "--model", dec, "--prompt-ids", "5,99999"], "outside", &keep);
-    run_fails(&["run", "--model", dec, "--ep-opt", "cpu:threads=4"], "cpu accepts only arena", &keep);
-    run_fails(&["run", "--preset", "nope"], "unknown preset `nope`", &keep);
-    run_fails(&["run", "--model", dec, "--order", "abab"], "invalid value 'abab' for '--order <ORDER>'", &keep);
-    run_fails(&["run", "--model", dec, "--backend", "onnxruntime,nope"], "invalid value 'nope' for '--backend", &keep);
-
-    fails_with(&["generate", "--model", dec, "--prompt-ids", "1,2", "-n", "0"], "-n must be at least 1");
-    fails_with(&["generate", "--model", dec, "--prompt-ids", "a,b"], "--prompt-ids");
-    fails_with(&["generate", "--model", &d("absent"), "--prompt-ids", "1"], "does not exist");
 }

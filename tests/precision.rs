@@ -2,13 +2,7 @@
 //! over them records each cell's precision from the model, and reports pair models of equal
 //! precision only.
 
-use assert_cmd::Command;
-
-fn slmbench() -> Command {
-    let mut c = Command::cargo_bin("slmbench").unwrap();
-    c.env_remove("SLMBENCH_TEST_DELAY_US");
-    c
-}
+mod common;
 
 /// The cell records (each pair's ratio records left out: each variant's pair ran interleaved).
 fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
@@ -22,7 +16,7 @@ fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
 
 /// A short sweep of `models` (comma-separated folders) into `results`: 8 in, 4 out, 2 repetitions.
 fn quick_run(models: &str, results: &std::path::Path) {
-    slmbench()
+    common::cmd()
         .args(["run", "--model", models, "-p", "8", "-n", "4", "--no-report", "-o"])
         .arg(results)
         .args(["-r", "2", "--min-repetitions", "1", "--warmup", "0", "-t", "1"])
@@ -34,7 +28,7 @@ fn quick_run(models: &str, results: &std::path::Path) {
 fn precisions_are_built_recorded_and_paired_within() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tiny");
-    slmbench()
+    common::cmd()
         .args(["models", "build", "--preset", "tiny", "--precision", "fp32,int8,int4", "--out"])
         .arg(&out)
         .assert()
@@ -64,7 +58,7 @@ fn precisions_are_built_recorded_and_paired_within() {
     }
     // The report pairs each precision with itself: one headline for tiny, one for tiny-int4.
     let report = dir.path().join("report");
-    slmbench().arg("report").arg(&results).arg("-o").arg(&report).assert().success();
+    common::cmd().arg("report").arg(&results).arg("-o").arg(&report).assert().success();
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
     let pairs: Vec<&str> =
         html.split("class=\"headline\" data-pair=\"").skip(1).map(|s| &s[..s.find('"').unwrap()]).collect();
@@ -84,14 +78,14 @@ fn precisions_are_built_recorded_and_paired_within() {
 fn accuracy_measures_drift_against_the_reference() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tiny");
-    slmbench()
+    common::cmd()
         .args(["models", "build", "--preset", "tiny", "--precision", "fp32,int4", "--out"])
         .arg(&out)
         .assert()
         .success();
     let (fp32, int4) = (out.join("fp32"), out.join("int4"));
     for family in ["decoder-only", "encoder-decoder"] {
-        let o = slmbench()
+        let o = common::cmd()
             .args(["accuracy", "-n", "24", "--reference"])
             .arg(fp32.join(family))
             .arg("--model")
@@ -106,7 +100,7 @@ fn accuracy_measures_drift_against_the_reference() {
         assert!(quant["max_abs_logit_diff"].as_f64().unwrap() > 0.0, "{quant}");
         assert!(quant["top1_agreement"].as_f64().unwrap() > 0.0, "{quant}");
     }
-    let o = slmbench()
+    let o = common::cmd()
         .args(["accuracy", "--reference"])
         .arg(fp32.join("decoder-only"))
         .arg("--model")
@@ -122,7 +116,7 @@ fn accuracy_measures_drift_against_the_reference() {
 #[test]
 fn precision_without_a_preset_is_refused() {
     let refused = |args: &[&str], message: &str| {
-        let o = slmbench().args(args).output().unwrap();
+        let o = common::cmd().args(args).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(
             String::from_utf8_lossy(&o.stderr).contains(message),
@@ -152,7 +146,7 @@ fn generate_with(
     decoder: &str,
     bind: bool,
 ) -> (serde_json::Value, String) {
-    let mut c = slmbench();
+    let mut c = common::cmd();
     c.args(["generate", "--prompt-ids", prompt, "-n", "32", "-b", batch, "--decoder", decoder, "--model"]).arg(model);
     if bind {
         c.arg("--io-binding");
@@ -181,7 +175,7 @@ fn fused_graphs_decode_the_plain_tokens() {
     let dir = tempfile::tempdir().unwrap();
     for preset in ["tiny", "small"] {
         let out = dir.path().join(preset);
-        slmbench()
+        common::cmd()
             .args(["models", "build", "--preset", preset, "--graph", "plain,fused", "--split-decoder", "--out"])
             .arg(&out)
             .assert()
@@ -260,7 +254,7 @@ fn fused_graphs_need_a_head_size_the_kernel_takes() {
     c["head_dim"] = serde_json::json!(8);
     c["num_heads"] = serde_json::json!(8);
     std::fs::write(&cfg, c.to_string()).unwrap();
-    let out = slmbench()
+    let out = common::cmd()
         .args(["models", "build", "--graph", "fused", "--config"])
         .arg(&cfg)
         .arg("--out")
@@ -280,14 +274,14 @@ fn fused_graphs_need_a_head_size_the_kernel_takes() {
 fn fp16_is_a_fused_build_close_to_fp32() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tiny");
-    let o = slmbench()
+    let o = common::cmd()
         .args(["models", "build", "--preset", "tiny", "--precision", "fp16", "--out"])
         .arg(&out)
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("add --graph fused"));
-    slmbench()
+    common::cmd()
         .args(["models", "build", "--preset", "tiny", "--precision", "fp32,fp16", "--graph", "plain,fused", "--out"])
         .arg(&out)
         .assert()
@@ -304,7 +298,7 @@ fn fp16_is_a_fused_build_close_to_fp32() {
         for r in 0..2 {
             assert_eq!(got[r].as_array().unwrap()[..8], want[r].as_array().unwrap()[..8], "{m} row {r}");
         }
-        let acc = slmbench()
+        let acc = common::cmd()
             .args(["accuracy", "-n", "128", "--reference"])
             .arg(out.join("fp32").join(m))
             .arg("--model")
@@ -329,7 +323,7 @@ fn a_cached_preset_of_another_manifest_layout_is_rebuilt() {
     std::fs::create_dir_all(stale.join("decoder-only")).unwrap();
     std::fs::write(stale.join("pair.json"), r#"{"name": "tiny-int4", "encoder_decoder": {"manifest_version": 1}}"#)
         .unwrap();
-    let out = slmbench()
+    let out = common::cmd()
         .env("SLMBENCH_CACHE_DIR", &cache)
         .args(["run", "--preset", "tiny", "--precision", "int4", "-p", "4", "-n", "2", "-r", "1"])
         .args(["--min-repetitions", "1", "--warmup", "0", "-t", "1", "--no-report", "--no-roofline", "-o"])

@@ -2,22 +2,16 @@
 //! precision, their drift against fp32 measured by a run and shown in the report; a static QDQ
 //! build decodes the dynamic QDQ build's ids; what cannot be built is refused with what to change.
 
+mod common;
+
 use std::path::Path;
-
-use assert_cmd::Command;
-
-fn slmbench() -> Command {
-    let mut c = Command::cargo_bin("slmbench").unwrap();
-    c.env_remove("SLMBENCH_TEST_DELAY_US");
-    c
-}
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
 fn generate(model: &Path, prompt: &str, extra: &[&str]) -> serde_json::Value {
-    let out = slmbench()
+    let out = common::cmd()
         .args(["generate", "--prompt-ids", prompt, "-n", "20", "--model"])
         .arg(model)
         .args(extra)
@@ -31,7 +25,7 @@ fn generate(model: &Path, prompt: &str, extra: &[&str]) -> serde_json::Value {
 fn qdq_builds_are_calibrated_and_their_drift_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tiny");
-    slmbench()
+    common::cmd()
         .args(["models", "build", "--preset", "tiny", "--precision", "fp32,w8a8,w8a16", "--graph", "plain,fused"])
         .args(["--calibration-prompts", "4", "--out"])
         .arg(&out)
@@ -67,7 +61,7 @@ fn qdq_builds_are_calibrated_and_their_drift_is_reported() {
 
     let results = dir.path().join("r.jsonl");
     let models = ["fp32", "w8a8", "w8a16"].map(|v| out.join(v).display().to_string()).join(",");
-    slmbench()
+    common::cmd()
         .args(["run", "--model", &models, "-p", "8", "-n", "4", "--no-report", "-o"])
         .arg(&results)
         .args(["-r", "2", "--min-repetitions", "1", "--warmup", "0", "-t", "1"])
@@ -97,7 +91,7 @@ fn qdq_builds_are_calibrated_and_their_drift_is_reported() {
         assert!(a16 < a8 && a8 > 0.0, "{m}: w8a16 {a16} vs w8a8 {a8}");
     }
     let report = dir.path().join("report");
-    slmbench().arg("report").arg(&results).arg("-o").arg(&report).assert().success();
+    common::cmd().arg("report").arg(&results).arg("-o").arg(&report).assert().success();
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
     assert!(html.contains("id=\"accuracy\"") && html.contains("tiny-w8a8/decoder-only"));
     assert!(html.contains("tiny-w8a16/encoder-decoder"));
@@ -110,13 +104,13 @@ fn qdq_builds_are_calibrated_and_their_drift_is_reported() {
 fn static_qdq_decodes_the_dynamic_ids_and_refusals_name_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let (fixed, dynamic) = (dir.path().join("static"), dir.path().join("dynamic"));
-    slmbench()
+    common::cmd()
         .args(["models", "build", "--preset", "tiny", "--precision", "w8a8", "--shapes", "static"])
         .args(["--max-context", "64", "--prefill-chunk", "8", "--out"])
         .arg(&fixed)
         .assert()
         .success();
-    slmbench()
+    common::cmd()
         .args(["models", "build", "--preset", "tiny", "--precision", "w8a8", "--out"])
         .arg(&dynamic)
         .assert()
@@ -134,7 +128,7 @@ fn static_qdq_decodes_the_dynamic_ids_and_refusals_name_the_fix() {
     }
 
     let refused = |args: &[&str], want: &str| {
-        let o = slmbench().args(args).output().unwrap();
+        let o = common::cmd().args(args).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && err.contains(want), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
@@ -160,7 +154,7 @@ fn a_qdq_preset_is_calibrated_into_the_cache() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let results = dir.path().join("r.jsonl");
-    slmbench()
+    common::cmd()
         .env("SLMBENCH_CACHE_DIR", &cache)
         .args(["run", "--preset", "tiny", "--precision", "fp32,w8a8", "-p", "4", "-n", "2", "-r", "1"])
         .args(["--min-repetitions", "1", "--warmup", "0", "-t", "1", "--no-report", "--no-roofline", "-o"])

@@ -3,27 +3,22 @@
 //! HTP v75, SoC model 69), so the whole path runs here: static builds taken whole, greedy ids
 //! against the CPU provider's, the plugin recorded with every cell, and `--strict-placement`
 //! naming the operators a dynamic graph would leave to the CPU.
+
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
-use std::path::Path;
+mod common;
 
-use assert_cmd::Command;
+use std::path::Path;
 
 const PROMPT: &str = "5,17,300,42,99,7,512,3,77,88,123";
 const HTP: [&str; 4] = ["--ep-opt", "qnn:htp_arch=75", "--ep-opt", "qnn:soc_model=69"];
 
-fn slmbench() -> Command {
-    let mut c = Command::cargo_bin("slmbench").unwrap();
-    c.env_remove("SLMBENCH_TEST_DELAY_US").env_remove("SLMBENCH_QNN_PLUGIN");
-    c
-}
-
 fn build(out: &Path, extra: &[&str]) {
-    slmbench().args(["models", "build", "--preset", "tiny", "--out"]).arg(out).args(extra).assert().success();
+    common::cmd().args(["models", "build", "--preset", "tiny", "--out"]).arg(out).args(extra).assert().success();
 }
 
 fn generate(model: &Path, ep: &[&str], cache: Option<&Path>) -> serde_json::Value {
-    let mut c = slmbench();
+    let mut c = common::cmd();
     if let Some(cache) = cache {
         c.env("SLMBENCH_CACHE_DIR", cache);
     }
@@ -81,7 +76,7 @@ fn qnn_runs_static_builds_whole_and_strict_placement_names_what_falls_back() {
             }
         }
     }
-    let out = slmbench()
+    let out = common::cmd()
         .env("SLMBENCH_CACHE_DIR", &cache)
         .args(["generate", "-n", "2", "--prompt-ids", PROMPT, "--model"])
         .arg(&encoder_decoder)
@@ -98,7 +93,7 @@ fn qnn_runs_static_builds_whole_and_strict_placement_names_what_falls_back() {
     // A pair on QNN with no CPU fallback: every node on QNN, the plugin recorded.
     let results = dir.path().join("qnn.jsonl");
     let pair = format!("{},{}", encoder_decoder.display(), decoder_only.display());
-    slmbench()
+    common::cmd()
         .args(["run", "--pair", &pair, "-p", "16", "-n", "4", "-r", "2", "--min-repetitions", "2"])
         .args(["--warmup", "0", "--strict-placement", "--no-report", "--no-roofline", "-o"])
         .arg(&results)
@@ -123,7 +118,7 @@ fn qnn_runs_static_builds_whole_and_strict_placement_names_what_falls_back() {
     // the operators left to the CPU (ONNX Runtime's own refusal names none).
     let dynamic = dir.path().join("dynamic");
     build(&dynamic, &[]);
-    let out = slmbench()
+    let out = common::cmd()
         .args(["run", "--model"])
         .arg(dynamic.join("decoder-only"))
         .args(["-p", "4", "-n", "2", "-r", "1", "--warmup", "0", "--strict-placement", "--no-report", "--no-roofline"])
@@ -145,7 +140,7 @@ fn qnn_runs_static_builds_whole_and_strict_placement_names_what_falls_back() {
     // CPU under a QNN label, silently. Now the fallback is measured and said, with exact node
     // counts: on stderr, in the record, and in the report's summary and placement table.
     let loose = dir.path().join("loose.jsonl");
-    let out = slmbench()
+    let out = common::cmd()
         .args(["run", "--model"])
         .arg(dynamic.join("decoder-only"))
         .args(["-p", "4", "-n", "2", "-r", "1", "--warmup", "0", "--no-roofline", "--no-accuracy", "-o"])
@@ -177,7 +172,7 @@ fn a_missing_qnn_plugin_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     build(&dir.path().join("m"), &["--shapes", "static", "--max-context", "64", "--prefill-chunk", "8"]);
     let missing = dir.path().join("nothing/libonnxruntime_providers_qnn.so");
-    let out = slmbench()
+    let out = common::cmd()
         .env("SLMBENCH_QNN_PLUGIN", &missing)
         .args(["generate", "--ep", "qnn", "--prompt-ids", "1,2,3", "-n", "2", "--model"])
         .arg(dir.path().join("m/decoder-only"))

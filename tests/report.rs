@@ -4,15 +4,12 @@
 //! text; and a screenshot. With `--history`, the trend charts of a history holding the published
 //! results and two fresh runs.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use assert_cmd::Command as Cmd;
 use slmbench_history::History;
-
-fn slmbench() -> Cmd {
-    Cmd::cargo_bin("slmbench").unwrap()
-}
 
 fn chromium() -> PathBuf {
     for c in ["chromium", "chromium-browser", "google-chrome"] {
@@ -103,7 +100,7 @@ fn median_ttft(cells: &[serde_json::Value], kind: &str, p: u64, n: u64) -> f64 {
 
 /// A quick measured run of the tiny pair (one thread, no warm-up) writing `results`.
 fn run_tiny(dir: &Path, args: &[&str], results: &Path) {
-    slmbench()
+    common::cmd()
         .env("SLMBENCH_CACHE_DIR", dir.join("cache"))
         .args(["run", "--preset", "tiny", "-t", "1", "--warmup", "0"])
         .args(args)
@@ -194,7 +191,7 @@ fn strings_from_results_are_shown_as_text() {
     lines.push(f.to_string());
     std::fs::write(&results, lines.join("\n") + "\n").unwrap();
     let out = dir.path().join("report");
-    slmbench().arg("report").arg(&results).arg("-o").arg(&out).assert().success();
+    common::cmd().arg("report").arg(&results).arg("-o").arg(&out).assert().success();
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(!html.contains("<script>"), "raw script tag in the report");
     let (dom, log) = probe(&out.join("index.html"));
@@ -227,7 +224,7 @@ fn history_trends_render_in_chromium() {
         }
     }
     assert!(files.len() >= 10, "{files:?}");
-    slmbench().args(["history", "add", "--db"]).arg(&db).args(&files).assert().success();
+    common::cmd().args(["history", "add", "--db"]).arg(&db).args(&files).assert().success();
     let sweep = ["-p", "8", "-n", "4", "-r", "6", "--min-repetitions", "6", "--history"];
     for i in 1..=2 {
         run_tiny(d, &[&sweep[..], &[db.to_str().unwrap()]].concat(), &d.join(format!("r{i}.jsonl")));
@@ -239,7 +236,7 @@ fn history_trends_render_in_chromium() {
     // The fresh run's cells, and the published `default` run's (measured again in the published
     // interleaving study: 11 runs of its p128 cells).
     let default = published.join("default/results.jsonl");
-    slmbench()
+    common::cmd()
         .arg("report")
         .arg(d.join("r2.jsonl"))
         .arg(&default)

@@ -3,13 +3,7 @@
 //! listed loop's ids in every layout is checked beside the fused graphs' parity,
 //! `tests/precision.rs`) and `--session-opt` (session configuration entries).
 
-use assert_cmd::Command;
-
-fn slmbench() -> Command {
-    let mut c = Command::cargo_bin("slmbench").unwrap();
-    c.env_remove("SLMBENCH_TEST_DELAY_US");
-    c
-}
+mod common;
 
 /// `run --io-binding` records the choice in every cell, whose id then differs from the listed
 /// loop's (the two are different measurements), and a report of both runs tells their rows apart
@@ -20,7 +14,7 @@ fn run_records_io_binding_per_cell() {
     let dir = tempfile::tempdir().unwrap();
     let run = |bind: bool| -> Vec<serde_json::Value> {
         let results = dir.path().join(format!("r-{bind}.jsonl"));
-        let mut c = slmbench();
+        let mut c = common::cmd();
         c.args(["run", "--preset", "tiny", "-p", "8", "-n", "4", "--no-report", "-r", "2"])
             .args(["--min-repetitions", "1", "--warmup", "0", "-t", "1", "-o"])
             .arg(&results);
@@ -46,7 +40,7 @@ fn run_records_io_binding_per_cell() {
         assert_ne!(b["cell_id"], l["cell_id"]);
     }
     let report = dir.path().join("report");
-    slmbench()
+    common::cmd()
         .arg("report")
         .args([dir.path().join("r-true.jsonl"), dir.path().join("r-false.jsonl")])
         .arg("-o")
@@ -60,7 +54,7 @@ fn run_records_io_binding_per_cell() {
     assert_eq!(ratios.len(), 2, "{md}");
     assert_eq!(ratios.iter().filter(|l| l.contains("| cpu io-binding |")).count(), 1, "{md}");
 
-    let out = slmbench()
+    let out = common::cmd()
         .args(["run", "--preset", "tiny", "--backend", "onnxruntime,candle", "--io-binding", "--no-report", "-o"])
         .arg(dir.path().join("refused.jsonl"))
         .output()
@@ -77,7 +71,7 @@ fn run_records_io_binding_per_cell() {
 fn session_options_reach_the_runtime_and_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("r.jsonl");
-    slmbench()
+    common::cmd()
         .args(["run", "--preset", "tiny", "-p", "8", "-n", "4", "--no-report", "-r", "2"])
         .args(["--min-repetitions", "1", "--warmup", "0", "-t", "1"])
         .args([
@@ -109,9 +103,9 @@ fn session_options_reach_the_runtime_and_are_recorded() {
 
     // ONNX Runtime acts on the entry: no CPU fallback with only the CPU provider fails the session.
     let model = dir.path().join("m");
-    slmbench().args(["models", "build", "--preset", "tiny", "--out"]).arg(&model).assert().success();
+    common::cmd().args(["models", "build", "--preset", "tiny", "--out"]).arg(&model).assert().success();
     let generate = |opt: &str| {
-        slmbench()
+        common::cmd()
             .args(["generate", "--prompt-ids", "1,2,3", "-n", "2", "--session-opt", opt, "--model"])
             .arg(model.join("decoder-only"))
             .output()

@@ -6,35 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_slmbench");
-const QUICK: &[&str] = &["-r", "2", "--min-repetitions", "1", "--warmup", "0", "--max-time", "5", "-t", "1"];
+mod common;
 
-fn slmbench(cwd: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(cwd).env_remove("SLMBENCH_TEST_DELAY_US");
-    c
-}
-
-fn tiny_pair(dir: &Path) -> PathBuf {
-    let out = dir.join("tiny");
-    let st = slmbench(dir).args(["models", "build", "--preset", "tiny", "--out"]).arg(&out).status().unwrap();
-    assert!(st.success());
-    out
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The cell records of a file (an interleaved pair's ratio records left out).
-fn records(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|r| r["record"] != "pair-ratio")
-        .collect()
-}
+use common::{records, slmbench, stderr, tiny_pair};
 
 /// Exit 2 with `needle` in one `Error:` line, no panic, and nothing measured.
 fn refused(o: &Output, needle: &str) {
@@ -67,7 +41,7 @@ fn a_rerun_never_destroys_results() {
         slmbench(dir.path())
             .args(["run", "--model", pair.to_str().unwrap(), "-p", "8", "-n", "4", "--no-report", "-o"])
             .arg(&keep)
-            .args(QUICK)
+            .args(common::QUICK)
             .args(extra)
             .output()
             .unwrap()
@@ -101,7 +75,7 @@ fn default_runs_each_get_a_folder_and_latest_points_at_the_newest() {
     for _ in 0..2 {
         let o = slmbench(dir.path())
             .args(["run", "--model", pair.join("decoder-only").to_str().unwrap(), "-p", "8", "-n", "3"])
-            .args(QUICK)
+            .args(common::QUICK)
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
@@ -198,7 +172,7 @@ fn the_timing_test_hook_is_recorded_loudly() {
     let o = slmbench(dir.path())
         .args(["run", "--model", pair.join("decoder-only").to_str().unwrap(), "-p", "8", "-n", "3", "-o"])
         .arg(&out)
-        .args(QUICK)
+        .args(common::QUICK)
         .env("SLMBENCH_TEST_DELAY_US", "2000")
         .output()
         .unwrap();
@@ -251,7 +225,7 @@ fn resources_are_bounded_and_signals_are_honoured_everywhere() {
         let mut child = slmbench(dir.path())
             .args(["run", "--model", pair.to_str().unwrap(), "-p", "8", "-n", "3", "-o"])
             .arg(&out)
-            .args(QUICK)
+            .args(common::QUICK)
             .env(env, pause)
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -305,7 +279,7 @@ fn merge_takes_the_lock_a_run_holds() {
             "-o",
         ])
         .arg(&other)
-        .args(QUICK)
+        .args(common::QUICK)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -374,7 +348,7 @@ fn outputs_are_checked_before_the_first_cell() {
         slmbench(dir.path())
             .args(["run", "--model", dec.to_str().unwrap(), "-p", "8", "-n", "3", "-o"])
             .arg(out)
-            .args(QUICK)
+            .args(common::QUICK)
             .args(extra)
             .output()
             .unwrap()
@@ -427,7 +401,7 @@ fn the_same_cell_is_never_measured_twice() {
             .args(args)
             .args(["-p", "8", "-n", "3", "--no-report", "-o"])
             .arg(dir.path().join("x.jsonl"))
-            .args(QUICK)
+            .args(common::QUICK)
             .output()
             .unwrap()
     };
@@ -450,7 +424,7 @@ fn edges_are_consistent() {
     let run = |out: &str, extra: &[&str]| {
         slmbench(dir.path())
             .args(["run", "--model", dec.to_str().unwrap(), "-p", "8,16", "-n", "3", "-o", out])
-            .args(QUICK)
+            .args(common::QUICK)
             .args(extra)
             .output()
             .unwrap()
@@ -501,7 +475,7 @@ fn edges_are_consistent() {
     std::fs::write(&cfg, v.to_string()).unwrap();
     let o = slmbench(dir.path())
         .args(["run", "--model", bad.to_str().unwrap(), "-p", "8", "-n", "3", "-o", "d.jsonl"])
-        .args(QUICK)
+        .args(common::QUICK)
         .output()
         .unwrap();
     refused(&o, "`max_position_embeddings` is -1");

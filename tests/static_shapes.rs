@@ -3,18 +3,12 @@
 //! request does not fit what they were built for. (That every input and output dimension is
 //! fixed is checked on the graphs themselves, `models/src/graph/static_shapes.rs`.)
 
+mod common;
+
 use std::path::Path;
 
-use assert_cmd::Command;
-
-fn slmbench() -> Command {
-    let mut c = Command::cargo_bin("slmbench").unwrap();
-    c.env_remove("SLMBENCH_TEST_DELAY_US");
-    c
-}
-
 fn build(preset: &str, out: &Path, extra: &[&str]) {
-    slmbench().args(["models", "build", "--preset", preset, "--out"]).arg(out).args(extra).assert().success();
+    common::cmd().args(["models", "build", "--preset", preset, "--out"]).arg(out).args(extra).assert().success();
 }
 
 fn generate(model: &Path, prompt: &str, batch: &str) -> serde_json::Value {
@@ -22,7 +16,7 @@ fn generate(model: &Path, prompt: &str, batch: &str) -> serde_json::Value {
 }
 
 fn generate_with(model: &Path, prompt: &str, batch: &str, extra: &[&str]) -> serde_json::Value {
-    let out = slmbench()
+    let out = common::cmd()
         .args(["generate", "--prompt-ids", prompt, "-n", "24", "-b", batch, "--model"])
         .arg(model)
         .args(extra)
@@ -82,7 +76,7 @@ fn static_builds_run_and_refuse_what_they_cannot_hold() {
     let out = dir.path().join("tiny");
     build("tiny", &out, &["--shapes", "static", "--max-context", "32", "--prefill-chunk", "8"]);
     let results = dir.path().join("r.jsonl");
-    slmbench()
+    common::cmd()
         .args(["run", "--model"])
         .arg(&out)
         .args([
@@ -119,7 +113,7 @@ fn static_builds_run_and_refuse_what_they_cannot_hold() {
     }
 
     let refused = |args: &[&str], model: &str, expect: &str| {
-        let o = slmbench().args(args).arg(out.join(model)).output().unwrap();
+        let o = common::cmd().args(args).arg(out.join(model)).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(expect) && err.contains("--shapes static"), "{args:?}: {err}");
@@ -132,7 +126,7 @@ fn static_builds_run_and_refuse_what_they_cannot_hold() {
     let long = (1..=30).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
     refused(&["generate", "--prompt-ids", &long, "-n", "4", "--model"], "decoder-only", "holds 32 positions");
     refused(&["generate", "--prompt-ids", "1,2,3", "-n", "40", "--model"], "encoder-decoder", "holds 32 positions");
-    let o = slmbench()
+    let o = common::cmd()
         .args(["generate", "--prompt-ids", "1,2,3", "-n", "4", "--backend", "candle", "--model"])
         .arg(out.join("decoder-only"))
         .output()
@@ -153,7 +147,7 @@ fn static_builds_run_and_refuse_what_they_cannot_hold() {
         assert_eq!(generate(&q_static.join(m), prompt, "1"), generate(&q_dynamic.join(m), prompt, "1"), "int4 {m}");
     }
 
-    let o = slmbench()
+    let o = common::cmd()
         .args(["models", "build", "--preset", "tiny", "--shapes", "static", "--graph", "fused", "--out"])
         .arg(dir.path().join("fused"))
         .output()

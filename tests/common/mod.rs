@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests that drive the binary: the command with a clean
 //! environment, a built `tiny` pair, what a refusal must look like, and the sweep measured here
 //! that `tests/data/second-machine` measured elsewhere.
+// Each test binary uses some of these helpers, never all.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,20 @@ pub fn slmbench(cwd: &Path) -> Command {
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SLMBENCH_") && k != "SLMBENCH_CACHE_DIR") {
         c.env_remove(k);
     }
+    c
+}
+
+/// Fast settings: every test cell runs in well under a second.
+pub const QUICK: &[&str] = &["-r", "2", "--min-repetitions", "1", "--warmup", "0", "--max-time", "5", "-t", "1"];
+
+/// The binary as `assert_cmd` drives it, in the test's own folder, with the same clean
+/// environment as [`slmbench`] (and candle's thread variable unset, so `-t` decides).
+pub fn cmd() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::new(BIN);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SLMBENCH_") && k != "SLMBENCH_CACHE_DIR") {
+        c.env_remove(k);
+    }
+    c.env_remove("RAYON_NUM_THREADS");
     c
 }
 
