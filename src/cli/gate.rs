@@ -21,6 +21,7 @@ pub(super) struct GateArgs {
     /// Runs of the history to pool (with --history).
     #[arg(long, default_value_t = 5, requires = "history", value_parser = clap::value_parser!(u64).range(1..=1000))]
     last: u64,
+    /// Results of the run to judge (the pull request's), a results file as `run -o` writes it.
     #[arg(long)]
     current: PathBuf,
     /// Gate settings (alpha, thresholds per metric).

@@ -27,15 +27,19 @@ pub(super) struct GenerateArgs {
     /// Rows (the prompt repeated).
     #[arg(short = 'b', long, default_value_t = 1)]
     batch: usize,
+    /// Execution provider, as `run --ep` (one here).
     #[arg(long, default_value = "cpu")]
     ep: Ep,
+    /// Provider option PROVIDER:KEY=VALUE (repeatable), as `run --ep-opt`.
     #[arg(long = "ep-opt")]
     ep_opt: Vec<EpOption>,
+    /// Intra-op threads (candle: the process's thread count).
     #[arg(short = 't', long, default_value_t = 1)]
     threads: usize,
     /// Decoder files when both are present.
     #[arg(long, value_enum, default_value_t = DecoderArg::Auto)]
     decoder: DecoderArg,
+    /// Stop a row at the model's end-of-sequence token instead of generating all -n tokens.
     #[arg(long)]
     stop_at_eos: bool,
     /// Let intra-op threads spin (off is steadier on shared machines), as `run --spinning`.
@@ -220,8 +224,10 @@ pub(super) struct AccuracyArgs {
     /// Forced tokens (positions compared).
     #[arg(short = 'n', long, default_value_t = 256)]
     tokens: usize,
+    /// Seed of the synthetic token ids forced through every model.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Intra-op threads of every session.
     #[arg(short = 't', long, default_value_t = 1)]
     threads: usize,
 }

@@ -10,6 +10,8 @@ mod files;
 mod folders;
 mod gate;
 mod generate;
+#[cfg(test)]
+mod help_tests;
 mod history;
 mod models;
 mod predict;

@@ -12,10 +12,11 @@ use super::print_warnings;
 /// A workload: prompt and output length distributions, or a file of real requests.
 #[derive(Args, Debug, Default)]
 pub(super) struct WorkloadArgs {
-    /// Prompt lengths: `300`, `100,300,500`, `180-420` (uniform) or `300±120` (normal; also `300+-120`).
+    /// Prompt lengths: `300`, `100,300,500`, `180-420` (uniform) or `300±120` (normal; also
+    /// `300+-120`). Needs --output.
     #[arg(long, requires = "output", conflicts_with = "requests")]
     prompt: Option<String>,
-    /// Output lengths, in the same forms.
+    /// Output lengths, in the same forms. Needs --prompt.
     #[arg(long, requires = "prompt", conflicts_with = "requests")]
     output: Option<String>,
     /// Real requests: one `prompt output` pair of lengths per line (`#` starts a comment).

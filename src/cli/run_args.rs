@@ -28,154 +28,177 @@ const MAX_CELLS: usize = 100_000;
 #[derive(Args, Debug)]
 pub(super) struct RunArgs {
     /// Model directories (a built pair directory counts as both of its models).
-    #[arg(long, env = "SLMBENCH_MODEL")]
+    #[arg(help_heading = "What to measure", long, env = "SLMBENCH_MODEL")]
     model: Option<String>,
     /// An encoder-decoder and a decoder-only directory to compare: ED_DIR,DO_DIR.
-    #[arg(long)]
+    #[arg(help_heading = "What to measure", long)]
     pair: Option<String>,
     /// Presets to build (once, into the cache) and run.
-    #[arg(long, env = "SLMBENCH_PRESET")]
+    #[arg(help_heading = "What to measure", long, env = "SLMBENCH_PRESET")]
     preset: Option<String>,
     /// Weight precisions of the presets: fp32, fp16 (fused graphs only), bf16, int8, int4, w8a8,
     /// w8a16 (bf16 and QDQ: plain graphs only; each built once into the cache)
     /// [default: fp32].
-    #[arg(long, value_delimiter = ',', env = "SLMBENCH_PRECISION")]
+    #[arg(help_heading = "What to measure", long, value_delimiter = ',', env = "SLMBENCH_PRECISION")]
     precision: Vec<Precision>,
     /// Graph variants of the presets: plain, fused (each built once into the cache)
     /// [default: plain].
-    #[arg(long, value_delimiter = ',', env = "SLMBENCH_GRAPH")]
+    #[arg(help_heading = "What to measure", long, value_delimiter = ',', env = "SLMBENCH_GRAPH")]
     graph: Vec<GraphVariant>,
     /// Input (prompt) lengths: a,b,c or ranges like 16-512*2.
-    #[arg(short = 'p', long = "input-tokens", default_value = "32,128", env = "SLMBENCH_INPUT_TOKENS")]
+    #[arg(
+        help_heading = "What to measure",
+        short = 'p',
+        long = "input-tokens",
+        default_value = "32,128",
+        env = "SLMBENCH_INPUT_TOKENS"
+    )]
     input_tokens: String,
     /// New tokens per generation.
-    #[arg(short = 'n', long = "output-tokens", default_value = "32", env = "SLMBENCH_OUTPUT_TOKENS")]
+    #[arg(
+        help_heading = "What to measure",
+        short = 'n',
+        long = "output-tokens",
+        default_value = "32",
+        env = "SLMBENCH_OUTPUT_TOKENS"
+    )]
     output_tokens: String,
     /// Batch sizes.
-    #[arg(short = 'b', long = "batch", default_value = "1", env = "SLMBENCH_BATCH")]
+    #[arg(help_heading = "What to measure", short = 'b', long = "batch", default_value = "1", env = "SLMBENCH_BATCH")]
     batch: String,
     /// Intra-op threads (default: the logical cores).
-    #[arg(short = 't', long = "threads", env = "SLMBENCH_THREADS")]
+    #[arg(help_heading = "Where it runs", short = 't', long = "threads", env = "SLMBENCH_THREADS")]
     threads: Option<String>,
     /// Inference runtimes (backends) to measure with, comma-separated: a sweep axis, e.g.
     /// onnxruntime,candle (candle: plain fp32 slmbench builds, CPU, one -t per run).
-    #[arg(long, value_enum, default_values_t = [BackendArg::DEFAULT], value_delimiter = ',', env = "SLMBENCH_BACKEND")]
+    #[arg(help_heading = "Where it runs", long, value_enum, default_values_t = [BackendArg::DEFAULT], value_delimiter = ',', env = "SLMBENCH_BACKEND")]
     pub(super) backend: Vec<BackendArg>,
     /// Execution providers: cpu, cuda, tensorrt, qnn, nnapi, coreml, directml, openvino, xnnpack.
-    #[arg(long, default_value = "cpu", env = "SLMBENCH_EP", value_delimiter = ',')]
+    #[arg(help_heading = "Where it runs", long, default_value = "cpu", env = "SLMBENCH_EP", value_delimiter = ',')]
     ep: Vec<Ep>,
     /// Provider option PROVIDER:KEY=VALUE (repeatable), e.g. qnn:backend_path=libQnnHtp.so.
-    #[arg(long = "ep-opt")]
+    #[arg(help_heading = "Where it runs", long = "ep-opt")]
     ep_opt: Vec<EpOption>,
     /// Most measured repetitions per cell.
-    #[arg(short = 'r', long = "repetitions", default_value_t = 30, env = "SLMBENCH_REPETITIONS")]
+    #[arg(
+        help_heading = "How long and in which order",
+        short = 'r',
+        long = "repetitions",
+        default_value_t = 30,
+        env = "SLMBENCH_REPETITIONS"
+    )]
     repetitions: usize,
     /// Fewest measured repetitions per cell before the confidence rule may stop it.
     /// [default: 5, or -r when that is lower]
-    #[arg(long)]
+    #[arg(help_heading = "How long and in which order", env = "SLMBENCH_MIN_REPETITIONS", long)]
     min_repetitions: Option<usize>,
     /// Unmeasured warm-up generations per cell.
-    #[arg(long, default_value_t = 1, env = "SLMBENCH_WARMUP")]
+    #[arg(help_heading = "How long and in which order", long, default_value_t = 1, env = "SLMBENCH_WARMUP")]
     warmup: usize,
     /// Most seconds of measured repetitions per cell.
-    #[arg(long = "max-time", default_value_t = 30.0, env = "SLMBENCH_MAX_TIME")]
+    #[arg(
+        help_heading = "How long and in which order",
+        long = "max-time",
+        default_value_t = 30.0,
+        env = "SLMBENCH_MAX_TIME"
+    )]
     max_time: f64,
     /// Stop repeating once the 95% CI of median TTFT and ITL is within ± this fraction (for an
     /// interleaved pair: the paired intervals of its TTFT and decode ratios).
-    #[arg(long, default_value_t = 0.03)]
+    #[arg(help_heading = "How long and in which order", env = "SLMBENCH_TARGET_CI", long, default_value_t = 0.03)]
     target_ci: f64,
     /// How the two models of a pair share each sweep point (interleaved: the ratio with a paired
     /// interval).
-    #[arg(long, value_enum, default_value_t = OrderArg::Interleaved, env = "SLMBENCH_ORDER")]
+    #[arg(help_heading = "How long and in which order", long, value_enum, default_value_t = OrderArg::Interleaved, env = "SLMBENCH_ORDER")]
     order: OrderArg,
     /// Graph optimisation level.
-    #[arg(long, value_enum, default_value_t = OptLevelArg::All)]
+    #[arg(help_heading = "Where it runs", env = "SLMBENCH_OPT_LEVEL", long, value_enum, default_value_t = OptLevelArg::All)]
     opt_level: OptLevelArg,
     /// Let intra-op threads spin (off is steadier on shared machines).
-    #[arg(long)]
+    #[arg(help_heading = "Where it runs", env = "SLMBENCH_SPINNING", long)]
     spinning: bool,
     /// Refuse any node the provider cannot run instead of running it on the CPU (ONNX Runtime's
     /// session.disable_cpu_ep_fallback); such a cell fails with the runtime's error.
-    #[arg(long)]
+    #[arg(help_heading = "Where it runs", env = "SLMBENCH_STRICT_PLACEMENT", long)]
     strict_placement: bool,
     /// Run every ONNX Runtime step through an IoBinding: the KV caches and the encoder's output
     /// stay in the provider's memory (a GPU's for CUDA, TensorRT, DirectML) and only the logits
     /// come to the host. Recorded per cell (part of its id).
-    #[arg(long)]
+    #[arg(help_heading = "Where it runs", env = "SLMBENCH_IO_BINDING", long)]
     io_binding: bool,
     /// ONNX Runtime session configuration entry KEY=VALUE (repeatable), applied to every session
     /// and recorded per cell (part of its id), e.g. session.disable_prepacking=1, or
     /// ep.context_enable=1 for an EP context (compiled NPU graph) model. ONNX Runtime ignores keys
     /// it does not know: check the spelling against its session_options_config_keys.h.
-    #[arg(long = "session-opt")]
+    #[arg(help_heading = "Where it runs", long = "session-opt")]
     session_opt: Vec<SessionOption>,
     /// Keep each graph a provider compiles (QNN's HTP, …) as an ONNX Runtime EP context model in
     /// the slmbench cache: the first session of a file compiles and writes it, later ones load
     /// it. Not for the CPU provider, which compiles nothing.
-    #[arg(long)]
+    #[arg(help_heading = "Where it runs", env = "SLMBENCH_EP_CONTEXT_CACHE", long)]
     ep_context_cache: bool,
     /// Spread each interleaved pair cell's blocks over this many loads of the two models (both
     /// loaded again, and warmed up, between them), so that its ratio's interval also holds the
     /// lasting differences between loads of a model; the interval then draws loads first, then
     /// blocks within each (recorded as `loads` and method `load-block-bootstrap`). Default: 3 for
     /// interleaved pairs; 1 keeps one load.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=20))]
+    #[arg(help_heading = "How long and in which order", env = "SLMBENCH_RELOADS", long, value_parser = clap::value_parser!(u64).range(1..=20))]
     reloads: Option<u64>,
     /// Stop a generation when every row has produced the end-of-sequence token.
-    #[arg(long)]
+    #[arg(help_heading = "What to measure", env = "SLMBENCH_STOP_AT_EOS", long)]
     stop_at_eos: bool,
     /// Use these prompt ids (one row, repeated over the batch) instead of synthetic ones; replaces -p.
-    #[arg(long, conflicts_with = "input_tokens")]
+    #[arg(help_heading = "What to measure", long, conflicts_with = "input_tokens")]
     prompt_ids: Option<String>,
     /// Seed of the synthetic prompts.
-    #[arg(long, default_value_t = 0)]
+    #[arg(help_heading = "What to measure", env = "SLMBENCH_PROMPT_SEED", long, default_value_t = 0)]
     seed: u64,
     /// Decoder files when both are present.
-    #[arg(long, value_enum, default_value_t = DecoderArg::Auto)]
+    #[arg(help_heading = "What to measure", env = "SLMBENCH_DECODER", long, value_enum, default_value_t = DecoderArg::Auto)]
     decoder: DecoderArg,
     /// Run only shard i of n (cells whose position in the sweep order is i − 1 mod n), e.g. 2/3.
-    #[arg(long, env = "SLMBENCH_SHARD")]
+    #[arg(help_heading = "How long and in which order", long, env = "SLMBENCH_SHARD")]
     shard: Option<String>,
     /// Do not write the HTML report next to the results file.
-    #[arg(long)]
+    #[arg(help_heading = "Outputs", env = "SLMBENCH_NO_REPORT", long)]
     pub(super) no_report: bool,
     /// Also add every record to this run history (SQLite) as it is measured; the report then
     /// shows each cell's trend across the runs there.
-    #[arg(long, env = "SLMBENCH_HISTORY")]
+    #[arg(help_heading = "Outputs", long, env = "SLMBENCH_HISTORY")]
     pub(super) history: Option<PathBuf>,
     /// Results file (.jsonl, .json, .csv, .md) or - for Markdown on stdout [default: a new folder
     /// reports/runs/<time>/results.jsonl per run, with reports/latest pointing at the newest].
     /// An existing results file is never replaced: see --resume and --overwrite.
-    #[arg(short = 'o', long, env = "SLMBENCH_OUTPUT")]
+    #[arg(help_heading = "Outputs", short = 'o', long, env = "SLMBENCH_OUTPUT")]
     pub(super) output: Option<String>,
     /// Replace the results in an existing -o file (only once the first new cell is recorded).
-    #[arg(long, conflicts_with = "resume")]
+    #[arg(help_heading = "Outputs", long, conflicts_with = "resume")]
     pub(super) overwrite: bool,
     /// Continue an interrupted sweep: skip the cells already in this results file and add the rest.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Outputs", long, value_name = "FILE")]
     pub(super) resume: Option<String>,
     /// With --resume, measure again the cells recorded as failed.
-    #[arg(long, requires = "resume")]
+    #[arg(help_heading = "Outputs", long, requires = "resume")]
     retry_failed: bool,
     /// Run cells the memory guard refuses (its estimate exceeds the available memory).
-    #[arg(long)]
+    #[arg(help_heading = "Refusals to override", long)]
     force: bool,
     /// Do not measure this host's memory bandwidth and matrix-multiply rate (measured once per
     /// thread count, then cached) nor set CPU cells against them.
-    #[arg(long)]
+    #[arg(help_heading = "What to measure", env = "SLMBENCH_NO_ROOFLINE", long)]
     no_roofline: bool,
     /// Your name for this machine (`pixel-8`, `pi5-lab-2`): recorded in every cell as part of
     /// the machine's identity, so two devices of the same model are kept apart everywhere
     /// (reports, compare, gate baselines, the history).
-    #[arg(long, env = "SLMBENCH_DEVICE_NAME", value_parser = device_name)]
+    #[arg(help_heading = "Where it runs", long, env = "SLMBENCH_DEVICE_NAME", value_parser = device_name)]
     device_name: Option<String>,
     /// Measure a --pair whose two models' parameter counts are more than 10% apart (or unknown);
     /// every cell of it then carries a warning saying so.
-    #[arg(long)]
+    #[arg(help_heading = "Refusals to override", long)]
     allow_unmatched: bool,
     /// Do not measure the drift of each variant (int8, int4, fused) against its fp32 plain
     /// build when both are in the run (256 teacher-forced positions per variant).
-    #[arg(long)]
+    #[arg(help_heading = "What to measure", env = "SLMBENCH_NO_ACCURACY", long)]
     no_accuracy: bool,
 }
 
