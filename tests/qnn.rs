@@ -53,11 +53,8 @@ fn qnn_runs_static_builds_whole_and_strict_placement_names_what_falls_back() {
     // the runtime and plugin already fetched.)
     let cache = dir.path().join("cache");
     std::fs::create_dir_all(&cache).unwrap();
-    std::os::unix::fs::symlink(
-        slmbench_harness::onnxruntime::runtime::cache_dir().join("onnxruntime"),
-        cache.join("onnxruntime"),
-    )
-    .unwrap();
+    std::os::unix::fs::symlink(slmbench_harness::cache::cache_dir().join("onnxruntime"), cache.join("onnxruntime"))
+        .unwrap();
     let cached: Vec<&str> = qnn.iter().copied().chain(["--ep-context-cache"]).collect();
     for source in ["compiled", "cached"] {
         let v = generate(&encoder_decoder, &cached, Some(&cache));

@@ -4,9 +4,10 @@
 
 use std::path::Path;
 
+use slmbench_results::schema::{Accuracy, ModelInfo};
+
 use crate::entry::ModelEntry;
 use crate::error::HarnessError;
-use slmbench_results::schema::{Accuracy, ModelInfo};
 
 /// Teacher-forced positions compared (fewer when the model has fewer positions).
 pub const POSITIONS: usize = 256;

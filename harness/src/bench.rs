@@ -1,19 +1,20 @@
 //! Measuring one sweep cell: warm-up, repetitions until the stopping rule says enough, and the
 //! metrics derived from the raw clock readings.
 
-use crate::clock::Clock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::backend::Generator;
-use crate::context::{self};
-use crate::error::HarnessError;
-use crate::generation::{Generation, Prompt};
 use slmbench_results::context::Context;
 use slmbench_results::metric::Metric;
 use slmbench_results::paired::trend;
 use slmbench_results::schema::Drift;
 use slmbench_results::schema::{CellResult, Metrics, ModelInfo, Repetitions, Samples, Settings, SweepPoint};
 use slmbench_results::stats::{Policy, StopReason, Summary, median};
+
+use crate::backend::Generator;
+use crate::clock::Clock;
+use crate::context::{self};
+use crate::error::HarnessError;
+use crate::generation::{Generation, Prompt};
 
 /// Reports progress of repetitions (the CLI draws it).
 pub trait Progress {

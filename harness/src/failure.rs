@@ -1,8 +1,9 @@
 //! Turning what fails inside a cell (an error, or a panic) into a recorded failure, so one bad
 //! model or bug fails its cells and the sweep goes on.
 
-use crate::error::HarnessError;
 use slmbench_results::schema::FailureKind;
+
+use crate::error::HarnessError;
 
 pub(crate) fn kind_of(e: &HarnessError) -> FailureKind {
     match e {

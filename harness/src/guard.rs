@@ -9,8 +9,8 @@
 
 use std::fmt;
 
+use crate::files::layout::Geometry;
 use crate::files::layout::ModelConfig;
-use crate::onnxruntime::session::Geometry;
 
 const F32: u64 = 4;
 const MIB: u64 = 1 << 20;

@@ -2,17 +2,17 @@
 //! (one of each, back to back, in ABBA or seeded random order), until the paired interval of the
 //! ratio is as narrow as the stopping rule asks ([`slmbench_results::paired`]).
 
-use crate::clock::Clock;
-
-use crate::backend::Generator;
-use crate::bench::{self, Measuring, Subject, signalled};
-use crate::error::HarnessError;
-use crate::generation::{Generation, Prompt};
 use slmbench_results::metric::Metric;
 use slmbench_results::pair_ratio::{PAIR_RATIO, PairRatio};
 use slmbench_results::paired::{self, MIN_BLOCKS_FOR_CI, RESAMPLES, RatioEstimate, Rng};
 use slmbench_results::schema::{CellResult, ModelInfo, Repetitions, Settings, SweepPoint};
 use slmbench_results::stats::{Policy, StopReason};
+
+use crate::backend::Generator;
+use crate::bench::{self, Measuring, Subject, signalled};
+use crate::clock::Clock;
+use crate::error::HarnessError;
+use crate::generation::{Generation, Prompt};
 
 /// How the repetitions of a pair's two models are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -5,6 +5,7 @@
 pub mod accuracy;
 pub mod backend;
 pub mod bench;
+pub mod cache;
 #[cfg(feature = "candle")]
 pub mod candle;
 pub mod clock;

@@ -15,9 +15,8 @@ pub fn cached_preset(
     let pair = Pair::preset(name).map_err(|e| crate::HarnessError::BadInput(e.to_string()))?.with_variant(variant);
     // fp32 plain keeps the folder name it had before variants existed, so caches stay valid.
     let tag = variant.suffix();
-    let dir = crate::onnxruntime::runtime::cache_dir()
-        .join("models")
-        .join(format!("{name}-seed0{tag}-v{}", env!("CARGO_PKG_VERSION")));
+    let dir =
+        crate::cache::cache_dir().join("models").join(format!("{name}-seed0{tag}-v{}", env!("CARGO_PKG_VERSION")));
     // Shards of one sweep start together and share the cache (a job array on a shared home): one
     // builds while the others wait on this lock, then find the build complete.
     let lock_path = dir.with_file_name(format!("{}.lock", dir.file_name().unwrap_or_default().to_string_lossy()));

@@ -3,15 +3,16 @@
 
 use std::path::PathBuf;
 
+use slmbench_results::model::Layout;
+use slmbench_results::schema::CellResult;
+use slmbench_results::stats::Policy;
+
 use crate::backend::Tuning;
 use crate::bench::Stop;
 use crate::entry::ModelEntry;
 use crate::error::HarnessError;
 use crate::files::layout::DecoderChoice;
 use crate::plan::RunPlan;
-use slmbench_results::model::Layout;
-use slmbench_results::schema::CellResult;
-use slmbench_results::stats::Policy;
 
 /// The plan of one cell with `c`'s model, backend, settings, sweep point and repetitions, writing
 /// to `output`. A cell whose prompt was given by `--prompt-ids` cannot be reproduced (results do

@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use slmbench_results::context::Context;
 use slmbench_results::roofline::HostLimits;
 
 use crate::error::HarnessError;
 use crate::onnxruntime::onnx::{self, Input};
-use slmbench_results::context::Context;
 
 /// Bytes read per bandwidth try: far above any CPU's last-level cache (less on a host that
 /// cannot spare four times that, see [`bandwidth`]).
@@ -25,9 +25,7 @@ const N: usize = 2048;
 /// profile (an unoptimised build reads memory more slowly than the host allows).
 fn cache_path(host: &Context, threads: usize) -> PathBuf {
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    crate::onnxruntime::runtime::cache_dir()
-        .join("roofline")
-        .join(format!("{}-t{threads}-{profile}.json", host.machine_slug()))
+    crate::cache::cache_dir().join("roofline").join(format!("{}-t{threads}-{profile}.json", host.machine_slug()))
 }
 
 /// The cached limits of this host at `threads`, if they were measured before.

@@ -2,10 +2,9 @@
 //! `customSmallerIsBetter` / `customBiggerIsBetter` JSON. One entry per cell and metric, units named.
 
 use serde_json::{Value, json};
+use slmbench_results::metric::Metric;
 use slmbench_results::schema::CellResult;
 use slmbench_results::stats::Summary;
-
-use slmbench_results::metric::Metric;
 
 /// The benchmark name of a cell: `[<backend>/]<ep>/<model>/p<input>-n<output>/t<threads>/b<batch>`
 /// (the backend when it is not ONNX Runtime, so names published before backends existed stay; the

@@ -22,11 +22,11 @@ use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 use slmbench_harness::files::layout::DecoderChoice;
 
-use files::{CompareArgs, ExportArgs, MergeArgs, ReportArgs};
-use gate::{BaselineCommand, GateArgs};
-use generate::GenerateArgs;
-use models::ModelsCommand;
-use run_args::RunArgs;
+use self::files::{CompareArgs, ExportArgs, MergeArgs, ReportArgs};
+use self::gate::{BaselineCommand, GateArgs};
+use self::generate::GenerateArgs;
+use self::models::ModelsCommand;
+use self::run_args::RunArgs;
 
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_CELLS_FAILED: u8 = 3;

@@ -9,13 +9,13 @@ use slmbench_harness::backend::Tuning;
 use slmbench_harness::entry::ModelEntry;
 use slmbench_harness::plan::RunPlan;
 use slmbench_harness::sweep;
+use slmbench_models::graph::GraphVariant;
+use slmbench_models::quant::Precision;
+use slmbench_models::{Pair, Variant};
 use slmbench_results::ep::{Ep, EpOption, SessionOption};
 use slmbench_results::stats::Policy;
 
 use super::{BackendArg, DecoderArg, OptLevelArg, OrderArg, parse_ids};
-use slmbench_models::graph::GraphVariant;
-use slmbench_models::quant::Precision;
-use slmbench_models::{Pair, Variant};
 
 /// Bounds on what a flag can ask for, so a typo cannot start 18,000 threads or a run of years.
 const MAX_THREADS_PER_CORE: usize = 4;

@@ -4,7 +4,6 @@
 //! later token is timed from the previous token id in host memory, and cross-attention keys and
 //! values are computed once, in the first decoder step.
 
-use crate::clock::Clock;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,6 +12,8 @@ use slmbench_models::Config;
 use slmbench_models::quant::QuantOptions;
 use slmbench_results::ep::Ep;
 use slmbench_results::placement::{self, Placement};
+use slmbench_results::schema::ModelInfo;
+use slmbench_results::schema::Settings;
 
 use super::Weights;
 use super::build::{Build, ggml_text, slmbench_model};
@@ -20,13 +21,12 @@ use super::decoder_only::DecoderOnly;
 use super::encoder_decoder::EncoderDecoder;
 use super::onnx_weights::OnnxWeights;
 use crate::backend::{Backend, Generator};
+use crate::clock::Clock;
 use crate::entry::ModelEntry;
 use crate::error::HarnessError;
 use crate::files::layout::DecoderChoice;
 use crate::generation::{Generation, Prompt, Steps};
 use crate::guard::Estimate;
-use slmbench_results::schema::ModelInfo;
-use slmbench_results::schema::Settings;
 
 /// The name results record for this backend.
 pub const NAME: &str = "candle";

@@ -17,7 +17,7 @@ use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 use slmbench_models::{Config, FfnKind};
 
-use onnx_weights::OnnxWeights;
+use self::onnx_weights::OnnxWeights;
 
 /// Loads `model.safetensors` as f64 tensors.
 pub fn var_builder(path: &std::path::Path) -> Result<VarBuilder<'static>> {

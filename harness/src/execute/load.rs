@@ -1,6 +1,11 @@
 //! Loading a block's model: the memory guard before it, the host's limits and the observed
 //! placement with it; a block that cannot load has its cells recorded as failed.
 
+use slmbench_results::ep::Ep;
+use slmbench_results::placement::Placement;
+use slmbench_results::roofline::HostLimits;
+use slmbench_results::schema::FailureKind;
+
 use super::{Flow, Runner};
 use crate::backend::Generator;
 use crate::context;
@@ -8,10 +13,6 @@ use crate::error::HarnessError;
 use crate::failure::catch;
 use crate::guard;
 use crate::plan::Block;
-use slmbench_results::ep::Ep;
-use slmbench_results::placement::Placement;
-use slmbench_results::roofline::HostLimits;
-use slmbench_results::schema::FailureKind;
 
 /// A block's loaded model and what its cells' records get from the load.
 pub(super) struct Loaded {

@@ -9,10 +9,15 @@
 mod load;
 mod pair;
 
-use load::Loaded;
-
 use std::collections::HashMap;
 
+use slmbench_results::context::Context;
+use slmbench_results::export::ResultsWriter;
+use slmbench_results::roofline::HostLimits;
+use slmbench_results::schema::{CellResult, FailedCell, FailureKind, ModelInfo, SweepPoint};
+use slmbench_results::stats::StopReason;
+
+use self::load::Loaded;
 use crate::backend::{Backend, Generator};
 use crate::bench::{self, Measuring, Stop, Subject, signalled};
 use crate::error::HarnessError;
@@ -22,11 +27,6 @@ use crate::guard;
 use crate::interleave::Order;
 use crate::plan::{Block, Outcome, PlannedCell, RunPlan};
 use crate::progress::Bar;
-use slmbench_results::context::Context;
-use slmbench_results::export::ResultsWriter;
-use slmbench_results::roofline::HostLimits;
-use slmbench_results::schema::{CellResult, FailedCell, FailureKind, ModelInfo, SweepPoint};
-use slmbench_results::stats::StopReason;
 
 /// Whether the sweep goes on after a block or cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

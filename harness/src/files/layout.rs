@@ -4,10 +4,24 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use slmbench_results::model::Layout;
 
 use crate::error::HarnessError;
 
-use slmbench_results::model::Layout;
+/// Cache geometry read from a graph's `past_key_values.*` inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Geometry {
+    pub layers: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    /// Cross-attention heads and size (encoder-decoder), from `past_key_values.*.encoder.*`.
+    pub cross_kv_heads: usize,
+    pub cross_head_dim: usize,
+    pub vocab_size: usize,
+    /// The cache is float16 (an fp16 build), not f32.
+    #[serde(default)]
+    pub half_cache: bool,
+}
 
 /// Model files found in a directory.
 #[derive(Debug, Clone, Serialize)]

@@ -11,9 +11,9 @@ use std::path::Path;
 use slmbench_models::quant::QuantOptions;
 use slmbench_results::schema::ModelInfo;
 
+use self::layout::DecoderChoice;
 use crate::entry::ModelEntry;
 use crate::error::HarnessError;
-use layout::DecoderChoice;
 
 /// What the results record of a model, read from its files before anything loads (so a model
 /// that fails to load is still described): layout, size, precision, graph variant.

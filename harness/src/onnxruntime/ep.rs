@@ -4,7 +4,6 @@
 //! loaded runtime is checked, so a benchmark never silently runs on the CPU instead.
 
 use ort::ep::{self, ArbitrarilyConfigurableExecutionProvider, ExecutionProviderDispatch};
-
 use slmbench_results::ep::{Ep, EpOption, parse_bool};
 
 use crate::error::HarnessError;

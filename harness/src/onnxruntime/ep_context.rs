@@ -72,7 +72,7 @@ fn key(path: &Path, s: &SessionSettings) -> Result<String, HarnessError> {
 
 /// The cache entry of `path` under `s`.
 pub(crate) fn entry(path: &Path, s: &SessionSettings) -> Result<Entry, HarnessError> {
-    let dir = runtime::cache_dir().join("ep-context").join(key(path, s)?);
+    let dir = crate::cache::cache_dir().join("ep-context").join(key(path, s)?);
     let stem = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
     let name = format!("{stem}_ctx.onnx");
     let staging = dir.with_file_name(format!(

@@ -19,19 +19,17 @@
 //! instead, the caches and the encoder's output left in the provider's memory (see
 //! [`Bindings`]); the timed regions are the same.
 
-use crate::clock::Clock;
-
 use ort::session::SessionInputValue;
 use ort::value::DynValue;
 
 use super::bound::Bindings;
 use super::feeds::{Feeds, Src, plan};
 use super::shared_cache::{OutputNames, SharedCache};
+use crate::clock::Clock;
 use crate::error::HarnessError;
 use crate::files::genai::layer_name;
-use crate::onnxruntime::session::LoadedModel;
-
 use crate::generation::{Generation, Prompt, Steps};
+use crate::onnxruntime::session::LoadedModel;
 
 /// Greedy ids of the last position of each row of `logits` `[B, S, V]` (f32, or f16 from an
 /// fp16 build). Inside the timed region: the element type is read from the value, never found

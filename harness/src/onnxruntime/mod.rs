@@ -26,13 +26,13 @@ use slmbench_results::ep::Ep;
 use slmbench_results::placement::Placement;
 use slmbench_results::schema::{ModelInfo, Settings};
 
+use self::session::{LoadedModel, SessionSettings};
 use crate::backend::{Backend, Generator, Tuning};
 use crate::entry::ModelEntry;
 use crate::error::HarnessError;
 use crate::files::layout::DecoderChoice;
 use crate::generation::{Generation, Prompt};
 use crate::guard::{self, Estimate};
-use session::{LoadedModel, SessionSettings};
 
 /// ONNX Runtime, loaded at run time (see [`runtime`]).
 pub struct OnnxRuntime;

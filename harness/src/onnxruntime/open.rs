@@ -5,14 +5,14 @@ use std::path::Path;
 
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
+use slmbench_results::ep::Ep;
+use slmbench_results::model::OptLevel;
 
 use super::ep;
 use super::ep_context;
 use crate::error::HarnessError;
 use crate::onnxruntime::runtime;
 use crate::onnxruntime::session::SessionSettings;
-use slmbench_results::ep::Ep;
-use slmbench_results::model::OptLevel;
 
 /// One session with `s`'s provider, threads, optimisation level and spinning.
 pub(crate) fn open(path: &Path, s: &SessionSettings) -> Result<Session, HarnessError> {

@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
+use slmbench_results::ep::{Ep, EpOption};
 
-use super::runtime::{self, env_nonempty};
+use super::runtime;
 use super::wheel;
+use crate::cache::{cache_dir, env_nonempty};
 use crate::error::HarnessError;
 use crate::onnxruntime::ep::Registration;
-use slmbench_results::ep::{Ep, EpOption};
 
 pub const QNN_PACKAGE: &str = "onnxruntime-qnn";
 pub const QNN_VERSION: &str = "2.7.0";
@@ -106,7 +107,7 @@ fn resolve(fetch: bool) -> Result<Plugin, String> {
     };
     let sha256 = env_nonempty("SLMBENCH_QNN_SHA256")
         .or_else(|| PINNED.iter().find(|(v, t, _)| *v == version && *t == platform).map(|(_, _, h)| h.to_string()));
-    let dest = runtime::cache_dir().join("onnxruntime").join(format!("{QNN_PACKAGE}-{version}-{platform}"));
+    let dest = cache_dir().join("onnxruntime").join(format!("{QNN_PACKAGE}-{version}-{platform}"));
     let library = dest.join("onnxruntime_qnn").join(&lib);
     let source = format!("{QNN_PACKAGE}=={version}");
     if library.is_file() {

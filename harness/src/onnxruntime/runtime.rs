@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 use super::wheel;
+use crate::cache::{cache_dir, env_nonempty};
 use crate::error::RuntimeError;
 
 /// The ONNX Runtime release this suite is pinned to (ort 2.0.0-rc.15 needs ≥ 1.31).
@@ -59,11 +60,6 @@ pub fn host_platform_tag() -> Option<&'static str> {
     }
 }
 
-/// An environment variable's value, unless unset or blank.
-pub(crate) fn env_nonempty(key: &str) -> Option<String> {
-    std::env::var(key).ok().filter(|v| !v.trim().is_empty())
-}
-
 impl RuntimeChoice {
     pub fn from_env() -> Result<RuntimeChoice, RuntimeError> {
         let package = env_nonempty("SLMBENCH_ORT_PACKAGE").unwrap_or_else(|| DEFAULT_PACKAGE.into());
@@ -85,30 +81,6 @@ impl RuntimeChoice {
 
     fn cache_key(&self) -> String {
         format!("{}-{}-{}", self.package, self.version, self.platform)
-    }
-}
-
-/// Where fetched runtimes live: `SLMBENCH_CACHE_DIR`, else the platform's user cache.
-pub fn cache_dir() -> PathBuf {
-    if let Some(d) = env_nonempty("SLMBENCH_CACHE_DIR") {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = env_nonempty("XDG_CACHE_HOME") {
-        return PathBuf::from(d).join("slmbench");
-    }
-    if cfg!(windows)
-        && let Some(d) = env_nonempty("LOCALAPPDATA")
-    {
-        return PathBuf::from(d).join("slmbench");
-    }
-    if cfg!(target_os = "macos")
-        && let Some(h) = env_nonempty("HOME")
-    {
-        return PathBuf::from(h).join("Library/Caches/slmbench");
-    }
-    match env_nonempty("HOME") {
-        Some(h) => PathBuf::from(h).join(".cache/slmbench"),
-        None => std::env::temp_dir().join("slmbench-cache"),
     }
 }
 

@@ -1,20 +1,19 @@
 //! Opening a model's sessions with recorded settings: provider, threads, optimisation, spinning.
 
-use crate::clock::Clock;
 use std::path::{Path, PathBuf};
 
 use ort::session::Session;
 use serde::{Deserialize, Serialize};
-
-use super::ep_context;
-use super::open::open_profiled;
 use slmbench_results::ep::{Ep, EpOption, SessionOption};
+use slmbench_results::model::Layout;
 use slmbench_results::model::OptLevel;
 use slmbench_results::schema::Settings;
 
+use super::ep_context;
+use super::open::open_profiled;
+use crate::clock::Clock;
 use crate::error::HarnessError;
-use crate::files::layout::{self, ModelConfig, ModelFiles};
-use slmbench_results::model::Layout;
+use crate::files::layout::{self, Geometry, ModelConfig, ModelFiles};
 
 /// Settings of every session of a cell; all recorded in results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,21 +72,6 @@ impl From<&Settings> for SessionSettings {
             ep_context_cache: s.ep_context_cache,
         }
     }
-}
-
-/// Cache geometry read from a graph's `past_key_values.*` inputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Geometry {
-    pub layers: usize,
-    pub kv_heads: usize,
-    pub head_dim: usize,
-    /// Cross-attention heads and size (encoder-decoder), from `past_key_values.*.encoder.*`.
-    pub cross_kv_heads: usize,
-    pub cross_head_dim: usize,
-    pub vocab_size: usize,
-    /// The cache is float16 (an fp16 build), not f32.
-    #[serde(default)]
-    pub half_cache: bool,
 }
 
 /// A model with its sessions open, ready to generate.

@@ -7,18 +7,17 @@
 //! `M` positions; the encoder also returns the cross-attention caches. Later tokens go one a
 //! step through the decode graph. The clock covers the same regions as the dynamic loop's.
 
-use crate::clock::Clock;
-
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor};
+use slmbench_results::model::Layout;
 
 use super::feeds::{Src, plan};
 use super::static_bound::StaticBindings;
+use crate::clock::Clock;
 use crate::error::HarnessError;
 use crate::generation::{Generation, Prompt, Steps};
 use crate::onnxruntime::session::LoadedModel;
 use crate::onnxruntime::session::dims_of;
-use slmbench_results::model::Layout;
 
 /// Each input of a static graph, in its order, with how it is fed (the dynamic layouts' plan:
 /// a static graph has no `encoder_hidden_states` or `use_cache_branch`).

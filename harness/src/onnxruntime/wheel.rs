@@ -38,7 +38,7 @@ pub struct Wheel<'a> {
 
 /// The pip to use: `SLMBENCH_PIP` (a command line), else `pip`, `pip3`, `python3 -m pip`.
 fn pip_candidates() -> Vec<Vec<String>> {
-    if let Some(p) = super::runtime::env_nonempty("SLMBENCH_PIP") {
+    if let Some(p) = crate::cache::env_nonempty("SLMBENCH_PIP") {
         return vec![p.split_whitespace().map(String::from).collect()];
     }
     let split = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();

@@ -9,12 +9,12 @@
 //! of no change, and "n too small" when either side has too few samples for an interval.
 
 use serde::Serialize;
+use slmbench_results::identity::{Identity, Point, SeriesKey, point_name};
 use slmbench_results::metric::{Metric, Unit};
 use slmbench_results::schema::CellResult;
 use slmbench_results::stats::Summary;
 
 use crate::analysis::pairs::{Ratio, Side};
-use slmbench_results::identity::{Identity, Point, SeriesKey, point_name};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

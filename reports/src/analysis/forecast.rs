@@ -2,12 +2,13 @@
 //! workload, the predicted figures and the winner per metric; as Markdown (`slmbench predict`),
 //! JSON and the report's "Cost curves" section.
 
+use slmbench_results::identity::CurveKey;
+use slmbench_results::schema::CellResult;
+
 use crate::analysis::fit::{ModelFit, fit_all, mean_step_itl};
 use crate::analysis::predict::{
     Crossing, Estimate, Prediction, Workload, e2e_crossing, pairs, predict, ttft_crossing, winner,
 };
-use slmbench_results::identity::CurveKey;
-use slmbench_results::schema::CellResult;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PairCrossings {

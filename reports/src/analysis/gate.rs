@@ -21,13 +21,13 @@
 //! Mann–Whitney test is added.
 
 use serde::{Deserialize, Serialize};
+use slmbench_results::identity::cell_name;
 use slmbench_results::metric::Metric;
 use slmbench_results::schema::CellResult;
+use slmbench_results::stats::{MIN_N_FOR_CI, median};
 
 use crate::analysis::ratio_change::Shift;
 use crate::read::ResultSet;
-use slmbench_results::identity::cell_name;
-use slmbench_results::stats::{MIN_N_FOR_CI, median};
 
 /// Bounds on what a gate file can ask for: a typo must not start a run of hours.
 pub const MAX_RESAMPLES: usize = 100_000;

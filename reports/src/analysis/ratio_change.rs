@@ -6,10 +6,10 @@
 //! throughput ratio smaller, means the encoder-decoder's advantage shrank.
 
 use serde::Serialize;
+use slmbench_results::identity::{Point, point_name};
 use slmbench_results::paired::RatioEstimate;
 
 use crate::analysis::pairs::PairedCell;
-use slmbench_results::identity::{Point, point_name};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RatioChange {

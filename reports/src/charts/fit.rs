@@ -3,13 +3,13 @@
 //! predicted mean TTFT and end-to-end latency per model with their intervals.
 
 use plotters::prelude::*;
+use slmbench_results::schema::CellResult;
 
 use super::{Chart, HEIGHT, PALETTE, WIDTH, padded};
 use crate::analysis::fit::ModelFit;
 use crate::analysis::forecast::Decision;
 use crate::analysis::predict::Crossing;
 use crate::error::ReportError;
-use slmbench_results::schema::CellResult;
 
 /// Colour per pair (or lone model), encoder-decoder solid and decoder-only dashed, as elsewhere.
 fn color_of(fits: &[ModelFit], f: &ModelFit) -> RGBColor {

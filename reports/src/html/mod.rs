@@ -10,10 +10,10 @@ pub mod markup;
 mod pairs;
 mod placement;
 
+use self::markup::{esc, figure};
 use crate::analysis::pairs::{self as analysis, Headline};
 use crate::charts::Chart;
 use crate::read::ResultSet;
-use markup::{esc, figure};
 
 const CSS: &str = r#"
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d232a;background:#f6f7f9}

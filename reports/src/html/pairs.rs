@@ -2,12 +2,12 @@
 //! for each cell whose repetitions drifted.
 
 use slmbench_results::export::markdown::ratio_text;
+use slmbench_results::identity::cell_name;
 use slmbench_results::pair_ratio::PairRatio;
 use slmbench_results::paired::{RatioEstimate, Trend};
 use slmbench_results::schema::CellResult;
 
 use super::markup::esc;
-use slmbench_results::identity::cell_name;
 
 fn trend_text(what: &str, t: &Trend) -> String {
     format!(

@@ -8,14 +8,14 @@ pub mod jsonl;
 pub mod markdown;
 mod writer;
 
-pub use files::{Output, TMP_MARK, check_resumable, journal_path, lock, remove_stale_temps, write_atomic};
-pub use writer::{OnRecord, ResultsWriter, Written};
-
 use std::path::Path;
 
 use crate::error::ResultsError;
 use crate::pair_ratio::PairRatio;
 use crate::schema::{CellResult, FailedCell, Kept};
+
+pub use files::{Output, TMP_MARK, check_resumable, journal_path, lock, remove_stale_temps, write_atomic};
+pub use writer::{OnRecord, ResultsWriter, Written};
 
 pub trait Exporter {
     /// Bytes written once before any cell (CSV header).
