@@ -193,6 +193,12 @@ fn run_writes_results_and_prints_a_table() {
         .clone();
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.starts_with("| model | kind | ep |"), "{table}");
+    // Progress names a pair's two cells the same way when it starts and when it ends.
+    let progress = String::from_utf8(out.stderr).unwrap();
+    for n in ["1–2", "3–4", "5–6", "7–8"] {
+        assert!(progress.contains(&format!("slmbench: cells {n}/8: ")), "no start of cells {n}:\n{progress}");
+        assert!(progress.contains(&format!("slmbench: cells {n}/8 done in ")), "no end of cells {n}:\n{progress}");
+    }
     // The cells, then the pair's ratios (each sweep point measured interleaved, by default).
     let (cell_rows, ratio_rows) =
         table.split_once("\n\n**Encoder-decoder / decoder-only, measured interleaved**").unwrap();

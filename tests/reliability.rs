@@ -120,7 +120,7 @@ fn sigkill_mid_cell_then_resume_gives_the_full_set() {
     // The progress log proves the kill landed inside a cell: its last line starts one.
     let progress = std::fs::read_to_string(&log).unwrap();
     let last = progress.lines().last().unwrap_or_default();
-    assert!(last.starts_with("slmbench: cell ") && !last.contains(" done in "), "not mid-cell:\n{progress}");
+    assert!(last.starts_with("slmbench: cell") && !last.contains(" done in "), "not mid-cell:\n{progress}");
     let before = lines(&results);
     assert!(!before.is_empty() && cells_in(&before) < 8, "{} cells before the kill", cells_in(&before));
     // A crash in the middle of a write leaves a torn final line: it must be dropped, not kept.

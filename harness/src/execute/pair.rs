@@ -65,7 +65,7 @@ impl Runner<'_> {
         }
         let prompts = [self.prompt(&*la.model, sweep), self.prompt(&*lb.model, sweep)];
         let pair = format!("{} + {} (interleaved)", labels[0], self.plan.models[blocks[1].model].name);
-        self.bar.start_cell(pair.clone());
+        self.bar.start_pair(pair.clone());
         let (plan, context, bar, stop, infos) = (self.plan, self.context, &mut *self.bar, self.stop, self.infos);
         let backend = self.backend;
         // `--reloads`: each side loaded again as it was loaded first.
@@ -105,7 +105,7 @@ impl Runner<'_> {
                 let (ca, cb) = (self.finish(blocks[0], la, ca), self.finish(blocks[1], lb, cb));
                 let (keep, flow) = self.settle(&pair, &ca.repetitions);
                 if flow == Flow::Go {
-                    self.bar.end_pair(&format!(
+                    self.bar.end_cell(&format!(
                         "TTFT ratio {} over {} blocks; {} | {}",
                         slmbench_results::export::markdown::ratio_text(&ratio.ttft),
                         ratio.blocks,
