@@ -10,6 +10,7 @@ use slmbench_results::schema::Record;
 
 use crate::bench::{Stop, signalled};
 use crate::error::HarnessError;
+use crate::interleave::Order;
 use crate::plan::{Outcome, RunPlan};
 use crate::progress::Bar;
 use crate::resume::Done;
@@ -75,6 +76,19 @@ impl RunPlan {
                  measuring every cell",
                 done.ids.len(),
                 self.output
+            ));
+        }
+        // Said before anything is measured: a pair measured with fewer blocks than an interval
+        // needs gets ratios with no interval, and so no answer.
+        let pairs = runs.iter().any(|(_, infos, blocks, _)| {
+            crate::plan::partners(blocks, &self.models, infos).iter().any(Option::is_some)
+        });
+        let need = slmbench_results::paired::MIN_BLOCKS_FOR_CI;
+        if pairs && self.order != Order::Sequential && self.policy.max_repetitions < need {
+            outcome.notes.push(format!(
+                "warning: -r {}: a pair measured interleaved needs at least {need} blocks for the paired 95% interval \
+                 of its ratios; these will have none (n too small): run with -r {need} or more",
+                self.policy.max_repetitions
             ));
         }
         let total: usize = runs.iter().flat_map(|(_, _, blocks, _)| blocks).map(|b| b.cells.len()).sum();

@@ -15,6 +15,11 @@ use crate::stats::median;
 /// too coarse to cover 95% (measured by `aa_intervals_cover_one_under_drift`).
 pub const MIN_BLOCKS_FOR_CI: usize = 10;
 
+/// What a pair ratio of `blocks` blocks lacks for an interval.
+pub fn shortfall(blocks: usize) -> crate::stats::Shortfall {
+    crate::stats::Shortfall { have: blocks, need: MIN_BLOCKS_FOR_CI, blocks: true }
+}
+
 /// Bootstrap resamples of the paired interval (fixed, so records can be recomputed exactly).
 pub const RESAMPLES: usize = 2000;
 

@@ -29,6 +29,49 @@ pub struct Summary {
 /// Fewest samples for which a distribution-free 95% interval of the median exists.
 pub const MIN_N_FOR_CI: usize = 6;
 
+/// Why an estimate has no interval, and what would give it one: `have` samples where an
+/// interval needs `need` (repetitions of a cell, or blocks of a pair measured interleaved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Shortfall {
+    pub have: usize,
+    pub need: usize,
+    /// Counted in blocks of an interleaved pair, not in repetitions.
+    pub blocks: bool,
+}
+
+impl Shortfall {
+    /// `have` repetitions of a median (or the fewer of two medians' in a ratio).
+    pub fn repetitions(have: usize) -> Shortfall {
+        Shortfall { have, need: MIN_N_FOR_CI, blocks: false }
+    }
+
+    fn unit(&self) -> &'static str {
+        if self.blocks { "blocks" } else { "repetitions" }
+    }
+
+    /// `n too small: 6 of 10 blocks`, for a table cell.
+    pub fn short(&self) -> String {
+        if self.have >= self.need {
+            return "no interval".into();
+        }
+        format!("n too small: {} of {} {}", self.have, self.need, self.unit())
+    }
+
+    /// What to do about it, for a sentence: `measure at least 10 blocks (-r 10)`.
+    pub fn advice(&self) -> String {
+        if self.have >= self.need {
+            return "the interval could not be computed".into();
+        }
+        match self.blocks {
+            true => format!("a paired interval needs at least {} blocks: run with -r {} or more", self.need, self.need),
+            false => format!(
+                "an interval needs at least {} repetitions: run with -r and --min-repetitions {} or more",
+                self.need, self.need
+            ),
+        }
+    }
+}
+
 /// 1-based rank k of the lower bound of the exact 95% order-statistics interval of the median,
 /// or `None` when n is too small. Uses the binomial pmf in log space, so any n works.
 pub fn median_ci_rank(n: usize) -> Option<usize> {

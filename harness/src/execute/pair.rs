@@ -107,7 +107,7 @@ impl Runner<'_> {
                 if flow == Flow::Go {
                     self.bar.end_cell(&format!(
                         "TTFT ratio {} over {} blocks; {} | {}",
-                        slmbench_results::export::markdown::ratio_text(&ratio.ttft),
+                        slmbench_results::export::markdown::ratio_text(&ratio.ttft, ratio.blocks),
                         ratio.blocks,
                         Self::summary(&ca),
                         Self::summary(&cb)

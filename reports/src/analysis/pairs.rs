@@ -12,7 +12,7 @@ use slmbench_results::metric::Metric;
 use slmbench_results::pair_ratio::PairRatio;
 use slmbench_results::paired::RatioEstimate;
 use slmbench_results::schema::CellResult;
-use slmbench_results::stats::Summary;
+use slmbench_results::stats::{Shortfall, Summary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Ratio {
@@ -20,6 +20,9 @@ pub struct Ratio {
     /// The 95% interval; `None` (null) when a median has too few samples for one.
     pub low: Option<f64>,
     pub high: Option<f64>,
+    /// Without an interval: the samples there were and the samples one needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shortfall: Option<Shortfall>,
 }
 
 /// What a ratio's interval says about "below 1".
@@ -36,15 +39,32 @@ pub enum Side {
 impl Ratio {
     pub fn of(num: &Summary, den: &Summary) -> Ratio {
         let ci = num.ci().zip(den.ci()).map(|((nl, nh), (dl, dh))| (nl / dh, nh / dl));
-        Ratio { value: num.median / den.median, low: ci.map(|c| c.0), high: ci.map(|c| c.1) }
+        Ratio {
+            value: num.median / den.median,
+            low: ci.map(|c| c.0),
+            high: ci.map(|c| c.1),
+            shortfall: ci.is_none().then(|| Shortfall::repetitions(num.n.min(den.n))),
+        }
     }
 
     pub fn ci(&self) -> Option<(f64, f64)> {
         self.low.zip(self.high)
     }
 
-    pub fn from_estimate(r: &RatioEstimate) -> Ratio {
-        Ratio { value: r.value, low: r.low, high: r.high }
+    /// A pair ratio of `blocks` blocks, measured interleaved.
+    pub fn from_estimate(r: &RatioEstimate, blocks: usize) -> Ratio {
+        let shortfall = r.ci().is_none().then(|| slmbench_results::paired::shortfall(blocks));
+        Ratio { value: r.value, low: r.low, high: r.high, shortfall }
+    }
+
+    /// What the ratio lacks for an interval (`n too small: 6 of 10 blocks`).
+    pub fn shortfall_text(&self) -> String {
+        self.shortfall.map_or_else(|| "n too small".into(), |s| s.short())
+    }
+
+    /// What would give the ratio an interval, for a sentence.
+    pub fn advice(&self) -> String {
+        self.shortfall.map_or_else(|| "measure more repetitions".into(), |s| s.advice())
     }
 
     pub fn side(&self) -> Side {
@@ -109,10 +129,10 @@ pub fn paired<'a>(cells: &'a [CellResult], ratios: &'a [PairRatio]) -> Vec<Paire
                 decoder_only: dec,
                 ttft: record.map_or_else(
                     || Ratio::of(&ed.metrics.ttft_ns, &dec.metrics.ttft_ns),
-                    |r| Ratio::from_estimate(&r.ttft),
+                    |r| Ratio::from_estimate(&r.ttft, r.blocks),
                 ),
                 e2e: match record {
-                    Some(r) => r.e2e_tokens_per_s.as_ref().map(Ratio::from_estimate),
+                    Some(r) => r.e2e_tokens_per_s.as_ref().map(|e| Ratio::from_estimate(e, r.blocks)),
                     None => e2e,
                 },
                 interleaved: record,
@@ -167,8 +187,10 @@ pub fn ttft_sentence(r: &Ratio, input_tokens: usize) -> String {
         ),
         (_, None) => format!(
             "encoder-decoder / decoder-only time to first token {:.2}× at {input_tokens} input tokens \
-             (n too small for a 95% CI: measure at least 6 repetitions; no conclusion)",
-            r.value
+             ({} for a 95% CI: {}; no conclusion)",
+            r.value,
+            r.shortfall_text(),
+            r.advice()
         ),
     }
 }
@@ -176,7 +198,7 @@ pub fn ttft_sentence(r: &Ratio, input_tokens: usize) -> String {
 pub fn e2e_sentence(r: &Ratio, p: &Point) -> String {
     let ci = match r.ci() {
         Some((lo, hi)) => format!("95% CI {lo:.2}–{hi:.2}×"),
-        None => "n too small for a 95% CI".into(),
+        None => format!("{} for a 95% CI", r.shortfall_text()),
     };
     let verdict = match r.side() {
         Side::Above => "higher",

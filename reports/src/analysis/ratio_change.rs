@@ -21,6 +21,9 @@ pub struct RatioChange {
     pub metric: &'static str,
     pub base: RatioEstimate,
     pub current: RatioEstimate,
+    /// Blocks of each side's pair cell (what an interval needs is counted in them).
+    pub base_blocks: usize,
+    pub current_blocks: usize,
     /// current / base − 1 with its interval (null: a side has no interval).
     pub change: f64,
     pub low: Option<f64>,
@@ -105,6 +108,8 @@ pub fn ratio_changes(base: &[PairedCell], current: &[PairedCell]) -> Vec<RatioCh
                 metric,
                 base: x,
                 current: y,
+                base_blocks: rb.blocks,
+                current_blocks: rc.blocks,
                 change: y.value / x.value - 1.0,
                 low: ci.map(|c| c.0),
                 high: ci.map(|c| c.1),
@@ -125,13 +130,13 @@ pub fn markdown(changes: &[RatioChange], threshold: impl Fn(&str) -> f64) -> Str
          | pair | ratio | base | current | change (95% CI) | verdict |\n| --- | --- | ---: | ---: | ---: | --- |\n",
     );
     for c in changes {
-        let fmt = |r: &RatioEstimate| slmbench_results::export::markdown::ratio_text(r);
+        let fmt = |r: &RatioEstimate, blocks| slmbench_results::export::markdown::ratio_text(r, blocks);
         s.push_str(&format!(
             "| {} | {} | {} | {} | {:+.1}% ({}) | {} |\n",
             c.name().replace('|', "\\|"),
             c.metric,
-            fmt(&c.base),
-            fmt(&c.current),
+            fmt(&c.base, c.base_blocks),
+            fmt(&c.current, c.current_blocks),
             c.change * 100.0,
             match c.low.zip(c.high) {
                 Some((lo, hi)) => format!("{:+.1}% … {:+.1}%", lo * 100.0, hi * 100.0),
@@ -157,6 +162,8 @@ mod tests {
             metric,
             base: r,
             current: r,
+            base_blocks: 12,
+            current_blocks: 12,
             change: (lo + hi) / 2.0,
             low: Some(lo),
             high: Some(hi),

@@ -151,7 +151,7 @@ const DEFINITIONS: &str = r#"<dl>
 <dt>Decode throughput</dt><dd>(N − 1) / Σ ITL, tokens/s per sequence (× batch for the batch figure).</dd>
 <dt>End-to-end throughput</dt><dd>N / (TTFT + Σ ITL), tokens/s.</dd>
 <dt>Prefill throughput</dt><dd>Prompt tokens / TTFT.</dd>
-<dt>Median and 95% CI</dt><dd>Median over repetitions (ITL: over all later tokens), with a distribution-free interval from order statistics (exact binomial coverage of at least 95%); with fewer than 6 samples no such interval exists and the report says “n too small” and draws no conclusion. A ratio of two medians gets the conservative interval [low₁/high₂, high₁/low₂]; “sooner”, “later”, “higher” or “lower” is said only when that whole interval lies on one side of 1.</dd>
+<dt>Median and 95% CI</dt><dd>Median over repetitions (ITL: over all later tokens), with a distribution-free interval from order statistics (exact binomial coverage of at least 95%); with fewer than 6 samples no such interval exists, nor a paired one for a pair measured interleaved over fewer than 10 blocks, and the report says “n too small” with the count it had and the count it needs, and draws no conclusion. A ratio of two medians gets the conservative interval [low₁/high₂, high₁/low₂]; “sooner”, “later”, “higher” or “lower” is said only when that whole interval lies on one side of 1.</dd>
 <dt>Peak memory</dt><dd>The process's resident-set high-water mark, reset before each model's sessions load (Linux).</dd>
 <dt>Harness overhead</dt><dd>Per decode step, time outside Session::run over time inside it.</dd>
 </dl>"#;

@@ -62,7 +62,8 @@ pub fn ratio_table(cells: &[CellResult], ratios: &[PairRatio]) -> String {
     if ratios.is_empty() {
         return String::new();
     }
-    let opt = |r: &Option<RatioEstimate>| r.as_ref().map(ratio_text).unwrap_or_else(|| "–".into());
+    let opt =
+        |r: &Option<RatioEstimate>, blocks| r.as_ref().map(|r| ratio_text(r, blocks)).unwrap_or_else(|| "–".into());
     let mut h = String::from(
         "<h3>Ratios measured side by side</h3>\n<p>Encoder-decoder / decoder-only, each pair's repetitions \
          interleaved in blocks; the 95% interval resamples whole blocks, so drift both models shared cancels.</p>\n\
@@ -94,9 +95,9 @@ pub fn ratio_table(cells: &[CellResult], ratios: &[PairRatio]) -> String {
             r.sweep.input_tokens,
             r.sweep.output_tokens,
             r.blocks,
-            esc(&ratio_text(&r.ttft)),
-            esc(&opt(&r.decode_tokens_per_s)),
-            esc(&opt(&r.e2e_tokens_per_s)),
+            esc(&ratio_text(&r.ttft, r.blocks)),
+            esc(&opt(&r.decode_tokens_per_s, r.blocks)),
+            esc(&opt(&r.e2e_tokens_per_s, r.blocks)),
         ));
     }
     h.push_str("</tbody></table></div>\n");

@@ -120,11 +120,12 @@ pub fn failures(failed: &[FailedCell]) -> String {
     out
 }
 
-/// `0.62× (0.58–0.66)`, or with "n too small" when there is no interval.
-pub fn ratio_text(r: &RatioEstimate) -> String {
+/// `0.62× (0.58–0.66)` for a pair ratio of `blocks` blocks, or with what it lacks for an
+/// interval (`n too small: 6 of 10 blocks`).
+pub fn ratio_text(r: &RatioEstimate, blocks: usize) -> String {
     match r.ci() {
         Some((lo, hi)) => format!("{:.2}× ({lo:.2}–{hi:.2})", r.value),
-        None => format!("{:.2}× (n too small)", r.value),
+        None => format!("{:.2}× ({})", r.value, crate::paired::shortfall(blocks).short()),
     }
 }
 
@@ -148,7 +149,7 @@ pub fn ratios(ratios: &[PairRatio], cells: &[CellResult]) -> String {
         if machines > 1 {
             pair = format!("{pair} on {}", crate::identity::Machine::of(&r.context).short());
         }
-        let opt = |x: &Option<RatioEstimate>| x.as_ref().map(ratio_text).unwrap_or_else(|| "–".into());
+        let opt = |x: &Option<RatioEstimate>| x.as_ref().map(|x| ratio_text(x, r.blocks)).unwrap_or_else(|| "–".into());
         let drifting = cells
             .iter()
             .filter(|c| c.is_named_by(r, &r.encoder_decoder_cell) || c.is_named_by(r, &r.decoder_only_cell))
@@ -164,7 +165,7 @@ pub fn ratios(ratios: &[PairRatio], cells: &[CellResult]) -> String {
             r.sweep.input_tokens,
             r.sweep.output_tokens,
             r.blocks,
-            ratio_text(&r.ttft),
+            ratio_text(&r.ttft, r.blocks),
             opt(&r.decode_tokens_per_s),
             opt(&r.e2e_tokens_per_s),
             if drifting { "trend" } else { "–" },
