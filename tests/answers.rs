@@ -1,6 +1,6 @@
 //! A short run says what it lacks for an answer: each ratio without an interval names the blocks
 //! it had and the blocks it needs, the run warns before measuring, and a run with enough blocks
-//! gets intervals.
+//! gets intervals. In the heat maps a ratio without an interval is grey, not coloured.
 
 mod common;
 
@@ -35,12 +35,32 @@ fn a_pair_with_too_few_blocks_says_how_many_it_needs() {
         "n too small: 6 of 10 blocks for a 95% CI: a paired interval needs at least 10 blocks: run with -r 10 or more"
     ));
     assert!(!html.contains("measure at least 6 repetitions"), "the old advice, wrong for a pair");
+    // The heat maps: a ratio without an interval is grey and says so, never green or red.
+    for chart in ["ratio_ttft_tiny", "ratio_e2e_tiny"] {
+        let svg = figure(&html, chart);
+        assert!(svg.contains("n too small: 6 of 10 blocks"), "{chart}: no shortfall under the ratio");
+        assert!(svg.contains("fill=\"#D6D9DE\""), "{chart}: the cell is not grey");
+    }
+}
+
+/// The inline SVG of the report's chart `name` (its caption left out).
+fn figure<'a>(html: &'a str, name: &str) -> &'a str {
+    let start = html.find(&format!("<figure id=\"chart-{name}\"")).unwrap_or_else(|| panic!("no chart {name}"));
+    let figure = &html[start..start + html[start..].find("</figure>").unwrap()];
+    &figure[..figure.find("<figcaption>").unwrap_or(figure.len())]
 }
 
 #[test]
 fn a_pair_with_enough_blocks_gets_intervals() {
-    let (table, progress, _) = short_run("10");
+    let (table, progress, html) = short_run("10");
     assert!(!progress.contains("needs at least 10 blocks"), "{progress}");
     let row = table.lines().find(|l| l.starts_with("| tiny |")).unwrap_or_else(|| panic!("no ratio row:\n{table}"));
     assert!(!row.contains("n too small"), "{row}");
+    for chart in ["ratio_ttft_tiny", "ratio_e2e_tiny"] {
+        let svg = figure(&html, chart);
+        assert!(
+            !svg.contains("n too small") && !svg.contains("fill=\"#D6D9DE\""),
+            "{chart}: an interval drawn as none"
+        );
+    }
 }

@@ -10,6 +10,9 @@ use super::Chart;
 use crate::analysis::pairs::{PairedCell, Ratio, paired};
 use crate::error::ReportError;
 
+/// The fill of a cell whose ratio has no interval.
+const NO_INTERVAL: RGBColor = RGBColor(214, 217, 222);
+
 fn shade(good: f64) -> RGBColor {
     // good in [-1, 1]: +1 deep green, -1 deep red, 0 white.
     let t = good.clamp(-1.0, 1.0);
@@ -77,11 +80,16 @@ fn draw(
                 good = -good;
             }
             let (i, j) = (i as f64, j as f64);
-            c.draw_series(std::iter::once(Rectangle::new([(i, j), (i + 1.0, j + 1.0)], shade(good).filled())))
+            // A ratio with no interval says nothing either way: grey, never green or red.
+            let fill = if ratio.ci().is_some() { shade(good) } else { NO_INTERVAL };
+            c.draw_series(std::iter::once(Rectangle::new([(i, j), (i + 1.0, j + 1.0)], fill.filled())))
                 .map_err(|e| super::ce(name, e))?;
             // The interval under the value, so a colour is never read without its uncertainty.
-            let labels = std::iter::once((format!("{r:.2}×"), 0.55, 16))
-                .chain(ratio.ci().map(|(lo, hi)| (format!("{lo:.2}–{hi:.2}"), 0.25, 11)));
+            let under = match ratio.ci() {
+                Some((lo, hi)) => (format!("{lo:.2}–{hi:.2}"), 11),
+                None => (ratio.shortfall_text(), 10),
+            };
+            let labels = [(format!("{r:.2}×"), 0.55, 16), (under.0, 0.25, under.1)];
             for (text, dy, size) in labels {
                 c.draw_series(std::iter::once(Text::new(
                     text,
@@ -132,7 +140,7 @@ pub fn charts(
             svg: draw(&name, &format!("TTFT ratio encoder-decoder / decoder-only ({where_})"), &sel, |p| Some(p.ttft), true, png)?,
             name,
             title: format!("TTFT ratio — {tag}"),
-            caption: "Below 1× (green) the encoder-decoder reaches the first token sooner; the paper claims 0.53× (47% lower). Under each ratio, its 95% interval (paired where the pair ran interleaved).".into(),
+            caption: "Below 1× (green) the encoder-decoder reaches the first token sooner; the paper claims 0.53× (47% lower). Under each ratio, its 95% interval (paired where the pair ran interleaved); grey: no interval (n too small), so no colour.".into(),
         });
         let name = format!("ratio_e2e_{}", safe(&tag));
         out.push(Chart {
@@ -146,7 +154,7 @@ pub fn charts(
             )?,
             name,
             title: format!("Throughput ratio — {tag}"),
-            caption: "Above 1× (green) the encoder-decoder generates faster end to end; the paper claims 4.7×. Under each ratio, its 95% interval (paired where the pair ran interleaved).".into(),
+            caption: "Above 1× (green) the encoder-decoder generates faster end to end; the paper claims 4.7×. Under each ratio, its 95% interval (paired where the pair ran interleaved); grey: no interval (n too small), so no colour.".into(),
         });
     }
     Ok(out)
