@@ -31,6 +31,13 @@ fn a_pair_with_too_few_blocks_says_how_many_it_needs() {
     );
     let row = table.lines().find(|l| l.starts_with("| tiny |")).unwrap_or_else(|| panic!("no ratio row:\n{table}"));
     assert!(row.contains("(n too small: 6 of 10 blocks)"), "{row}");
+    // Which way each ratio favours the encoder-decoder, in the terminal's table and progress line.
+    assert!(
+        table.contains("| ED/DO TTFT (lower = ED sooner) | ED/DO decode tokens/s (higher = ED faster) |"),
+        "{table}"
+    );
+    let line = progress.lines().find(|l| l.contains(" done in ")).unwrap_or_else(|| panic!("{progress}"));
+    assert!(line.contains("— ED/DO TTFT ") && line.contains("(lower = ED sooner) over 6 blocks"), "{line}");
     assert!(html.contains(
         "n too small: 6 of 10 blocks for a 95% CI: a paired interval needs at least 10 blocks: run with -r 10 or more"
     ));

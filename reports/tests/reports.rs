@@ -331,6 +331,18 @@ fn accuracy_section_and_roofline_chart() {
 }
 
 /// The ratio record of an interleaved `ed`/`dec` pair cell, with a paired TTFT interval.
+/// The Markdown table of interleaved ratios says in its header which way each ratio favours the
+/// encoder-decoder, and a ratio without an interval what it lacks.
+#[test]
+fn ratio_table_snapshot() {
+    let cells = pair_cells();
+    let (ed, dec) = (&cells[0], &cells[1]);
+    let mut short = ratio_record(&cells[2], &cells[3], 0.51, 0.0, 0.0);
+    (short.blocks, short.ttft.low, short.ttft.high) = (6, None, None);
+    let ratios = [ratio_record(ed, dec, 0.51, 0.48, 0.55), short];
+    insta::assert_snapshot!(slmbench_results::export::markdown::ratios(&ratios, &cells));
+}
+
 fn ratio_record(ed: &CellResult, dec: &CellResult, value: f64, low: f64, high: f64) -> PairRatio {
     PairRatio {
         schema_version: slmbench_results::schema::SCHEMA_VERSION,

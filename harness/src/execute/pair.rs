@@ -106,7 +106,7 @@ impl Runner<'_> {
                 let (keep, flow) = self.settle(&pair, &ca.repetitions);
                 if flow == Flow::Go {
                     self.bar.end_cell(&format!(
-                        "TTFT ratio {} over {} blocks; {} | {}",
+                        "ED/DO TTFT {} (lower = ED sooner) over {} blocks; {} | {}",
                         slmbench_results::export::markdown::ratio_text(&ratio.ttft, ratio.blocks),
                         ratio.blocks,
                         Self::summary(&ca),

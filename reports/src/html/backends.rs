@@ -14,8 +14,8 @@ pub fn section(cells: &[CellResult]) -> String {
         "<section id=\"backends\"><h2>Backends</h2>\n<p>The same model at the same point on each runtime, against \
          the reference runtime (measured one after the other, so each TTFT ratio's interval is the conservative one \
          from the two medians' intervals).</p>\n<table id=\"backend-table\"><thead><tr><th class=\"l\">cell</th>\
-         <th class=\"l\">backend</th><th>TTFT ms</th><th>decode tok/s</th><th>TTFT vs reference</th>\
-         <th>decode tok/s vs reference</th></tr></thead><tbody>\n",
+         <th class=\"l\">backend</th><th>TTFT ms</th><th>decode tok/s</th><th>TTFT vs reference<br>(lower = sooner)</th>\
+         <th>decode tok/s vs reference<br>(higher = faster)</th></tr></thead><tbody>\n",
     );
     for r in &rows {
         h.push_str(&format!(

@@ -68,8 +68,8 @@ pub fn ratio_table(cells: &[CellResult], ratios: &[PairRatio]) -> String {
         "<h3>Ratios measured side by side</h3>\n<p>Encoder-decoder / decoder-only, each pair's repetitions \
          interleaved in blocks; the 95% interval resamples whole blocks, so drift both models shared cancels.</p>\n\
          <div class=\"scroll\"><table id=\"paired-ratios\"><thead><tr><th class=\"l\">pair</th><th class=\"l\">variant</th>\
-         <th class=\"l\">ep</th><th>t</th><th>b</th><th>in</th><th>out</th><th>blocks</th><th>TTFT</th>\
-         <th>decode tok/s</th><th>e2e tok/s</th></tr></thead><tbody>\n",
+         <th class=\"l\">ep</th><th>t</th><th>b</th><th>in</th><th>out</th><th>blocks</th><th>ED/DO TTFT<br>(lower = ED sooner)</th>\
+         <th>ED/DO decode tok/s<br>(higher = ED faster)</th><th>ED/DO e2e tok/s<br>(higher = ED faster)</th></tr></thead><tbody>\n",
     );
     for r in ratios {
         let ed = cells.iter().find(|c| c.is_named_by(r, &r.encoder_decoder_cell));

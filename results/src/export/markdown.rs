@@ -60,7 +60,7 @@ pub fn backends(cells: &[CellResult]) -> String {
     let mut out = String::from(
         "\n**Backends** (the same model and point on each runtime; measured one after the other, so each TTFT \
          ratio's interval is the conservative one from the two medians')\n\n\
-         | cell | backend | TTFT ms | decode tok/s | TTFT vs reference | decode tok/s vs reference |\n\
+         | cell | backend | TTFT ms | decode tok/s | TTFT vs reference (lower = sooner) | decode tok/s vs reference (higher = faster) |\n\
          | --- | --- | ---: | ---: | ---: | ---: |\n",
     );
     for r in &rows {
@@ -136,7 +136,7 @@ pub fn ratios(ratios: &[PairRatio], cells: &[CellResult]) -> String {
     }
     let mut out = String::from(
         "\n**Encoder-decoder / decoder-only, measured interleaved** (paired 95% CI)\n\n\
-         | pair | precision | graph | ep | t | b | in | out | blocks | TTFT | decode tokens/s | e2e tokens/s | drift |\n\
+         | pair | precision | graph | ep | t | b | in | out | blocks | ED/DO TTFT (lower = ED sooner) | ED/DO decode tokens/s (higher = ED faster) | ED/DO e2e tokens/s (higher = ED faster) | drift |\n\
          | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
     );
     // Pairs are formed within one backend; with several, each pair names its own.
