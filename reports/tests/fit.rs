@@ -170,3 +170,24 @@ fn workload_lengths_parse_or_say_why() {
     assert!(e.contains("line 2"), "{e}");
     assert!(Workload::from_text("# nothing\n", "file".into()).is_err());
 }
+
+/// Two prompt lengths determine the TTFT line exactly: its "error" is 0 by construction and the
+/// fit says it was not checked; an ITL that falls as the prompt grows is flagged, not used
+/// silently.
+#[test]
+fn fits_say_when_they_cannot_be_checked_and_when_a_slope_has_the_wrong_sign() {
+    let two = cells("decoder-only", &[32, 128], 8, 6, |p| 2.0 + 0.02 * p, |_, _| 1.0, (0.0, 3));
+    let f = fit_model(&two.iter().collect::<Vec<_>>(), 1).unwrap();
+    assert!(!f.ttft_checked() && f.max_ttft_error() < 1e-9);
+    assert_eq!(f.ttft_error_text(), "not checked (2 prompt lengths)");
+    assert!(f.warnings().iter().any(|w| w.contains("measure a third prompt length")), "{:?}", f.warnings());
+    let three = cells("decoder-only", &[32, 64, 128], 8, 6, |p| 2.0 + 0.02 * p, |p, _| 2.0 - 0.005 * p, (0.0, 4));
+    let f = fit_model(&three.iter().collect::<Vec<_>>(), 1).unwrap();
+    assert!(f.ttft_checked() && f.ttft_error_text().ends_with('%'));
+    let w = f.warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("the fitted ITL falls as the prompt grows") && w[0].contains("below zero"), "{w:?}");
+    // A curve that rises with the prompt, measured at enough lengths, has nothing to warn about.
+    let fine = cells("decoder-only", &P, 8, 6, |p| 2.0 + 0.02 * p, |p, _| 1.0 + 0.001 * p, (0.0, 5));
+    assert!(fit_model(&fine.iter().collect::<Vec<_>>(), 1).unwrap().warnings().is_empty());
+}

@@ -103,6 +103,54 @@ impl ModelFit {
     pub fn max_itl_error(&self) -> Option<f64> {
         self.cells.iter().filter_map(|c| c.itl.map(f64::abs)).reduce(f64::max)
     }
+
+    /// Whether TTFT's error against the sweep says anything: more prompt lengths than the curve
+    /// has coefficients (a line through two lengths meets both exactly, so its error is 0 by
+    /// construction).
+    pub fn ttft_checked(&self) -> bool {
+        self.prompt_lengths > if self.quadratic { 3 } else { 2 }
+    }
+
+    /// The TTFT fit error as tables show it: `3.1%`, or `not checked (2 prompt lengths)`.
+    pub fn ttft_error_text(&self) -> String {
+        match self.ttft_checked() {
+            true => format!("{:.1}%", self.max_ttft_error() * 100.0),
+            false => format!("not checked ({} prompt lengths)", self.prompt_lengths),
+        }
+    }
+
+    /// What a reader must know before using the fit: that it cannot be checked against the sweep,
+    /// or that a slope has a sign no cost has (TTFT or ITL falling as the prompt grows).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = vec![];
+        if !self.ttft_checked() {
+            out.push(format!(
+                "{}: TTFT fitted to {} prompt lengths passes through them exactly, so its error says nothing; \
+                 measure a third prompt length to check the curve",
+                self.label, self.prompt_lengths
+            ));
+        }
+        let sign = |what: &str, slope_ns: f64, ci: Option<(f64, f64)>| {
+            let sure = match ci {
+                Some((_, hi)) if hi < 0.0 => "its whole 95% interval is below zero",
+                _ => "its 95% interval includes zero",
+            };
+            format!(
+                "{}: the fitted {what} falls as the prompt grows ({:+.4} ms per prompt token; {sure}): no step \
+                 reads less for a longer prompt, so this is noise or drift across the sweep, not a cost; measure \
+                 more prompt lengths or repetitions before predicting from it",
+                self.label,
+                slope_ns / 1e6
+            )
+        };
+        if !self.quadratic && self.ttft.0[1] < 0.0 {
+            out.push(sign("TTFT", self.ttft.0[1], Some(self.ttft_ci[1])));
+        }
+        if let Some(itl) = self.itl.filter(|i| i.0[1] < 0.0) {
+            out.push(sign("ITL", itl.0[1], self.itl_ci.map(|c| c[1])));
+        }
+        out
+    }
 }
 
 /// Weighted least squares: the coefficients of `x` (rows of features) minimising

@@ -244,16 +244,23 @@ pub fn markdown(d: &Decision) -> String {
     );
     for f in &d.fits {
         s.push_str(&format!(
-            "| {} | {} | {:.1}% | {} | {} | {}–{} ({}) |\n",
+            "| {} | {} | {} | {} | {} | {}–{} ({}) |\n",
             f.label.clone(),
             ttft_formula(f),
-            f.max_ttft_error() * 100.0,
+            f.ttft_error_text(),
             itl_formula(f),
             f.max_itl_error().map(|e| format!("{:.1}%", e * 100.0)).unwrap_or_else(|| "–".into()),
             f.prompt_range.0,
             f.prompt_range.1,
             f.prompt_lengths
         ));
+    }
+    let warnings: Vec<String> = d.fits.iter().flat_map(|f| f.warnings()).collect();
+    if !warnings.is_empty() {
+        s.push('\n');
+        for w in &warnings {
+            s.push_str(&format!("- warning: {w}\n"));
+        }
     }
     if !d.pairs.is_empty() {
         s.push_str("\n### Crossovers\n\n| encoder-decoder | decoder-only | encoder-decoder's TTFT is lower | its end-to-end time is lower |\n| --- | --- | --- | --- |\n");

@@ -19,11 +19,11 @@ pub fn section(d: &Decision, charts: &[Chart]) -> String {
     );
     for f in &d.fits {
         s.push_str(&format!(
-            "<tr data-model=\"{}\"><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{:.1}%</td><td class=\"l\">{}</td><td>{}</td><td>{}–{} ({})</td></tr>\n",
+            "<tr data-model=\"{}\"><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}–{} ({})</td></tr>\n",
             esc(&f.key.model),
             esc(&f.label.clone()),
             esc(&ttft_formula(f)),
-            f.max_ttft_error() * 100.0,
+            esc(&f.ttft_error_text()),
             esc(&itl_formula(f)),
             f.max_itl_error().map(|e| format!("{:.1}%", e * 100.0)).unwrap_or_else(|| "–".into()),
             f.prompt_range.0,
@@ -32,6 +32,14 @@ pub fn section(d: &Decision, charts: &[Chart]) -> String {
         ));
     }
     s.push_str("</tbody></table></div>\n");
+    let warnings: Vec<String> = d.fits.iter().flat_map(|f| f.warnings()).collect();
+    if !warnings.is_empty() {
+        s.push_str("<ul id=\"fit-warnings\" class=\"warn\">\n");
+        for w in &warnings {
+            s.push_str(&format!("<li>{}</li>\n", esc(w)));
+        }
+        s.push_str("</ul>\n");
+    }
     if !d.pairs.is_empty() {
         s.push_str("<h3>Crossovers</h3>\n<table id=\"crossovers\"><thead><tr><th class=\"l\">pair</th><th class=\"l\">encoder-decoder's TTFT is lower</th><th class=\"l\">its end-to-end time is lower</th></tr></thead><tbody>\n");
         for p in &d.pairs {
