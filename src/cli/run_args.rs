@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
+// A flag from the environment: 1/0, true/false, yes/no, on/off; anything else is refused.
+use clap::builder::BoolishValueParser;
 use slmbench_harness::backend::Tuning;
 use slmbench_harness::entry::ModelEntry;
 use slmbench_harness::plan::RunPlan;
@@ -115,16 +117,16 @@ pub(super) struct RunArgs {
     #[arg(help_heading = "Where it runs", env = "SLMBENCH_OPT_LEVEL", long, value_enum, default_value_t = OptLevelArg::All)]
     opt_level: OptLevelArg,
     /// Let intra-op threads spin (off is steadier on shared machines).
-    #[arg(help_heading = "Where it runs", env = "SLMBENCH_SPINNING", long)]
+    #[arg(help_heading = "Where it runs", env = "SLMBENCH_SPINNING", long, value_parser = BoolishValueParser::new())]
     spinning: bool,
     /// Refuse any node the provider cannot run instead of running it on the CPU (ONNX Runtime's
     /// session.disable_cpu_ep_fallback); such a cell fails with the runtime's error.
-    #[arg(help_heading = "Where it runs", env = "SLMBENCH_STRICT_PLACEMENT", long)]
+    #[arg(help_heading = "Where it runs", env = "SLMBENCH_STRICT_PLACEMENT", long, value_parser = BoolishValueParser::new())]
     strict_placement: bool,
     /// Run every ONNX Runtime step through an IoBinding: the KV caches and the encoder's output
     /// stay in the provider's memory (a GPU's for CUDA, TensorRT, DirectML) and only the logits
     /// come to the host. Recorded per cell (part of its id).
-    #[arg(help_heading = "Where it runs", env = "SLMBENCH_IO_BINDING", long)]
+    #[arg(help_heading = "Where it runs", env = "SLMBENCH_IO_BINDING", long, value_parser = BoolishValueParser::new())]
     io_binding: bool,
     /// ONNX Runtime session configuration entry KEY=VALUE (repeatable), applied to every session
     /// and recorded per cell (part of its id), e.g. session.disable_prepacking=1, or
@@ -135,7 +137,7 @@ pub(super) struct RunArgs {
     /// Keep each graph a provider compiles (QNN's HTP, …) as an ONNX Runtime EP context model in
     /// the slmbench cache: the first session of a file compiles and writes it, later ones load
     /// it. Not for the CPU provider, which compiles nothing.
-    #[arg(help_heading = "Where it runs", env = "SLMBENCH_EP_CONTEXT_CACHE", long)]
+    #[arg(help_heading = "Where it runs", env = "SLMBENCH_EP_CONTEXT_CACHE", long, value_parser = BoolishValueParser::new())]
     ep_context_cache: bool,
     /// Spread each interleaved pair cell's blocks over this many loads of the two models (both
     /// loaded again, and warmed up, between them), so that its ratio's interval also holds the
@@ -145,7 +147,7 @@ pub(super) struct RunArgs {
     #[arg(help_heading = "How long and in which order", env = "SLMBENCH_RELOADS", long, value_parser = clap::value_parser!(u64).range(1..=20))]
     reloads: Option<u64>,
     /// Stop a generation when every row has produced the end-of-sequence token.
-    #[arg(help_heading = "What to measure", env = "SLMBENCH_STOP_AT_EOS", long)]
+    #[arg(help_heading = "What to measure", env = "SLMBENCH_STOP_AT_EOS", long, value_parser = BoolishValueParser::new())]
     stop_at_eos: bool,
     /// Use these prompt ids (one row, repeated over the batch) instead of synthetic ones; replaces -p.
     #[arg(help_heading = "What to measure", long, conflicts_with = "input_tokens")]
@@ -160,7 +162,7 @@ pub(super) struct RunArgs {
     #[arg(help_heading = "How long and in which order", long, env = "SLMBENCH_SHARD")]
     shard: Option<String>,
     /// Do not write the HTML report next to the results file.
-    #[arg(help_heading = "Outputs", env = "SLMBENCH_NO_REPORT", long)]
+    #[arg(help_heading = "Outputs", env = "SLMBENCH_NO_REPORT", long, value_parser = BoolishValueParser::new())]
     pub(super) no_report: bool,
     /// Also add every record to this run history (SQLite) as it is measured; the report then
     /// shows each cell's trend across the runs there.
@@ -185,7 +187,7 @@ pub(super) struct RunArgs {
     force: bool,
     /// Do not measure this host's memory bandwidth and matrix-multiply rate (measured once per
     /// thread count, then cached) nor set CPU cells against them.
-    #[arg(help_heading = "What to measure", env = "SLMBENCH_NO_ROOFLINE", long)]
+    #[arg(help_heading = "What to measure", env = "SLMBENCH_NO_ROOFLINE", long, value_parser = BoolishValueParser::new())]
     no_roofline: bool,
     /// Your name for this machine (`pixel-8`, `pi5-lab-2`): recorded in every cell as part of
     /// the machine's identity, so two devices of the same model are kept apart everywhere
@@ -198,7 +200,7 @@ pub(super) struct RunArgs {
     allow_unmatched: bool,
     /// Do not measure the drift of each variant (int8, int4, fused) against its fp32 plain
     /// build when both are in the run (256 teacher-forced positions per variant).
-    #[arg(help_heading = "What to measure", env = "SLMBENCH_NO_ACCURACY", long)]
+    #[arg(help_heading = "What to measure", env = "SLMBENCH_NO_ACCURACY", long, value_parser = BoolishValueParser::new())]
     no_accuracy: bool,
 }
 

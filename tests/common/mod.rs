@@ -20,19 +20,16 @@ pub fn slmbench(cwd: &Path) -> Command {
     c
 }
 
+/// [`slmbench`] in the test's own folder, as `assert_cmd` drives it, with candle's thread
+/// variable unset too (so `-t` decides).
+pub fn cmd() -> assert_cmd::Command {
+    let mut c = slmbench(Path::new("."));
+    c.env_remove("RAYON_NUM_THREADS");
+    assert_cmd::Command::from_std(c)
+}
+
 /// Fast settings: every test cell runs in well under a second.
 pub const QUICK: &[&str] = &["-r", "2", "--min-repetitions", "1", "--warmup", "0", "--max-time", "5", "-t", "1"];
-
-/// The binary as `assert_cmd` drives it, in the test's own folder, with the same clean
-/// environment as [`slmbench`] (and candle's thread variable unset, so `-t` decides).
-pub fn cmd() -> assert_cmd::Command {
-    let mut c = assert_cmd::Command::new(BIN);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SLMBENCH_") && k != "SLMBENCH_CACHE_DIR") {
-        c.env_remove(k);
-    }
-    c.env_remove("RAYON_NUM_THREADS");
-    c
-}
 
 /// Builds the `tiny` pair into `dir/tiny` (deterministic: the same files, and so the same cell
 /// ids, on every machine).
