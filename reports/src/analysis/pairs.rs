@@ -90,6 +90,8 @@ pub struct PairedCell<'a> {
     pub ttft: Ratio,
     /// End-to-end throughput encoder-decoder / decoder-only (above 1: the encoder-decoder is faster).
     pub e2e: Option<Ratio>,
+    /// Decode tokens/s per sequence encoder-decoder / decoder-only (above 1: the encoder-decoder is faster).
+    pub decode: Option<Ratio>,
     /// The ratio record when the two were measured interleaved (the ratios above are its own).
     pub interleaved: Option<&'a PairRatio>,
     /// Everything the two cells share ([`Identity::partner_key`]): machine, runtime, variant,
@@ -115,10 +117,11 @@ pub fn paired<'a>(cells: &'a [CellResult], ratios: &'a [PairRatio]) -> Vec<Paire
         let key = Identity::of(ed).partner_key();
         let p = key.point.clone();
         if let Some(&dec) = decoder_only.get(&key) {
-            let e2e = match (Metric::E2eTokensPerS.summary(ed), Metric::E2eTokensPerS.summary(dec)) {
+            let of = |m: Metric| match (m.summary(ed), m.summary(dec)) {
                 (Some(a), Some(b)) => Some(Ratio::of(&a, &b)),
                 _ => None,
             };
+            let (e2e, decode) = (of(Metric::E2eTokensPerS), of(Metric::DecodeTokensPerS));
             let record = ratios
                 .iter()
                 .find(|r| ed.is_named_by(r, &r.encoder_decoder_cell) && dec.is_named_by(r, &r.decoder_only_cell));
@@ -134,6 +137,10 @@ pub fn paired<'a>(cells: &'a [CellResult], ratios: &'a [PairRatio]) -> Vec<Paire
                 e2e: match record {
                     Some(r) => r.e2e_tokens_per_s.as_ref().map(|e| Ratio::from_estimate(e, r.blocks)),
                     None => e2e,
+                },
+                decode: match record {
+                    Some(r) => r.decode_tokens_per_s.as_ref().map(|e| Ratio::from_estimate(e, r.blocks)),
+                    None => decode,
                 },
                 interleaved: record,
                 key,
@@ -226,9 +233,9 @@ pub fn method_sentence(p: &PairedCell) -> String {
     }
 }
 
-pub fn headlines(cells: &[CellResult], ratios: &[PairRatio]) -> Vec<Headline> {
-    let pairs = paired(cells, ratios);
-    let several = slmbench_results::identity::machines(cells.iter().map(|c| &c.context)).len() > 1;
+/// The cell each pair and machine is summed up by: the longest input (then output), batch 1
+/// where there is one. The headline and the Claims section both read these.
+pub fn headline_cells<'p, 'a>(pairs: &'p [PairedCell<'a>]) -> Vec<&'p PairedCell<'a>> {
     let mut groups: Vec<(&String, &slmbench_results::identity::Machine)> =
         pairs.iter().map(|p| (&p.pair, &p.key.machine)).collect();
     groups.sort();
@@ -240,16 +247,24 @@ pub fn headlines(cells: &[CellResult], ratios: &[PairRatio]) -> Vec<Headline> {
                 .iter()
                 .filter(|p| &p.pair == tag && &p.key.machine == machine)
                 .max_by_key(|p| (p.point.batch == 1, p.point.input_tokens, p.point.output_tokens))
-                .map(|p| Headline {
-                    pair: p.pair.clone(),
-                    point: p.point.clone(),
-                    ttft: p.ttft,
-                    e2e: p.e2e,
-                    ttft_text: ttft_sentence(&p.ttft, p.point.input_tokens),
-                    e2e_text: p.e2e.as_ref().map(|r| e2e_sentence(r, &p.point)),
-                    method_text: method_sentence(p),
-                    machine: several.then(|| machine.to_string()),
-                })
+        })
+        .collect()
+}
+
+pub fn headlines(cells: &[CellResult], ratios: &[PairRatio]) -> Vec<Headline> {
+    let pairs = paired(cells, ratios);
+    let several = slmbench_results::identity::machines(cells.iter().map(|c| &c.context)).len() > 1;
+    headline_cells(&pairs)
+        .into_iter()
+        .map(|p| Headline {
+            pair: p.pair.clone(),
+            point: p.point.clone(),
+            ttft: p.ttft,
+            e2e: p.e2e,
+            ttft_text: ttft_sentence(&p.ttft, p.point.input_tokens),
+            e2e_text: p.e2e.as_ref().map(|r| e2e_sentence(r, &p.point)),
+            method_text: method_sentence(p),
+            machine: several.then(|| p.key.machine.to_string()),
         })
         .collect()
 }

@@ -1,6 +1,7 @@
-//! The line chart behind TTFT and throughput: one line per model (pairs share a colour:
-//! encoder-decoder solid with circles, decoder-only dashed with triangles), error bars from the
-//! recorded 95% confidence intervals.
+//! The line chart behind TTFT and throughput: one line per model (encoder-decoder solid with
+//! circles in blue or green, decoder-only dashed with triangles in red or orange), error bars from
+//! the recorded 95% confidence intervals. With one value on the x axis it is a dot plot instead
+//! ([`super::dots`]).
 
 use plotters::prelude::*;
 use slmbench_results::schema::CellResult;
@@ -17,6 +18,8 @@ pub struct LineSpec<'a> {
     pub name: &'a str,
     pub caption: &'a str,
     pub x_desc: &'a str,
+    /// The x quantity in words, for a dot plot's title ("output tokens").
+    pub x_unit: &'a str,
     pub y_desc: &'a str,
     pub log_x: bool,
     pub x: fn(&CellResult) -> f64,
@@ -30,6 +33,12 @@ pub fn draw(spec: &LineSpec, cells: &[&CellResult], png: Option<&std::path::Path
         .filter(|(_, (_, y, _))| y.is_finite())
         .collect();
     let xs: Vec<f64> = pts.iter().map(|(_, p)| p.0).collect();
+    let mut keys: Vec<f64> = xs.clone();
+    keys.sort_by(f64::total_cmp);
+    keys.dedup();
+    if let [only] = keys[..] {
+        return super::dots::draw(spec, &pts, &format!("at {only:.0} {}", spec.x_unit), png);
+    }
     let y_top = pts.iter().map(|(_, p)| p.2.map(|ci| ci.1).unwrap_or(p.1)).fold(0.0, f64::max);
     let (x0, x1) = padded(
         xs.iter().cloned().fold(f64::MAX, f64::min).min(1e12),
@@ -37,10 +46,7 @@ pub fn draw(spec: &LineSpec, cells: &[&CellResult], png: Option<&std::path::Path
         spec.log_x,
     );
     let (_, y1) = padded(0.0, y_top, false);
-    // Ticks exactly at the lengths that were run.
-    let mut keys: Vec<f64> = xs.clone();
-    keys.sort_by(f64::total_cmp);
-    keys.dedup();
+    // Ticks exactly at the lengths that were run (`keys`).
     let svg = super::render!(spec.name, (WIDTH, HEIGHT), png, |root| {
         let mut b = ChartBuilder::on(&root);
         b.caption(spec.caption, ("sans-serif", 22)).margin(16).x_label_area_size(48).y_label_area_size(70);

@@ -1,16 +1,19 @@
 //! Charts as SVG, one file per chart, each a function from results to an SVG string.
 //! Text is drawn by the browser (no font library needed); plotters escapes every label.
 
+pub mod dots;
 pub mod fit;
 pub mod heatmap;
 pub mod itl;
 pub mod lines;
 pub mod memory;
 pub mod precision;
+pub mod ratio;
 pub mod roofline;
 pub mod throughput;
 pub mod trend;
 pub mod ttft;
+pub mod ttft_split;
 
 use std::path::Path;
 
@@ -33,7 +36,7 @@ pub struct Chart {
     pub svg: String,
 }
 
-/// Pair colours: both models of a pair share one; single models take the next free one.
+/// Colours of charts that are not per family (trends, fits, bars of one kind).
 pub const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
@@ -44,6 +47,20 @@ pub const PALETTE: [RGBColor; 8] = [
     RGBColor(227, 119, 194),
     RGBColor(23, 190, 207),
 ];
+
+/// Encoder-decoder colours (blues and greens), one per pair in order; decoder-only ones (reds and
+/// oranges) below. A pair's two models differ in colour, marker and dash, so a chart reads in
+/// grey print and to a colour-blind reader alike.
+pub const ENCODER_DECODER: [RGBColor; 4] =
+    [RGBColor(31, 119, 180), RGBColor(44, 160, 44), RGBColor(23, 190, 207), RGBColor(148, 103, 189)];
+pub const DECODER_ONLY: [RGBColor; 4] =
+    [RGBColor(214, 39, 40), RGBColor(255, 127, 14), RGBColor(227, 119, 194), RGBColor(140, 86, 75)];
+
+/// The colour of the `g`th group's model of a family.
+pub fn family_color(encoder_decoder: bool, g: usize) -> RGBColor {
+    let p = if encoder_decoder { &ENCODER_DECODER } else { &DECODER_ONLY };
+    p[g % p.len()]
+}
 
 /// A line of a chart: one model at one provider / thread count / batch.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,8 +89,8 @@ impl SeriesKey {
     }
 }
 
-/// Series keys of `cells`, each with its label and colour. Labels name the provider, threads and
-/// batch only when they vary.
+/// Series keys of `cells`, each with its label and colour (by family, then by pair: see
+/// [`family_color`]). Labels name the provider, threads and batch only when they vary.
 pub fn series(cells: &[&CellResult]) -> Vec<(SeriesKey, String, RGBColor)> {
     let mut keys: Vec<SeriesKey> = cells.iter().map(|c| SeriesKey::of(c)).collect();
     keys.sort();
@@ -105,7 +122,8 @@ pub fn series(cells: &[&CellResult]) -> Vec<(SeriesKey, String, RGBColor)> {
             if b {
                 label.push_str(&format!(" · b{}", k.batch));
             }
-            (k, label, PALETTE[g % PALETTE.len()])
+            let color = family_color(k.encoder_decoder, g);
+            (k, label, color)
         })
         .collect()
 }
@@ -167,6 +185,8 @@ pub(crate) use render;
 pub fn all(cells: &[CellResult], ratios: &[PairRatio], png: Option<&Path>) -> Result<Vec<Chart>, ReportError> {
     let mut charts = vec![ttft::chart(cells, png)?];
     charts.extend(throughput::charts(cells, png)?);
+    charts.extend(ratio::charts(cells, ratios, png)?);
+    charts.extend(ttft_split::chart(cells, ratios, png)?);
     charts.extend(heatmap::charts(cells, ratios, png)?);
     charts.push(itl::chart(cells, png)?);
     charts.push(memory::chart(cells, png)?);

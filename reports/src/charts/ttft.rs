@@ -15,6 +15,7 @@ pub fn chart(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Char
         caption: "Time to first token vs input length",
         x_desc: "input tokens (log scale)",
         y_desc: "TTFT (ms): median, 95% CI",
+        x_unit: "input tokens",
         log_x: true,
         x: |c| c.sweep.input_tokens as f64,
         y: |c| {
@@ -26,7 +27,7 @@ pub fn chart(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Char
         name: spec.name.into(),
         title: "TTFT vs input length".into(),
         caption: format!(
-            "Median time to first token ({min_n} output tokens); bars are 95% confidence intervals. Encoder-decoder solid with circles, decoder-only dashed with triangles, a pair in one colour. Where the lines part is where the encoder-decoder's advantage appears."
+            "Median time to first token ({min_n} output tokens); bars are 95% confidence intervals. Encoder-decoder blue (or green) solid with circles, decoder-only red (or orange) dashed with triangles. Where the lines part is where the encoder-decoder's advantage appears; with one input length each model is one dot."
         ),
         svg: lines::draw(&spec, &used, png)?,
     })

@@ -4,6 +4,7 @@
 use slmbench_results::schema::CellResult;
 
 mod backends;
+mod claims;
 mod fit;
 mod history;
 pub mod markup;
@@ -310,6 +311,7 @@ pub fn render_with(set: &ResultSet, charts: &[Chart], extras: &Extras) -> String
     h.push_str(&pairs::drift_warnings(cells, &set.ratios));
     h.push_str(&pairs::ratio_table(cells, &set.ratios));
     h.push_str("</section>\n");
+    h.push_str(&claims::section(set));
     h.push_str(&backends::section(cells));
 
     h.push_str(&environment(set));
