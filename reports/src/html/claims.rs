@@ -154,6 +154,10 @@ fn conditions(p: &PairedCell) -> String {
     )
 }
 
+/// A claim's row: id, words, the paper's figure in words, this run's ratio, the paper's figure,
+/// and whether lower is better.
+type Row<'a> = (&'a str, &'a str, &'a str, Option<Ratio>, f64, bool);
+
 const PAPER_CONDITIONS: &str = "edge devices, “across GPU, CPU and NPU platforms”; its ≈332M-parameter model \
     (20 encoder / 10 decoder layers, d_model 1024, 6 query × 3 KV heads of 64, FFN 4096) against a decoder-only \
     of the same size; its lengths and precision are the paper's own, not repeated here";
@@ -175,7 +179,7 @@ pub fn section(set: &ResultSet) -> String {
     );
     let mut conds = String::new();
     for p in chosen {
-        let rows: [(&str, &str, &str, Option<Ratio>, f64, bool); 3] = [
+        let rows: [Row; 3] = [
             ("ttft", "first-token latency", "47% lower (0.53×)", Some(p.ttft), PAPER_TTFT_RATIO, true),
             ("decode", "throughput: decode tokens/s", "4.7×", p.decode, PAPER_THROUGHPUT_RATIO, false),
             ("e2e", "throughput: end-to-end tokens/s", "4.7×", p.e2e, PAPER_THROUGHPUT_RATIO, false),
