@@ -6,43 +6,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+
+use common::browser::{browser, console_errors, probe_json};
 
 use slmbench_history::History;
-
-fn chromium() -> PathBuf {
-    for c in ["chromium", "chromium-browser", "google-chrome"] {
-        if let Ok(out) = Command::new("which").arg(c).output()
-            && out.status.success()
-        {
-            return PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        }
-    }
-    panic!("no Chromium found: install Debian's `chromium` package (.ci/run does) to run the report's browser test");
-}
-
-fn browser(args: &[&str], page: &Path) -> std::process::Output {
-    let profile = tempfile::tempdir().unwrap();
-    Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap()
-}
 
 /// Loads `page` with a probe appended: the DOM after it ran, and Chromium's log.
 fn probe(page: &Path) -> (String, String) {
@@ -69,19 +37,6 @@ fn probe(page: &Path) -> (String, String) {
     std::fs::write(&probed, html.replace("</body>", &format!("{script}</body>"))).unwrap();
     let out = browser(&["--dump-dom"], &probed);
     (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-fn probe_json(dom: &str) -> serde_json::Value {
-    let start = dom.find("<pre id=\"probe\">").expect("probe ran") + "<pre id=\"probe\">".len();
-    let end = start + dom[start..].find("</pre>").unwrap();
-    let text = dom[start..end].replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
-    serde_json::from_str(&text).unwrap()
-}
-
-fn console_errors(log: &str) -> Vec<&str> {
-    log.lines()
-        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("ERR_FILE_NOT_FOUND"))
-        .collect()
 }
 
 fn median_ttft(cells: &[serde_json::Value], kind: &str, p: u64, n: u64) -> f64 {

@@ -4,6 +4,8 @@
 // Each test binary uses some of these helpers, never all.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
