@@ -99,6 +99,16 @@ pub struct PairedCell<'a> {
     pub key: PartnerKey,
 }
 
+impl PairedCell<'_> {
+    /// Everything the pair's point shares with the other lengths of its sweep: its partner key
+    /// with the lengths left out. A chart over lengths draws the cells of one setting.
+    pub fn setting(&self) -> PartnerKey {
+        let mut k = self.key.clone();
+        (k.point.input_tokens, k.point.output_tokens) = (0, 0);
+        k
+    }
+}
+
 /// Encoder-decoder cells with their decoder-only partners; the ratios of an interleaved pair come
 /// from its record in `ratios`. Partners share everything but the model ([`PartnerKey`]): the
 /// machine, the runtime and its version, the precision, graph variant and shapes, every setting

@@ -125,12 +125,7 @@ pub fn charts(
         let Some(first) = mine().min_by_key(|p| (p.point.batch != 1, p.key.clone())) else {
             continue;
         };
-        let same = |p: &PairedCell| {
-            let (a, b) = (&p.key, &first.key);
-            (&a.backend, &a.backend_version, &a.variant, &a.point.ep, a.point.threads, a.point.batch)
-                == (&b.backend, &b.backend_version, &b.variant, &b.point.ep, b.point.threads, b.point.batch)
-        };
-        let sel: Vec<&PairedCell> = mine().filter(|p| same(p)).collect();
+        let sel: Vec<&PairedCell> = mine().filter(|p| p.setting() == first.setting()).collect();
         let (ep, t, b) = (&first.point.ep, first.point.threads, first.point.batch);
         let on = if several { format!(" on {}", machine.short()) } else { String::new() };
         let where_ = format!("{tag}{on}, {ep}, {t} threads, batch {b}");

@@ -91,13 +91,7 @@ pub fn draw(spec: &LineSpec, cells: &[&CellResult], png: Option<&std::path::Path
                     }))
                     .map_err(|e| super::ce(spec.name, e))?;
                 }
-                c.configure_series_labels()
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK.mix(0.4))
-                    .label_font(("sans-serif", 14))
-                    .position(SeriesLabelPosition::UpperLeft)
-                    .draw()
-                    .map_err(|e| super::ce(spec.name, e))?;
+                super::legend(&mut c, SeriesLabelPosition::UpperLeft, spec.name)?;
             }};
         }
         if spec.log_x {

@@ -128,6 +128,21 @@ pub fn series(cells: &[&CellResult]) -> Vec<(SeriesKey, String, RGBColor)> {
         .collect()
 }
 
+/// Draws a chart's legend at `pos`, in the style every chart shares.
+pub(crate) fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    c: &mut ChartContext<'a, DB, CT>,
+    pos: SeriesLabelPosition,
+    name: &str,
+) -> Result<(), ReportError> {
+    c.configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font(("sans-serif", 14))
+        .position(pos)
+        .draw()
+        .map_err(|e| ce(name, e))
+}
+
 /// A drawing error of chart `name` (generic per call, so one body serves every backend).
 pub(crate) fn ce<E: std::fmt::Display>(name: &str, e: E) -> ReportError {
     ReportError::Chart { name: name.to_string(), message: e.to_string() }

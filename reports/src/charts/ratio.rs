@@ -8,6 +8,8 @@ use slmbench_results::pair_ratio::PairRatio;
 use slmbench_results::schema::CellResult;
 
 use super::{Chart, HEIGHT, WIDTH, family_color, padded};
+use slmbench_results::identity::PartnerKey;
+
 use crate::analysis::pairs::{PairedCell, Ratio, paired};
 use crate::error::ReportError;
 
@@ -21,21 +23,6 @@ struct Line {
     points: Vec<(f64, Ratio)>,
 }
 
-type Group = (String, String, String, String, String, usize, usize);
-
-fn group(p: &PairedCell) -> Group {
-    let k = &p.key;
-    (
-        p.pair.clone(),
-        k.machine.to_string(),
-        k.backend.clone(),
-        k.variant.clone(),
-        k.point.ep.clone(),
-        k.point.threads,
-        k.point.batch,
-    )
-}
-
 /// Lines of `pairs` over `x`, each point's ratio from `ratio`; `keep` picks the cells (one
 /// length held fixed). Labels name what varies between lines.
 fn lines(
@@ -44,31 +31,36 @@ fn lines(
     x: fn(&PairedCell) -> usize,
     ratio: fn(&PairedCell) -> Option<Ratio>,
 ) -> Vec<Line> {
-    let mut groups: Vec<Group> = pairs.iter().filter(|p| keep(p)).map(group).collect();
+    // One line per setting ([`PairedCell::setting`]: pair, machine, runtime, variant, provider,
+    // threads, batch).
+    let mut groups: Vec<PartnerKey> = pairs.iter().filter(|p| keep(p)).map(PairedCell::setting).collect();
     groups.sort();
     groups.dedup();
-    let varies = |f: fn(&Group) -> String| {
+    let machine = |g: &PartnerKey| g.machine.short();
+    let variant = |g: &PartnerKey| format!("{} {}", g.backend, g.variant);
+    let varies = |f: &dyn Fn(&PartnerKey) -> String| {
         let mut v: Vec<String> = groups.iter().map(f).collect();
+        v.sort();
         v.dedup();
         v.len() > 1
     };
     let (m, v, e, t, b) = (
-        varies(|g| g.1.clone()),
-        varies(|g| format!("{} {}", g.2, g.3)),
-        varies(|g| g.4.clone()),
-        varies(|g| g.5.to_string()),
-        varies(|g| g.6.to_string()),
+        varies(&machine),
+        varies(&variant),
+        varies(&|g| g.point.ep.clone()),
+        varies(&|g| g.point.threads.to_string()),
+        varies(&|g| g.point.batch.to_string()),
     );
     groups
         .iter()
         .map(|g| {
-            let mut label = g.0.clone();
+            let mut label = g.pair.clone().unwrap_or_default();
             for (on, text) in [
-                (m, g.1.split(" / ").next().unwrap_or(&g.1).to_string()),
-                (v, format!("{} {}", g.2, g.3)),
-                (e, g.4.clone()),
-                (t, format!("t{}", g.5)),
-                (b, format!("b{}", g.6)),
+                (m, machine(g)),
+                (v, variant(g)),
+                (e, g.point.ep.clone()),
+                (t, format!("t{}", g.point.threads)),
+                (b, format!("b{}", g.point.batch)),
             ] {
                 if on {
                     label.push_str(&format!(" · {text}"));
@@ -76,7 +68,7 @@ fn lines(
             }
             let mut points: Vec<(f64, Ratio)> = pairs
                 .iter()
-                .filter(|p| keep(p) && &group(p) == g)
+                .filter(|p| keep(p) && &p.setting() == g)
                 .filter_map(|p| ratio(p).map(|r| (x(p) as f64, r)))
                 .collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -171,13 +163,7 @@ fn draw(spec: &Spec, series: &[(Line, bool, usize)], png: Option<&std::path::Pat
             }))
             .map_err(|e| super::ce(name, e))?;
         }
-        c.configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| super::ce(name, e))?;
+        super::legend(&mut c, SeriesLabelPosition::UpperRight, name)?;
     });
     Ok(svg)
 }

@@ -33,20 +33,7 @@ pub fn chart(
     else {
         return Ok(None);
     };
-    let same = |p: &&PairedCell| {
-        let (a, b) = (&p.key, &first.key);
-        p.pair == first.pair
-            && (&a.machine, &a.backend, &a.variant, &a.point.ep, a.point.threads, a.point.batch, a.point.output_tokens)
-                == (
-                    &b.machine,
-                    &b.backend,
-                    &b.variant,
-                    &b.point.ep,
-                    b.point.threads,
-                    b.point.batch,
-                    b.point.output_tokens,
-                )
-    };
+    let same = |p: &&PairedCell| p.setting() == first.setting() && p.point.output_tokens == min_n;
     let ms = |ns: f64| ns / 1e6;
     let mut cols: Vec<Column> = pairs
         .iter()
@@ -105,13 +92,7 @@ pub fn chart(
             .map_err(|e| super::ce(name, e))?
             .label("decoder-only: prefill")
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], dec.filled()));
-        c.configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(|e| super::ce(name, e))?;
+        super::legend(&mut c, SeriesLabelPosition::UpperLeft, name)?;
     });
     Ok(Some(Chart {
         name: name.into(),
