@@ -2,7 +2,8 @@
 //! it had and the blocks it needs, the run warns before measuring, and a run with enough blocks
 //! gets intervals. In the heat maps a ratio without an interval is grey, not coloured. In
 //! Chromium: the ratio against input length with the paper's reference lines, the Claims section,
-//! a one-length sweep drawn as a dot plot, the grey cells of a short run.
+//! a one-length sweep drawn as a dot plot, the grey cells of a short run, each model's own caches
+//! and how they grow with context.
 
 mod common;
 
@@ -96,6 +97,9 @@ out = {
   claims: [...document.querySelectorAll('#claims-table tbody tr')].map(r => ({ claim: r.dataset.claim, paper: parseFloat(r.dataset.paper), run: parseFloat(r.dataset.run), reading: r.dataset.reading, text: r.textContent, height: r.getBoundingClientRect().height })),
   conditions: (document.querySelector('#claims .paper-conditions') || {}).textContent,
   run: (document.querySelector('#claims .run-conditions') || {}).textContent,
+  memory: [...document.querySelectorAll('#memory-table tbody tr')].map(r => ({ model: r.dataset.model, kind: r.dataset.kind, self: parseInt(r.dataset.selfBytes), cross: parseInt(r.dataset.crossBytes), text: r.textContent, height: r.getBoundingClientRect().height })),
+  memoryPair: (document.querySelector('#memory .memory-pair') || {}).textContent,
+  growthTexts: texts('cache_growth'), growthSize: size('cache_growth'),
 };
 "##;
 
@@ -131,6 +135,35 @@ fn the_report_sets_the_run_beside_the_paper_in_chromium() {
     let run = v["run"].as_str().unwrap();
     assert!(run.contains("32 input / 4 output tokens") && run.contains("cpu"), "{run}");
     assert_eq!(v["greyCells"], 0, "every ratio has an interval");
+    // Memory: each model's own caches at the longest cell (32 + 4 tokens), from the preset's
+    // shapes: decoder layers × 2 KV heads × 16 × 4 bytes, keys and values.
+    let pair = slmbench_models::Pair::preset("tiny").unwrap();
+    let per = |layers: usize| (2 * layers * 2 * 16 * 4) as i64;
+    let rows = v["memory"].as_array().unwrap();
+    let row = |kind: &str| rows.iter().find(|r| r["kind"] == kind).unwrap_or_else(|| panic!("no {kind} row: {rows:?}"));
+    let (ed, dec) = (row("encoder-decoder"), row("decoder-only"));
+    assert_eq!(ed["self"], per(pair.encoder_decoder.decoder_layers) * 4, "{ed}");
+    assert_eq!(ed["cross"], per(pair.encoder_decoder.decoder_layers) * 32, "{ed}");
+    assert_eq!(dec["self"], per(pair.decoder_only.decoder_layers) * 36, "{dec}");
+    assert_eq!(dec["cross"], 0, "{dec}");
+    for r in rows {
+        let text = r["text"].as_str().unwrap();
+        assert!(
+            text.contains("prompt 32, output 4, batch 1") && text.contains("with its pair loaded (not its own)"),
+            "{r}"
+        );
+        assert!(r["height"].as_f64().unwrap() > 5.0, "{r}");
+    }
+    assert!(
+        v["memoryPair"].as_str().unwrap().contains("lower = the encoder-decoder holds less"),
+        "{}",
+        v["memoryPair"]
+    );
+    // How the caches grow with context, per family, drawn.
+    assert!(v["growthSize"][1].as_f64().unwrap() > 100.0, "{}", v["growthSize"]);
+    let has_growth =
+        |needle: &str| v["growthTexts"].as_array().unwrap().iter().any(|t| t.as_str().unwrap().contains(needle));
+    assert!(has_growth("(encoder-decoder)") && has_growth("(decoder-only)"), "{}", v["growthTexts"]);
 }
 
 #[test]

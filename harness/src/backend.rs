@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use slmbench_results::ep::{Ep, EpOption, SessionOption};
+use slmbench_results::memory::CacheMemory;
 use slmbench_results::model::OptLevel;
 use slmbench_results::placement::Placement;
 use slmbench_results::schema::{ModelInfo, Settings};
@@ -144,6 +145,11 @@ pub trait Generator {
     }
     /// FLOPs of the time to first token for `batch` rows of `prompt` tokens; `None` where unknown.
     fn ttft_flops(&self, _batch: usize, _prompt: usize) -> Option<u64> {
+        None
+    }
+    /// The key/value caches `batch` rows hold after `prompt` + `new` tokens, from the model's
+    /// cache shapes; `None` where the backend cannot tell.
+    fn cache_memory(&self, _batch: usize, _prompt: usize, _new: usize) -> Option<CacheMemory> {
         None
     }
 }

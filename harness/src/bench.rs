@@ -205,6 +205,7 @@ pub(crate) fn cell_of(
         context: context.clone(),
         placement: None,
         roofline: None,
+        memory: None,
         drift: (drift.ttft.is_some() || drift.itl.is_some()).then_some(drift),
         warnings: vec![],
     }

@@ -404,3 +404,35 @@ fn ratio_records_are_kept_while_their_cells_stand() {
     let seq = &analysis::headlines(&cells, &[])[0];
     assert!(seq.ttft.low.unwrap() < 0.48 && seq.method_text.contains("one model after the other"));
 }
+
+/// Records older than the cache shapes say so; with them, each model's caches are multiplied out,
+/// its peak is its own when it ran alone, and a static build's fixed buffers draw a flat line.
+#[test]
+fn memory_section_from_cache_shapes() {
+    use slmbench_results::memory::CacheMemory;
+    let dir = tempfile::tempdir().unwrap();
+    write::report(&read::ResultSet { cells: pair_cells(), ..Default::default() }, dir.path(), false).unwrap();
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    assert!(html.contains("class=\"memory-none\"") && !html.contains("chart-cache_growth"), "old records");
+
+    let mut cells = pair_cells();
+    for c in &mut cells {
+        let ed = c.model.kind == slmbench_results::model::ModelKind::EncoderDecoder;
+        let (p, n) = (c.sweep.input_tokens, c.sweep.output_tokens);
+        c.memory = Some(CacheMemory::of(if ed { 3 } else { 8 }, 2, 16, (2, 16), 4, ed, (1, p, n), None));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write::report(&read::ResultSet { cells, ..Default::default() }, dir.path(), false).unwrap();
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    let section = &html[html.find("<section id=\"memory\"").expect("memory section")..];
+    let section = &section[..section.find("</section>").unwrap()];
+    // The longest cell (128 + 32): encoder-decoder 768 B × 32 self and × 128 cross; decoder-only
+    // 2048 B × 160.
+    assert!(section.contains("data-self-bytes=\"24576\" data-cross-bytes=\"98304\""), "{section}");
+    assert!(section.contains("data-self-bytes=\"327680\" data-cross-bytes=\"0\""), "{section}");
+    assert!(section.contains("prompt 128, output 32, batch 1") && section.contains("<td class=\"l\">100.0 MB</td>"));
+    assert!(!section.contains("not its own"), "run one at a time, each peak is the model's own");
+    assert!(section.contains("<strong>0.38×</strong>"), "122880 / 327680: {section}");
+    let svg = std::fs::read_to_string(dir.path().join("charts/cache_growth.svg")).unwrap();
+    assert!(svg.contains("(encoder-decoder)") && svg.contains("prompt tokens (output 32 tokens)"), "{svg}");
+}

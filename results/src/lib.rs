@@ -8,6 +8,7 @@ pub mod ep;
 pub mod error;
 pub mod export;
 pub mod identity;
+pub mod memory;
 pub mod metric;
 pub mod model;
 pub mod pair_ratio;

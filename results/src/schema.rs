@@ -242,6 +242,10 @@ pub struct CellResult {
     /// The cell against the host's measured memory bandwidth and matrix-multiply rate (CPU cells).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roofline: Option<crate::roofline::Roofline>,
+    /// The model's own key/value caches at the cell's context, computed from its cache shapes
+    /// (absent in records older than the field, and where the backend cannot tell).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<crate::memory::CacheMemory>,
     /// Trends across the repetitions (absent below [`crate::paired::MIN_N_FOR_TREND`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<Drift>,

@@ -11,6 +11,7 @@ use candle_core::{DType, Device, Tensor};
 use slmbench_models::Config;
 use slmbench_models::quant::QuantOptions;
 use slmbench_results::ep::Ep;
+use slmbench_results::memory::CacheMemory;
 use slmbench_results::placement::{self, Placement};
 use slmbench_results::schema::ModelInfo;
 use slmbench_results::schema::Settings;
@@ -371,5 +372,21 @@ impl Generator for CandleModel {
 
     fn ttft_flops(&self, batch: usize, prompt: usize) -> Option<u64> {
         Some(slmbench_models::flops::ttft_flops(&self.cfg, batch, prompt))
+    }
+
+    fn cache_memory(&self, batch: usize, prompt: usize, new: usize) -> Option<CacheMemory> {
+        let c = &self.cfg;
+        let enc_dec = matches!(self.family, Family::EncoderDecoder(_));
+        let (heads, dim) = (c.num_kv_heads, c.head_dim());
+        Some(CacheMemory::of(
+            c.decoder_layers,
+            heads,
+            dim,
+            (heads, dim),
+            self.elem,
+            enc_dec,
+            (batch, prompt, new),
+            None,
+        ))
     }
 }

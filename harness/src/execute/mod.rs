@@ -182,6 +182,7 @@ impl Runner<'_> {
         let need = loaded.model.memory_need(sweep.batch, sweep.input_tokens, sweep.output_tokens);
         c.metrics.estimated_memory_bytes =
             Some(guard::weights(self.infos[block.model].bytes_on_disk).saturating_add(need.total()));
+        c.memory = loaded.model.cache_memory(sweep.batch, sweep.input_tokens, sweep.output_tokens);
         c.placement = loaded.placement.clone();
         c.warnings.extend(loaded.warnings.iter().cloned());
         c.warnings.extend(self.model_warnings.get(block.model).cloned().flatten());

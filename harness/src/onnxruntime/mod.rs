@@ -23,6 +23,7 @@ pub mod wheel;
 use std::path::Path;
 
 use slmbench_results::ep::Ep;
+use slmbench_results::memory::CacheMemory;
 use slmbench_results::placement::Placement;
 use slmbench_results::schema::{ModelInfo, Settings};
 
@@ -164,6 +165,21 @@ impl Generator for LoadedModel {
 
     fn ttft_flops(&self, batch: usize, prompt: usize) -> Option<u64> {
         slmbench_config(&self.files.dir).map(|(cfg, _)| slmbench_models::flops::ttft_flops(&cfg, batch, prompt))
+    }
+
+    fn cache_memory(&self, batch: usize, prompt: usize, new: usize) -> Option<CacheMemory> {
+        let g = &self.geometry;
+        let element = if g.half_cache { 2 } else { 4 };
+        Some(CacheMemory::of(
+            g.layers,
+            g.kv_heads,
+            g.head_dim,
+            (g.cross_kv_heads, g.cross_head_dim),
+            element,
+            self.files.layout.is_encoder_decoder(),
+            (batch, prompt, new),
+            self.static_positions(),
+        ))
     }
 }
 

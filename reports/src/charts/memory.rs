@@ -1,7 +1,10 @@
 //! Peak resident memory of the process, measured: per model when models ran one at a time, per
-//! pair when an interleaved pair held both at once (the highest over the cells).
+//! pair when an interleaved pair held both at once (the highest over the cells); and each model's
+//! own caches, computed, as they grow with context.
 
 use plotters::prelude::*;
+use slmbench_results::memory::CacheMemory;
+use slmbench_results::model::{Layout, ModelKind};
 use slmbench_results::schema::CellResult;
 
 use super::{Chart, HEIGHT, WIDTH, padded, series};
@@ -68,4 +71,104 @@ pub fn chart(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Char
         },
         svg,
     })
+}
+
+/// The model of each name with caches recorded: the cell whose caches are largest (the run's
+/// longest context), one per model, ordered by name.
+pub fn per_model(cells: &[CellResult]) -> Vec<(&CellResult, &CacheMemory)> {
+    let mut out: Vec<(&CellResult, &CacheMemory)> = Vec::new();
+    for c in cells {
+        let Some(m) = &c.memory else { continue };
+        match out.iter_mut().find(|(o, _)| o.model.name == c.model.name) {
+            Some(slot) if m.total_bytes() > slot.1.total_bytes() => *slot = (c, m),
+            Some(_) => {}
+            None => out.push((c, m)),
+        }
+    }
+    out.sort_by(|a, b| a.0.model.name.cmp(&b.0.model.name));
+    out
+}
+
+pub(crate) fn is_static(c: &CellResult) -> bool {
+    matches!(c.model.layout, Layout::DecoderOnlyStatic | Layout::EncoderDecoderStatic)
+}
+
+/// One row's caches against prompt length, per model, at the run's longest output: how each
+/// family's memory grows with context (computed from the recorded cache shapes).
+pub fn growth(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Option<Chart>, ReportError> {
+    let models = per_model(cells);
+    if models.is_empty() {
+        return Ok(None);
+    }
+    let name = "cache_growth";
+    let new = cells.iter().map(|c| c.sweep.output_tokens as u64).max().unwrap_or(0);
+    let longest = cells.iter().map(|c| c.sweep.input_tokens as u64).max().unwrap_or(0);
+    // Up to the shortest context a model takes, else four times the longest prompt measured.
+    let limit = models.iter().filter_map(|(c, _)| c.model.max_positions).min();
+    let x1 = limit.map_or(4 * longest.max(64), |m| m.saturating_sub(new).max(longest)).max(2);
+    let mb = |c: &CellResult, m: &CacheMemory, p: u64| -> f64 {
+        let bytes = if is_static(c) {
+            m.total_bytes() / m.batch.max(1)
+        } else {
+            m.at(c.model.kind == ModelKind::EncoderDecoder, p, new)
+        };
+        bytes as f64 / 1e6
+    };
+    let top = models.iter().map(|(c, m)| mb(c, m, x1)).fold(0.0, f64::max);
+    let (_, y1) = padded(0.0, top, false);
+    let refs: Vec<&CellResult> = models.iter().map(|(c, _)| *c).collect();
+    let colors = series(&refs);
+    let steps = 64u64;
+    let svg = super::render!(name, (WIDTH, HEIGHT), png, |root| {
+        let mut c = ChartBuilder::on(&root)
+            .caption("Key/value caches against prompt length, one row (computed)", ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..x1 as f64, 0f64..y1)
+            .map_err(|e| super::ce(name, e))?;
+        c.configure_mesh()
+            .x_desc(format!("prompt tokens (output {new} tokens)"))
+            .y_desc("caches (MB)")
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| super::ce(name, e))?;
+        for (cell, m) in &models {
+            let (label, color) = colors
+                .iter()
+                .find(|(k, _, _)| k.model == cell.model.name)
+                .map(|(_, l, c)| (l.clone(), *c))
+                .unwrap_or_else(|| (cell.model.name.clone(), BLACK));
+            let ed = cell.model.kind == ModelKind::EncoderDecoder;
+            let pts: Vec<(f64, f64)> =
+                (0..=steps).map(|i| x1 * i / steps).map(|p| (p as f64, mb(cell, m, p))).collect();
+            let style = color.stroke_width(2);
+            let family = if ed { "encoder-decoder" } else { "decoder-only" };
+            let s = if ed {
+                c.draw_series(LineSeries::new(pts, style)).map_err(|e| super::ce(name, e))?
+            } else {
+                c.draw_series(DashedLineSeries::new(pts, 8, 5, style)).map_err(|e| super::ce(name, e))?
+            };
+            s.label(format!("{label} ({family})"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2)));
+            // The measured lengths, marked on each line.
+            let marks: Vec<(f64, f64)> = {
+                let mut p: Vec<u64> = cells.iter().map(|c| c.sweep.input_tokens as u64).collect();
+                p.sort();
+                p.dedup();
+                p.into_iter().map(|p| (p as f64, mb(cell, m, p))).collect()
+            };
+            c.draw_series(marks.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+                .map_err(|e| super::ce(name, e))?;
+        }
+        super::legend(&mut c, SeriesLabelPosition::UpperLeft, name)?;
+    });
+    Ok(Some(Chart {
+        name: name.into(),
+        title: "Caches against context".into(),
+        caption: format!(
+            "Keys and values held for one row after a prompt and {new} output tokens, computed from each model's cache shapes (decoder layers × KV heads × head size × element bytes): a decoder-only model caches the prompt in every decoder layer, an encoder-decoder caches its output in the decoder and the encoded prompt once more for cross attention. A static build holds its fixed buffers whatever the lengths (a flat line). Dots: the prompt lengths measured. Weights are in the Memory table."
+        ),
+        svg,
+    }))
 }

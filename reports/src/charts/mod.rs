@@ -205,6 +205,7 @@ pub fn all(cells: &[CellResult], ratios: &[PairRatio], png: Option<&Path>) -> Re
     charts.extend(heatmap::charts(cells, ratios, png)?);
     charts.push(itl::chart(cells, png)?);
     charts.push(memory::chart(cells, png)?);
+    charts.extend(memory::growth(cells, png)?);
     charts.extend(precision::charts(cells, png)?);
     charts.extend(roofline::charts(cells, png)?);
     Ok(charts)

@@ -8,6 +8,7 @@ mod claims;
 mod fit;
 mod history;
 pub mod markup;
+mod memory;
 mod pairs;
 mod placement;
 
@@ -319,6 +320,7 @@ pub fn render_with(set: &ResultSet, charts: &[Chart], extras: &Extras) -> String
     h.push_str("<section id=\"models\"><h2>Models</h2>\n");
     h.push_str(&models_table(cells));
     h.push_str("</section>\n");
+    h.push_str(&memory::section(cells));
     h.push_str(&accuracy_section(cells));
     h.push_str(&placement::section(cells));
     h.push_str("<section id=\"charts\"><h2>Charts</h2>\n");

@@ -115,6 +115,7 @@ pub fn cell_of(kind: &str, p: usize, n: usize, ttft_ns: Vec<u64>, itl: Vec<Vec<u
         context: context(),
         placement: None,
         roofline: None,
+        memory: None,
         drift: None,
         warnings: vec![],
     };
