@@ -420,6 +420,10 @@ fn memory_section_from_cache_shapes() {
         let ed = c.model.kind == slmbench_results::model::ModelKind::EncoderDecoder;
         let (p, n) = (c.sweep.input_tokens, c.sweep.output_tokens);
         c.memory = Some(CacheMemory::of(if ed { 3 } else { 8 }, 2, 16, (2, 16), 4, ed, (1, p, n), None));
+        // The encoder-decoder's files hold its embedding twice.
+        if ed {
+            c.model.bytes_on_disk = 2_000_000;
+        }
     }
     let dir = tempfile::tempdir().unwrap();
     write::report(&read::ResultSet { cells, ..Default::default() }, dir.path(), false).unwrap();
@@ -433,6 +437,11 @@ fn memory_section_from_cache_shapes() {
     assert!(section.contains("prompt 128, output 32, batch 1") && section.contains("<td class=\"l\">100.0 MB</td>"));
     assert!(!section.contains("not its own"), "run one at a time, each peak is the model's own");
     assert!(section.contains("<strong>0.38×</strong>"), "122880 / 327680: {section}");
+    assert!(
+        section.contains("tiny/encoder-decoder's files hold 2.0 MB for 0.4 M parameters (1.4 MB at fp32)")
+            && !section.contains("tiny/decoder-only's files hold"),
+        "{section}"
+    );
     let svg = std::fs::read_to_string(dir.path().join("charts/cache_growth.svg")).unwrap();
     assert!(svg.contains("(encoder-decoder)") && svg.contains("prompt tokens (output 32 tokens)"), "{svg}");
 }

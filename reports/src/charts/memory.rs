@@ -10,10 +10,14 @@ use slmbench_results::schema::CellResult;
 use super::{Chart, HEIGHT, WIDTH, padded, series};
 use crate::error::ReportError;
 
+/// A bar: its label and its stacked parts (MB, colour), bottom first.
+type Bar = (String, Vec<(f64, RGBAColor)>);
+
 pub fn chart(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Chart, ReportError> {
     let name = "peak_memory";
     let refs: Vec<&CellResult> = cells.iter().collect();
     let colors = series(&refs);
+    let color_of = |model: &str| colors.iter().find(|(k, _, _)| k.model == model).map(|(_, _, c)| *c).unwrap_or(BLACK);
     // What was resident when the mark was read: one model, or both of an interleaved pair (they
     // are loaded together, so the process's peak is theirs together and is drawn once, grey).
     let holder = |c: &CellResult| match (&c.repetitions.interleaved_with, &c.model.pair) {
@@ -23,51 +27,82 @@ pub fn chart(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Char
     let mut holders: Vec<(String, bool)> = cells.iter().map(holder).collect();
     holders.sort();
     holders.dedup();
-    let mut bars: Vec<(String, f64, RGBColor)> = Vec::new();
+    let mut bars: Vec<Bar> = Vec::new();
+    // Each model's own: its files, then its caches at the run's longest cell (computed).
+    let own = per_model(cells);
+    for (c, m) in &own {
+        let color = color_of(&c.model.name);
+        let parts =
+            vec![(c.model.bytes_on_disk as f64 / 1e6, color.mix(0.8)), (m.total_bytes() as f64 / 1e6, color.mix(0.35))];
+        bars.push((format!("{} own", c.model.name), parts));
+    }
     for (h, together) in &holders {
         let mine = || cells.iter().filter(|c| &holder(c).0 == h);
         let peak = mine().filter_map(|c| c.metrics.peak_rss_bytes).max().unwrap_or(0);
         let model = mine().next().map(|c| c.model.name.clone()).unwrap_or_default();
-        let color = match together {
-            true => RGBColor(120, 124, 130),
-            false => colors.iter().find(|(k, _, _)| k.model == model).map(|(_, _, c)| *c).unwrap_or(BLACK),
-        };
-        bars.push((h.clone(), peak as f64 / 1e6, color));
+        let color = if *together { RGBColor(120, 124, 130) } else { color_of(&model) };
+        let label = if own.is_empty() { h.clone() } else { format!("{h}: process peak") };
+        bars.push((label, vec![(peak as f64 / 1e6, color.mix(0.75))]));
     }
     let interleaved = holders.iter().any(|h| h.1);
-    let (_, y1) = padded(0.0, bars.iter().map(|b| b.1).fold(0.0, f64::max), false);
+    let top = bars.iter().map(|b| b.1.iter().map(|p| p.0).sum::<f64>()).fold(0.0, f64::max);
+    let (_, y1) = padded(0.0, top, false);
     let n = bars.len().max(1) as f64;
-    let svg = super::render!(name, (WIDTH, HEIGHT), png, |root| {
+    // Many bars: labels turned upright, with the room they take below the chart.
+    let rotate = bars.len() > 4;
+    let below = if rotate { 6 * bars.iter().map(|b| b.0.chars().count()).max().unwrap_or(0) as u32 + 24 } else { 48 };
+    let size = (WIDTH, HEIGHT + below - 48);
+    let svg = super::render!(name, size, png, |root| {
         let mut c = ChartBuilder::on(&root)
-            .caption("Peak resident memory of the process", ("sans-serif", 22))
+            .caption(
+                if own.is_empty() {
+                    "Peak resident memory of the process"
+                } else {
+                    "Memory: each model's own, and the process's peak"
+                },
+                ("sans-serif", 22),
+            )
             .margin(16)
-            .x_label_area_size(48)
+            .x_label_area_size(below)
             .y_label_area_size(70)
             .build_cartesian_2d(0f64..n, 0f64..y1)
             .map_err(|e| super::ce(name, e))?;
         let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
         c.configure_mesh()
             .x_desc("what was loaded")
-            .y_desc("peak RSS (MB)")
+            .y_desc("MB")
             .x_labels(0)
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(|e| super::ce(name, e))?;
-        super::category_labels(&root, |v| c.backend_coord(&(v, 0.0)), &labels, false, false)
+        super::category_labels(&root, |v| c.backend_coord(&(v, 0.0)), &labels, false, rotate)
             .map_err(|e| super::ce(name, e))?;
-        c.draw_series(bars.iter().enumerate().map(|(i, (_, mb, color))| {
+        for (i, (_, parts)) in bars.iter().enumerate() {
             let i = i as f64;
-            Rectangle::new([(i + 0.2, 0.0), (i + 0.8, *mb)], color.mix(0.75).filled())
-        }))
-        .map_err(|e| super::ce(name, e))?;
+            let mut base = 0.0;
+            for (mb, color) in parts {
+                c.draw_series(std::iter::once(Rectangle::new([(i + 0.2, base), (i + 0.8, base + mb)], color.filled())))
+                    .map_err(|e| super::ce(name, e))?;
+                base += mb;
+            }
+        }
     });
+    let own_text = if own.is_empty() {
+        String::new()
+    } else {
+        " Each model's own bar: its weights (the files on disk, dark) and its key/value caches at the run's longest cell (computed from the cache shapes, light); see the Memory table.".into()
+    };
     Ok(Chart {
         name: name.into(),
-        title: "Peak memory".into(),
+        title: "Memory".into(),
         caption: if interleaved {
-            "Highest resident set size of the process (Linux VmHWM, reset before each load), measured. A pair measured interleaved has both models loaded at once, so its bar is the two together (grey), not either model's own.".into()
+            format!(
+                "Highest resident set size of the process (Linux VmHWM, reset before each load), measured. A pair measured interleaved has both models loaded at once, so its bar is the two together (grey), not either model's own.{own_text}"
+            )
         } else {
-            "Highest resident set size of the process while each model's sessions were loaded and run (Linux VmHWM, reset per model), measured.".into()
+            format!(
+                "Highest resident set size of the process while each model's sessions were loaded and run (Linux VmHWM, reset per model), measured.{own_text}"
+            )
         },
         svg,
     })
@@ -133,12 +168,24 @@ pub fn growth(cells: &[CellResult], png: Option<&std::path::Path>) -> Result<Opt
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(|e| super::ce(name, e))?;
+        // Models whose caches are the same shape (a precision changes the weights, not the
+        // caches) share one line, named by all of them.
+        let mut lines: Vec<(&CellResult, &CacheMemory, Vec<String>)> = Vec::new();
         for (cell, m) in &models {
-            let (label, color) = colors
-                .iter()
-                .find(|(k, _, _)| k.model == cell.model.name)
-                .map(|(_, l, c)| (l.clone(), *c))
-                .unwrap_or_else(|| (cell.model.name.clone(), BLACK));
+            let same = |(c, o, _): &&mut (&CellResult, &CacheMemory, Vec<String>)| {
+                c.model.kind == cell.model.kind
+                    && is_static(c) == is_static(cell)
+                    && (o.self_bytes_per_position, o.cross_bytes_per_position)
+                        == (m.self_bytes_per_position, m.cross_bytes_per_position)
+            };
+            match lines.iter_mut().find(|l| same(l)) {
+                Some(l) => l.2.push(cell.model.name.clone()),
+                None => lines.push((cell, m, vec![cell.model.name.clone()])),
+            }
+        }
+        for (cell, m, names) in &lines {
+            let color = colors.iter().find(|(k, _, _)| k.model == cell.model.name).map(|(_, _, c)| *c).unwrap_or(BLACK);
+            let label = names.join(", ");
             let ed = cell.model.kind == ModelKind::EncoderDecoder;
             let pts: Vec<(f64, f64)> =
                 (0..=steps).map(|i| x1 * i / steps).map(|p| (p as f64, mb(cell, m, p))).collect();

@@ -66,6 +66,9 @@ pub fn section(cells: &[CellResult]) -> String {
         ));
     }
     s.push_str("</tbody></table>\n");
+    for (c, _) in &models {
+        s.push_str(&duplicated_weights(&c.model));
+    }
     // Each pair's caches side by side, at one context (the encoder-decoder's cell).
     for (ed, em) in models.iter().filter(|(c, _)| c.model.kind == ModelKind::EncoderDecoder) {
         let Some(pair) = &ed.model.pair else { continue };
@@ -97,4 +100,31 @@ pub fn section(cells: &[CellResult]) -> String {
     }
     s.push_str("</section>\n");
     s
+}
+
+/// A note when a model's files hold far more than its parameters at their float precision: a
+/// weight stored in two files (the tied embedding of an encoder-decoder, in its encoder and its
+/// decoder) is loaded by each session that reads it.
+fn duplicated_weights(m: &slmbench_results::schema::ModelInfo) -> String {
+    let per_param = match m.precision.as_deref() {
+        Some("fp32") => 4.0,
+        Some("fp16" | "bf16") => 2.0,
+        _ => return String::new(),
+    };
+    let Some(params) = m.params else { return String::new() };
+    let expected = params as f64 * per_param;
+    if (m.bytes_on_disk as f64) < expected * 1.05 {
+        return String::new();
+    }
+    format!(
+        "<p class=\"memory-duplicate\" data-model=\"{}\">{}'s files hold {} MB for {:.1} M parameters ({:.1} MB at {}): \
+         a weight stored in more than one file (an encoder-decoder's tied embedding sits in both its encoder and its \
+         decoder) is loaded once per session that reads it.</p>\n",
+        esc(&m.name),
+        esc(&m.name),
+        mb(m.bytes_on_disk),
+        params as f64 / 1e6,
+        expected / 1e6,
+        m.precision.as_deref().unwrap_or_default()
+    )
 }
