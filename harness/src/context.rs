@@ -49,6 +49,7 @@ pub fn collect(command: String, device_name: Option<String>) -> Context {
         warnings,
         test_delay_us,
         device_name,
+        scenario: None,
     }
 }
 

@@ -61,6 +61,8 @@ pub struct RunPlan {
     /// Pair models whose parameter counts are more than [`MAX_PARAM_GAP`] apart
     /// (`--allow-unmatched`); each of their cells says so in its warnings.
     pub allow_unmatched: bool,
+    /// The scenario the run follows (`--scenario`): recorded in every cell's context.
+    pub scenario: Option<slmbench_results::scenario::ScenarioId>,
 }
 
 /// How far apart (relative to the larger) a pair's parameter counts may be before `--pair`

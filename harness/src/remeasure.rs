@@ -66,6 +66,8 @@ pub fn plan_for(c: &CellResult, output: &str, command: String) -> Result<RunPlan
         order: crate::interleave::Order::Sequential,
         device_name: c.context.device_name.clone(),
         allow_unmatched: true,
+        // A re-measurement follows the cell, not the scenario's statistics.
+        scenario: None,
     })
 }
 

@@ -35,7 +35,8 @@ impl RunPlan {
     /// after the current repetition.
     pub fn execute_into(&self, mut writer: ResultsWriter, stop: &Stop) -> Result<Outcome, HarnessError> {
         self.validate()?;
-        let context = crate::context::collect(self.command.clone(), self.device_name.clone());
+        let mut context = crate::context::collect(self.command.clone(), self.device_name.clone());
+        context.scenario = self.scenario.clone();
         let mut outcome = Outcome::default();
         same_machine(writer.earlier(), &context, &self.output)?;
         let done = Done::from_records(writer.earlier());

@@ -59,6 +59,7 @@ fn plan(shard: Option<(usize, usize)>) -> RunPlan {
         order: Default::default(),
         device_name: None,
         allow_unmatched: false,
+        scenario: None,
     }
 }
 

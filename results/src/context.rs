@@ -33,6 +33,10 @@ pub struct Context {
     /// machine's identity, so two boards of one model are told apart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_name: Option<String>,
+    /// The scenario the run followed (`run --scenario`), with its file's hash: which workload it
+    /// measured, so that records of two devices can be said to be of the same thing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<crate::scenario::ScenarioId>,
 }
 
 impl Context {

@@ -15,6 +15,7 @@ pub mod pair_ratio;
 pub mod paired;
 pub mod placement;
 pub mod roofline;
+pub mod scenario;
 pub mod schema;
 pub mod stats;
 pub mod table;

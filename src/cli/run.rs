@@ -10,7 +10,7 @@ use slmbench_harness::bench::Stop;
 
 use super::folders::{new_run_folder, point_latest_at, report_dir};
 use super::models::preset_dir;
-use super::run_args::{RunArgs, pin_threads, plan_of};
+use super::run_args::{RunArgs, apply_scenario, pin_threads, plan_of};
 use super::{EXIT_CELLS_FAILED, EXIT_KEPT_THEN_FAILED, EXIT_REPORT_FAILED, emit};
 
 /// SIGINT and SIGTERM set `stop.signal` to their number; the sweep ends after the current
@@ -38,7 +38,9 @@ fn signal_name(sig: usize) -> &'static str {
     }
 }
 
-pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
+pub(super) fn run_sweep(mut a: RunArgs) -> Result<u8> {
+    // A scenario sets the flags it fixes (clap has refused them beside it) before anything else.
+    let scenario = apply_scenario(&mut a)?;
     // Every output is checked before anything is built or measured: the results file is created
     // (or opened) and locked now, and the report folder must be writable.
     let mut run_folder = None;
@@ -58,6 +60,7 @@ pub(super) fn run_sweep(a: RunArgs) -> Result<u8> {
     };
     let outcome = (|| {
         let (mut plan, presets) = plan_of(&a, output.clone())?;
+        plan.scenario = scenario.clone();
         pin_threads(&a.backend, &plan.threads)?;
         let mut writer = plan.writer()?;
         if let Some(db) = &a.history {

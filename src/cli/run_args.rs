@@ -19,6 +19,9 @@ use slmbench_results::stats::Policy;
 
 use super::{BackendArg, DecoderArg, OptLevelArg, OrderArg, parse_ids};
 
+mod scenario;
+pub(super) use scenario::apply as apply_scenario;
+
 /// Bounds on what a flag can ask for, so a typo cannot start 18,000 threads or a run of years.
 const MAX_THREADS_PER_CORE: usize = 4;
 const MAX_WARMUP: usize = 1_000;
@@ -29,6 +32,11 @@ const MAX_CELLS: usize = 100_000;
 
 #[derive(Args, Debug)]
 pub(super) struct RunArgs {
+    /// A versioned scenario (`quick-v1`, `edge-v1`, or a .toml file's path): it fixes the pairs,
+    /// the sweep and the statistical target, so runs on two devices measure the same thing;
+    /// only --ep, --backend, -t, --device-name and the outputs may be chosen beside it.
+    #[arg(help_heading = "What to measure", long, env = "SLMBENCH_SCENARIO", conflicts_with_all = scenario::FIXED)]
+    pub(super) scenario: Option<String>,
     /// Model directories (a built pair directory counts as both of its models).
     #[arg(help_heading = "What to measure", long, env = "SLMBENCH_MODEL")]
     model: Option<String>,
@@ -436,6 +444,7 @@ pub(super) fn plan_of(a: &RunArgs, output: String) -> Result<(RunPlan, Vec<(Stri
         order: a.order.into(),
         device_name: a.device_name.clone(),
         allow_unmatched: a.allow_unmatched,
+        scenario: None,
         models,
     };
     let models = (plan.models.len() + 2 * presets.len()).max(1);

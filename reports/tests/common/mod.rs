@@ -26,6 +26,7 @@ pub fn context() -> Context {
         command: "slmbench run --preset tiny".into(),
         warnings: vec![],
         test_delay_us: None,
+        scenario: None,
         device_name: None,
     }
 }
