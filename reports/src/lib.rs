@@ -1,7 +1,8 @@
 //! slmbench reports: read result files, pair encoder-decoder and decoder-only cells, draw charts,
-//! write a self-contained HTML report, and compare two runs.
+//! write a self-contained HTML report, compare two runs, and bundle and check scenario runs.
 
 pub mod analysis;
+pub mod bundle;
 pub mod charts;
 pub mod dashboards;
 pub mod error;

@@ -6,6 +6,7 @@
 //! sweep failed after recording some cells, which are kept (`--resume` measures the rest);
 //! 130 / 143 a sweep stopped by SIGINT / SIGTERM (what was measured is kept).
 
+mod bundle;
 mod files;
 mod folders;
 mod gate;
@@ -68,6 +69,12 @@ enum Command {
     Baseline(BaselineCommand),
     /// Write results for dashboards: Bencher Metric Format or github-action-benchmark JSON.
     Export(ExportArgs),
+    /// Turn one `run --scenario` results file into a bundle: its records with a digest each, the
+    /// scenario and its hash, the device and the suite build.
+    Bundle(bundle::BundleArgs),
+    /// Check bundles against their scenario's rules: exit 0 pass, 1 fail (every reason printed),
+    /// 2 unusable input.
+    Check(bundle::CheckArgs),
     /// The run history (SQLite): import results, list runs, show a cell's trend, export.
     #[command(subcommand)]
     History(history::HistoryCommand),
@@ -91,6 +98,8 @@ pub fn run() -> Result<u8> {
     match cli.command {
         // The one command with exit codes of its own (3, 4, 130, 143).
         Command::Run(a) => return run::run_sweep(*a),
+        Command::Check(a) => return bundle::check(a),
+        Command::Bundle(a) => bundle::bundle(a),
         Command::Models(c) => models::run(c),
         Command::Generate(a) => generate::generate(a),
         Command::Report(a) => files::report(a),
