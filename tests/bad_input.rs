@@ -98,3 +98,33 @@ fn run_rejects_bad_input_without_touching_results() {
     fails_with(&["generate", "--model", dec, "--prompt-ids", "a,b"], "--prompt-ids");
     fails_with(&["generate", "--model", &d("absent"), "--prompt-ids", "1"], "does not exist");
 }
+
+/// Found by fuzzing: a decoder-only `model.onnx` that asks for an encoder's output
+/// (`encoder_hidden_states`) has nothing to feed it from; it is refused by name, not a panic.
+#[test]
+fn a_decoder_only_graph_asking_for_an_encoder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = common::tiny_pair(dir.path());
+    let bytes = std::fs::read(pair.join("decoder-only/model.onnx")).unwrap();
+    // Same length, so the protobuf stays valid: the second layer's key input becomes the encoder's.
+    let (from, to) = (b"past_key_values.1.key", b"encoder_hidden_states");
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    assert_ne!(out, bytes);
+    let model = dir.path().join("odd");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::write(model.join("model.onnx"), out).unwrap();
+    fails_with(
+        &["generate", "--model", model.to_str().unwrap(), "--prompt-ids", "1,2,3", "-n", "2"],
+        "input `encoder_hidden_states` is fed from an encoder, and this layout is decoder-only",
+    );
+}

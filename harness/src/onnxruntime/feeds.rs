@@ -91,6 +91,10 @@ pub(super) fn plan(
                 Some(Src::CrossPast(i)) if !enc_dec || i >= 2 * layers => {
                     Err(bad(format!("input `{name}` is a cross-attention cache the graph's other inputs do not match")))
                 }
+                // Found by fuzzing: a decoder-only `model.onnx` asking for `encoder_hidden_states`.
+                Some(Src::EncHidden | Src::EncMask) if !enc_dec => Err(bad(format!(
+                    "input `{name}` is fed from an encoder, and this layout is decoder-only: it has none"
+                ))),
                 Some(src) => Ok(src),
             }
         })
