@@ -2,6 +2,7 @@
 //! write a self-contained HTML report, compare two runs, and bundle and check scenario runs.
 
 pub mod analysis;
+pub mod atlas;
 pub mod bundle;
 pub mod charts;
 pub mod dashboards;

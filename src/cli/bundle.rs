@@ -1,5 +1,6 @@
-//! `bundle` (a scenario run's results as one checkable file) and `check` (a bundle held to its
-//! scenario's rules: a verdict with every reason, exit 0 pass / 1 fail / 2 unusable, as the gate).
+//! `bundle` (a scenario run's results as one checkable file), `check` (a bundle held to its
+//! scenario's rules: a verdict with every reason, exit 0 pass / 1 fail / 2 unusable, as the gate)
+//! and `atlas` (checked bundles of many devices side by side).
 
 use std::path::PathBuf;
 
@@ -32,6 +33,19 @@ pub(super) struct CheckArgs {
     /// Also write the verdicts as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct AtlasArgs {
+    /// Bundles to set side by side (each is checked; one that fails is shown apart).
+    #[arg(required = true)]
+    bundles: Vec<PathBuf>,
+    /// Output folder: index.html (self-contained, no script), atlas.md, atlas.csv.
+    #[arg(short = 'o', long)]
+    out: PathBuf,
+    /// Hold the bundles to this scenario file instead of the built-in one of their name.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
 }
 
 fn read_text(path: &PathBuf, what: &str) -> Result<String> {
@@ -115,4 +129,35 @@ pub(super) fn check(a: CheckArgs) -> Result<u8> {
         slmbench_results::export::write_atomic(out, &serde_json::to_vec_pretty(&all)?)?;
     }
     Ok(code)
+}
+
+/// Writes the atlas of `a.bundles`; a file that is not a bundle at all is an error naming it.
+pub(super) fn atlas(a: AtlasArgs) -> Result<()> {
+    use slmbench_reports::atlas;
+    let reference = a.scenario.as_ref().map(|p| read_text(p, "the scenario file")).transpose()?;
+    let mut entries = Vec::new();
+    for path in &a.bundles {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read the bundle {}", path.display()))?;
+        let bundle: Bundle = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not a whole bundle (torn or edited)", path.display()))?;
+        let verdict = bundle::check(&bundle, reference.as_deref());
+        entries.push(atlas::Entry { path: path.clone(), bundle, verdict });
+    }
+    let rows = atlas::rows(&entries);
+    slmbench_reports::write::check_report_folder(&a.out)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    let page = atlas::html(&entries, &rows)?;
+    let write = |name: &str, bytes: &[u8]| slmbench_results::export::write_atomic(&a.out.join(name), bytes);
+    write("atlas.csv", &atlas::csv(&rows))?;
+    write("atlas.md", atlas::markdown(&entries, &rows).as_bytes())?;
+    write("index.html", page.as_bytes())?;
+    let failed = entries.iter().filter(|e| !e.verdict.passed()).count();
+    eprintln!(
+        "slmbench: atlas of {} bundles ({} rows{}) in {}",
+        entries.len(),
+        rows.len(),
+        if failed > 0 { format!("; {failed} failed check and are shown apart") } else { String::new() },
+        a.out.display()
+    );
+    Ok(())
 }

@@ -75,6 +75,9 @@ enum Command {
     /// Check bundles against their scenario's rules: exit 0 pass, 1 fail (every reason printed),
     /// 2 unusable input.
     Check(bundle::CheckArgs),
+    /// Set checked bundles of many devices side by side: a self-contained HTML page (forest plots
+    /// of the pair ratios, every cell, each device), Markdown and CSV; failed bundles apart.
+    Atlas(bundle::AtlasArgs),
     /// The run history (SQLite): import results, list runs, show a cell's trend, export.
     #[command(subcommand)]
     History(history::HistoryCommand),
@@ -100,6 +103,7 @@ pub fn run() -> Result<u8> {
         Command::Run(a) => return run::run_sweep(*a),
         Command::Check(a) => return bundle::check(a),
         Command::Bundle(a) => bundle::bundle(a),
+        Command::Atlas(a) => bundle::atlas(a),
         Command::Models(c) => models::run(c),
         Command::Generate(a) => generate::generate(a),
         Command::Report(a) => files::report(a),

@@ -23,3 +23,5 @@ one ort-t2 quick-v1 -t 2
 one ort-t1 quick-v1 -t 1
 one candle-t2 quick-v1 -t 2 --backend candle
 one ort-t2 edge-v1 -t 2
+# The atlas page of every bundle here (self-contained HTML, Markdown, CSV).
+"$bin" atlas "$out"/*.bundle.json -o "$out/page"

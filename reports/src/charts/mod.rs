@@ -3,6 +3,7 @@
 
 pub mod dots;
 pub mod fit;
+pub mod forest;
 pub mod heatmap;
 pub mod itl;
 pub mod lines;

@@ -17,7 +17,7 @@ use crate::analysis::pairs::{self as analysis, Headline};
 use crate::charts::Chart;
 use crate::read::ResultSet;
 
-const CSS: &str = r#"
+pub(crate) const CSS: &str = r#"
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
 main{max-width:1000px;margin:0 auto;padding:24px 20px 60px}
 h1{font-size:1.7rem;margin:0 0 4px}h2{margin-top:2.2rem;border-bottom:2px solid #dde2e8;padding-bottom:4px}
