@@ -122,6 +122,12 @@ fn the_atlas_sets_bundles_apart_in_chromium() {
     for f in forest {
         assert!(f["w"].as_f64().unwrap() > 300.0, "{f}");
     }
+    // Each bundle's longest cell is drawn with its own record's ratio and interval.
+    for bundle in &bundles {
+        let (value, low, high, _, _) = ratios(bundle).into_iter().max_by_key(|r| (r.3, r.4)).unwrap();
+        let drawn = format!("{value:.2}× ({low:.2}–{high:.2})");
+        assert!(texts(0).contains(&drawn), "{}: {drawn} not in the TTFT forest: {:?}", bundle.display(), texts(0));
+    }
     let labels = texts(0).into_iter().filter(|t| t.contains(" · ")).count();
     assert_eq!(labels, bundles.len() + 1, "one line per configuration (edge-v1 has two variants)");
     // The edited bundle, apart, with its reason.
