@@ -216,22 +216,18 @@ pub fn check(b: &Bundle, reference: Option<&str>) -> Verdict {
             fail(&mut v, format!("record {}: measured on {}, not the bundle's device", r.cell_id(), Machine::of(c)));
         }
     }
-    if let Some(c) = records.first().map(|r| r.context()) {
-        if c.build_profile != "release" {
-            fail(
-                &mut v,
-                format!(
-                    "a {} build measured these records: timings need a release build (cargo build --release)",
-                    c.build_profile
-                ),
-            );
-        }
-        if let Some(d) = c.test_delay_us {
-            fail(
-                &mut v,
-                format!("the test hook SLMBENCH_TEST_DELAY_US={d} slowed every decode step: not measurements"),
-            );
-        }
+    // Every record, not the first only: a resumed run may have been finished by another build.
+    if let Some(c) = records.iter().map(|r| r.context()).find(|c| c.build_profile != "release") {
+        fail(
+            &mut v,
+            format!(
+                "a {} build measured these records: timings need a release build (cargo build --release)",
+                c.build_profile
+            ),
+        );
+    }
+    if let Some(d) = records.iter().find_map(|r| r.context().test_delay_us) {
+        fail(&mut v, format!("the test hook SLMBENCH_TEST_DELAY_US={d} slowed every decode step: not measurements"));
     }
     for c in &kept.cells {
         check_cell(&mut v, &scenario, c);
