@@ -356,15 +356,9 @@ impl Generator for CandleModel {
 
     fn decode_bytes_per_step(&self, batch: usize, prompt: usize, new: usize) -> Option<u64> {
         let c = &self.cfg;
-        let enc_dec = matches!(self.family, Family::EncoderDecoder(_));
-        let kv = (c.num_kv_heads * c.head_dim()) as u64;
-        let (b, p, mid) = (batch as u64, prompt as u64, (new / 2) as u64);
-        let context = if enc_dec { mid } else { p + mid };
         let e = self.elem;
-        let mut cache = 2 * c.decoder_layers as u64 * kv * e * context * b;
-        if enc_dec {
-            cache += 2 * c.decoder_layers as u64 * kv * e * p * b;
-        }
+        // The caches at mid-generation.
+        let cache = self.cache_memory(batch, prompt, new / 2)?.total_bytes();
         // q4_0/q8_0 blocks: 32 codes and one f16 scale.
         let per_weight = self.quant.as_ref().map_or(e as f64, |q| q.bits as f64 / 8.0 + 2.0 / 32.0);
         Some((slmbench_models::flops::decode_step_weights(c) as f64 * per_weight) as u64 + cache)

@@ -137,20 +137,10 @@ impl Generator for LoadedModel {
     }
 
     fn decode_bytes_per_step(&self, batch: usize, prompt: usize, new: usize) -> Option<u64> {
-        let g = &self.geometry;
-        let (b, p, mid) = (batch as u64, prompt as u64, (new / 2) as u64);
-        // Bytes per cache element and per unquantized weight: 2 in an fp16 build.
-        let float = if g.half_cache { 2u64 } else { 4u64 };
-        let enc_dec = self.files.layout.is_encoder_decoder();
-        // The self-attention cache at mid-generation, and an encoder-decoder's cross cache.
-        // A static build attends over its whole fixed buffers every step.
-        let fixed = self.static_positions().map(|m| m as u64);
-        let context = fixed.unwrap_or(if enc_dec { mid } else { p + mid });
-        let mut cache = 2 * g.layers as u64 * g.kv_heads as u64 * g.head_dim as u64 * float * context * b;
-        if enc_dec {
-            let encoded = fixed.unwrap_or(p);
-            cache += 2 * g.layers as u64 * g.cross_kv_heads as u64 * g.cross_head_dim as u64 * float * encoded * b;
-        }
+        // Bytes per unquantized weight: 2 in an fp16 build.
+        let float = if self.geometry.half_cache { 2u64 } else { 4u64 };
+        // The caches at mid-generation (a static build attends over its whole fixed buffers).
+        let cache = self.cache_memory(batch, prompt, new / 2)?.total_bytes();
         // slmbench's own builds: the weights a step uses, at their stored precision. Others: the
         // decoder file (an upper bound: it may hold weights the step does not read).
         let weights = match slmbench_config(&self.files.dir) {
