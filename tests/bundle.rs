@@ -12,42 +12,12 @@ use slmbench_results::scenario::sha256_hex;
 fn scenario_text(dir: &Path) -> String {
     let pair = common::tiny_pair(dir);
     let hash = |role: &str| slmbench_results::identity::content_sha256(&pair.join(role)).unwrap();
-    format!(
-        r#"name = "tiny-v1"
-version = 1
-description = "for tests"
-
-[[pair]]
-preset = "tiny"
-seed = 0
-precision = ["fp32"]
-graph = ["plain"]
-
-[sweep]
-input_tokens = [8, 16]
-output_tokens = [4]
-batch = [1]
-prompt_seed = 0
-
-[statistics]
-target_ci = 0.5
-min_blocks = 10
-max_blocks = 10
-max_time_s = 20.0
-warmup = 0
-reloads = 1
-
-[devices]
-providers = ["cpu"]
-backends = ["onnxruntime"]
-
-[models]
-"tiny/encoder-decoder" = "{}"
-"tiny/decoder-only" = "{}"
-"#,
+    let models = format!(
+        "\n[models]\n\"tiny/encoder-decoder\" = \"{}\"\n\"tiny/decoder-only\" = \"{}\"\n",
         hash("encoder-decoder"),
         hash("decoder-only")
-    )
+    );
+    common::tiny_scenario(0, 0.5, &models)
 }
 
 /// A bundle of a `tiny-v1` run in `dir`, and the scenario file.

@@ -134,3 +134,38 @@ pub fn run_sweep(cwd: &Path, pair: &Path) -> Command {
     c.arg("run").arg("--model").arg(pair).args(SWEEP);
     c
 }
+
+/// A scenario of the `tiny` pair at two short prompts, fast enough for a test, with `extra`
+/// (a `[models]` table, or nothing) at its end.
+pub fn tiny_scenario(prompt_seed: u64, target_ci: f64, extra: &str) -> String {
+    format!(
+        r#"name = "tiny-v1"
+version = 1
+description = "for tests"
+
+[[pair]]
+preset = "tiny"
+seed = 0
+precision = ["fp32"]
+graph = ["plain"]
+
+[sweep]
+input_tokens = [8, 16]
+output_tokens = [4]
+batch = [1]
+prompt_seed = {prompt_seed}
+
+[statistics]
+target_ci = {target_ci}
+min_blocks = 10
+max_blocks = 10
+max_time_s = 20.0
+warmup = 0
+reloads = 1
+
+[devices]
+providers = ["cpu"]
+backends = ["onnxruntime"]
+{extra}"#
+    )
+}
