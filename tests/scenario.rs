@@ -7,41 +7,15 @@ mod common;
 use slmbench_results::scenario::{BUILT_IN, Scenario, sha256_hex};
 
 /// A scenario of the `tiny` pair, fast enough for a test.
-const TINY: &str = r#"
-name = "tiny-v1"
-version = 1
-description = "for tests"
-
-[[pair]]
-preset = "tiny"
-seed = 0
-precision = ["fp32"]
-graph = ["plain"]
-
-[sweep]
-input_tokens = [8, 16]
-output_tokens = [4]
-batch = [1]
-prompt_seed = 3
-
-[statistics]
-target_ci = 0.05
-min_blocks = 10
-max_blocks = 10
-max_time_s = 20.0
-warmup = 0
-reloads = 1
-
-[devices]
-providers = ["cpu"]
-backends = ["onnxruntime"]
-"#;
+fn tiny() -> String {
+    common::tiny_scenario(3, 0.05, "")
+}
 
 #[test]
 fn a_scenario_fixes_the_sweep_and_names_itself_in_every_record() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tiny-v1.toml");
-    std::fs::write(&file, TINY).unwrap();
+    std::fs::write(&file, tiny()).unwrap();
     let out = dir.path().join("r.jsonl");
     common::cmd()
         .args(["run", "--scenario", file.to_str().unwrap(), "-t", "1", "--no-report", "-o", out.to_str().unwrap()])
@@ -50,7 +24,7 @@ fn a_scenario_fixes_the_sweep_and_names_itself_in_every_record() {
     let lines = common::lines(&out);
     let cells: Vec<_> = lines.iter().filter(|l| l.get("sweep").is_some() && l.get("metrics").is_some()).collect();
     assert_eq!(cells.len(), 4, "two models × two prompt lengths: {lines:?}");
-    let hash = sha256_hex(TINY.as_bytes());
+    let hash = sha256_hex(tiny().as_bytes());
     for c in &cells {
         assert_eq!(c["context"]["scenario"]["name"], "tiny-v1");
         assert_eq!(c["context"]["scenario"]["sha256"], hash.as_str());
@@ -67,9 +41,16 @@ fn a_scenario_fixes_the_sweep_and_names_itself_in_every_record() {
 
 #[test]
 fn flags_a_scenario_fixes_are_refused_beside_it() {
-    for flags in
-        [&["-p", "64"][..], &["--preset", "tiny"], &["-r", "3"], &["--target-ci", "0.1"], &["--order", "sequential"]]
-    {
+    for flags in [
+        &["-p", "64"][..],
+        &["--preset", "tiny"],
+        &["-r", "3"],
+        &["--target-ci", "0.1"],
+        &["--order", "sequential"],
+        &["--spinning"],
+        &["--opt-level", "basic"],
+        &["--stop-at-eos"],
+    ] {
         let o = common::cmd().args(["run", "--scenario", "quick-v1"]).args(flags).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{flags:?}");
         let err = common::stderr(&o);
@@ -81,14 +62,14 @@ fn flags_a_scenario_fixes_are_refused_beside_it() {
     // A device chooses only what [devices] allows.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tiny-v1.toml");
-    std::fs::write(&file, TINY).unwrap();
+    std::fs::write(&file, tiny()).unwrap();
     let o = common::cmd().args(["run", "--scenario", file.to_str().unwrap(), "--backend", "candle"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(common::stderr(&o).contains("--backend candle: scenario tiny-v1 runs on onnxruntime only"));
     let o = common::cmd().args(["run", "--scenario", file.to_str().unwrap(), "--ep", "cuda"]).output().unwrap();
     assert!(common::stderr(&o).contains("--ep cuda: scenario tiny-v1 runs on cpu only"), "{}", common::stderr(&o));
     // A broken file names the field.
-    std::fs::write(&file, TINY.replace("min_blocks = 10", "min_blocks = 2")).unwrap();
+    std::fs::write(&file, tiny().replace("min_blocks = 10", "min_blocks = 2")).unwrap();
     let o = common::cmd().args(["run", "--scenario", file.to_str().unwrap()]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(common::stderr(&o).contains("min_blocks 2"), "{}", common::stderr(&o));

@@ -34,7 +34,8 @@ const MAX_CELLS: usize = 100_000;
 pub(super) struct RunArgs {
     /// A versioned scenario (`quick-v1`, `edge-v1`, or a .toml file's path): it fixes the pairs,
     /// the sweep and the statistical target, so runs on two devices measure the same thing;
-    /// only --ep, --backend, -t, --device-name and the outputs may be chosen beside it.
+    /// beside it only where it runs (--ep and its options, --backend, -t, --strict-placement,
+    /// --io-binding, --ep-context-cache, --device-name) and the outputs may be chosen.
     #[arg(help_heading = "What to measure", long, env = "SLMBENCH_SCENARIO", conflicts_with_all = scenario::FIXED)]
     pub(super) scenario: Option<String>,
     /// Model directories (a built pair directory counts as both of its models).

@@ -1,6 +1,7 @@
 //! `run --scenario`: a versioned workload (`benches/scenarios/`) fixes what is measured and for
 //! how long; the device chooses only what the scenario's `[devices]` allows (provider, backend,
-//! threads, its name, where results go).
+//! threads) and what a provider needs (its options, strict placement, IO binding, an EP context
+//! cache), its name, and where results go.
 
 use anyhow::{Result, bail};
 use slmbench_results::scenario::{Scenario, ScenarioId};
@@ -9,7 +10,7 @@ use super::RunArgs;
 use crate::cli::OrderArg;
 
 /// The flags a scenario fixes, refused beside `--scenario` (clap's ids: the fields' names).
-pub(in crate::cli) const FIXED: [&str; 17] = [
+pub(in crate::cli) const FIXED: [&str; 22] = [
     "model",
     "pair",
     "preset",
@@ -27,6 +28,12 @@ pub(in crate::cli) const FIXED: [&str; 17] = [
     "reloads",
     "prompt_ids",
     "seed",
+    "stop_at_eos",
+    "decoder",
+    // Runtime settings that change every timing: a scenario measures the runtime's own defaults.
+    "opt_level",
+    "spinning",
+    "session_opt",
 ];
 
 fn list<T: std::fmt::Display>(v: &[T]) -> String {
