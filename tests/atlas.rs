@@ -134,4 +134,19 @@ fn the_atlas_sets_bundles_apart_in_chromium() {
     let failed = v["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(failed[0]["text"].as_str().unwrap().contains("its digest does not match its line"), "{failed:?}");
+
+    // Two bundles of one device and setting (the same run, copied) stay two rows and two lines.
+    let copy = dir.path().join("again.bundle.json");
+    std::fs::copy(&bundles[0], &copy).unwrap();
+    let twice = dir.path().join("twice");
+    common::cmd().arg("atlas").arg(&bundles[0]).arg(&copy).arg("-o").arg(&twice).assert().success();
+    let v = common::browser::probe_with(&twice.join("index.html"), PROBE);
+    assert_eq!(v["rows"].as_array().unwrap().len(), 2 * ratios(&bundles[0]).len(), "nothing merged");
+    let texts: Vec<String> =
+        v["forest"][0]["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().trim().to_string()).collect();
+    let stem = bundles[0].file_name().unwrap().to_str().unwrap().trim_end_matches(".bundle.json").to_string();
+    assert!(
+        texts.iter().any(|t| t.ends_with(&format!(" · {stem}"))) && texts.iter().any(|t| t.ends_with(" · again")),
+        "{texts:?}"
+    );
 }

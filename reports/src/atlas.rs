@@ -105,19 +105,30 @@ pub fn rows(entries: &[Entry]) -> Vec<Row> {
     out
 }
 
-/// Each setting's headline row: its scenario's longest input and output (batch 1 first).
+/// Each bundle's headline row per pair and setting: its scenario's longest input and output
+/// (batch 1 first). Two bundles of one setting stay two rows.
 fn headlines(rows: &[Row]) -> Vec<&Row> {
-    let mut settings: Vec<(String, String, String)> =
-        rows.iter().map(|r| (r.scenario.clone(), r.pair.clone(), r.setting())).collect();
-    settings.dedup();
-    settings
-        .iter()
-        .filter_map(|(s, p, k)| {
+    let mut keys: Vec<(&str, &str, String)> = Vec::new();
+    for r in rows {
+        let k = (r.bundle.as_str(), r.pair.as_str(), r.setting());
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys.iter()
+        .filter_map(|(b, p, k)| {
             rows.iter()
-                .filter(|r| &r.scenario == s && &r.pair == p && &r.setting() == k)
+                .filter(|r| r.bundle == *b && r.pair == *p && &r.setting() == k)
                 .max_by_key(|r| (r.batch == 1, r.input, r.output))
         })
         .collect()
+}
+
+/// A headline's label in the forest: its setting, and its bundle when another bundle has the
+/// same setting.
+fn forest_label(heads: &[&Row], r: &Row) -> String {
+    let same = heads.iter().filter(|h| h.setting() == r.setting()).count();
+    if same > 1 { format!("{} · {}", r.setting(), r.bundle.trim_end_matches(".bundle.json")) } else { r.setting() }
 }
 
 fn ratio_cell(r: Option<&RatioEstimate>, blocks: usize) -> String {
@@ -207,7 +218,7 @@ pub fn html(entries: &[Entry], rows: &[Row]) -> Result<String, crate::ReportErro
     let forest_rows = |f: &dyn Fn(&Row) -> Option<RatioEstimate>| -> Vec<ForestRow> {
         heads
             .iter()
-            .filter_map(|r| f(r).map(|ratio| ForestRow { label: r.setting(), ratio, blocks: r.blocks }))
+            .filter_map(|r| f(r).map(|ratio| ForestRow { label: forest_label(&heads, r), ratio, blocks: r.blocks }))
             .collect()
     };
     let at = |what: &str| {
